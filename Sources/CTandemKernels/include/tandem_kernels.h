@@ -1,0 +1,119 @@
+// CTandemKernels — the hot loops of Tandem in C with intrinsics.
+//
+// Why C: Swift SIMD code reaches about 95 % of intrinsics for f32 but about half for int8/int4
+// (LLVM does not form `vpmaddubsw` from Swift integer SIMD code), so the dot products live here.
+//
+// Layout follows ggml (`ggml-common.h`, `ggml-cpu/quants.c` + `arch/<isa>/quants.c`): one generic
+// file and one file per instruction set, with the same function names and an ISA suffix. No
+// compiler flags are needed: every x86 variant carries `__attribute__((target(...)))` and is only
+// called after `tk_isa_available()` said yes, so one binary runs on every x86-64 CPU.
+//
+// A weight matrix is row-major [rows = outputs, cols = inputs]; each row is a run of blocks along
+// the input dimension (cols a multiple of 32 for the quantized types).
+#ifndef TANDEM_KERNELS_H
+#define TANDEM_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// Elements per quantized block (q8_0, q4_0).
+#define TK_QK 32
+
+/// ggml's block_q8_0: an IEEE half scale `d` then 32 int8; value = d * qs[i]. 34 bytes.
+typedef struct {
+    uint16_t d;
+    int8_t qs[TK_QK];
+} tk_block_q8_0;
+
+/// ggml's block_q4_0: an IEEE half scale `d` then 16 bytes; byte j holds element j in its low
+/// nibble and element j + 16 in its high nibble, each stored as q + 8 in [0, 15]. 18 bytes.
+typedef struct {
+    uint16_t d;
+    uint8_t qs[TK_QK / 2];
+} tk_block_q4_0;
+
+/// Instruction sets, in the order of the Swift `KernelISA` enum.
+typedef enum {
+    TK_ISA_GENERIC = 0,
+    TK_ISA_AVX2 = 1,
+    TK_ISA_NEON = 2,
+} tk_isa;
+
+/// Weight element types handled by the matrix products (numbering is Tandem's, not the file's).
+typedef enum {
+    TK_F32 = 0,
+    TK_F16 = 1,
+    TK_Q8_0 = 2,
+    TK_Q4_0 = 3,
+    TK_DTYPE_COUNT = 4,
+} tk_dtype;
+
+/// Dot product of one weight row with one activation row over `k` elements. For f32/f16 the
+/// activation `x` is f32; for q8_0/q4_0 it is the row quantized to q8_0 blocks.
+typedef float (*tk_vec_dot_fn)(const void *w, const void *x, int64_t k);
+
+/// y[m][n] = dot(w row n, x row m) for all m < `m` and n0 <= n < n1. `y` has row stride `ldy`.
+/// `x` rows are f32 (stride k) for f32/f16 weights, q8_0 blocks (stride k/32 blocks) otherwise.
+typedef void (*tk_gemm_fn)(const void *w, const void *x, float *y, int64_t ldy,
+                           int64_t m, int64_t k, int64_t n0, int64_t n1);
+
+/// The compute traits of one instruction set (ggml's `type_traits_cpu[]`, per ISA).
+typedef struct {
+    const char *name;
+    /// Quantize `k` floats (a multiple of 32) to q8_0 blocks, as ggml's quantize_row_q8_0.
+    void (*quantize_row_q8_0)(const float *x, tk_block_q8_0 *y, int64_t k);
+    tk_vec_dot_fn vec_dot[TK_DTYPE_COUNT];
+    /// A cache-blocked product; NULL means "use `tk_gemm_blocked` over `vec_dot`".
+    tk_gemm_fn gemm[TK_DTYPE_COUNT];
+    /// Sum of `n` floats, streaming (the bandwidth probe).
+    double (*sum_f32)(const float *x, int64_t n);
+    /// `iters` rounds of independent FMAs; returns the flop count done (the peak probe).
+    double (*fma_loop)(int64_t iters, float *sink);
+} tk_kernels;
+
+/// Whether this CPU (and OS, for the AVX state) can run the given instruction set.
+int tk_isa_available(tk_isa isa);
+
+/// The traits table of an instruction set, or NULL when it was not compiled in or the CPU lacks it.
+const tk_kernels *tk_kernels_for(tk_isa isa);
+
+/// GEMV over output rows [r0, r1): y[r] = dot(w row r, x). `x` as in `tk_vec_dot_fn`.
+void tk_gemv(const tk_kernels *kt, tk_dtype dtype, const void *w, const void *x, float *y,
+             int64_t k, int64_t r0, int64_t r1);
+
+/// GEMM over output columns [n0, n1) using the ISA's blocked kernel when it has one, else
+/// `tk_gemm_blocked`.
+void tk_gemm(const tk_kernels *kt, tk_dtype dtype, const void *w, const void *x, float *y,
+             int64_t ldy, int64_t m, int64_t k, int64_t n0, int64_t n1);
+
+/// The portable cache-blocked driver: a tile of weight rows that fits in L1 is kept hot while
+/// every activation row passes over it, so each weight byte comes from DRAM once per call.
+void tk_gemm_blocked(tk_vec_dot_fn dot, tk_dtype dtype, const void *w, const void *x, float *y,
+                     int64_t ldy, int64_t m, int64_t k, int64_t n0, int64_t n1);
+
+/// Bytes of one row of `k` elements of `dtype`.
+int64_t tk_row_bytes(tk_dtype dtype, int64_t k);
+
+/// A spin-wait hint for the thread pool (`pause` on x86, `yield` on AArch64): lets the sibling
+/// hyper-thread run and saves power while a worker waits for the next job.
+static inline void tk_cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+/// IEEE half <-> float, exact and portable (round to nearest even).
+float tk_fp16_to_fp32(uint16_t h);
+uint16_t tk_fp32_to_fp16(float f);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif // TANDEM_KERNELS_H

@@ -1,0 +1,146 @@
+// Run-time choice of instruction set (after CTranslate2's cpu_isa.cc): the CPU is asked once
+// through cpuid/xgetbv, and each ISA's traits table names its functions. Also the drivers that
+// are the same for every ISA: GEMV over a row range and the portable cache-blocked GEMM.
+#include "tk_internal.h"
+
+#if defined(TK_HAVE_AVX2)
+#include <cpuid.h>
+
+/// AVX2, FMA and F16C in the CPU, and the OS saving the YMM state (XCR0 bits 1 and 2).
+static int tk_cpu_has_avx2_fma_f16c(void) {
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
+    const int osxsave = (c >> 27) & 1, fma = (c >> 12) & 1, f16c = (c >> 29) & 1, avx = (c >> 28) & 1;
+    if (!(osxsave && fma && f16c && avx)) return 0;
+    unsigned lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    if ((lo & 0x6) != 0x6) return 0;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
+    return (b >> 5) & 1;
+}
+#endif
+
+int tk_isa_available(tk_isa isa) {
+    switch (isa) {
+    case TK_ISA_GENERIC: return 1;
+    case TK_ISA_AVX2:
+#if defined(TK_HAVE_AVX2)
+        return tk_cpu_has_avx2_fma_f16c();
+#else
+        return 0;
+#endif
+    case TK_ISA_NEON:
+#if defined(TK_HAVE_NEON)
+        return 1; // Advanced SIMD is part of every AArch64 CPU.
+#else
+        return 0;
+#endif
+    }
+    return 0;
+}
+
+static const tk_kernels tk_generic = {
+    .name = "generic",
+    .quantize_row_q8_0 = tk_quantize_row_q8_0_generic,
+    .vec_dot = {tk_vec_dot_f32_generic, tk_vec_dot_f16_generic, tk_vec_dot_q8_0_q8_0_generic,
+                tk_vec_dot_q4_0_q8_0_generic},
+    .gemm = {NULL, NULL, NULL, NULL},
+    .sum_f32 = tk_sum_f32_generic,
+    .fma_loop = tk_fma_loop_generic,
+};
+
+#if defined(TK_HAVE_AVX2)
+static const tk_kernels tk_avx2 = {
+    .name = "avx2",
+    .quantize_row_q8_0 = tk_quantize_row_q8_0_avx2,
+    .vec_dot = {tk_vec_dot_f32_avx2, tk_vec_dot_f16_avx2, tk_vec_dot_q8_0_q8_0_avx2,
+                tk_vec_dot_q4_0_q8_0_avx2},
+    .gemm = {tk_gemm_f32_avx2, tk_gemm_f16_avx2, tk_gemm_q8_0_avx2, tk_gemm_q4_0_avx2},
+    .sum_f32 = tk_sum_f32_avx2,
+    .fma_loop = tk_fma_loop_avx2,
+};
+#endif
+
+#if defined(TK_HAVE_NEON)
+static const tk_kernels tk_neon = {
+#if defined(__ARM_FEATURE_DOTPROD)
+    .name = "neon+dotprod",
+#else
+    .name = "neon",
+#endif
+    .quantize_row_q8_0 = tk_quantize_row_q8_0_neon,
+    .vec_dot = {tk_vec_dot_f32_neon, tk_vec_dot_f16_neon, tk_vec_dot_q8_0_q8_0_neon,
+                tk_vec_dot_q4_0_q8_0_neon},
+    .gemm = {NULL, NULL, NULL, NULL},
+    .sum_f32 = tk_sum_f32_neon,
+    .fma_loop = tk_fma_loop_neon,
+};
+#endif
+
+const tk_kernels *tk_kernels_for(tk_isa isa) {
+    if (!tk_isa_available(isa)) return NULL;
+    switch (isa) {
+    case TK_ISA_GENERIC: return &tk_generic;
+#if defined(TK_HAVE_AVX2)
+    case TK_ISA_AVX2: return &tk_avx2;
+#endif
+#if defined(TK_HAVE_NEON)
+    case TK_ISA_NEON: return &tk_neon;
+#endif
+    default: return NULL;
+    }
+}
+
+int64_t tk_row_bytes(tk_dtype dtype, int64_t k) {
+    switch (dtype) {
+    case TK_F32: return k * 4;
+    case TK_F16: return k * 2;
+    case TK_Q8_0: return k / TK_QK * (int64_t)sizeof(tk_block_q8_0);
+    case TK_Q4_0: return k / TK_QK * (int64_t)sizeof(tk_block_q4_0);
+    default: return 0;
+    }
+}
+
+/// Bytes of one activation row as the kernels read it: f32, or q8_0 blocks for quantized weights.
+static int64_t tk_x_row_bytes(tk_dtype dtype, int64_t k) {
+    return (dtype == TK_F32 || dtype == TK_F16) ? k * 4 : tk_row_bytes(TK_Q8_0, k);
+}
+
+void tk_gemv(const tk_kernels *kt, tk_dtype dtype, const void *w, const void *x, float *y,
+             int64_t k, int64_t r0, int64_t r1) {
+    const tk_vec_dot_fn dot = kt->vec_dot[dtype];
+    const int64_t rb = tk_row_bytes(dtype, k);
+    const char *row = (const char *)w + r0 * rb;
+    for (int64_t r = r0; r < r1; r++, row += rb) y[r] = dot(row, x, k);
+}
+
+void tk_gemm_blocked(tk_vec_dot_fn dot, tk_dtype dtype, const void *w, const void *x, float *y,
+                     int64_t ldy, int64_t m, int64_t k, int64_t n0, int64_t n1) {
+    const int64_t rb = tk_row_bytes(dtype, k);
+    const int64_t xb = tk_x_row_bytes(dtype, k);
+    // As many weight rows as fit in ~24 KiB of L1 stay hot while all activation rows pass.
+    int64_t tile = rb > 0 ? (24 * 1024) / rb : 1;
+    if (tile < 1) tile = 1;
+    if (tile > 64) tile = 64;
+    for (int64_t nb = n0; nb < n1; nb += tile) {
+        const int64_t ne = tk_min64(nb + tile, n1);
+        for (int64_t i = 0; i < m; i++) {
+            const char *xr = (const char *)x + i * xb;
+            float *yr = y + i * ldy;
+            const char *wr = (const char *)w + nb * rb;
+            for (int64_t n = nb; n < ne; n++, wr += rb) yr[n] = dot(wr, xr, k);
+        }
+    }
+}
+
+void tk_gemm(const tk_kernels *kt, tk_dtype dtype, const void *w, const void *x, float *y,
+             int64_t ldy, int64_t m, int64_t k, int64_t n0, int64_t n1) {
+    if (kt->gemm[dtype]) {
+        kt->gemm[dtype](w, x, y, ldy, m, k, n0, n1);
+    } else {
+        tk_gemm_blocked(kt->vec_dot[dtype], dtype, w, x, y, ldy, m, k, n0, n1);
+    }
+}
+
+float tk_fp16_to_fp32(uint16_t h) { return tk_half_to_float(h); }
+uint16_t tk_fp32_to_fp16(float f) { return tk_float_to_half(f); }

@@ -1,0 +1,108 @@
+// Portable kernels: plain C that any compiler vectorizes as it can. They define the arithmetic
+// every ISA variant must reproduce (ggml's `quants.c` reference functions), and they are what
+// runs under TANDEM_ISA=generic or on a CPU with none of the compiled-in instruction sets.
+#include "tk_internal.h"
+#include <math.h>
+
+void tk_quantize_row_q8_0_generic(const float *x, tk_block_q8_0 *y, int64_t k) {
+    // ggml's quantize_row_q8_0_ref: d = max|x| / 127, q = round(x / d) (ties away from zero).
+    const int64_t nb = k / TK_QK;
+    for (int64_t i = 0; i < nb; i++) {
+        float amax = 0.0f;
+        for (int j = 0; j < TK_QK; j++) {
+            const float v = fabsf(x[i * TK_QK + j]);
+            if (v > amax) amax = v;
+        }
+        const float d = amax / 127.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        y[i].d = tk_float_to_half(d);
+        for (int j = 0; j < TK_QK; j++) {
+            y[i].qs[j] = (int8_t)roundf(x[i * TK_QK + j] * id);
+        }
+    }
+}
+
+float tk_vec_dot_f32_generic(const void *w, const void *x, int64_t k) {
+    const float *a = (const float *)w;
+    const float *b = (const float *)x;
+    // Four partial sums let the compiler vectorize without reassociating on its own.
+    float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    int64_t i = 0;
+    for (; i + 4 <= k; i += 4) {
+        s0 += a[i] * b[i];
+        s1 += a[i + 1] * b[i + 1];
+        s2 += a[i + 2] * b[i + 2];
+        s3 += a[i + 3] * b[i + 3];
+    }
+    for (; i < k; i++) s0 += a[i] * b[i];
+    return (s0 + s1) + (s2 + s3);
+}
+
+float tk_vec_dot_f16_generic(const void *w, const void *x, int64_t k) {
+    const uint16_t *a = (const uint16_t *)w;
+    const float *b = (const float *)x;
+    float s0 = 0, s1 = 0;
+    int64_t i = 0;
+    for (; i + 2 <= k; i += 2) {
+        s0 += tk_half_to_float(a[i]) * b[i];
+        s1 += tk_half_to_float(a[i + 1]) * b[i + 1];
+    }
+    for (; i < k; i++) s0 += tk_half_to_float(a[i]) * b[i];
+    return s0 + s1;
+}
+
+float tk_vec_dot_q8_0_q8_0_generic(const void *w, const void *x, int64_t k) {
+    const tk_block_q8_0 *a = (const tk_block_q8_0 *)w;
+    const tk_block_q8_0 *b = (const tk_block_q8_0 *)x;
+    const int64_t nb = k / TK_QK;
+    float sum = 0.0f;
+    for (int64_t i = 0; i < nb; i++) {
+        // Integer products inside the block, one float multiply per block.
+        int32_t sumi = 0;
+        for (int j = 0; j < TK_QK; j++) sumi += (int32_t)a[i].qs[j] * (int32_t)b[i].qs[j];
+        sum += (float)sumi * (tk_half_to_float(a[i].d) * tk_half_to_float(b[i].d));
+    }
+    return sum;
+}
+
+float tk_vec_dot_q4_0_q8_0_generic(const void *w, const void *x, int64_t k) {
+    const tk_block_q4_0 *a = (const tk_block_q4_0 *)w;
+    const tk_block_q8_0 *b = (const tk_block_q8_0 *)x;
+    const int64_t nb = k / TK_QK;
+    float sum = 0.0f;
+    for (int64_t i = 0; i < nb; i++) {
+        int32_t sumi = 0;
+        for (int j = 0; j < TK_QK / 2; j++) {
+            const int v0 = (a[i].qs[j] & 0x0F) - 8;
+            const int v1 = (a[i].qs[j] >> 4) - 8;
+            sumi += v0 * b[i].qs[j] + v1 * b[i].qs[j + TK_QK / 2];
+        }
+        sum += (float)sumi * (tk_half_to_float(a[i].d) * tk_half_to_float(b[i].d));
+    }
+    return sum;
+}
+
+double tk_sum_f32_generic(const float *x, int64_t n) {
+    float s[8] = {0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        for (int j = 0; j < 8; j++) s[j] += x[i + j];
+    }
+    double total = 0;
+    for (; i < n; i++) total += x[i];
+    for (int j = 0; j < 8; j++) total += s[j];
+    return total;
+}
+
+double tk_fma_loop_generic(int64_t iters, float *sink) {
+    float acc[16];
+    for (int j = 0; j < 16; j++) acc[j] = (float)j * 1e-3f;
+    const float a = 0.999f, b = 1e-4f;
+    for (int64_t i = 0; i < iters; i++) {
+        for (int j = 0; j < 16; j++) acc[j] = fmaf(acc[j], a, b);
+    }
+    float s = 0;
+    for (int j = 0; j < 16; j++) s += acc[j];
+    *sink = s;
+    return (double)iters * 16.0 * 2.0;
+}

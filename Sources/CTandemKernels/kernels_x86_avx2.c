@@ -1,0 +1,394 @@
+// x86-64 kernels for AVX2 + FMA + F16C (Haswell and later, Zen and later).
+//
+// Every function carries `__attribute__((target(...)))` instead of a package-wide -mavx2, so the
+// binary still starts on any x86-64 CPU; `tk_kernels_for(TK_ISA_AVX2)` hands these out only after
+// cpuid said yes. The int8 dot products follow ggml's `arch/x86/quants.c`: without VNNI there is no
+// signed×signed byte multiply, so the "sign trick" moves the weight's sign onto the activation
+// (`sign(y, w)`) and multiplies |w| (unsigned) by it with `maddubs`, then `madd` by ones widens the
+// 16-bit pair sums to int32. Products stay in range because activations are in [-127, 127].
+//
+// SwiftPM builds this file at -O2 with no -march, so the loops are written with explicit
+// intrinsics and explicit register tiles rather than relying on the auto-vectorizer.
+#include "tk_internal.h"
+
+#if defined(TK_HAVE_AVX2)
+#include <immintrin.h>
+
+#define TK_AVX2 __attribute__((target("avx2,fma,f16c")))
+#define TK_AVX2_INLINE __attribute__((target("avx2,fma,f16c"), always_inline)) static inline
+
+TK_AVX2_INLINE float hsum_f32_8(__m256 x) {
+    __m128 r = _mm_add_ps(_mm256_extractf128_ps(x, 1), _mm256_castps256_ps128(x));
+    r = _mm_add_ps(r, _mm_movehl_ps(r, r));
+    r = _mm_add_ss(r, _mm_movehdup_ps(r));
+    return _mm_cvtss_f32(r);
+}
+
+TK_AVX2_INLINE float half_to_float(uint16_t h) { return _cvtsh_ss(h); }
+
+/// 16 bytes of packed nibbles -> 32 bytes: elements 0..15 from the low nibbles, 16..31 from the
+/// high ones (the q4_0 order), still offset by 8.
+TK_AVX2_INLINE __m256i bytes_from_nibbles_32(const uint8_t *p) {
+    const __m128i tmp = _mm_loadu_si128((const __m128i *)p);
+    const __m256i bytes = _mm256_insertf128_si256(_mm256_castsi128_si256(tmp), _mm_srli_epi16(tmp, 4), 1);
+    return _mm256_and_si256(_mm256_set1_epi8(0x0F), bytes);
+}
+
+/// Sum over pairs of w[i]*x[i] for 32 int8 lanes, as 8 floats (sign trick, see file header).
+TK_AVX2_INLINE __m256 mul_sum_i8_pairs_float(__m256i w, __m256i x) {
+    const __m256i aw = _mm256_sign_epi8(w, w);
+    const __m256i sx = _mm256_sign_epi8(x, w);
+    const __m256i dot = _mm256_maddubs_epi16(aw, sx);
+    return _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_set1_epi16(1), dot));
+}
+
+TK_AVX2 void tk_quantize_row_q8_0_avx2(const float *x, tk_block_q8_0 *y, int64_t k) {
+    const int64_t nb = k / TK_QK;
+    const __m256 sign_bit = _mm256_set1_ps(-0.0f);
+    for (int64_t i = 0; i < nb; i++, x += TK_QK) {
+        __m256 v0 = _mm256_loadu_ps(x), v1 = _mm256_loadu_ps(x + 8);
+        __m256 v2 = _mm256_loadu_ps(x + 16), v3 = _mm256_loadu_ps(x + 24);
+        __m256 amax = _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sign_bit, v0), _mm256_andnot_ps(sign_bit, v1)),
+                                    _mm256_max_ps(_mm256_andnot_ps(sign_bit, v2), _mm256_andnot_ps(sign_bit, v3)));
+        __m128 m4 = _mm_max_ps(_mm256_extractf128_ps(amax, 1), _mm256_castps256_ps128(amax));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+        const float max_scalar = _mm_cvtss_f32(m4);
+        const float d = max_scalar / 127.0f;
+        y[i].d = tk_float_to_half(d);
+        const __m256 mul = _mm256_set1_ps(max_scalar != 0.0f ? 127.0f / max_scalar : 0.0f);
+        // Round to nearest (even); the reference's roundf differs only on exact ties.
+        v0 = _mm256_round_ps(_mm256_mul_ps(v0, mul), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        v1 = _mm256_round_ps(_mm256_mul_ps(v1, mul), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        v2 = _mm256_round_ps(_mm256_mul_ps(v2, mul), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        v3 = _mm256_round_ps(_mm256_mul_ps(v3, mul), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        __m256i i0 = _mm256_packs_epi32(_mm256_cvtps_epi32(v0), _mm256_cvtps_epi32(v1));
+        __m256i i2 = _mm256_packs_epi32(_mm256_cvtps_epi32(v2), _mm256_cvtps_epi32(v3));
+        i0 = _mm256_packs_epi16(i0, i2);
+        // The packs work within 128-bit lanes; this permutation restores element order.
+        i0 = _mm256_permutevar8x32_epi32(i0, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+        _mm256_storeu_si256((__m256i *)y[i].qs, i0);
+    }
+}
+
+TK_AVX2 float tk_vec_dot_f32_avx2(const void *w, const void *x, int64_t k) {
+    const float *a = (const float *)w, *b = (const float *)x;
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+    __m256 s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 32 <= k; i += 32) {
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
+        s2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16), s2);
+        s3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24), s3);
+    }
+    for (; i + 8 <= k; i += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+    float s = hsum_f32_8(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+    for (; i < k; i++) s += a[i] * b[i];
+    return s;
+}
+
+TK_AVX2 float tk_vec_dot_f16_avx2(const void *w, const void *x, int64_t k) {
+    const uint16_t *a = (const uint16_t *)w;
+    const float *b = (const float *)x;
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+    __m256 s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
+#define TK_LOAD_H(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p)))
+    int64_t i = 0;
+    for (; i + 32 <= k; i += 32) {
+        s0 = _mm256_fmadd_ps(TK_LOAD_H(a + i), _mm256_loadu_ps(b + i), s0);
+        s1 = _mm256_fmadd_ps(TK_LOAD_H(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
+        s2 = _mm256_fmadd_ps(TK_LOAD_H(a + i + 16), _mm256_loadu_ps(b + i + 16), s2);
+        s3 = _mm256_fmadd_ps(TK_LOAD_H(a + i + 24), _mm256_loadu_ps(b + i + 24), s3);
+    }
+    for (; i + 8 <= k; i += 8) s0 = _mm256_fmadd_ps(TK_LOAD_H(a + i), _mm256_loadu_ps(b + i), s0);
+#undef TK_LOAD_H
+    float s = hsum_f32_8(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+    for (; i < k; i++) s += half_to_float(a[i]) * b[i];
+    return s;
+}
+
+TK_AVX2 float tk_vec_dot_q8_0_q8_0_avx2(const void *w, const void *x, int64_t k) {
+    const tk_block_q8_0 *a = (const tk_block_q8_0 *)w, *b = (const tk_block_q8_0 *)x;
+    const int64_t nb = k / TK_QK;
+    // Two accumulators: the FMA latency of one block hides behind the next one's integer work.
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 2 <= nb; i += 2) {
+        const __m256 d0 = _mm256_set1_ps(half_to_float(a[i].d) * half_to_float(b[i].d));
+        const __m256 d1 = _mm256_set1_ps(half_to_float(a[i + 1].d) * half_to_float(b[i + 1].d));
+        const __m256 q0 = mul_sum_i8_pairs_float(_mm256_loadu_si256((const __m256i *)a[i].qs),
+                                                 _mm256_loadu_si256((const __m256i *)b[i].qs));
+        const __m256 q1 = mul_sum_i8_pairs_float(_mm256_loadu_si256((const __m256i *)a[i + 1].qs),
+                                                 _mm256_loadu_si256((const __m256i *)b[i + 1].qs));
+        acc0 = _mm256_fmadd_ps(d0, q0, acc0);
+        acc1 = _mm256_fmadd_ps(d1, q1, acc1);
+    }
+    for (; i < nb; i++) {
+        const __m256 d0 = _mm256_set1_ps(half_to_float(a[i].d) * half_to_float(b[i].d));
+        const __m256 q0 = mul_sum_i8_pairs_float(_mm256_loadu_si256((const __m256i *)a[i].qs),
+                                                 _mm256_loadu_si256((const __m256i *)b[i].qs));
+        acc0 = _mm256_fmadd_ps(d0, q0, acc0);
+    }
+    return hsum_f32_8(_mm256_add_ps(acc0, acc1));
+}
+
+TK_AVX2 float tk_vec_dot_q4_0_q8_0_avx2(const void *w, const void *x, int64_t k) {
+    const tk_block_q4_0 *a = (const tk_block_q4_0 *)w;
+    const tk_block_q8_0 *b = (const tk_block_q8_0 *)x;
+    const int64_t nb = k / TK_QK;
+    const __m256i off = _mm256_set1_epi8(8);
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 2 <= nb; i += 2) {
+        const __m256 d0 = _mm256_set1_ps(half_to_float(a[i].d) * half_to_float(b[i].d));
+        const __m256 d1 = _mm256_set1_ps(half_to_float(a[i + 1].d) * half_to_float(b[i + 1].d));
+        const __m256i w0 = _mm256_sub_epi8(bytes_from_nibbles_32(a[i].qs), off);
+        const __m256i w1 = _mm256_sub_epi8(bytes_from_nibbles_32(a[i + 1].qs), off);
+        acc0 = _mm256_fmadd_ps(d0, mul_sum_i8_pairs_float(w0, _mm256_loadu_si256((const __m256i *)b[i].qs)), acc0);
+        acc1 = _mm256_fmadd_ps(d1, mul_sum_i8_pairs_float(w1, _mm256_loadu_si256((const __m256i *)b[i + 1].qs)), acc1);
+    }
+    for (; i < nb; i++) {
+        const __m256 d0 = _mm256_set1_ps(half_to_float(a[i].d) * half_to_float(b[i].d));
+        const __m256i w0 = _mm256_sub_epi8(bytes_from_nibbles_32(a[i].qs), off);
+        acc0 = _mm256_fmadd_ps(d0, mul_sum_i8_pairs_float(w0, _mm256_loadu_si256((const __m256i *)b[i].qs)), acc0);
+    }
+    return hsum_f32_8(_mm256_add_ps(acc0, acc1));
+}
+
+// ---------------------------------------------------------------------------------------------
+// f32 / f16 GEMM: the BLIS/GotoBLAS scheme. A panel of 16 weight rows × KC inputs is packed so
+// that the 16 outputs of one input are adjacent (two YMM loads); a 6×16 register tile then does
+// 12 FMAs per input with 6 broadcast activations. The panel (16 KiB) stays in L1 while every
+// group of 6 activation rows passes over it, so each weight is read from memory once per call.
+// f16 weights are widened while packing, so they share the f32 micro-kernel.
+// ---------------------------------------------------------------------------------------------
+enum { TK_MR = 6, TK_NR = 16, TK_KC = 256 };
+
+TK_AVX2 static void kernel_6x16(const float *x, int64_t ldx, const float *panel, int64_t kc,
+                                float *c, int64_t ldc, int accumulate) {
+    __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps(), c10 = _mm256_setzero_ps();
+    __m256 c11 = _mm256_setzero_ps(), c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
+    __m256 c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps(), c40 = _mm256_setzero_ps();
+    __m256 c41 = _mm256_setzero_ps(), c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
+    const float *x0 = x, *x1 = x + ldx, *x2 = x + 2 * ldx;
+    const float *x3 = x + 3 * ldx, *x4 = x + 4 * ldx, *x5 = x + 5 * ldx;
+    for (int64_t p = 0; p < kc; p++, panel += TK_NR) {
+        const __m256 b0 = _mm256_load_ps(panel), b1 = _mm256_load_ps(panel + 8);
+        __m256 a;
+        a = _mm256_broadcast_ss(x0 + p); c00 = _mm256_fmadd_ps(a, b0, c00); c01 = _mm256_fmadd_ps(a, b1, c01);
+        a = _mm256_broadcast_ss(x1 + p); c10 = _mm256_fmadd_ps(a, b0, c10); c11 = _mm256_fmadd_ps(a, b1, c11);
+        a = _mm256_broadcast_ss(x2 + p); c20 = _mm256_fmadd_ps(a, b0, c20); c21 = _mm256_fmadd_ps(a, b1, c21);
+        a = _mm256_broadcast_ss(x3 + p); c30 = _mm256_fmadd_ps(a, b0, c30); c31 = _mm256_fmadd_ps(a, b1, c31);
+        a = _mm256_broadcast_ss(x4 + p); c40 = _mm256_fmadd_ps(a, b0, c40); c41 = _mm256_fmadd_ps(a, b1, c41);
+        a = _mm256_broadcast_ss(x5 + p); c50 = _mm256_fmadd_ps(a, b0, c50); c51 = _mm256_fmadd_ps(a, b1, c51);
+    }
+#define TK_STORE_ROW(i, lo, hi)                                                                   \
+    do {                                                                                          \
+        float *r = c + (i) * ldc;                                                                 \
+        if (accumulate) {                                                                         \
+            lo = _mm256_add_ps(lo, _mm256_loadu_ps(r));                                           \
+            hi = _mm256_add_ps(hi, _mm256_loadu_ps(r + 8));                                       \
+        }                                                                                         \
+        _mm256_storeu_ps(r, lo);                                                                  \
+        _mm256_storeu_ps(r + 8, hi);                                                              \
+    } while (0)
+    TK_STORE_ROW(0, c00, c01); TK_STORE_ROW(1, c10, c11); TK_STORE_ROW(2, c20, c21);
+    TK_STORE_ROW(3, c30, c31); TK_STORE_ROW(4, c40, c41); TK_STORE_ROW(5, c50, c51);
+#undef TK_STORE_ROW
+}
+
+/// Packs weight rows [nb, nb + nr) × inputs [k0, k0 + kc) as panel[p * 16 + j]; rows past nr are 0.
+typedef void (*tk_pack_fn)(const void *w, int64_t k, int64_t nb, int64_t nr, int64_t k0,
+                           int64_t kc, float *panel);
+
+TK_AVX2 static void pack_f32(const void *w, int64_t k, int64_t nb, int64_t nr, int64_t k0,
+                             int64_t kc, float *panel) {
+    for (int64_t j = 0; j < TK_NR; j++) {
+        if (j < nr) {
+            const float *src = (const float *)w + (nb + j) * k + k0;
+            for (int64_t p = 0; p < kc; p++) panel[p * TK_NR + j] = src[p];
+        } else {
+            for (int64_t p = 0; p < kc; p++) panel[p * TK_NR + j] = 0.0f;
+        }
+    }
+}
+
+TK_AVX2 static void pack_f16(const void *w, int64_t k, int64_t nb, int64_t nr, int64_t k0,
+                             int64_t kc, float *panel) {
+    float tmp[8];
+    for (int64_t j = 0; j < TK_NR; j++) {
+        if (j < nr) {
+            const uint16_t *src = (const uint16_t *)w + (nb + j) * k + k0;
+            int64_t p = 0;
+            for (; p + 8 <= kc; p += 8) {
+                _mm256_storeu_ps(tmp, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(src + p))));
+                for (int q = 0; q < 8; q++) panel[(p + q) * TK_NR + j] = tmp[q];
+            }
+            for (; p < kc; p++) panel[p * TK_NR + j] = half_to_float(src[p]);
+        } else {
+            for (int64_t p = 0; p < kc; p++) panel[p * TK_NR + j] = 0.0f;
+        }
+    }
+}
+
+TK_AVX2 static void gemm_packed(tk_pack_fn pack, const void *w, const float *x, float *y,
+                                int64_t ldy, int64_t m, int64_t k, int64_t n0, int64_t n1) {
+    float panel[TK_KC * TK_NR] __attribute__((aligned(32)));
+    float xpad[TK_MR * TK_KC];   // a partial group of activation rows, zero padded
+    float ctile[TK_MR * TK_NR];  // the result of a partial tile before it is copied out
+    for (int64_t k0 = 0; k0 < k; k0 += TK_KC) {
+        const int64_t kc = tk_min64(TK_KC, k - k0);
+        for (int64_t nb = n0; nb < n1; nb += TK_NR) {
+            const int64_t nr = tk_min64(TK_NR, n1 - nb);
+            pack(w, k, nb, nr, k0, kc, panel);
+            for (int64_t mb = 0; mb < m; mb += TK_MR) {
+                const int64_t mr = tk_min64(TK_MR, m - mb);
+                if (mr == TK_MR && nr == TK_NR) {
+                    kernel_6x16(x + mb * k + k0, k, panel, kc, y + mb * ldy + nb, ldy, k0 > 0);
+                    continue;
+                }
+                const float *xs = x + mb * k + k0;
+                int64_t ldx = k;
+                if (mr < TK_MR) {
+                    memset(xpad, 0, sizeof xpad);
+                    for (int64_t i = 0; i < mr; i++) memcpy(xpad + i * kc, x + (mb + i) * k + k0, (size_t)kc * 4);
+                    xs = xpad;
+                    ldx = kc;
+                }
+                kernel_6x16(xs, ldx, panel, kc, ctile, TK_NR, 0);
+                for (int64_t i = 0; i < mr; i++) {
+                    float *yr = y + (mb + i) * ldy + nb;
+                    for (int64_t j = 0; j < nr; j++) yr[j] = (k0 > 0 ? yr[j] : 0.0f) + ctile[i * TK_NR + j];
+                }
+            }
+        }
+    }
+}
+
+TK_AVX2 void tk_gemm_f32_avx2(const void *w, const void *x, float *y, int64_t ldy, int64_t m,
+                              int64_t k, int64_t n0, int64_t n1) {
+    gemm_packed(pack_f32, w, (const float *)x, y, ldy, m, k, n0, n1);
+}
+
+TK_AVX2 void tk_gemm_f16_avx2(const void *w, const void *x, float *y, int64_t ldy, int64_t m,
+                              int64_t k, int64_t n0, int64_t n1) {
+    gemm_packed(pack_f16, w, (const float *)x, y, ldy, m, k, n0, n1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// q8_0 / q4_0 GEMM (after llamafile's tinyBLAS_Q0_AVX): a tile of RN weight rows × RM activation
+// rows walks the blocks together. Each weight block is unpacked (and |w| formed) once and used for
+// RM activation rows; each activation block is used for RN weight rows. RN weight rows (a few KiB)
+// stay in L1 while all activation rows pass, so weights stream from memory once per call.
+// ---------------------------------------------------------------------------------------------
+enum { TK_QRM = 4, TK_QRN = 2 };
+
+TK_AVX2_INLINE void qtile(const char *w, int64_t wrb, const tk_block_q8_0 *x, int64_t nb, int q4,
+                          float out[TK_QRM][TK_QRN]) {
+    __m256 acc[TK_QRM][TK_QRN];
+    for (int i = 0; i < TK_QRM; i++)
+        for (int j = 0; j < TK_QRN; j++) acc[i][j] = _mm256_setzero_ps();
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (int64_t b = 0; b < nb; b++) {
+        __m256i wq[TK_QRN], aw[TK_QRN];
+        float dw[TK_QRN];
+        for (int j = 0; j < TK_QRN; j++) {
+            if (q4) {
+                const tk_block_q4_0 *blk = (const tk_block_q4_0 *)(w + j * wrb) + b;
+                wq[j] = _mm256_sub_epi8(bytes_from_nibbles_32(blk->qs), _mm256_set1_epi8(8));
+                dw[j] = half_to_float(blk->d);
+            } else {
+                const tk_block_q8_0 *blk = (const tk_block_q8_0 *)(w + j * wrb) + b;
+                wq[j] = _mm256_loadu_si256((const __m256i *)blk->qs);
+                dw[j] = half_to_float(blk->d);
+            }
+            aw[j] = _mm256_sign_epi8(wq[j], wq[j]);
+        }
+        for (int i = 0; i < TK_QRM; i++) {
+            const tk_block_q8_0 *xb = x + i * nb + b;
+            const __m256i xv = _mm256_loadu_si256((const __m256i *)xb->qs);
+            const float dx = half_to_float(xb->d);
+            for (int j = 0; j < TK_QRN; j++) {
+                const __m256i dot = _mm256_maddubs_epi16(aw[j], _mm256_sign_epi8(xv, wq[j]));
+                const __m256 s = _mm256_cvtepi32_ps(_mm256_madd_epi16(ones, dot));
+                acc[i][j] = _mm256_fmadd_ps(_mm256_set1_ps(dx * dw[j]), s, acc[i][j]);
+            }
+        }
+    }
+    for (int i = 0; i < TK_QRM; i++)
+        for (int j = 0; j < TK_QRN; j++) out[i][j] = hsum_f32_8(acc[i][j]);
+}
+
+TK_AVX2_INLINE void gemm_quant(const void *w, const void *x, float *y, int64_t ldy, int64_t m,
+                               int64_t k, int64_t n0, int64_t n1, int q4) {
+    const int64_t nb = k / TK_QK;
+    const int64_t wrb = tk_row_bytes(q4 ? TK_Q4_0 : TK_Q8_0, k);
+    const tk_block_q8_0 *xq = (const tk_block_q8_0 *)x;
+    const tk_vec_dot_fn dot = q4 ? tk_vec_dot_q4_0_q8_0_avx2 : tk_vec_dot_q8_0_q8_0_avx2;
+    float out[TK_QRM][TK_QRN];
+    int64_t n = n0;
+    for (; n + TK_QRN <= n1; n += TK_QRN) {
+        const char *wr = (const char *)w + n * wrb;
+        int64_t i = 0;
+        for (; i + TK_QRM <= m; i += TK_QRM) {
+            qtile(wr, wrb, xq + i * nb, nb, q4, out);
+            for (int ii = 0; ii < TK_QRM; ii++)
+                for (int jj = 0; jj < TK_QRN; jj++) y[(i + ii) * ldy + n + jj] = out[ii][jj];
+        }
+        for (; i < m; i++)
+            for (int jj = 0; jj < TK_QRN; jj++) y[i * ldy + n + jj] = dot(wr + jj * wrb, xq + i * nb, k);
+    }
+    for (; n < n1; n++)
+        for (int64_t i = 0; i < m; i++) y[i * ldy + n] = dot((const char *)w + n * wrb, xq + i * nb, k);
+}
+
+TK_AVX2 void tk_gemm_q8_0_avx2(const void *w, const void *x, float *y, int64_t ldy, int64_t m,
+                               int64_t k, int64_t n0, int64_t n1) {
+    gemm_quant(w, x, y, ldy, m, k, n0, n1, 0);
+}
+
+TK_AVX2 void tk_gemm_q4_0_avx2(const void *w, const void *x, float *y, int64_t ldy, int64_t m,
+                               int64_t k, int64_t n0, int64_t n1) {
+    gemm_quant(w, x, y, ldy, m, k, n0, n1, 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Machine-limit probes for `tandem bench kernels`.
+// ---------------------------------------------------------------------------------------------
+TK_AVX2 double tk_sum_f32_avx2(const float *x, int64_t n) {
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+    __m256 s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        s0 = _mm256_add_ps(s0, _mm256_loadu_ps(x + i));
+        s1 = _mm256_add_ps(s1, _mm256_loadu_ps(x + i + 8));
+        s2 = _mm256_add_ps(s2, _mm256_loadu_ps(x + i + 16));
+        s3 = _mm256_add_ps(s3, _mm256_loadu_ps(x + i + 24));
+    }
+    double s = hsum_f32_8(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+    for (; i < n; i++) s += x[i];
+    return s;
+}
+
+TK_AVX2 double tk_fma_loop_avx2(int64_t iters, float *sink) {
+    // 12 independent chains cover FMA latency (4 cycles) × 2 ports with room to spare.
+    __m256 a0 = _mm256_set1_ps(0.1f), a1 = _mm256_set1_ps(0.2f), a2 = _mm256_set1_ps(0.3f);
+    __m256 a3 = _mm256_set1_ps(0.4f), a4 = _mm256_set1_ps(0.5f), a5 = _mm256_set1_ps(0.6f);
+    __m256 a6 = _mm256_set1_ps(0.7f), a7 = _mm256_set1_ps(0.8f), a8 = _mm256_set1_ps(0.9f);
+    __m256 a9 = _mm256_set1_ps(1.0f), a10 = _mm256_set1_ps(1.1f), a11 = _mm256_set1_ps(1.2f);
+    const __m256 m = _mm256_set1_ps(0.999f), c = _mm256_set1_ps(1e-4f);
+    for (int64_t i = 0; i < iters; i++) {
+        a0 = _mm256_fmadd_ps(a0, m, c); a1 = _mm256_fmadd_ps(a1, m, c); a2 = _mm256_fmadd_ps(a2, m, c);
+        a3 = _mm256_fmadd_ps(a3, m, c); a4 = _mm256_fmadd_ps(a4, m, c); a5 = _mm256_fmadd_ps(a5, m, c);
+        a6 = _mm256_fmadd_ps(a6, m, c); a7 = _mm256_fmadd_ps(a7, m, c); a8 = _mm256_fmadd_ps(a8, m, c);
+        a9 = _mm256_fmadd_ps(a9, m, c); a10 = _mm256_fmadd_ps(a10, m, c); a11 = _mm256_fmadd_ps(a11, m, c);
+    }
+    __m256 s = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)),
+                             _mm256_add_ps(_mm256_add_ps(a4, a5), _mm256_add_ps(a6, a7)));
+    s = _mm256_add_ps(s, _mm256_add_ps(_mm256_add_ps(a8, a9), _mm256_add_ps(a10, a11)));
+    *sink = hsum_f32_8(s);
+    return (double)iters * 12.0 * 8.0 * 2.0;
+}
+
+#endif // TK_HAVE_AVX2

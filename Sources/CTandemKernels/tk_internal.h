@@ -1,0 +1,88 @@
+// Internal helpers shared by the per-ISA files: exact half-precision conversion and the
+// declarations of every ISA's functions (same names, ISA suffix; ggml's arch split).
+#ifndef TANDEM_KERNELS_INTERNAL_H
+#define TANDEM_KERNELS_INTERNAL_H
+
+#include "tandem_kernels.h"
+#include <string.h>
+
+_Static_assert(sizeof(tk_block_q8_0) == 34, "q8_0 block must be 34 bytes (ggml layout)");
+_Static_assert(sizeof(tk_block_q4_0) == 18, "q4_0 block must be 18 bytes (ggml layout)");
+
+static inline float tk_bits_to_f32(uint32_t w) { float f; memcpy(&f, &w, 4); return f; }
+static inline uint32_t tk_f32_to_bits(float f) { uint32_t w; memcpy(&w, &f, 4); return w; }
+
+/// Half -> float without hardware support (ggml's `ggml_compute_fp16_to_fp32`, after
+/// Maratos' FP16 library): exact for normals, subnormals, infinities and NaN.
+static inline float tk_half_to_float(uint16_t h) {
+    const uint32_t w = (uint32_t)h << 16;
+    const uint32_t sign = w & 0x80000000u;
+    const uint32_t two_w = w + w;
+    const uint32_t exp_offset = 0xE0u << 23;
+    const float normalized = tk_bits_to_f32((two_w >> 4) + exp_offset) * 0x1.0p-112f;
+    const float denormalized = tk_bits_to_f32((two_w >> 17) | (126u << 23)) - 0.5f;
+    const uint32_t result = sign | (two_w < (1u << 27) ? tk_f32_to_bits(denormalized)
+                                                       : tk_f32_to_bits(normalized));
+    return tk_bits_to_f32(result);
+}
+
+/// Float -> half, round to nearest even (ggml's `ggml_compute_fp32_to_fp16`).
+static inline uint16_t tk_float_to_half(float f) {
+    float base = (__builtin_fabsf(f) * 0x1.0p+112f) * 0x1.0p-110f;
+    const uint32_t w = tk_f32_to_bits(f);
+    const uint32_t shl1_w = w + w;
+    const uint32_t sign = w & 0x80000000u;
+    uint32_t bias = shl1_w & 0xFF000000u;
+    if (bias < 0x71000000u) bias = 0x71000000u;
+    base = tk_bits_to_f32((bias >> 1) + 0x07800000u) + base;
+    const uint32_t bits = tk_f32_to_bits(base);
+    const uint32_t exp_bits = (bits >> 13) & 0x00007C00u;
+    const uint32_t mantissa_bits = bits & 0x00000FFFu;
+    const uint32_t nonsign = exp_bits + mantissa_bits;
+    return (uint16_t)((sign >> 16) | (shl1_w > 0xFF000000u ? 0x7E00u : nonsign));
+}
+
+static inline int64_t tk_min64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+// ---- generic (kernels_generic.c): always compiled ----
+void tk_quantize_row_q8_0_generic(const float *x, tk_block_q8_0 *y, int64_t k);
+float tk_vec_dot_f32_generic(const void *w, const void *x, int64_t k);
+float tk_vec_dot_f16_generic(const void *w, const void *x, int64_t k);
+float tk_vec_dot_q8_0_q8_0_generic(const void *w, const void *x, int64_t k);
+float tk_vec_dot_q4_0_q8_0_generic(const void *w, const void *x, int64_t k);
+double tk_sum_f32_generic(const float *x, int64_t n);
+double tk_fma_loop_generic(int64_t iters, float *sink);
+
+// ---- x86 AVX2 + FMA + F16C (kernels_x86_avx2.c) ----
+#if defined(__x86_64__) || defined(_M_X64)
+#define TK_HAVE_AVX2 1
+void tk_quantize_row_q8_0_avx2(const float *x, tk_block_q8_0 *y, int64_t k);
+float tk_vec_dot_f32_avx2(const void *w, const void *x, int64_t k);
+float tk_vec_dot_f16_avx2(const void *w, const void *x, int64_t k);
+float tk_vec_dot_q8_0_q8_0_avx2(const void *w, const void *x, int64_t k);
+float tk_vec_dot_q4_0_q8_0_avx2(const void *w, const void *x, int64_t k);
+void tk_gemm_f32_avx2(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k,
+                      int64_t n0, int64_t n1);
+void tk_gemm_f16_avx2(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k,
+                      int64_t n0, int64_t n1);
+void tk_gemm_q8_0_avx2(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k,
+                       int64_t n0, int64_t n1);
+void tk_gemm_q4_0_avx2(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k,
+                       int64_t n0, int64_t n1);
+double tk_sum_f32_avx2(const float *x, int64_t n);
+double tk_fma_loop_avx2(int64_t iters, float *sink);
+#endif
+
+// ---- AArch64 NEON (kernels_arm_neon.c) ----
+#if defined(__aarch64__)
+#define TK_HAVE_NEON 1
+void tk_quantize_row_q8_0_neon(const float *x, tk_block_q8_0 *y, int64_t k);
+float tk_vec_dot_f32_neon(const void *w, const void *x, int64_t k);
+float tk_vec_dot_f16_neon(const void *w, const void *x, int64_t k);
+float tk_vec_dot_q8_0_q8_0_neon(const void *w, const void *x, int64_t k);
+float tk_vec_dot_q4_0_q8_0_neon(const void *w, const void *x, int64_t k);
+double tk_sum_f32_neon(const float *x, int64_t n);
+double tk_fma_loop_neon(int64_t iters, float *sink);
+#endif
+
+#endif // TANDEM_KERNELS_INTERNAL_H

@@ -1,0 +1,213 @@
+// `tandem convert`: a Hugging Face checkpoint directory (config.json, *.safetensors, tokenizer
+// files) → one self-contained Tandem file. Steps: read the config and pick the architecture;
+// check every expected tensor's presence and shape against it; choose each tensor's dtype
+// (policy + `--keep` rules); then stream tensors one by one into the writer, quantizing rows in
+// parallel. Output layout: Formats/FORMAT.md.
+import Dispatch
+import Foundation
+import TandemFormat
+import TandemModels
+
+public struct ConvertOptions: Sendable {
+    public var source: String
+    public var output: String
+    public var dtype: DType
+    public var keep: [KeepRule]
+    public var threads: Int
+
+    public init(source: String, output: String, dtype: DType, keep: [KeepRule] = [], threads: Int = ProcessInfo.processInfo.activeProcessorCount) {
+        self.source = source
+        self.output = output
+        self.dtype = dtype
+        self.keep = keep
+        self.threads = max(1, threads)
+    }
+}
+
+/// What a conversion did.
+public struct ConvertReport: Sendable {
+    public var architecture: String
+    public var tensorCount: Int
+    public var parameterCount: Int
+    public var sourceBytes: UInt64
+    public var outputBytes: UInt64
+    public var skipped: [String]
+    public var seconds: Double
+    public var dtypeCounts: [String: Int]
+}
+
+public enum Converter {
+    public static let version = "tandem 0.1.0"
+
+    /// One tensor's plan: where it comes from and how it is stored.
+    struct Item {
+        var expected: ExpectedTensor
+        var plan: TensorPlan
+        var rule: String
+        var source: SafetensorsTensor
+    }
+
+    public static func convert(_ options: ConvertOptions, progress: ((Int, Int) -> Void)? = nil) throws(ConvertError) -> ConvertReport {
+        let start = DispatchTime.now()
+        let dir = options.source
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else {
+            throw .source("\(dir) is not a directory (expected a Hugging Face checkpoint: config.json, *.safetensors, tokenizer)")
+        }
+        guard let configData = FileManager.default.contents(atPath: dir + "/config.json") else {
+            throw .source("\(dir) has no config.json")
+        }
+        let config: JSONValue
+        do { config = try JSONValue.parse(configData, what: "\(dir)/config.json") } catch { throw .format(error) }
+        guard let modelType = config["model_type"]?.stringValue else { throw .source("config.json has no model_type") }
+        guard let arch = ArchitectureRegistry.architecture(modelType: modelType) else { throw .unsupportedModel(modelType) }
+
+        let checkpoint: SafetensorsCheckpoint
+        do { checkpoint = try SafetensorsCheckpoint(directory: dir) } catch {
+            if case .missing = error, FileManager.default.fileExists(atPath: dir + "/pytorch_model.bin") {
+                throw .source("\(dir) has only pytorch_model.bin; Tandem reads safetensors (save with safe_serialization=True)")
+            }
+            throw .format(error)
+        }
+        let names = Set(checkpoint.names)
+        let expected: [ExpectedTensor]
+        do { expected = try arch.expectedTensors(config: config, checkpointNames: names) } catch {
+            throw .source("\(error)")
+        }
+
+        var items: [Item] = []
+        var provenance: [String: TandemMetadata.TensorProvenance] = [:]
+        for e in expected {
+            guard let src = checkpoint[e.sourceName] else { throw .missingTensor(e.sourceName) }
+            let srcShape = e.transposed ? Array(src.shape.reversed()) : src.shape
+            guard srcShape == e.shape else { throw .shape(tensor: e.sourceName, expected: e.shape, actual: srcShape) }
+            guard [.F32, .F16, .BF16, .F64].contains(src.dtype) else {
+                throw .source("tensor \(e.sourceName) has dtype \(src.dtype.rawValue); expected a float type")
+            }
+            let (dtype, rule) = try chooseDType(e, options: options)
+            items.append(Item(expected: e, plan: TensorPlan(name: e.name, dtype: dtype, shape: e.shape), rule: rule, source: src))
+            provenance[e.name] = .init(source: src.dtype.rawValue, rule: rule)
+        }
+        let used = Set(expected.map(\.sourceName))
+        let skipped = checkpoint.names.filter { !used.contains($0) }
+
+        let (tokenizer, blobs) = try tokenizerBlobs(dir)
+        var generation = arch.generationDefaults(config: config)
+        if let g = FileManager.default.contents(atPath: dir + "/generation_config.json"),
+           case let .object(o)? = try? JSONValue.parse(g, what: "generation_config.json") {
+            for (k, v) in o where k != "transformers_version" { generation[k] = v }
+        }
+        let meta = TandemMetadata(
+            kind: .model,
+            models: ["model": .init(architecture: arch.modelTypes[0], config: config, tokenizer: "main")],
+            tokenizers: ["main": tokenizer],
+            generation: generation,
+            provenance: .init(
+                sources: [dir], converter: version, created: ISO8601DateFormatter().string(from: Date()),
+                defaultDType: options.dtype.name, keepRules: options.keep.map(\.description), tensors: provenance))
+
+        let writer = TandemFileWriter(metadata: meta, tensors: items.map(\.plan), blobs: blobs)
+        let byName = Dictionary(uniqueKeysWithValues: items.map { ($0.plan.name, $0) })
+        do {
+            try writer.write(to: options.output, produce: { plan, dst in
+                try encode(byName[plan.name]!, into: dst, threads: options.threads)
+            }, progress: progress)
+        } catch let e as ConvertError {
+            throw e
+        } catch {
+            throw .write("\(error)")
+        }
+        // Re-open what was written: the writer and the reader must agree before we say done.
+        let out: TandemFile
+        do { out = try TandemFile(path: options.output) } catch { throw .format(error) }
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
+        var counts: [String: Int] = [:]
+        for t in out.tensors { counts[t.dtype.name, default: 0] += 1 }
+        let sourceBytes = checkpoint.files.reduce(UInt64(0)) { acc, f in
+            acc + ((try? FileManager.default.attributesOfItem(atPath: f.path)[.size] as? UInt64) ?? 0)
+        }
+        return ConvertReport(
+            architecture: modelType, tensorCount: items.count,
+            parameterCount: items.reduce(0) { $0 + $1.plan.shape.reduce(1, *) },
+            sourceBytes: sourceBytes, outputBytes: out.sections.fileBytes, skipped: skipped,
+            seconds: seconds, dtypeCounts: counts)
+    }
+
+    /// The storage dtype of one tensor: the first matching `--keep` rule, else the requested
+    /// dtype for matrices (f32 when a row is not whole blocks), else f32.
+    static func chooseDType(_ e: ExpectedTensor, options: ConvertOptions) throws(ConvertError) -> (DType, String) {
+        let columns = e.shape.last ?? 1
+        if let rule = options.keep.first(where: { $0.matches(e.name) }) {
+            if rule.dtype.isQuantized, columns % rule.dtype.blockSize != 0 {
+                throw .badOption("--keep \(rule): \(e.name) has rows of \(columns), not a multiple of \(rule.dtype.blockSize)")
+            }
+            return (rule.dtype, "keep \(rule)")
+        }
+        guard e.kind.takesRequestedDType else { return (.f32, "policy: \(e.kind.rawValue) stays f32") }
+        if options.dtype.isQuantized, columns % options.dtype.blockSize != 0 {
+            return (.f32, "fallback: rows of \(columns) are not whole \(options.dtype.name) blocks")
+        }
+        return (options.dtype, "default")
+    }
+
+    /// Converts one tensor to f32 rows (transposing GPT-2's Conv1D) and encodes the rows,
+    /// split across threads.
+    static func encode(_ item: Item, into dst: UnsafeMutableRawBufferPointer, threads: Int) throws(ConvertError) {
+        let shape = item.plan.shape
+        let columns = shape.last ?? 1
+        let rows = columns == 0 ? 0 : shape.reduce(1, *) / columns
+        var values: [Float]
+        do { values = try item.source.floats() } catch { throw .format(error) }
+        if item.expected.transposed {
+            // Source is [columns, rows] ([in, out]); produce [rows, columns].
+            var t = [Float](repeating: 0, count: values.count)
+            for r in 0..<rows { for c in 0..<columns { t[r * columns + c] = values[c * rows + r] } }
+            values = t
+        }
+        guard values.allSatisfy({ $0.isFinite }) else { throw .nonFinite(tensor: item.source.name) }
+        let dtype = item.plan.dtype
+        let rowBytes = dtype.rowBytes(columns: columns)
+        let chunks = min(threads * 4, max(rows, 1))
+        // Each chunk writes its own rows; nothing is shared mutably.
+        nonisolated(unsafe) let dstBase = UnsafeMutableRawPointer(dst.baseAddress)
+        values.withUnsafeBufferPointer { buffer in
+            nonisolated(unsafe) let src = buffer
+            DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
+                let r0 = rows * chunk / chunks, r1 = rows * (chunk + 1) / chunks
+                for r in r0..<r1 {
+                    dtype.encodeRow(
+                        UnsafeBufferPointer(rebasing: src[r * columns..<(r + 1) * columns]),
+                        into: UnsafeMutableRawBufferPointer(start: dstBase! + r * rowBytes, count: rowBytes))
+                }
+            }
+        }
+    }
+
+    /// The tokenizer files of a checkpoint as blobs, and the metadata entry naming them.
+    static func tokenizerBlobs(_ dir: String) throws(ConvertError) -> (TandemMetadata.TokenizerEntry, [BlobPlan]) {
+        let fm = FileManager.default
+        func read(_ name: String) -> [UInt8]? { fm.contents(atPath: dir + "/" + name).map { [UInt8]($0) } }
+        var blobs: [BlobPlan] = []
+        var entry: TandemMetadata.TokenizerEntry
+        if let sp = read("spiece.model") ?? read("tokenizer.model") {
+            blobs.append(BlobPlan(name: "tokenizer/spiece.model", encoding: .lz4, content: sp))
+            entry = .init(type: "sentencepiece", blob: "tokenizer/spiece.model")
+            if let tj = read("tokenizer.json") {
+                blobs.append(BlobPlan(name: "tokenizer/tokenizer.json", encoding: .lz4, content: tj))
+                entry.extra["tokenizer.json"] = "tokenizer/tokenizer.json"
+            }
+        } else if let tj = read("tokenizer.json") {
+            blobs.append(BlobPlan(name: "tokenizer/tokenizer.json", encoding: .lz4, content: tj))
+            entry = .init(type: "hf-tokenizer-json", blob: "tokenizer/tokenizer.json")
+        } else {
+            throw .source("\(dir) has no tokenizer (expected spiece.model or tokenizer.json); a .tandem file carries its tokenizer")
+        }
+        for extra in ["tokenizer_config.json", "special_tokens_map.json"] {
+            if let b = read(extra) {
+                blobs.append(BlobPlan(name: "tokenizer/" + extra, encoding: .lz4, content: b))
+                entry.extra[extra] = "tokenizer/" + extra
+            }
+        }
+        return (entry, blobs)
+    }
+}

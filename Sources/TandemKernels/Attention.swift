@@ -1,0 +1,103 @@
+// Scaled dot-product attention (Vaswani et al. 2017, §3.2.1) of new queries over a KV cache, with
+// grouped-query heads (LLaMA/SmolLM2), an optional additive bias (T5's relative positions, which
+// T5 uses instead of 1/√d scaling: pass scale 1), a causal mask and key padding.
+import CTandemKernels
+
+/// Which keys a query may see.
+public struct AttentionMask: @unchecked Sendable {
+    /// Query i (absolute position `queryOffset + i`) sees keys 0 ... queryOffset + i only.
+    public var causal: Bool
+    /// Absolute position of the first query: the number of cached tokens before this step.
+    public var queryOffset: Int
+    /// `keys` flags; true marks a padding key that no query may attend to.
+    public var keyPadding: UnsafeBufferPointer<Bool>?
+
+    public init(causal: Bool, queryOffset: Int = 0, keyPadding: UnsafeBufferPointer<Bool>? = nil) {
+        self.causal = causal
+        self.queryOffset = queryOffset
+        self.keyPadding = keyPadding
+    }
+
+    /// Every query sees every key (an encoder without padding).
+    public static let none = AttentionMask(causal: false)
+}
+
+/// Sizes of one attention call.
+public struct AttentionShape: Sendable {
+    public var queries: Int
+    public var keys: Int
+    public var heads: Int
+    /// Key/value heads; `heads` must be a multiple (grouped-query attention).
+    public var kvHeads: Int
+    public var headDim: Int
+    /// Floats from one cached position to the next (default kvHeads × headDim).
+    public var kvStride: Int
+
+    public init(queries: Int, keys: Int, heads: Int, kvHeads: Int? = nil, headDim: Int, kvStride: Int? = nil) {
+        self.queries = queries
+        self.keys = keys
+        self.heads = heads
+        self.kvHeads = kvHeads ?? heads
+        self.headDim = headDim
+        self.kvStride = kvStride ?? (kvHeads ?? heads) * headDim
+        precondition(queries > 0 && keys > 0 && heads > 0 && headDim > 0, "attention: empty shape")
+        precondition(heads % self.kvHeads == 0, "attention: \(heads) heads over \(self.kvHeads) kv heads")
+        precondition(self.kvStride >= self.kvHeads * headDim, "attention: kv stride too small")
+    }
+}
+
+public enum Attention {
+    /// out[q, h, :] = Σₖ softmax(scale · q·k + bias[h, q, k] + mask)ₖ · v[k, h / group, :]
+    ///
+    /// - Parameters:
+    ///   - query: [queries, heads, headDim].
+    ///   - keys, values: [keys, kvStride] with head h/group at offset (h/group)·headDim.
+    ///   - bias: optional [heads, queries, keys], added to the scaled scores.
+    ///   - output: [queries, heads, headDim], overwritten.
+    public static func attend(
+        query: UnsafePointer<Float>, keys: UnsafePointer<Float>, values: UnsafePointer<Float>,
+        output: UnsafeMutablePointer<Float>, shape: AttentionShape, scale: Float,
+        mask: AttentionMask = .none, bias: UnsafePointer<Float>? = nil,
+        pool: ThreadPool = .shared, isa: KernelISA = .current
+    ) {
+        let s = shape
+        if let pad = mask.keyPadding { precondition(pad.count == s.keys, "attention: padding has \(pad.count) flags") }
+        let dot = isa.table.pointee.vec_dot.0!  // f32 · f32
+        let group = s.heads / s.kvHeads
+        let items = s.heads * s.queries
+        let run = { (range: Range<Int>) in
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: s.keys) { scores in
+                for item in range {
+                    let h = item / s.queries, qi = item % s.queries
+                    let q = query + (qi * s.heads + h) * s.headDim
+                    let kvOffset = (h / group) * s.headDim
+                    let visible = mask.causal ? min(s.keys, mask.queryOffset + qi + 1) : s.keys
+                    let biasRow = bias.map { $0 + (h * s.queries + qi) * s.keys }
+                    for j in 0..<s.keys {
+                        if j >= visible || (mask.keyPadding?[j] ?? false) {
+                            scores[j] = -.infinity
+                            continue
+                        }
+                        var v = scale * dot(q, keys + j * s.kvStride + kvOffset, Int64(s.headDim))
+                        if let biasRow { v += biasRow[j] }
+                        scores[j] = v
+                    }
+                    Ops.softmax(scores)
+                    let o = output + (qi * s.heads + h) * s.headDim
+                    o.update(repeating: 0, count: s.headDim)
+                    for j in 0..<s.keys where scores[j] != 0 {
+                        let p = scores[j]
+                        let v = values + j * s.kvStride + kvOffset
+                        for d in 0..<s.headDim { o[d] += p * v[d] }
+                    }
+                }
+            }
+        }
+        // Heads × queries are independent; below ~64k multiply-adds threads cost more than they save.
+        if items > 1 && items * s.keys * s.headDim >= 1 << 16 {
+            pool.parallelFor(items, run)
+        } else {
+            run(0..<items)
+        }
+    }
+}

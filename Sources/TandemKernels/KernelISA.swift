@@ -1,0 +1,91 @@
+// The instruction set every kernel call uses, chosen once at start-up (after CTranslate2's
+// `cpu_isa.h`): the best one this CPU supports, unless `TANDEM_ISA` names another so that every
+// path can be run and tested on one machine.
+import CTandemKernels
+import Foundation
+
+/// An instruction-set variant of the C kernels.
+///
+/// ```swift
+/// print(KernelISA.current)          // "avx2" on a Haswell-or-later x86 CPU
+/// // TANDEM_ISA=generic swift test  // forces the portable C kernels
+/// ```
+public enum KernelISA: String, CaseIterable, Sendable, CustomStringConvertible {
+    /// Portable C, compiled for the baseline target (SSE2 on x86-64).
+    case generic
+    /// AVX2 + FMA + F16C on x86-64.
+    case avx2
+    /// Advanced SIMD on AArch64 (`sdot` when compiled for a CPU with the dot-product extension).
+    case neon
+
+    var cValue: tk_isa {
+        switch self {
+        case .generic: TK_ISA_GENERIC
+        case .avx2: TK_ISA_AVX2
+        case .neon: TK_ISA_NEON
+        }
+    }
+
+    /// Whether the kernels were compiled in and this CPU can run them.
+    public var isAvailable: Bool { tk_isa_available(cValue) != 0 }
+
+    /// Every instruction set this process can use, `generic` first.
+    public static var available: [KernelISA] { allCases.filter(\.isAvailable) }
+
+    /// The fastest available instruction set.
+    public static var best: KernelISA { available.last ?? .generic }
+
+    /// The name the C side reports (e.g. "neon+dotprod").
+    public var kernelName: String { String(cString: table.pointee.name) }
+
+    public var description: String { rawValue }
+
+    /// The instruction set all public kernels use unless told otherwise: `TANDEM_ISA` when set,
+    /// else `best`. An unknown or unavailable `TANDEM_ISA` is a configuration error, not something
+    /// to paper over (a test or benchmark run would silently measure another path), so the
+    /// process prints one line to standard error and exits with status 2.
+    public static let current: KernelISA = {
+        guard let raw = getenv("TANDEM_ISA").map({ String(cString: $0) }), !raw.isEmpty else {
+            return best
+        }
+        switch resolve(raw) {
+        case .success(let isa): return isa
+        case .failure(let error):
+            FileHandle.standardError.write(Data("tandem: \(error)\n".utf8))
+            exit(2)
+        }
+    }()
+
+    /// Parses a `TANDEM_ISA` value and checks that this machine can run it.
+    public static func resolve(_ name: String) -> Result<KernelISA, KernelISAError> {
+        guard let isa = KernelISA(rawValue: name.lowercased()) else {
+            return .failure(.unknown(name))
+        }
+        guard isa.isAvailable else { return .failure(.unavailable(isa)) }
+        return .success(isa)
+    }
+
+    /// The C traits table; only valid for an available instruction set.
+    var table: UnsafePointer<tk_kernels> {
+        guard let t = tk_kernels_for(cValue) else {
+            preconditionFailure("instruction set \(self) is not available on this CPU")
+        }
+        return t
+    }
+}
+
+/// Why a requested instruction set cannot be used.
+public enum KernelISAError: Error, CustomStringConvertible, Equatable {
+    case unknown(String)
+    case unavailable(KernelISA)
+
+    public var description: String {
+        let choices = KernelISA.available.map(\.rawValue).joined(separator: ", ")
+        switch self {
+        case .unknown(let name):
+            return "TANDEM_ISA=\(name) is not an instruction set (generic, avx2, neon); available here: \(choices)"
+        case .unavailable(let isa):
+            return "TANDEM_ISA=\(isa) cannot run on this CPU; available here: \(choices)"
+        }
+    }
+}

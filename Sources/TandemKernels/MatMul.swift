@@ -1,0 +1,151 @@
+// Matrix products against f32 activations for every weight dtype: GEMV for decoding one token,
+// GEMM for many tokens at once. A model's `Linear` calls these with the weight's dtype as stored,
+// so there is never a separate quantized model.
+//
+// Quantized weights (q8_0, q4_0) pair with activations quantized on the fly to q8_0 blocks
+// (ggml's `vec_dot_type`): int8 products inside each block of 32, one float multiply per block.
+import CTandemKernels
+import TandemFormat
+
+/// A row-major weight matrix [rows = outputs, columns = inputs] in its stored dtype, pointing
+/// into memory someone else owns (usually the memory-mapped weight file).
+public struct WeightMatrix: @unchecked Sendable {
+    public let dtype: DType
+    /// Output features.
+    public let rows: Int
+    /// Input features; a multiple of 32 for q8_0 and q4_0.
+    public let columns: Int
+    /// `rows * dtype.rowBytes(columns:)` bytes.
+    public let data: UnsafeRawPointer
+
+    public init(dtype: DType, rows: Int, columns: Int, data: UnsafeRawPointer) {
+        precondition(rows > 0 && columns > 0, "empty weight matrix \(rows)×\(columns)")
+        precondition(
+            columns % dtype.blockSize == 0,
+            "\(dtype) rows need a multiple of \(dtype.blockSize) columns, got \(columns)")
+        precondition(dtype != .bf16, "bf16 weights have no kernels; widen them to f32 at load")
+        self.dtype = dtype
+        self.rows = rows
+        self.columns = columns
+        self.data = data
+    }
+
+    /// Bytes of one stored row.
+    public var rowBytes: Int { dtype.rowBytes(columns: columns) }
+    /// Bytes of the whole matrix.
+    public var byteCount: Int { rowBytes * rows }
+
+    var cDType: tk_dtype {
+        switch dtype {
+        case .f32: TK_F32
+        case .f16: TK_F16
+        case .q8_0: TK_Q8_0
+        case .q4_0: TK_Q4_0
+        case .bf16: preconditionFailure("bf16 has no kernels")
+        }
+    }
+}
+
+/// The matrix products. Every entry point takes the pool and instruction set explicitly, with
+/// defaults, so tests can run every path and callers can pin a thread count.
+public enum MatMul {
+    /// Below this many weight bytes a GEMV runs on the calling thread: waking workers would cost
+    /// more than it saves.
+    public static let parallelThresholdBytes = 32 * 1024
+
+    /// y = W x for one activation vector (decode).
+    ///
+    /// - Parameters:
+    ///   - x: `w.columns` floats.
+    ///   - y: `w.rows` floats, overwritten.
+    public static func gemv(
+        _ w: WeightMatrix, x: UnsafeBufferPointer<Float>, y: UnsafeMutableBufferPointer<Float>,
+        pool: ThreadPool = .shared, isa: KernelISA = .current
+    ) {
+        precondition(x.count == w.columns, "gemv: x has \(x.count) elements, W has \(w.columns) columns")
+        precondition(y.count == w.rows, "gemv: y has \(y.count) elements, W has \(w.rows) rows")
+        let table = isa.table
+        let dt = w.cDType
+        let k = Int64(w.columns)
+        let threads = w.byteCount < parallelThresholdBytes ? nil : pool
+        withActivations(w, x.baseAddress!, rows: 1, table: table) { act in
+            if let threads {
+                // 16-row alignment keeps each thread's rows on whole cache lines of y.
+                threads.parallelFor(w.rows, alignment: 16) { r in
+                    tk_gemv(table, dt, w.data, act, y.baseAddress!, k, Int64(r.lowerBound), Int64(r.upperBound))
+                }
+            } else {
+                tk_gemv(table, dt, w.data, act, y.baseAddress!, k, 0, Int64(w.rows))
+            }
+        }
+    }
+
+    /// Y = X Wᵀ for `m` activation rows at once (encode / prompt): Y[i][r] = dot(W row r, X row i).
+    /// Cache-blocked: weight tiles are reused across all activation rows, not a loop of GEMVs.
+    ///
+    /// - Parameters:
+    ///   - x: `m × w.columns` floats, row-major.
+    ///   - y: `m × w.rows` floats, row-major, overwritten.
+    public static func gemm(
+        _ w: WeightMatrix, x: UnsafeBufferPointer<Float>, m: Int, y: UnsafeMutableBufferPointer<Float>,
+        pool: ThreadPool = .shared, isa: KernelISA = .current
+    ) {
+        precondition(m >= 1, "gemm: m must be positive")
+        precondition(x.count == m * w.columns, "gemm: x has \(x.count) elements, need \(m)×\(w.columns)")
+        precondition(y.count == m * w.rows, "gemm: y has \(y.count) elements, need \(m)×\(w.rows)")
+        if m == 1 {
+            gemv(w, x: x, y: y, pool: pool, isa: isa)
+            return
+        }
+        let table = isa.table
+        let dt = w.cDType
+        let k = Int64(w.columns)
+        withActivations(w, x.baseAddress!, rows: m, table: table, pool: pool) { act in
+            // Split the outputs (weight rows): each thread streams its own weights once and packs
+            // its own panels; 16 = the f32 micro-kernel's panel width.
+            pool.parallelFor(w.rows, alignment: 16) { r in
+                tk_gemm(table, dt, w.data, act, y.baseAddress!, Int64(w.rows), Int64(m), k,
+                        Int64(r.lowerBound), Int64(r.upperBound))
+            }
+        }
+    }
+
+    /// Quantizes `x` (a multiple of 32 floats) to q8_0 blocks, 34 bytes per 32 values.
+    public static func quantizeQ8_0(
+        _ x: UnsafeBufferPointer<Float>, into blocks: UnsafeMutableRawBufferPointer, isa: KernelISA = .current
+    ) {
+        precondition(x.count % 32 == 0, "q8_0 rows need a multiple of 32 values")
+        precondition(blocks.count >= x.count / 32 * 34)
+        isa.table.pointee.quantize_row_q8_0(
+            x.baseAddress!, blocks.baseAddress!.assumingMemoryBound(to: tk_block_q8_0.self), Int64(x.count))
+    }
+
+    /// Hands the kernels the activations in the form they pair with: the f32 rows themselves, or
+    /// the rows quantized to q8_0 blocks in temporary memory.
+    private static func withActivations(
+        _ w: WeightMatrix, _ x: UnsafePointer<Float>, rows m: Int, table: UnsafePointer<tk_kernels>,
+        pool: ThreadPool? = nil, _ body: (UnsafeRawPointer) -> Void
+    ) {
+        guard w.dtype.isQuantized else {
+            body(UnsafeRawPointer(x))
+            return
+        }
+        let k = w.columns
+        let rowBytes = k / 32 * 34
+        withUnsafeTemporaryAllocation(byteCount: m * rowBytes, alignment: 64) { buffer in
+            let base = buffer.baseAddress!
+            let quantize = table.pointee.quantize_row_q8_0!
+            let quantizeRows = { (range: Range<Int>) in
+                for i in range {
+                    quantize(x + i * k, (base + i * rowBytes).assumingMemoryBound(to: tk_block_q8_0.self), Int64(k))
+                }
+            }
+            if let pool, m >= 8 {
+                pool.parallelFor(m, quantizeRows)
+            } else {
+                quantizeRows(0..<m)
+            }
+            body(UnsafeRawPointer(base))
+        }
+    }
+}

@@ -1,0 +1,71 @@
+// Plain scalar references for every fast kernel: what the C kernels and the SIMD operations are
+// tested against. Straight loops in Double, no tricks; speed is not a goal here.
+//
+// Storage conversions come from TandemFormat's reference row encoders (`DType.encodeRow`), which
+// are golden-tested against gguf-py.
+import TandemFormat
+
+/// Scalar reference implementations (`Reference.gemv`, `Reference.softmax`, …).
+public enum Reference {
+    // MARK: Storage
+
+    /// `rows × columns` floats (row-major) stored as `dtype`, row after row, by TandemFormat's
+    /// reference encoders (ggml's quantize_row_*_ref, bit for bit).
+    public static func encode(_ values: [Float], rows: Int, columns: Int, as dtype: DType) -> [UInt8] {
+        precondition(values.count == rows * columns)
+        var out = [UInt8]()
+        out.reserveCapacity(rows * dtype.rowBytes(columns: columns))
+        for r in 0..<rows { out += dtype.encode(Array(values[r * columns..<(r + 1) * columns])) }
+        return out
+    }
+
+    /// One stored row of `columns` elements as floats.
+    public static func decodeRow(_ row: UnsafeRawPointer, columns: Int, dtype: DType) -> [Float] {
+        dtype.decode(UnsafeRawBufferPointer(start: row, count: dtype.rowBytes(columns: columns)), count: columns)
+    }
+
+    /// Row `row` of a weight matrix as floats.
+    public static func dequantize(_ w: WeightMatrix, row: Int) -> [Float] {
+        decodeRow(w.data + row * w.rowBytes, columns: w.columns, dtype: w.dtype)
+    }
+
+    /// The activations as a kernel sees them: unchanged for f32/f16 weights, rounded through
+    /// q8_0 blocks for quantized ones.
+    public static func activationsSeen(by dtype: DType, _ x: [Float]) -> [Float] {
+        guard dtype.isQuantized else { return x }
+        return DType.q8_0.encode(x).withUnsafeBytes { DType.q8_0.decode($0, count: x.count) }
+    }
+
+    // MARK: Matrix products
+
+    /// y = W x in Double. With `quantizeActivations` (the default) x first goes through q8_0 for
+    /// quantized weights, as in the kernels; without it the result is the exact product of the
+    /// stored weights and the float activations.
+    public static func gemv(_ w: WeightMatrix, x: [Float], quantizeActivations: Bool = true) -> [Float] {
+        precondition(x.count == w.columns)
+        let xs = quantizeActivations ? activationsSeen(by: w.dtype, x) : x
+        return (0..<w.rows).map { r in
+            let row = dequantize(w, row: r)
+            var s = 0.0
+            for c in 0..<w.columns { s += Double(row[c]) * Double(xs[c]) }
+            return Float(s)
+        }
+    }
+
+    /// Y = X Wᵀ for `m` rows of X (row-major), in Double.
+    public static func gemm(_ w: WeightMatrix, x: [Float], m: Int, quantizeActivations: Bool = true) -> [Float] {
+        precondition(x.count == m * w.columns)
+        let rows = (0..<w.rows).map { dequantize(w, row: $0) }
+        var y = [Float](repeating: 0, count: m * w.rows)
+        for i in 0..<m {
+            let xr = Array(x[i * w.columns..<(i + 1) * w.columns])
+            let xs = quantizeActivations ? activationsSeen(by: w.dtype, xr) : xr
+            for r in 0..<w.rows {
+                var s = 0.0
+                for c in 0..<w.columns { s += Double(rows[r][c]) * Double(xs[c]) }
+                y[i * w.rows + r] = Float(s)
+            }
+        }
+        return y
+    }
+}

@@ -1,0 +1,84 @@
+// The registry of architectures Tandem knows, keyed by Hugging Face `model_type` (as in
+// mlx-swift-examples' LLMModelFactory). For each: the typed config, and the tensor map the
+// converter checks a checkpoint against — every expected tensor's name, shape and kind — so a
+// checkpoint with a missing or mis-shaped tensor is refused before anything is written.
+import TandemFormat
+
+/// What a tensor is, which decides its default storage dtype (norms, biases and position tables
+/// stay f32; matrices take the requested dtype).
+public enum TensorKind: String, Sendable, Codable {
+    /// A weight matrix `[out, in]` used by a `Linear`.
+    case linear
+    /// A token embedding table `[vocab, d]` (rows gathered, and used as the head when tied).
+    case embedding
+    case norm
+    case bias
+    /// Learned or bucketed position tables (GPT-2 `wpe`, T5 relative-attention bias).
+    case positionTable
+
+    /// Whether the requested dtype applies; other kinds stay f32 unless a `--keep` rule says otherwise.
+    public var takesRequestedDType: Bool { self == .linear || self == .embedding }
+}
+
+/// One tensor an architecture expects, in Tandem's naming and layout.
+public struct ExpectedTensor: Sendable, Equatable {
+    /// Name in the Tandem file.
+    public var name: String
+    /// Shape in the Tandem file (linear weights `[out, in]`).
+    public var shape: [Int]
+    public var kind: TensorKind
+    /// Name in the Hugging Face checkpoint.
+    public var sourceName: String
+    /// The checkpoint stores this matrix as `[in, out]` (GPT-2 `Conv1D`) and it must be transposed.
+    public var transposed: Bool
+
+    public init(_ name: String, _ shape: [Int], _ kind: TensorKind, sourceName: String? = nil, transposed: Bool = false) {
+        self.name = name
+        self.shape = shape
+        self.kind = kind
+        self.sourceName = sourceName ?? name
+        self.transposed = transposed
+    }
+}
+
+/// An error in a model's configuration.
+public struct ConfigError: Error, CustomStringConvertible, Sendable {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// An architecture Tandem can convert and run.
+public protocol Architecture {
+    /// Hugging Face `model_type` values handled.
+    static var modelTypes: [String] { get }
+    /// The tensors of the full model, as the converter must find them.
+    static func expectedTensors(config: JSONValue, checkpointNames: Set<String>) throws -> [ExpectedTensor]
+    /// Generation defaults derived from the config (EOS, pad, start token, task prefixes).
+    static func generationDefaults(config: JSONValue) -> [String: JSONValue]
+}
+
+public enum ArchitectureRegistry {
+    public static let all: [any Architecture.Type] = [T5Architecture.self, GPT2Architecture.self]
+
+    public static func architecture(modelType: String) -> (any Architecture.Type)? {
+        all.first { $0.modelTypes.contains(modelType) }
+    }
+
+    public static var supportedModelTypes: [String] { all.flatMap { $0.modelTypes } }
+}
+
+extension JSONValue {
+    /// A required positive integer config value.
+    func requiredInt(_ key: String) throws -> Int {
+        guard let v = self[key]?.intValue, v > 0, v < 1 << 31 else {
+            throw ConfigError("config.json: \(key) is missing or not a positive integer")
+        }
+        return v
+    }
+
+    func optionalInt(_ key: String) -> Int? {
+        if case .null? = self[key] { return nil }
+        return self[key]?.intValue
+    }
+}

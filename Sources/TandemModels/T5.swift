@@ -1,0 +1,112 @@
+// T5 (v1.0, v1.1 / Flan-T5, mT5): config and tensor map. Reference: Hugging Face
+// transformers `modeling_t5.py` (T5Config, T5Attention, T5LayerFF) and Raffel et al. 2020.
+// The forward pass lands here with the T5 issue; the names and shapes below are the contract
+// between the converter and that code.
+import TandemFormat
+
+/// T5's `config.json`, the keys Tandem uses (Hugging Face names).
+public struct T5Config: Codable, Sendable, Equatable {
+    public var vocabSize: Int
+    public var dModel: Int
+    public var dKV: Int
+    public var dFF: Int
+    public var numLayers: Int
+    public var numDecoderLayers: Int?
+    public var numHeads: Int
+    public var relativeAttentionNumBuckets: Int
+    public var relativeAttentionMaxDistance: Int?
+    public var layerNormEpsilon: Float?
+    /// `relu` (v1.0) or `gated-gelu` (v1.1 / Flan-T5).
+    public var feedForwardProj: String?
+    public var tieWordEmbeddings: Bool?
+    public var decoderStartTokenId: Int?
+    public var eosTokenId: Int?
+    public var padTokenId: Int?
+
+    enum CodingKeys: String, CodingKey {
+        case vocabSize = "vocab_size", dModel = "d_model", dKV = "d_kv", dFF = "d_ff"
+        case numLayers = "num_layers", numDecoderLayers = "num_decoder_layers", numHeads = "num_heads"
+        case relativeAttentionNumBuckets = "relative_attention_num_buckets"
+        case relativeAttentionMaxDistance = "relative_attention_max_distance"
+        case layerNormEpsilon = "layer_norm_epsilon", feedForwardProj = "feed_forward_proj"
+        case tieWordEmbeddings = "tie_word_embeddings", decoderStartTokenId = "decoder_start_token_id"
+        case eosTokenId = "eos_token_id", padTokenId = "pad_token_id"
+    }
+
+    /// Whether the FFN is gated (`wi_0`, `wi_1`) — T5 v1.1 / Flan-T5.
+    public var isGated: Bool { (feedForwardProj ?? "relu").hasPrefix("gated-") }
+    public var decoderLayers: Int { numDecoderLayers ?? numLayers }
+    /// T5 v1.0 ties the head to `shared` (and scales by d_model^-0.5); v1.1 has its own `lm_head`.
+    public var tied: Bool { tieWordEmbeddings ?? true }
+
+    public static func from(_ json: JSONValue) throws -> T5Config {
+        let c: T5Config
+        do { c = try json.decode(T5Config.self) } catch { throw ConfigError("config.json is not a valid T5 config: \(error)") }
+        for (key, v) in [("vocab_size", c.vocabSize), ("d_model", c.dModel), ("d_kv", c.dKV), ("d_ff", c.dFF),
+                         ("num_layers", c.numLayers), ("num_heads", c.numHeads),
+                         ("relative_attention_num_buckets", c.relativeAttentionNumBuckets)]
+        where v <= 0 || v > 1 << 24 {
+            throw ConfigError("config.json: \(key) = \(v) is out of range")
+        }
+        let act = c.feedForwardProj ?? "relu"
+        guard ["relu", "gated-gelu", "gated-relu", "gelu", "gated-gelu_new", "gelu_new"].contains(act) else {
+            throw ConfigError("config.json: unsupported feed_forward_proj \(act)")
+        }
+        return c
+    }
+}
+
+public enum T5Architecture: Architecture {
+    public static let modelTypes = ["t5", "mt5"]
+
+    public static func expectedTensors(config json: JSONValue, checkpointNames: Set<String>) throws -> [ExpectedTensor] {
+        let c = try T5Config.from(json)
+        let inner = c.numHeads * c.dKV
+        var out: [ExpectedTensor] = [ExpectedTensor("shared.weight", [c.vocabSize, c.dModel], .embedding)]
+        func attention(_ p: String, _ name: String, relative: Bool) {
+            for m in ["q", "k", "v"] { out.append(ExpectedTensor("\(p).\(name).\(m).weight", [inner, c.dModel], .linear)) }
+            out.append(ExpectedTensor("\(p).\(name).o.weight", [c.dModel, inner], .linear))
+            if relative {
+                out.append(ExpectedTensor("\(p).\(name).relative_attention_bias.weight", [c.relativeAttentionNumBuckets, c.numHeads], .positionTable))
+            }
+            out.append(ExpectedTensor("\(p).layer_norm.weight", [c.dModel], .norm))
+        }
+        func ffn(_ p: String) {
+            if c.isGated {
+                out.append(ExpectedTensor("\(p).DenseReluDense.wi_0.weight", [c.dFF, c.dModel], .linear))
+                out.append(ExpectedTensor("\(p).DenseReluDense.wi_1.weight", [c.dFF, c.dModel], .linear))
+            } else {
+                out.append(ExpectedTensor("\(p).DenseReluDense.wi.weight", [c.dFF, c.dModel], .linear))
+            }
+            out.append(ExpectedTensor("\(p).DenseReluDense.wo.weight", [c.dModel, c.dFF], .linear))
+            out.append(ExpectedTensor("\(p).layer_norm.weight", [c.dModel], .norm))
+        }
+        for i in 0..<c.numLayers {
+            attention("encoder.block.\(i).layer.0", "SelfAttention", relative: i == 0)
+            ffn("encoder.block.\(i).layer.1")
+        }
+        out.append(ExpectedTensor("encoder.final_layer_norm.weight", [c.dModel], .norm))
+        for i in 0..<c.decoderLayers {
+            attention("decoder.block.\(i).layer.0", "SelfAttention", relative: i == 0)
+            attention("decoder.block.\(i).layer.1", "EncDecAttention", relative: false)
+            ffn("decoder.block.\(i).layer.2")
+        }
+        out.append(ExpectedTensor("decoder.final_layer_norm.weight", [c.dModel], .norm))
+        // An untied head is stored; a tied one is `shared` (some exporters still write a copy).
+        if !c.tied || checkpointNames.contains("lm_head.weight") {
+            out.append(ExpectedTensor("lm_head.weight", [c.vocabSize, c.dModel], .linear))
+        }
+        return out
+    }
+
+    public static func generationDefaults(config json: JSONValue) -> [String: JSONValue] {
+        var g: [String: JSONValue] = [:]
+        for key in ["decoder_start_token_id", "eos_token_id", "pad_token_id"] { if let v = json[key] { g[key] = v } }
+        if let prefix = json["task_specific_params"]?["summarization"]?["prefix"] {
+            g["summarize_prefix"] = prefix
+        } else {
+            g["summarize_prefix"] = .string("summarize: ")
+        }
+        return g
+    }
+}

@@ -1,0 +1,173 @@
+// Native test of CTandemKernels without Swift: every instruction set compiled in and available
+// (generic always; AVX2 on x86; NEON on AArch64, run under qemu by scripts/test-neon.sh) against a
+// double-precision scalar reference, over awkward shapes. Prints one line per failure and closes
+// with "N passed, M failed"; exits non-zero on any failure.
+#include "tandem_kernels.h"
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int passed = 0, failed = 0;
+static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
+
+static float frand(void) {  // xorshift64*, uniform in [-1, 1)
+    rng_state ^= rng_state >> 12; rng_state ^= rng_state << 25; rng_state ^= rng_state >> 27;
+    return (float)((rng_state * 0x2545F4914F6CDD1Dull) >> 40) / (float)(1 << 23) - 1.0f;
+}
+
+static void check(int ok, const char *what, const char *isa, long m, long n, long k, double err) {
+    if (ok) { passed++; return; }
+    failed++;
+    printf("FAIL %s [%s] m=%ld n=%ld k=%ld err=%g\n", what, isa, m, n, k, err);
+}
+
+/// ggml's quantize_row_q4_0_ref.
+static void quantize_q4_0(const float *x, tk_block_q4_0 *y, long k) {
+    for (long i = 0; i < k / TK_QK; i++) {
+        float amax = 0, max = 0;
+        for (int j = 0; j < TK_QK; j++) {
+            const float v = x[i * TK_QK + j];
+            if (fabsf(v) > amax) { amax = fabsf(v); max = v; }
+        }
+        const float d = max / -8, id = d != 0 ? 1.0f / d : 0;
+        y[i].d = tk_fp32_to_fp16(d);
+        for (int j = 0; j < TK_QK / 2; j++) {
+            const float x0 = x[i * TK_QK + j] * id, x1 = x[i * TK_QK + TK_QK / 2 + j] * id;
+            uint8_t a = (uint8_t)(x0 + 8.5f), b = (uint8_t)(x1 + 8.5f);
+            if (a > 15) a = 15;
+            if (b > 15) b = 15;
+            y[i].qs[j] = (uint8_t)(a | (b << 4));
+        }
+    }
+}
+
+/// Weight row r dequantized to double, the reference's view of every dtype.
+static double weight_at(tk_dtype dt, const void *w, long k, long r, long c) {
+    const char *row = (const char *)w + r * tk_row_bytes(dt, k);
+    switch (dt) {
+    case TK_F32: return ((const float *)row)[c];
+    case TK_F16: return tk_fp16_to_fp32(((const uint16_t *)row)[c]);
+    case TK_Q8_0: {
+        const tk_block_q8_0 *b = (const tk_block_q8_0 *)row + c / TK_QK;
+        return (double)tk_fp16_to_fp32(b->d) * b->qs[c % TK_QK];
+    }
+    case TK_Q4_0: {
+        const tk_block_q4_0 *b = (const tk_block_q4_0 *)row + c / TK_QK;
+        const int j = (int)(c % TK_QK);
+        const int q = j < 16 ? (b->qs[j] & 0xF) : (b->qs[j - 16] >> 4);
+        return (double)tk_fp16_to_fp32(b->d) * (q - 8);
+    }
+    default: return 0;
+    }
+}
+
+static double act_at(tk_dtype dt, const void *x, long k, long r, long c) {
+    if (dt == TK_F32 || dt == TK_F16) return ((const float *)x)[r * k + c];
+    const tk_block_q8_0 *b = (const tk_block_q8_0 *)x + r * (k / TK_QK) + c / TK_QK;
+    return (double)tk_fp16_to_fp32(b->d) * b->qs[c % TK_QK];
+}
+
+static void *make_weights(tk_dtype dt, long n, long k, float scale) {
+    float *f = malloc(sizeof(float) * n * k);
+    for (long i = 0; i < n * k; i++) f[i] = frand() * scale;
+    if (scale == 0) memset(f, 0, sizeof(float) * n * k);
+    void *w = malloc((size_t)(tk_row_bytes(dt, k) * n) + 64);
+    for (long r = 0; r < n; r++) {
+        char *row = (char *)w + r * tk_row_bytes(dt, k);
+        const float *src = f + r * k;
+        switch (dt) {
+        case TK_F32: memcpy(row, src, sizeof(float) * k); break;
+        case TK_F16: for (long c = 0; c < k; c++) ((uint16_t *)row)[c] = tk_fp32_to_fp16(src[c]); break;
+        case TK_Q8_0: tk_kernels_for(TK_ISA_GENERIC)->quantize_row_q8_0(src, (tk_block_q8_0 *)row, k); break;
+        case TK_Q4_0: quantize_q4_0(src, (tk_block_q4_0 *)row, k); break;
+        default: break;
+        }
+    }
+    free(f);
+    return w;
+}
+
+static const char *dtype_name[] = {"f32", "f16", "q8_0", "q4_0"};
+
+/// GEMM (m rows) through tk_gemm and, for m == 1, GEMV through tk_gemv, against the reference.
+static void test_product(const tk_kernels *kt, tk_dtype dt, long m, long n, long k, float scale) {
+    void *w = make_weights(dt, n, k, 1.0f);
+    float *xf = malloc(sizeof(float) * m * k);
+    for (long i = 0; i < m * k; i++) xf[i] = frand() * scale;
+    void *x = xf;
+    tk_block_q8_0 *xq = NULL;
+    if (dt == TK_Q8_0 || dt == TK_Q4_0) {
+        // Same activation blocks for reference and kernel (the quantizers are tested apart).
+        xq = malloc(sizeof(tk_block_q8_0) * m * (k / TK_QK));
+        for (long i = 0; i < m; i++) tk_kernels_for(TK_ISA_GENERIC)->quantize_row_q8_0(xf + i * k, xq + i * (k / TK_QK), k);
+        x = xq;
+    }
+    float *y = malloc(sizeof(float) * m * n);
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1 && m != 1) break;
+        for (long i = 0; i < m * n; i++) y[i] = NAN;
+        if (pass == 0) tk_gemm(kt, dt, w, x, y, n, m, k, 0, n);
+        else tk_gemv(kt, dt, w, x, y, k, 0, n);
+        double num = 0, den = 0;
+        for (long i = 0; i < m; i++)
+            for (long j = 0; j < n; j++) {
+                double ref = 0;
+                for (long c = 0; c < k; c++) ref += weight_at(dt, w, k, j, c) * act_at(dt, x, k, i, c);
+                const double d = y[i * n + j] - ref;
+                num += isnan(d) ? 1e300 : d * d;
+                den += ref * ref;
+            }
+        const double nmse = den > 0 ? num / den : num;
+        char what[64];
+        snprintf(what, sizeof what, "%s %s", pass ? "gemv" : "gemm", dtype_name[dt]);
+        check(nmse < 1e-9, what, kt->name, m, n, k, nmse);
+    }
+    free(w); free(xf); free(xq); free(y);
+}
+
+static void test_quantize(const tk_kernels *kt, long k, float scale) {
+    float *x = malloc(sizeof(float) * k);
+    for (long i = 0; i < k; i++) x[i] = frand() * scale;
+    tk_block_q8_0 *a = malloc(sizeof(tk_block_q8_0) * (k / TK_QK)), *b = malloc(sizeof(tk_block_q8_0) * (k / TK_QK));
+    tk_kernels_for(TK_ISA_GENERIC)->quantize_row_q8_0(x, a, k);
+    kt->quantize_row_q8_0(x, b, k);
+    int ok = 1;
+    for (long i = 0; i < k / TK_QK; i++) {
+        if (a[i].d != b[i].d) ok = 0;
+        for (int j = 0; j < TK_QK; j++) if (abs(a[i].qs[j] - b[i].qs[j]) > 1 || b[i].qs[j] == -128) ok = 0;
+    }
+    check(ok, "quantize_row_q8_0", kt->name, 1, 1, k, 0);
+    free(x); free(a); free(b);
+}
+
+int main(void) {
+    static const long shapes[][3] = {  // m, n, k
+        {1, 1, 32}, {1, 7, 64}, {1, 33, 96}, {2, 5, 32}, {3, 17, 160}, {5, 16, 256},
+        {6, 16, 288}, {7, 31, 320}, {13, 40, 544}, {1, 64, 1024}, {9, 3, 32},
+    };
+    const tk_isa isas[] = {TK_ISA_GENERIC, TK_ISA_AVX2, TK_ISA_NEON};
+    for (int t = 0; t < 3; t++) {
+        const tk_kernels *kt = tk_kernels_for(isas[t]);
+        if (!kt) continue;
+        printf("testing %s\n", kt->name);
+        for (long k = 32; k <= 512; k += 96) test_quantize(kt, k, 3.0f);
+        test_quantize(kt, 64, 0.0f);
+        test_quantize(kt, 64, 1e6f);
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+            for (int dt = 0; dt < TK_DTYPE_COUNT; dt++) {
+                test_product(kt, (tk_dtype)dt, shapes[s][0], shapes[s][1], shapes[s][2], 1.0f);
+                if (s % 4 == 0) test_product(kt, (tk_dtype)dt, shapes[s][0], shapes[s][1], shapes[s][2], 1e4f);
+            }
+        // Odd k (not a multiple of 32) exists only for f32/f16.
+        for (int dt = 0; dt < 2; dt++) {
+            test_product(kt, (tk_dtype)dt, 1, 3, 1, 1.0f);
+            test_product(kt, (tk_dtype)dt, 7, 19, 37, 1.0f);
+            test_product(kt, (tk_dtype)dt, 8, 17, 300, 1.0f);
+        }
+        // Zeros everywhere.
+        for (int dt = 0; dt < TK_DTYPE_COUNT; dt++) test_product(kt, (tk_dtype)dt, 4, 4, 64, 0.0f);
+    }
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}

@@ -1,0 +1,128 @@
+// Every available instruction set's GEMV and GEMM against the scalar reference, per dtype, over
+// shapes that hit every edge of the kernels' tiles: one row, one column, sizes that are not
+// multiples of 16/32/64, more threads than rows, zeros and large values.
+import Testing
+import TandemFormat
+@testable import TandemKernels
+
+struct MatMulTests {
+    static let dtypes: [DType] = [.f32, .f16, .q8_0, .q4_0]
+
+    /// (m, rows, columns): rows = outputs, columns = inputs. Quantized dtypes skip columns that
+    /// are not whole blocks.
+    static let shapes: [(m: Int, n: Int, k: Int)] = [
+        (1, 1, 32), (1, 7, 64), (1, 33, 96), (1, 300, 544),
+        (2, 1, 32), (3, 17, 160), (5, 16, 256), (6, 16, 288), (7, 31, 320), (13, 40, 544),
+        (9, 3, 32), (20, 50, 1024), (1, 3, 1), (7, 19, 37), (8, 17, 300),
+    ]
+
+    /// NMSE against the reference that sees the same q8_0 activations. f32/f16 differ only by
+    /// summation order; quantized paths also by the AVX2 quantizer's round-half-even (±1 on ties).
+    static func bound(_ dtype: DType) -> Double {
+        dtype.isQuantized ? 1e-6 : 1e-10
+    }
+
+    static let pools = [ThreadPool(threads: 1), ThreadPool(threads: 3)]
+
+    @Test(arguments: KernelISA.available, dtypes)
+    func productsMatchReference(isa: KernelISA, dtype: DType) {
+        var seed: UInt64 = 1
+        for shape in Self.shapes where shape.k % dtype.blockSize == 0 {
+            for scale: Float in [1, 3e4] {
+                seed += 1
+                let w = randomFloats(shape.n * shape.k, scale: 1, seed: seed)
+                let x = randomFloats(shape.m * shape.k, scale: scale, seed: seed + 1000)
+                withWeights(w, rows: shape.n, columns: shape.k, dtype: dtype) { wm in
+                    let expected = Reference.gemm(wm, x: x, m: shape.m)
+                    for pool in Self.pools {
+                        var y = [Float](repeating: .nan, count: shape.m * shape.n)
+                        x.withUnsafeBufferPointer { xb in
+                            y.withUnsafeMutableBufferPointer { yb in
+                                MatMul.gemm(wm, x: xb, m: shape.m, y: yb, pool: pool, isa: isa)
+                            }
+                        }
+                        let e = nmse(y, expected)
+                        #expect(e < Self.bound(dtype), "\(isa) \(dtype) gemm \(shape) scale \(scale) threads \(pool.threadCount): nmse \(e)")
+                        if shape.m == 1 { continue }
+                        // GEMV on the first activation row.
+                        var v = [Float](repeating: .nan, count: shape.n)
+                        x.withUnsafeBufferPointer { xb in
+                            v.withUnsafeMutableBufferPointer { vb in
+                                MatMul.gemv(wm, x: UnsafeBufferPointer(rebasing: xb[0..<shape.k]), y: vb, pool: pool, isa: isa)
+                            }
+                        }
+                        let ev = nmse(v, Array(expected[0..<shape.n]))
+                        #expect(ev < Self.bound(dtype), "\(isa) \(dtype) gemv \(shape) threads \(pool.threadCount): nmse \(ev)")
+                    }
+                }
+            }
+        }
+    }
+
+    /// The quantized paths against the exact product of stored weights and float activations:
+    /// what remains is the activations' q8_0 rounding.
+    @Test(arguments: KernelISA.available, [DType.q8_0, .q4_0])
+    func quantizedActivationErrorIsSmall(isa: KernelISA, dtype: DType) {
+        let (m, n, k) = (4, 24, 512)
+        let w = randomFloats(n * k, seed: 7)
+        let x = randomFloats(m * k, seed: 8)
+        withWeights(w, rows: n, columns: k, dtype: dtype) { wm in
+            let exact = Reference.gemm(wm, x: x, m: m, quantizeActivations: false)
+            var y = [Float](repeating: .nan, count: m * n)
+            x.withUnsafeBufferPointer { xb in
+                y.withUnsafeMutableBufferPointer { MatMul.gemm(wm, x: xb, m: m, y: $0, pool: Self.pools[1], isa: isa) }
+            }
+            #expect(nmse(y, exact) < 1e-4)
+        }
+    }
+
+    @Test(arguments: KernelISA.available, dtypes)
+    func zerosGiveZeros(isa: KernelISA, dtype: DType) {
+        let (m, n, k) = (7, 18, 64)
+        withWeights([Float](repeating: 0, count: n * k), rows: n, columns: k, dtype: dtype) { wm in
+            let x = randomFloats(m * k, seed: 3)
+            var y = [Float](repeating: .nan, count: m * n)
+            x.withUnsafeBufferPointer { xb in
+                y.withUnsafeMutableBufferPointer { MatMul.gemm(wm, x: xb, m: m, y: $0, pool: Self.pools[1], isa: isa) }
+            }
+            #expect(y.allSatisfy { $0 == 0 })
+        }
+        withWeights(randomFloats(n * k, seed: 4), rows: n, columns: k, dtype: dtype) { wm in
+            let x = [Float](repeating: 0, count: m * k)
+            var y = [Float](repeating: .nan, count: m * n)
+            x.withUnsafeBufferPointer { xb in
+                y.withUnsafeMutableBufferPointer { MatMul.gemm(wm, x: xb, m: m, y: $0, pool: Self.pools[1], isa: isa) }
+            }
+            #expect(y.allSatisfy { $0 == 0 })
+        }
+    }
+
+    /// Each ISA's activation quantizer against TandemFormat's reference encoder (ggml's
+    /// quantize_row_q8_0_ref): same scale bits, values within one step (AVX2 rounds ties to even).
+    @Test(arguments: KernelISA.available)
+    func activationQuantizerMatchesReference(isa: KernelISA) {
+        for (count, scale) in [(32, Float(1)), (96, 5), (512, 1e-3), (64, 0), (64, 3e4)] {
+            let x = randomFloats(count, scale: scale, seed: UInt64(count))
+            let expected = DType.q8_0.encode(x)
+            var got = [UInt8](repeating: 0, count: expected.count)
+            x.withUnsafeBufferPointer { xb in got.withUnsafeMutableBytes { MatMul.quantizeQ8_0(xb, into: $0, isa: isa) } }
+            for b in 0..<count / 32 {
+                #expect(got[b * 34] == expected[b * 34] && got[b * 34 + 1] == expected[b * 34 + 1], "\(isa) scale of block \(b)")
+                for j in 0..<32 {
+                    let g = Int8(bitPattern: got[b * 34 + 2 + j]), e = Int8(bitPattern: expected[b * 34 + 2 + j])
+                    #expect(abs(Int(g) - Int(e)) <= 1 && g != -128, "\(isa) block \(b) element \(j): \(g) vs \(e)")
+                }
+            }
+        }
+    }
+
+    @Test func currentISAIsAvailableAndGenericAlwaysIs() {
+        #expect(KernelISA.current.isAvailable)
+        #expect(KernelISA.available.first == .generic)
+        #expect(KernelISA.resolve("GENERIC") == .success(.generic))
+        #expect(KernelISA.resolve("sse9") == .failure(.unknown("sse9")))
+        #if arch(x86_64)
+        #expect(KernelISA.resolve("neon") == .failure(.unavailable(.neon)))
+        #endif
+    }
+}

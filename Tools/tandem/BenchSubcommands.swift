@@ -1,0 +1,4 @@
+import ArgumentParser
+
+/// `tandem bench` subcommands; each lives in its own file.
+let benchSubcommands: [ParsableCommand.Type] = []

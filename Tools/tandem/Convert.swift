@@ -1,0 +1,62 @@
+import ArgumentParser
+import Foundation
+import TandemConvert
+import TandemFormat
+
+struct Convert: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Convert a Hugging Face checkpoint directory into a Tandem file.",
+        discussion: """
+            SRC is a checkpoint directory: config.json, model.safetensors (or shards listed in \
+            model.safetensors.index.json) and its tokenizer (spiece.model or tokenizer.json). \
+            Supported model types: t5 (v1.0, v1.1, Flan-T5), mt5, gpt2.
+
+            Matrices take --dtype; norms, biases and position tables stay f32. Override any \
+            tensor with --keep PATTERN=dtype (glob over tensor names), e.g. \
+            --keep '*.DenseReluDense.wo.weight=f32' for Flan-T5.
+
+            The file is written under a temporary name and renamed when complete.
+            """)
+
+    @Argument(help: "Hugging Face checkpoint directory.")
+    var source: String
+
+    @Option(name: .shortAndLong, help: "Output file (e.g. model.tandem).")
+    var output: String
+
+    @Option(help: "Storage dtype for weight matrices: f32, f16, q8_0, q4_0.")
+    var dtype: String = "q8_0"
+
+    @Option(name: .customLong("keep"), help: "PATTERN=dtype override (repeatable).")
+    var keep: [String] = []
+
+    @Option(help: "Threads used to quantize (default: all cores).")
+    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+
+    @Flag(help: "Print nothing but errors.")
+    var quiet = false
+
+    func run() throws {
+        try reportingErrors {
+            guard let dt = DType(name: dtype), dt != .bf16 else {
+                throw ValidationError("unknown --dtype \(dtype) (use f32, f16, q8_0 or q4_0)")
+            }
+            guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+            let rules = try keep.map { try KeepRule(parsing: $0) }
+            let bar = ProgressBar(label: "converting")
+            let report = try Converter.convert(
+                ConvertOptions(source: source, output: output, dtype: dt, keep: rules, threads: threads),
+                progress: quiet ? nil : { bar.update(done: $0, total: $1) })
+            bar.finish()
+            if !quiet {
+                let ratio = Double(report.outputBytes) / Double(max(report.sourceBytes, 1))
+                print("converted \(report.architecture): \(report.tensorCount) tensors, \(report.parameterCount) parameters")
+                print("  \(formatBytes(report.sourceBytes)) safetensors → \(formatBytes(report.outputBytes)) \(output) (\(String(format: "%.2f", ratio))×) in \(String(format: "%.2f", report.seconds)) s")
+                print("  dtypes: " + report.dtypeCounts.sorted { $0.key < $1.key }.map { "\($0.key) ×\($0.value)" }.joined(separator: ", "))
+                if !report.skipped.isEmpty {
+                    print("  skipped (not used by Tandem): " + report.skipped.joined(separator: ", "))
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The test suite, as CI runs it (.ci/run calls this script).
+#   1. every Swift test (debug build), with the instruction set chosen at start-up (AVX2 here);
+#   2. the same suite again with TANDEM_ISA=generic, so the portable kernels are tested too;
+#   3. the NEON kernels, cross-compiled for AArch64 and run under qemu-user (scripts/test-neon.sh),
+#      when the cross compiler is installed (.ci/run installs it).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+swift build --build-tests
+echo "==> swift test (native ISA)"
+swift test --skip-build
+echo "==> swift test (TANDEM_ISA=generic)"
+TANDEM_ISA=generic swift test --skip-build
+if command -v aarch64-linux-gnu-gcc >/dev/null && command -v qemu-aarch64 >/dev/null; then
+    echo "==> NEON kernels under qemu-aarch64"
+    scripts/test-neon.sh
+else
+    echo "==> skipping NEON kernels: aarch64-linux-gnu-gcc or qemu-aarch64 not installed"
+fi
