@@ -36,7 +36,11 @@ let package = Package(
                 "TandemFormat", "CTandemKernels",
                 .product(name: "Atomics", package: "swift-atomics"),
             ]),
-        .target(name: "TandemTokenizer", dependencies: ["TandemFormat"]),
+        // SentencePiece (Debian: libsentencepiece-dev) behind a tiny extern "C" shim.
+        .target(
+            name: "CSentencePiece",
+            linkerSettings: [.linkedLibrary("sentencepiece"), .linkedLibrary("stdc++")]),
+        .target(name: "TandemTokenizer", dependencies: ["TandemFormat", "CSentencePiece"]),
         .target(name: "TandemModels", dependencies: ["TandemFormat", "TandemKernels"]),
         .target(
             name: "TandemConvert",
@@ -53,8 +57,11 @@ let package = Package(
             path: "Tools/tandem"),
         .testTarget(name: "TandemFormatTests", dependencies: ["TandemFormat", "TandemKernels"]),
         .testTarget(name: "TandemKernelsTests", dependencies: ["TandemKernels", "TandemFormat"]),
+        .testTarget(name: "TandemCLITests", dependencies: ["tandem"]),
+        .testTarget(name: "TandemTokenizerTests", dependencies: ["TandemTokenizer", "TandemFormat"]),
         .testTarget(
             name: "TandemConvertTests",
             dependencies: ["TandemConvert", "TandemFormat", "TandemKernels", "TandemModels"]),
-    ]
+    ],
+    cxxLanguageStandard: .cxx17
 )

@@ -1,0 +1,294 @@
+// `tandem bench kernels`: the kernels measured against the machine's own limits, measured in the
+// same run (docs: shared/design/BENCHMARKS.md). Lives here, not in the CLI, so Benchmarks/ can
+// reuse it. Timing: one warm-up, then `runs` timed runs; the median is reported with min–max.
+//
+// GEMV weights rotate through enough copies of the matrix to fill `bandwidthBytes` (≥ 1 GiB by
+// default), so every call streams its weights from DRAM, as decoding a model larger than the
+// cache does, rather than from a warm last-level cache.
+import CTandemKernels
+import Foundation
+import TandemFormat
+
+/// One measurement; `--json` prints an array of these.
+public struct KernelBenchRecord: Codable, Sendable {
+    /// "bandwidth", "peak", "gemv", "gemm", "pool".
+    public var kind: String
+    public var dtype: String?
+    public var m: Int?
+    public var n: Int?
+    public var k: Int?
+    public var threads: Int
+    public var gbps: Double?
+    public var gflops: Double?
+    /// Of the measured limit: read bandwidth for bandwidth/gemv, f32 FMA peak for gemm.
+    public var fraction: Double?
+    /// Median wall time of one call (pool rows) or of one run, in microseconds.
+    public var micros: Double?
+    /// "tandem" or "numpy" (OpenBLAS).
+    public var engine: String
+    public var isa: String
+    /// Spread of the runs, min and max of the reported figure.
+    public var low: Double?
+    public var high: Double?
+}
+
+public struct KernelBenchmark {
+    public struct Options: Sendable {
+        public var threads: Int
+        public var runs: Int
+        /// Bytes streamed by the bandwidth probe and rotated through by GEMV.
+        public var bandwidthBytes: Int
+        /// Benchmarks/kernels/numpy_gemm.py, or nil to skip the numpy reference.
+        public var numpyScript: String?
+        public var isa: KernelISA
+
+        public init(threads: Int = ThreadPool.defaultThreadCount, runs: Int = 5, bandwidthBytes: Int = 1 << 30,
+                    numpyScript: String? = "Benchmarks/kernels/numpy_gemm.py", isa: KernelISA = .current) {
+            self.threads = threads
+            self.runs = runs
+            self.bandwidthBytes = bandwidthBytes
+            self.numpyScript = numpyScript
+            self.isa = isa
+        }
+    }
+
+    public static let gemvShapes = [(n: 4096, k: 4096), (n: 2048, k: 8192), (n: 512, k: 2048)]
+    public static let gemmShapes = [(m: 512, n: 1024, k: 1024), (m: 512, n: 4096, k: 1024)]
+    public static let dtypes: [DType] = [.f32, .f16, .q8_0, .q4_0]
+
+    let options: Options
+    let log: (String) -> Void
+    var records: [KernelBenchRecord] = []
+
+    public init(options: Options, log: @escaping (String) -> Void = { _ in }) {
+        self.options = options
+        self.log = log
+    }
+
+    /// Runs everything and returns the records in table order.
+    public mutating func run() -> [KernelBenchRecord] {
+        let threadCounts = options.threads > 1 ? [1, options.threads] : [1]
+        var bandwidth: [Int: Double] = [:]
+        var peak: [Int: Double] = [:]
+        for t in threadCounts {
+            bandwidth[t] = measureBandwidth(threads: t)
+            peak[t] = measurePeak(threads: t)
+        }
+        for dtype in Self.dtypes {
+            for shape in Self.gemvShapes {
+                for t in threadCounts { measureGEMV(dtype: dtype, n: shape.n, k: shape.k, threads: t, bandwidth: bandwidth[t]!) }
+            }
+        }
+        let numpy = numpyGEMM(threads: options.threads)
+        for shape in Self.gemmShapes {
+            for dtype in Self.dtypes {
+                measureGEMM(dtype: dtype, m: shape.m, n: shape.n, k: shape.k, threads: options.threads, peak: peak[options.threads]!)
+            }
+            if let g = numpy["\(shape.m)x\(shape.n)x\(shape.k)"] {
+                add(KernelBenchRecord(kind: "gemm", dtype: "f32", m: shape.m, n: shape.n, k: shape.k, threads: options.threads,
+                                      gflops: g, fraction: g / peak[options.threads]!, engine: "numpy", isa: "openblas"))
+            }
+        }
+        measurePool()
+        return records
+    }
+
+    // MARK: Limits
+
+    mutating func measureBandwidth(threads: Int) -> Double {
+        let count = options.bandwidthBytes / 4
+        let buffer = UnsafeMutablePointer<Float>.allocate(capacity: count)
+        defer { buffer.deallocate() }
+        buffer.initialize(repeating: 1, count: count)
+        let pool = ThreadPool(threads: threads)
+        let table = options.isa.table
+        let sink = UnsafeMutablePointer<Double>.allocate(capacity: 64)
+        defer { sink.deallocate() }
+        let times = timeRuns {
+            pool.parallelFor(count, alignment: 4096) { r in
+                sink[r.lowerBound * 8 / max(count, 1)] += table.pointee.sum_f32(buffer + r.lowerBound, Int64(r.count))
+            }
+        }
+        let gbps = times.map { Double(options.bandwidthBytes) / $0 / 1e9 }
+        add(KernelBenchRecord(kind: "bandwidth", dtype: "f32", threads: threads, gbps: median(gbps), fraction: 1,
+                              engine: "tandem", isa: options.isa.rawValue, low: gbps.min(), high: gbps.max()))
+        return median(gbps)
+    }
+
+    mutating func measurePeak(threads: Int) -> Double {
+        let pool = ThreadPool(threads: threads)
+        let table = options.isa.table
+        let iters: Int64 = 20_000_000
+        let sink = UnsafeMutablePointer<Float>.allocate(capacity: 64)
+        defer { sink.deallocate() }
+        var flops = 0.0
+        let times = timeRuns {
+            pool.run { t in flops = table.pointee.fma_loop(iters, sink + 8 * t) }
+        }
+        let gflops = times.map { flops * Double(threads) / $0 / 1e9 }
+        add(KernelBenchRecord(kind: "peak", dtype: "f32", threads: threads, gflops: median(gflops), fraction: 1,
+                              engine: "tandem", isa: options.isa.rawValue, low: gflops.min(), high: gflops.max()))
+        return median(gflops)
+    }
+
+    // MARK: Products
+
+    mutating func measureGEMV(dtype: DType, n: Int, k: Int, threads: Int, bandwidth: Double) {
+        let bytes = dtype.rowBytes(columns: k) * n
+        let copies = max(1, (options.bandwidthBytes + bytes - 1) / bytes)
+        let weights = UnsafeMutableRawPointer.allocate(byteCount: bytes * copies, alignment: 64)
+        defer { weights.deallocate() }
+        // 0x11 bytes are small normal numbers in f32, f16 and the q8_0/q4_0 scales: no denormals.
+        weights.initializeMemory(as: UInt8.self, repeating: 0x11, count: bytes * copies)
+        let matrices = (0..<copies).map { WeightMatrix(dtype: dtype, rows: n, columns: k, data: weights + $0 * bytes) }
+        var x = (0..<k).map { Float(($0 % 17) - 8) / 8 }
+        var y = [Float](repeating: 0, count: n)
+        let pool = ThreadPool(threads: threads)
+        let isa = options.isa
+        var next = 0
+        let calls = copies
+        let times = x.withUnsafeMutableBufferPointer { xb in
+            y.withUnsafeMutableBufferPointer { yb in
+                timeRuns {
+                    for _ in 0..<calls {
+                        MatMul.gemv(matrices[next], x: UnsafeBufferPointer(xb), y: yb, pool: pool, isa: isa)
+                        next = (next + 1) % copies
+                    }
+                }
+            }
+        }
+        let gbps = times.map { Double(bytes * calls) / $0 / 1e9 }
+        add(KernelBenchRecord(kind: "gemv", dtype: dtype.name, m: 1, n: n, k: k, threads: threads, gbps: median(gbps),
+                              fraction: median(gbps) / bandwidth, micros: median(times) / Double(calls) * 1e6,
+                              engine: "tandem", isa: isa.rawValue, low: gbps.min(), high: gbps.max()))
+    }
+
+    mutating func measureGEMM(dtype: DType, m: Int, n: Int, k: Int, threads: Int, peak: Double) {
+        let bytes = dtype.rowBytes(columns: k) * n
+        let weights = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+        defer { weights.deallocate() }
+        weights.initializeMemory(as: UInt8.self, repeating: 0x11, count: bytes)
+        let w = WeightMatrix(dtype: dtype, rows: n, columns: k, data: weights)
+        let x = (0..<m * k).map { Float(($0 % 23) - 11) / 11 }
+        var y = [Float](repeating: 0, count: m * n)
+        let pool = ThreadPool(threads: threads)
+        let isa = options.isa
+        let times = x.withUnsafeBufferPointer { xb in
+            y.withUnsafeMutableBufferPointer { yb in
+                timeRuns { MatMul.gemm(w, x: xb, m: m, y: yb, pool: pool, isa: isa) }
+            }
+        }
+        let flops = 2.0 * Double(m) * Double(n) * Double(k)
+        let gflops = times.map { flops / $0 / 1e9 }
+        add(KernelBenchRecord(kind: "gemm", dtype: dtype.name, m: m, n: n, k: k, threads: threads, gflops: median(gflops),
+                              fraction: median(gflops) / peak, micros: median(times) * 1e6,
+                              engine: "tandem", isa: isa.rawValue, low: gflops.min(), high: gflops.max()))
+    }
+
+    /// Per-call cost of the pool: an empty job, and a 512×512 q8_0 GEMV (in cache), per thread count.
+    mutating func measurePool() {
+        let threadCounts = options.threads > 1 ? [1, options.threads] : [1]
+        for t in threadCounts {
+            let pool = ThreadPool(threads: t)
+            let calls = 20_000
+            let empty = timeRuns { for _ in 0..<calls { pool.run { _ in } } }.map { $0 / Double(calls) * 1e6 }
+            add(KernelBenchRecord(kind: "pool", dtype: "none", threads: t, micros: median(empty), engine: "tandem",
+                                  isa: options.isa.rawValue, low: empty.min(), high: empty.max()))
+        }
+        let (n, k) = (512, 512)
+        let bytes = DType.q8_0.rowBytes(columns: k) * n
+        let weights = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+        defer { weights.deallocate() }
+        weights.initializeMemory(as: UInt8.self, repeating: 0x11, count: bytes)
+        let w = WeightMatrix(dtype: .q8_0, rows: n, columns: k, data: weights)
+        let x = [Float](repeating: 0.5, count: k)
+        var y = [Float](repeating: 0, count: n)
+        for t in threadCounts {
+            let pool = ThreadPool(threads: t)
+            let calls = 2000
+            let isa = options.isa
+            let us = x.withUnsafeBufferPointer { xb in
+                y.withUnsafeMutableBufferPointer { yb in
+                    timeRuns { for _ in 0..<calls { MatMul.gemv(w, x: xb, y: yb, pool: pool, isa: isa) } }
+                }
+            }.map { $0 / Double(calls) * 1e6 }
+            add(KernelBenchRecord(kind: "pool", dtype: "q8_0", m: 1, n: n, k: k, threads: t,
+                                  gbps: Double(bytes) / median(us) / 1e3, micros: median(us), engine: "tandem",
+                                  isa: options.isa.rawValue, low: us.min(), high: us.max()))
+        }
+    }
+
+    // MARK: numpy / OpenBLAS reference
+
+    /// GFLOP/s of numpy's f32 matmul for each GEMM shape ("MxNxK" keys), or empty when python3 or
+    /// numpy is missing. OpenBLAS tuning variables of the environment are removed, as BENCHMARKS.md says.
+    func numpyGEMM(threads: Int) -> [String: Double] {
+        guard let script = options.numpyScript, FileManager.default.fileExists(atPath: script) else { return [:] }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        let shapes = Self.gemmShapes.map { "\($0.m)x\($0.n)x\($0.k)" }
+        process.arguments = ["-u", "OPENBLAS_CORETYPE", "-u", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS=\(threads)",
+                             "OMP_NUM_THREADS=\(threads)", "python3", script, "--runs", "\(options.runs)"] + shapes
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = FileHandle.nullDevice
+        log("numpy reference: \(script)")
+        do { try process.run() } catch { return [:] }
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0,
+              let json = try? JSONSerialization.jsonObject(with: data) as? [String: Double] else { return [:] }
+        return json
+    }
+
+    // MARK: Helpers
+
+    mutating func add(_ r: KernelBenchRecord) {
+        records.append(r)
+        log(Self.row(r))
+    }
+
+    /// One warm-up, then `runs` timed runs; seconds per run.
+    func timeRuns(_ body: () -> Void) -> [Double] {
+        body()
+        return (0..<max(1, options.runs)).map { _ in
+            let start = DispatchTime.now().uptimeNanoseconds
+            body()
+            return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        }
+    }
+
+    func median(_ v: [Double]) -> Double {
+        let s = v.sorted()
+        return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+    }
+
+    // MARK: Table
+
+    public static let header = "kind       engine  dtype  shape (m×n×k)       thr      value        min–max         fraction   µs/call"
+
+    public static func row(_ r: KernelBenchRecord) -> String {
+        func f(_ v: Double?, _ digits: Int = 1) -> String { v.map { String(format: "%.\(digits)f", $0) } ?? "" }
+        let shape = r.n.map { "\(r.m ?? 1)×\($0)×\(r.k ?? 0)" } ?? ""
+        let value: String
+        if let g = r.gflops { value = "\(f(g)) GFLOP/s" }
+        else if let b = r.gbps, r.kind != "pool" { value = "\(f(b)) GB/s" }
+        else { value = "\(f(r.micros, 2)) µs" }
+        let spread = r.low.map { "\(f($0))–\(f(r.high))" } ?? ""
+        return pad(r.kind, 10) + " " + pad(r.engine, 7) + " " + pad(r.dtype ?? "", 6) + " " + pad(shape, 19) + " "
+            + pad("\(r.threads)", 4) + " " + pad(value, 16, right: true) + "  " + pad(spread, 15) + " "
+            + pad(r.fraction.map { String(format: "%.0f %%", $0 * 100) } ?? "", 9, right: true) + "  "
+            + (r.kind == "pool" ? "" : f(r.micros, 1))
+    }
+
+    public static func table(_ records: [KernelBenchRecord]) -> String {
+        ([header] + records.map(row)).joined(separator: "\n")
+    }
+
+    static func pad(_ s: String, _ width: Int, right: Bool = false) -> String {
+        let n = s.count
+        guard n < width else { return s }
+        let fill = String(repeating: " ", count: width - n)
+        return right ? fill + s : s + fill
+    }
+}

@@ -1,0 +1,112 @@
+import Foundation
+import Testing
+
+/// Runs the built `tandem` binary the way a user would.
+enum CLI {
+    static let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static var binary: URL {
+        // The test bundle sits next to the products in .build/<triple>/<configuration>.
+        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        if dir.lastPathComponent.hasSuffix(".xctest") { dir = dir.deletingLastPathComponent() }
+        return dir.appendingPathComponent("tandem")
+    }
+
+    struct Result { var status: Int32; var stdout: String; var stderr: String }
+
+    static func run(_ args: [String]) throws -> Result {
+        let p = Process()
+        p.executableURL = binary
+        p.arguments = args
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        let e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return Result(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+    }
+
+    static func temporary(_ name: String) -> String {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tandem-cli-tests-\(getpid())")
+        try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        return dir.appendingPathComponent("\(UUID().uuidString)-\(name)").path
+    }
+}
+
+struct InspectCLITests {
+    static let sample = CLI.repo.appendingPathComponent("Formats/samples/v1/gpt2-tiny.q8_0.tandem").path
+
+    @Test func inspectsAGoodFile() throws {
+        let r = try CLI.run(["inspect", Self.sample, "--verify"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("gpt2"))
+        #expect(r.stdout.contains("h.0.attn.c_attn.weight"))
+        #expect(r.stdout.contains("bits/weight"))
+        let j = try CLI.run(["inspect", Self.sample, "--json"])
+        #expect(j.status == 0)
+        let obj = try JSONSerialization.jsonObject(with: Data(j.stdout.utf8)) as! [String: Any]
+        #expect((obj["tensors"] as! [Any]).count == 28)
+    }
+
+    /// Damaged copies of a good file: each prints exactly one line naming the problem, exit 1.
+    nonisolated(unsafe) static let damages: [(String, String, (inout [UInt8]) -> Void)] = [
+        ("truncated", "truncated", { $0.removeLast($0.count / 3) }),
+        ("cut inside the preamble", "truncated", { $0.removeLast($0.count - 50) }),
+        ("wrong magic", "not a Tandem file", { $0[1] = 0x58 }),
+        ("future version", "unsupported format version 7", { $0[8] = 7 }),
+        ("metadata byte flipped", "header checksum", { $0[200] ^= 0x20 }),
+        ("trailing garbage", "header says", { $0 += [1, 2, 3] }),
+        ("empty", "truncated", { $0 = [] }),
+    ]
+
+    @Test(arguments: 0..<damages.count)
+    func rejectsDamagedFile(index: Int) throws {
+        let (name, needle, damage) = Self.damages[index]
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: Self.sample)))
+        damage(&bytes)
+        let path = CLI.temporary("damaged.tandem")
+        FileManager.default.createFile(atPath: path, contents: Data(bytes))
+        defer { unlink(path) }
+        let r = try CLI.run(["inspect", path])
+        #expect(r.status == 1, "\(name)")
+        let lines = r.stderr.split(separator: "\n")
+        #expect(lines.count == 1, "\(name): \(r.stderr)")
+        #expect(r.stderr.hasPrefix("tandem: error: ") && r.stderr.contains(needle), "\(name): \(r.stderr)")
+        #expect(r.stdout.isEmpty)
+    }
+
+    @Test func tensorChecksumCaughtByVerify() throws {
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: Self.sample)))
+        bytes[bytes.count - 5000] ^= 0x01
+        let path = CLI.temporary("flipped.tandem")
+        FileManager.default.createFile(atPath: path, contents: Data(bytes))
+        defer { unlink(path) }
+        #expect(try CLI.run(["inspect", path, "--summary"]).status == 0)
+        let r = try CLI.run(["inspect", path, "--verify"])
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("checksum mismatch"), "\(r.stderr)")
+    }
+
+    @Test func missingFileAndBadArguments() throws {
+        let r = try CLI.run(["inspect", "/nonexistent.tandem"])
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("No such file"))
+        let c = try CLI.run(["convert", "/nonexistent", "-o", CLI.temporary("x.tandem"), "--dtype", "q9"])
+        #expect(c.status != 0)
+        #expect(c.stderr.contains("q9"))
+    }
+
+    @Test func convertThenInspect() throws {
+        let out = CLI.temporary("t5.tandem")
+        defer { unlink(out) }
+        let c = try CLI.run(["convert", CLI.repo.appendingPathComponent("Tests/Fixtures/checkpoints/t5-v1_1-tiny").path,
+                             "--dtype", "q4_0", "-o", out, "--keep", "*.wo.weight=f32"])
+        #expect(c.status == 0, "\(c.stderr)")
+        #expect(c.stdout.contains("converted t5"))
+        let i = try CLI.run(["inspect", out, "--verify", "--summary"])
+        #expect(i.status == 0)
+        #expect(i.stdout.contains("q4_0"))
+        #expect(i.stdout.contains("keep *.wo.weight=f32"))
+    }
+}
