@@ -95,7 +95,9 @@ public enum Converter {
         var generation = arch.generationDefaults(config: config)
         if let g = FileManager.default.contents(atPath: dir + "/generation_config.json"),
            case let .object(o)? = try? JSONValue.parse(g, what: "generation_config.json") {
-            for (k, v) in o where k != "transformers_version" { generation[k] = v }
+            // Keep generation settings; drop transformers' bookkeeping keys.
+            let bookkeeping: Set = ["transformers_version", "_from_model_config", "output_attentions", "output_hidden_states", "use_cache", "return_dict_in_generate"]
+            for (k, v) in o where !bookkeeping.contains(k) { generation[k] = v }
         }
         let meta = TandemMetadata(
             kind: .model,

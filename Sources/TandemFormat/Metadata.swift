@@ -101,11 +101,12 @@ public struct TandemMetadata: Codable, Equatable, Sendable {
         guard String(data: bytes, encoding: .utf8) != nil else {
             throw .malformedJSON(what: "metadata", detail: "not valid UTF-8")
         }
-        // First parse as plain JSON so syntax errors and schema errors read differently.
-        _ = try JSONValue.parse(bytes, what: "metadata")
         let meta: TandemMetadata
         do {
             meta = try JSONDecoder().decode(TandemMetadata.self, from: bytes)
+        } catch DecodingError.dataCorrupted(let context) where context.codingPath.isEmpty {
+            // Syntax errors surface as dataCorrupted at the root; everything else is schema.
+            throw .malformedJSON(what: "metadata", detail: JSONValue.describe(DecodingError.dataCorrupted(context)))
         } catch {
             throw .schema(JSONValue.describe(error))
         }
