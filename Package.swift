@@ -58,6 +58,9 @@ let package = Package(
         .testTarget(name: "TandemFormatTests", dependencies: ["TandemFormat", "TandemKernels"]),
         .testTarget(name: "TandemKernelsTests", dependencies: ["TandemKernels", "TandemFormat"]),
         .testTarget(name: "TandemCLITests", dependencies: ["tandem"]),
+        .testTarget(
+            name: "TandemModelsTests",
+            dependencies: ["TandemModels", "TandemConvert", "TandemFormat", "TandemKernels"]),
         .testTarget(name: "TandemTokenizerTests", dependencies: ["TandemTokenizer", "TandemFormat"]),
         .testTarget(
             name: "TandemConvertTests",

@@ -22,6 +22,8 @@ public struct T5Config: Codable, Sendable, Equatable {
     public var decoderStartTokenId: Int?
     public var eosTokenId: Int?
     public var padTokenId: Int?
+    /// transformers 5.x writes this instead of relying on `tie_word_embeddings` alone.
+    public var scaleDecoderOutputs: Bool?
 
     enum CodingKeys: String, CodingKey {
         case vocabSize = "vocab_size", dModel = "d_model", dKV = "d_kv", dFF = "d_ff"
@@ -31,6 +33,7 @@ public struct T5Config: Codable, Sendable, Equatable {
         case layerNormEpsilon = "layer_norm_epsilon", feedForwardProj = "feed_forward_proj"
         case tieWordEmbeddings = "tie_word_embeddings", decoderStartTokenId = "decoder_start_token_id"
         case eosTokenId = "eos_token_id", padTokenId = "pad_token_id"
+        case scaleDecoderOutputs = "scale_decoder_outputs"
     }
 
     /// Whether the FFN is gated (`wi_0`, `wi_1`) — T5 v1.1 / Flan-T5.

@@ -1,0 +1,164 @@
+// The building blocks every architecture shares: typed access to a model's tensors inside a
+// mapped Tandem file, `Linear` (which dispatches on the weight's dtype, so there is never a
+// separate quantized model), `Embedding` (rows gathered from any dtype), and the tracer that
+// dumps named intermediate tensors for comparison with a reference dump.
+import TandemFormat
+import TandemKernels
+
+/// Why a model could not be built from a file.
+public enum ModelError: Error, CustomStringConvertible, Sendable, Equatable {
+    case missingTensor(String)
+    case shape(tensor: String, expected: [Int], actual: [Int])
+    case unsupportedDType(tensor: String, dtype: String)
+    case config(String)
+    case unsupportedArchitecture(String)
+    case tokenOutOfRange(id: Int32, vocabulary: Int)
+    case inputTooLong(tokens: Int, limit: Int)
+    case emptyInput
+
+    public var description: String {
+        switch self {
+        case let .missingTensor(n): "model file has no tensor \(n)"
+        case let .shape(t, e, a): "tensor \(t) has shape \(a), the config implies \(e)"
+        case let .unsupportedDType(t, d): "tensor \(t) is \(d), which has no kernels (use f32, f16, q8_0 or q4_0)"
+        case let .config(m): m
+        case let .unsupportedArchitecture(a): "unsupported architecture \(a)"
+        case let .tokenOutOfRange(id, v): "token id \(id) is outside the vocabulary (\(v))"
+        case let .inputTooLong(n, limit): "input of \(n) tokens exceeds the limit of \(limit)"
+        case .emptyInput: "empty input"
+        }
+    }
+}
+
+/// A model's tensors: names resolved under the model's prefix, shapes checked on access.
+public struct ModelWeights: @unchecked Sendable {
+    public let file: TandemFile
+    public let prefix: String
+
+    public init(file: TandemFile, prefix: String = "") {
+        self.file = file
+        self.prefix = prefix
+    }
+
+    public func has(_ name: String) -> Bool { file.tensor(prefix + name) != nil }
+
+    public func view(_ name: String, shape: [Int]) throws(ModelError) -> TensorView {
+        guard let v = file.tensor(prefix + name) else { throw .missingTensor(prefix + name) }
+        guard v.shape == shape else { throw .shape(tensor: prefix + name, expected: shape, actual: v.shape) }
+        return v
+    }
+
+    public func linear(_ name: String, out: Int, in inFeatures: Int, bias: String? = nil) throws(ModelError) -> Linear {
+        let v = try view(name, shape: [out, inFeatures])
+        guard v.dtype != .bf16 else { throw .unsupportedDType(tensor: prefix + name, dtype: v.dtype.name) }
+        let b = try bias.map { (n) throws(ModelError) in try vector(n, count: out) }
+        return Linear(weight: WeightMatrix(dtype: v.dtype, rows: out, columns: inFeatures, data: v.data.baseAddress!), bias: b)
+    }
+
+    /// An f32 vector (norm weights, biases) or table, used in place.
+    public func vector(_ name: String, count: Int, shape: [Int]? = nil) throws(ModelError) -> UnsafeBufferPointer<Float> {
+        let v = try view(name, shape: shape ?? [count])
+        guard v.dtype == .f32 else { throw .unsupportedDType(tensor: prefix + name, dtype: "\(v.dtype.name) (expected f32)") }
+        return UnsafeBufferPointer(start: v.data.baseAddress!.assumingMemoryBound(to: Float.self), count: count)
+    }
+
+    public func embedding(_ name: String, vocabulary: Int, dimension: Int) throws(ModelError) -> Embedding {
+        let v = try view(name, shape: [vocabulary, dimension])
+        return Embedding(view: v, vocabulary: vocabulary, dimension: dimension)
+    }
+}
+
+/// y = x Wᵀ (+ b) for `rows` activation rows; W in any dtype Tandem stores.
+public struct Linear: @unchecked Sendable {
+    public let weight: WeightMatrix
+    public let bias: UnsafeBufferPointer<Float>?
+
+    public var inFeatures: Int { weight.columns }
+    public var outFeatures: Int { weight.rows }
+
+    public init(weight: WeightMatrix, bias: UnsafeBufferPointer<Float>? = nil) {
+        self.weight = weight
+        self.bias = bias
+    }
+
+    public func callAsFunction(_ x: UnsafeBufferPointer<Float>, rows: Int, into y: UnsafeMutableBufferPointer<Float>, pool: ThreadPool) {
+        MatMul.gemm(weight, x: UnsafeBufferPointer(rebasing: x[0..<rows * inFeatures]), m: rows,
+                    y: UnsafeMutableBufferPointer(rebasing: y[0..<rows * outFeatures]), pool: pool)
+        if let bias {
+            for r in 0..<rows {
+                let base = r * outFeatures
+                for i in 0..<outFeatures { y[base + i] += bias[i] }
+            }
+        }
+    }
+}
+
+/// A token embedding table `[vocabulary, dimension]` in any dtype; rows are decoded on lookup.
+public struct Embedding: @unchecked Sendable {
+    public let view: TensorView
+    public let vocabulary: Int
+    public let dimension: Int
+
+    public func lookup(_ id: Int, into out: UnsafeMutableBufferPointer<Float>) {
+        precondition(id >= 0 && id < vocabulary, "token \(id) outside the vocabulary")
+        let rowBytes = view.dtype.rowBytes(columns: dimension)
+        view.dtype.decodeRow(UnsafeRawBufferPointer(rebasing: view.data[id * rowBytes..<(id + 1) * rowBytes]), into: out)
+    }
+
+    /// The table as a weight matrix, for a head tied to the embedding.
+    public var matrix: WeightMatrix {
+        WeightMatrix(dtype: view.dtype, rows: vocabulary, columns: dimension, data: view.data.baseAddress!)
+    }
+}
+
+/// Receives named intermediate tensors during a forward pass (`--dump` in the CLI, parity tests).
+public protocol ForwardTracer: AnyObject {
+    func record(_ name: String, _ values: UnsafeBufferPointer<Float>, shape: [Int])
+}
+
+/// A tracer that keeps copies in memory.
+public final class RecordingTracer: ForwardTracer {
+    public private(set) var tensors: [(name: String, shape: [Int], values: [Float])] = []
+    public init() {}
+    public func record(_ name: String, _ values: UnsafeBufferPointer<Float>, shape: [Int]) {
+        tensors.append((name, shape, Array(values)))
+    }
+    public func values(_ name: String) -> [Float]? { tensors.last { $0.name == name }?.values }
+}
+
+/// RMS norm of each of `rows` rows of `width`.
+@inline(__always) func rmsNormRows(_ x: UnsafeBufferPointer<Float>, rows: Int, width: Int, weight: UnsafeBufferPointer<Float>, epsilon: Float, into y: UnsafeMutableBufferPointer<Float>) {
+    for r in 0..<rows {
+        Ops.rmsNorm(UnsafeBufferPointer(rebasing: x[r * width..<(r + 1) * width]), weight: weight, epsilon: epsilon,
+                    into: UnsafeMutableBufferPointer(rebasing: y[r * width..<(r + 1) * width]))
+    }
+}
+
+/// x += y, element-wise.
+@inline(__always) func addInPlace(_ x: UnsafeMutableBufferPointer<Float>, _ y: UnsafeBufferPointer<Float>, count: Int) {
+    for i in 0..<count { x[i] += y[i] }
+}
+
+/// A heap buffer of floats with a stable address, for activations and caches (no copy-on-write,
+/// no exclusivity juggling in the forward pass).
+public final class FloatBuffer: @unchecked Sendable {
+    public let mutable: UnsafeMutableBufferPointer<Float>
+    public var count: Int { mutable.count }
+    public var buffer: UnsafeBufferPointer<Float> { UnsafeBufferPointer(mutable) }
+
+    public init(count: Int) {
+        mutable = .allocate(capacity: max(count, 1))
+        mutable.initialize(repeating: 0)
+    }
+
+    public convenience init(_ values: [Float]) {
+        self.init(count: values.count)
+        _ = mutable.initialize(from: values)
+    }
+
+    deinit { mutable.deallocate() }
+
+    public subscript(range: Range<Int>) -> UnsafeMutableBufferPointer<Float> { UnsafeMutableBufferPointer(rebasing: mutable[range]) }
+    public func rows(_ r: Range<Int>, width: Int) -> UnsafeMutableBufferPointer<Float> { self[r.lowerBound * width..<r.upperBound * width] }
+    public var array: [Float] { Array(mutable) }
+}

@@ -1,0 +1,326 @@
+// T5 forward pass: encoder (bidirectional relative-position bias, computed once in layer 0 and
+// shared by all layers), decoder (causal self-attention over a KV cache; cross-attention keys and
+// values computed once per input and cached). Follows Hugging Face `modeling_t5.py`: RMS norm
+// without mean or bias, no 1/√d attention scale, ReLU (v1.0) or gelu_new-gated (v1.1) FFN, and a
+// head tied to `shared` scaled by d_model^-0.5 (v1.0) or an untied `lm_head` (v1.1 / Flan-T5).
+import TandemFormat
+import TandemKernels
+
+public final class T5Model: @unchecked Sendable {
+    public let config: T5Config
+    public let weights: ModelWeights
+    public let pool: ThreadPool
+    let epsilon: Float
+    let inner: Int
+    let shared: Embedding
+    let encoder: [EncoderLayer]
+    let decoder: [DecoderLayer]
+    let encoderFinalNorm: UnsafeBufferPointer<Float>
+    let decoderFinalNorm: UnsafeBufferPointer<Float>?
+    let encoderBias: UnsafeBufferPointer<Float>
+    let decoderBias: UnsafeBufferPointer<Float>?
+    let head: Linear?
+    /// d_model^-0.5 for a tied head (v1.0), 1 otherwise.
+    let headScale: Float
+
+    struct Attention {
+        var q, k, v, o: Linear
+        var norm: UnsafeBufferPointer<Float>
+    }
+
+    struct FeedForward {
+        var wi: Linear?
+        var wi0: Linear?
+        var wi1: Linear?
+        var wo: Linear
+        var norm: UnsafeBufferPointer<Float>
+    }
+
+    struct EncoderLayer {
+        var attention: Attention
+        var ffn: FeedForward
+    }
+
+    struct DecoderLayer {
+        var selfAttention: Attention
+        var crossAttention: Attention
+        var ffn: FeedForward
+    }
+
+    /// Builds the model from a file. With `encoderOnly`, the decoder and head are not required
+    /// (an LLM-to-SLM bundle stores only the LLM's encoder).
+    public init(weights: ModelWeights, config: T5Config, encoderOnly: Bool = false, pool: ThreadPool = .shared) throws(ModelError) {
+        self.config = config
+        self.weights = weights
+        self.pool = pool
+        let d = config.dModel, ff = config.dFF
+        inner = config.numHeads * config.dKV
+        epsilon = config.layerNormEpsilon ?? 1e-6
+        let w = weights
+        let innerDim = inner
+        shared = try w.embedding("shared.weight", vocabulary: config.vocabSize, dimension: d)
+        func attention(_ p: String) throws(ModelError) -> Attention {
+            Attention(q: try w.linear("\(p).q.weight", out: innerDim, in: d), k: try w.linear("\(p).k.weight", out: innerDim, in: d),
+                      v: try w.linear("\(p).v.weight", out: innerDim, in: d), o: try w.linear("\(p).o.weight", out: d, in: innerDim),
+                      norm: UnsafeBufferPointer(start: nil, count: 0))
+        }
+        func ffn(_ p: String) throws(ModelError) -> FeedForward {
+            let gated = config.isGated
+            return FeedForward(
+                wi: gated ? nil : try w.linear("\(p).DenseReluDense.wi.weight", out: ff, in: d),
+                wi0: gated ? try w.linear("\(p).DenseReluDense.wi_0.weight", out: ff, in: d) : nil,
+                wi1: gated ? try w.linear("\(p).DenseReluDense.wi_1.weight", out: ff, in: d) : nil,
+                wo: try w.linear("\(p).DenseReluDense.wo.weight", out: d, in: ff),
+                norm: try w.vector("\(p).layer_norm.weight", count: d))
+        }
+        var enc: [EncoderLayer] = []
+        for i in 0..<config.numLayers {
+            var a = try attention("encoder.block.\(i).layer.0.SelfAttention")
+            a.norm = try w.vector("encoder.block.\(i).layer.0.layer_norm.weight", count: d)
+            enc.append(EncoderLayer(attention: a, ffn: try ffn("encoder.block.\(i).layer.1")))
+        }
+        encoder = enc
+        encoderFinalNorm = try w.vector("encoder.final_layer_norm.weight", count: d)
+        let buckets = config.relativeAttentionNumBuckets
+        encoderBias = try w.vector("encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight",
+                                   count: buckets * config.numHeads, shape: [buckets, config.numHeads])
+        if encoderOnly {
+            decoder = []
+            decoderFinalNorm = nil
+            decoderBias = nil
+            head = nil
+            headScale = 1
+            return
+        }
+        var dec: [DecoderLayer] = []
+        for i in 0..<config.decoderLayers {
+            var s = try attention("decoder.block.\(i).layer.0.SelfAttention")
+            s.norm = try w.vector("decoder.block.\(i).layer.0.layer_norm.weight", count: d)
+            var c = try attention("decoder.block.\(i).layer.1.EncDecAttention")
+            c.norm = try w.vector("decoder.block.\(i).layer.1.layer_norm.weight", count: d)
+            dec.append(DecoderLayer(selfAttention: s, crossAttention: c, ffn: try ffn("decoder.block.\(i).layer.2")))
+        }
+        decoder = dec
+        decoderFinalNorm = try w.vector("decoder.final_layer_norm.weight", count: d)
+        decoderBias = try w.vector("decoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight",
+                                   count: buckets * config.numHeads, shape: [buckets, config.numHeads])
+        if w.has("lm_head.weight") {
+            head = try w.linear("lm_head.weight", out: config.vocabSize, in: d)
+        } else {
+            head = Linear(weight: shared.matrix)
+        }
+        // Hugging Face scales the decoder output before a tied head (Mesh TensorFlow's convention).
+        let scale = config.scaleDecoderOutputs ?? config.tied
+        headScale = scale ? 1 / Float(d).squareRoot() : 1
+    }
+
+    public var vocabularySize: Int { config.vocabSize }
+    public var modelDimension: Int { config.dModel }
+
+    // MARK: Encoder
+
+    /// Embeds `ids` (checked against the vocabulary) into `m × d_model` floats.
+    public func embed(_ ids: [Int32]) throws(ModelError) -> FloatBuffer {
+        let d = config.dModel
+        let out = FloatBuffer(count: ids.count * d)
+        for (i, id) in ids.enumerated() {
+            guard id >= 0, Int(id) < config.vocabSize else { throw .tokenOutOfRange(id: id, vocabulary: config.vocabSize) }
+            shared.lookup(Int(id), into: out.rows(i..<i + 1, width: d))
+        }
+        return out
+    }
+
+    /// The encoder over prompt token ids: `m × d_model` floats after the final RMS norm.
+    public func encode(_ ids: [Int32], tracer: ForwardTracer? = nil) throws(ModelError) -> FloatBuffer {
+        guard !ids.isEmpty else { throw .emptyInput }
+        return encode(embeddings: try embed(ids), count: ids.count, tracer: tracer)
+    }
+
+    /// The encoder over given input embeddings (`E[x]`, or `E_slm[x] + Z` in an LLM-to-SLM pair).
+    public func encode(embeddings x: FloatBuffer, count m: Int, tracer: ForwardTracer? = nil) -> FloatBuffer {
+        let d = config.dModel, ff = config.dFF, heads = config.numHeads
+        let h = FloatBuffer(count: m * d)
+        let q = FloatBuffer(count: m * inner), k = FloatBuffer(count: m * inner), v = FloatBuffer(count: m * inner)
+        let attn = FloatBuffer(count: m * inner)
+        let proj = FloatBuffer(count: m * d)
+        let a = FloatBuffer(count: m * ff), b = FloatBuffer(count: config.isGated ? m * ff : 1)
+        let bias = FloatBuffer(count: heads * m * m)
+        T5RelativePosition.bias(
+            table: encoderBias, heads: heads, queries: m, keys: m, bidirectional: true,
+            numBuckets: config.relativeAttentionNumBuckets, maxDistance: config.relativeAttentionMaxDistance ?? 128,
+            into: bias.mutable)
+        let shape = AttentionShape(queries: m, keys: m, heads: heads, headDim: config.dKV)
+        tracer?.record("encoder.embeddings", x.buffer, shape: [m, d])
+        for (i, layer) in encoder.enumerated() {
+            let l = layer.attention
+            rmsNormRows(x.buffer, rows: m, width: d, weight: l.norm, epsilon: epsilon, into: h.mutable)
+            l.q(h.buffer, rows: m, into: q.mutable, pool: pool)
+            l.k(h.buffer, rows: m, into: k.mutable, pool: pool)
+            l.v(h.buffer, rows: m, into: v.mutable, pool: pool)
+            TandemKernels.Attention.attend(
+                query: q.buffer.baseAddress!, keys: k.buffer.baseAddress!, values: v.buffer.baseAddress!,
+                output: attn.mutable.baseAddress!, shape: shape, scale: 1, bias: bias.buffer.baseAddress!, pool: pool)
+            l.o(attn.buffer, rows: m, into: proj.mutable, pool: pool)
+            addInPlace(x.mutable, proj.buffer, count: m * d)
+            feedForward(layer.ffn, x: x, rows: m, h: h, a: a, b: b, out: proj)
+            tracer?.record("encoder.block.\(i)", x.buffer, shape: [m, d])
+        }
+        rmsNormRows(x.buffer, rows: m, width: d, weight: encoderFinalNorm, epsilon: epsilon, into: h.mutable)
+        tracer?.record("encoder.output", h.buffer, shape: [m, d])
+        return h
+    }
+
+    /// x += FFN(RMSNorm(x)) for `rows` rows; `h`, `a`, `b`, `out` are scratch.
+    func feedForward(_ f: FeedForward, x: FloatBuffer, rows: Int, h: FloatBuffer, a: FloatBuffer, b: FloatBuffer, out: FloatBuffer) {
+        let d = config.dModel, ff = config.dFF
+        rmsNormRows(x.buffer, rows: rows, width: d, weight: f.norm, epsilon: epsilon, into: h.mutable)
+        let act = a.rows(0..<rows, width: ff)
+        if let wi = f.wi {
+            wi(h.buffer, rows: rows, into: a.mutable, pool: pool)
+            switch config.feedForwardProj ?? "relu" {
+            case "gelu": Ops.geluErf(act)      // HF ACT2FN["gelu"] is the exact (erf) form
+            case "gelu_new": Ops.gelu(act)     // tanh approximation
+            default: Ops.relu(act)
+            }
+        } else {
+            f.wi0!(h.buffer, rows: rows, into: a.mutable, pool: pool)
+            f.wi1!(h.buffer, rows: rows, into: b.mutable, pool: pool)
+            if config.feedForwardProj == "gated-relu" {
+                Ops.relu(act)
+                for i in 0..<rows * ff { act[i] *= b.mutable[i] }
+            } else {
+                Ops.gatedGelu(gate: act, up: UnsafeBufferPointer(b.rows(0..<rows, width: ff)))
+            }
+        }
+        f.wo(UnsafeBufferPointer(act), rows: rows, into: out.mutable, pool: pool)
+        addInPlace(x.mutable, out.buffer, count: rows * d)
+    }
+
+    // MARK: Decoder
+
+    /// Decoder state of one sequence: cross-attention K/V computed once from the encoder output,
+    /// and the self-attention cache, which grows by one position per step.
+    public final class DecoderState: @unchecked Sendable {
+        public let inputLength: Int
+        public let capacity: Int
+        public private(set) var position = 0
+        let crossK: [FloatBuffer], crossV: [FloatBuffer]
+        let selfK: [FloatBuffer], selfV: [FloatBuffer]
+
+        init(inputLength: Int, capacity: Int, crossK: [FloatBuffer], crossV: [FloatBuffer], selfK: [FloatBuffer], selfV: [FloatBuffer]) {
+            self.inputLength = inputLength
+            self.capacity = capacity
+            self.crossK = crossK
+            self.crossV = crossV
+            self.selfK = selfK
+            self.selfV = selfV
+        }
+
+        func advance() { position += 1 }
+
+        /// A copy (for beam search, where beams fork).
+        public func copy() -> DecoderState {
+            func dup(_ b: [FloatBuffer]) -> [FloatBuffer] { b.map { FloatBuffer($0.array) } }
+            let s = DecoderState(inputLength: inputLength, capacity: capacity, crossK: crossK, crossV: crossV,
+                                 selfK: dup(selfK), selfV: dup(selfV))
+            s.position = position
+            return s
+        }
+
+        /// Overwrites this state's self-attention cache with `other`'s (beam reordering).
+        public func assign(from other: DecoderState) {
+            precondition(other.inputLength == inputLength && other.capacity == capacity)
+            let n = other.position * (selfK.first?.count ?? 0) / max(capacity, 1)
+            for l in selfK.indices {
+                selfK[l].mutable.baseAddress!.update(from: other.selfK[l].mutable.baseAddress!, count: n)
+                selfV[l].mutable.baseAddress!.update(from: other.selfV[l].mutable.baseAddress!, count: n)
+            }
+            position = other.position
+        }
+    }
+
+    /// Prepares decoding from an encoder output of `m` rows, for up to `maxSteps` decoder steps
+    /// (the start token included). Cross-attention keys and values are computed here, once.
+    public func makeDecoderState(encoderOutput: FloatBuffer, length m: Int, maxSteps: Int) -> DecoderState {
+        var ck: [FloatBuffer] = [], cv: [FloatBuffer] = [], sk: [FloatBuffer] = [], sv: [FloatBuffer] = []
+        let input = UnsafeBufferPointer(rebasing: encoderOutput.buffer[0..<m * config.dModel])
+        for layer in decoder {
+            let k = FloatBuffer(count: m * inner), v = FloatBuffer(count: m * inner)
+            layer.crossAttention.k(input, rows: m, into: k.mutable, pool: pool)
+            layer.crossAttention.v(input, rows: m, into: v.mutable, pool: pool)
+            ck.append(k)
+            cv.append(v)
+            sk.append(FloatBuffer(count: maxSteps * inner))
+            sv.append(FloatBuffer(count: maxSteps * inner))
+        }
+        return DecoderState(inputLength: m, capacity: maxSteps, crossK: ck, crossV: cv, selfK: sk, selfV: sv)
+    }
+
+    /// One decoder step for several sequences at once: token `tokens[i]` is fed to `states[i]`
+    /// at its current position. Every linear layer runs once over all rows (one weight read serves
+    /// the batch); attention runs per sequence. Returns `states.count × vocabulary` logits.
+    public func decodeStep(_ states: [DecoderState], tokens: [Int32], tracer: ForwardTracer? = nil) throws(ModelError) -> FloatBuffer {
+        let n = states.count
+        precondition(n == tokens.count && n > 0)
+        let d = config.dModel, ff = config.dFF, heads = config.numHeads, dkv = config.dKV
+        for s in states where s.position >= s.capacity {
+            throw .inputTooLong(tokens: s.position + 1, limit: s.capacity)
+        }
+        let x = try embed(tokens)
+        let h = FloatBuffer(count: n * d), q = FloatBuffer(count: n * inner)
+        let k = FloatBuffer(count: n * inner), v = FloatBuffer(count: n * inner)
+        let attn = FloatBuffer(count: n * inner), proj = FloatBuffer(count: n * d)
+        let a = FloatBuffer(count: n * ff), b = FloatBuffer(count: config.isGated ? n * ff : 1)
+        // Position bias of each sequence's query over its keys 0...position (causal buckets).
+        let biases = states.map { s -> FloatBuffer in
+            let keys = s.position + 1
+            let bias = FloatBuffer(count: heads * keys)
+            T5RelativePosition.bias(
+                table: decoderBias!, heads: heads, queries: 1, keys: keys, queryOffset: s.position, bidirectional: false,
+                numBuckets: config.relativeAttentionNumBuckets, maxDistance: config.relativeAttentionMaxDistance ?? 128,
+                into: bias.mutable)
+            return bias
+        }
+        for (l, layer) in decoder.enumerated() {
+            let sa = layer.selfAttention
+            rmsNormRows(x.buffer, rows: n, width: d, weight: sa.norm, epsilon: epsilon, into: h.mutable)
+            sa.q(h.buffer, rows: n, into: q.mutable, pool: pool)
+            sa.k(h.buffer, rows: n, into: k.mutable, pool: pool)
+            sa.v(h.buffer, rows: n, into: v.mutable, pool: pool)
+            for (i, s) in states.enumerated() {
+                let p = s.position
+                s.selfK[l][p * inner..<(p + 1) * inner].update(fromContentsOf: k.mutable[i * inner..<(i + 1) * inner])
+                s.selfV[l][p * inner..<(p + 1) * inner].update(fromContentsOf: v.mutable[i * inner..<(i + 1) * inner])
+                TandemKernels.Attention.attend(
+                    query: q.buffer.baseAddress! + i * inner, keys: s.selfK[l].buffer.baseAddress!, values: s.selfV[l].buffer.baseAddress!,
+                    output: attn.mutable.baseAddress! + i * inner,
+                    shape: AttentionShape(queries: 1, keys: p + 1, heads: heads, headDim: dkv), scale: 1,
+                    bias: biases[i].buffer.baseAddress!, pool: pool)
+            }
+            sa.o(attn.buffer, rows: n, into: proj.mutable, pool: pool)
+            addInPlace(x.mutable, proj.buffer, count: n * d)
+
+            let ca = layer.crossAttention
+            rmsNormRows(x.buffer, rows: n, width: d, weight: ca.norm, epsilon: epsilon, into: h.mutable)
+            ca.q(h.buffer, rows: n, into: q.mutable, pool: pool)
+            for (i, s) in states.enumerated() {
+                TandemKernels.Attention.attend(
+                    query: q.buffer.baseAddress! + i * inner, keys: s.crossK[l].buffer.baseAddress!, values: s.crossV[l].buffer.baseAddress!,
+                    output: attn.mutable.baseAddress! + i * inner,
+                    shape: AttentionShape(queries: 1, keys: s.inputLength, heads: heads, headDim: dkv), scale: 1, pool: pool)
+            }
+            ca.o(attn.buffer, rows: n, into: proj.mutable, pool: pool)
+            addInPlace(x.mutable, proj.buffer, count: n * d)
+            feedForward(layer.ffn, x: x, rows: n, h: h, a: a, b: b, out: proj)
+            tracer?.record("decoder.block.\(l)", x.buffer, shape: [n, d])
+        }
+        for s in states { s.advance() }
+        rmsNormRows(x.buffer, rows: n, width: d, weight: decoderFinalNorm!, epsilon: epsilon, into: h.mutable)
+        if headScale != 1 { for i in 0..<n * d { h.mutable[i] *= headScale } }
+        tracer?.record("decoder.output", h.buffer, shape: [n, d])
+        let logits = FloatBuffer(count: n * config.vocabSize)
+        head!(h.buffer, rows: n, into: logits.mutable, pool: pool)
+        tracer?.record("logits", logits.buffer, shape: [n, config.vocabSize])
+        return logits
+    }
+}

@@ -1,0 +1,90 @@
+import Foundation
+import Testing
+import TandemConvert
+import TandemFormat
+import TandemKernels
+@testable import TandemModels
+
+/// Golden data written by Tools/fixtures/make_forward_golden.py (transformers, f32).
+struct ForwardGolden {
+    let entry: [String: Any]
+    let blob: Data
+
+    init(_ name: String) throws {
+        let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: Fixtures.path("Tests/Fixtures/forward/manifest.json")))) as! [String: Any]
+        entry = (manifest["checkpoints"] as! [String: [String: Any]])[name]!
+        blob = try Data(contentsOf: URL(fileURLWithPath: Fixtures.path("Tests/Fixtures/forward/\(entry["file"] as! String)")))
+    }
+
+    func ids(_ key: String) -> [Int32] { (entry[key] as! [Int]).map(Int32.init) }
+
+    func array(_ key: String) -> (shape: [Int], values: [Float]) {
+        let a = (entry["arrays"] as! [String: [String: Any]])[key]!
+        let offset = a["offset"] as! Int, bytes = a["bytes"] as! Int
+        let values = blob.subdata(in: offset..<offset + bytes).withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        return (a["shape"] as! [Int], values)
+    }
+}
+
+enum Fixtures {
+    static let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static func path(_ relative: String) -> String { repo.appendingPathComponent(relative).path }
+
+    /// Converts a fixture checkpoint once per dtype per test process.
+    nonisolated(unsafe) static var converted: [String: TandemFile] = [:]
+    static let lock = NSLock()
+
+    static func model(_ checkpoint: String, _ dtype: DType) throws -> TandemFile {
+        lock.lock()
+        defer { lock.unlock() }
+        let key = "\(checkpoint).\(dtype)"
+        if let f = converted[key] { return f }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tandem-models-tests-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let out = dir.appendingPathComponent("\(key).tandem").path
+        _ = try Converter.convert(ConvertOptions(source: path("Tests/Fixtures/checkpoints/\(checkpoint)"), output: out, dtype: dtype))
+        let f = try TandemFile(path: out)
+        converted[key] = f
+        return f
+    }
+
+    static func t5(_ checkpoint: String, _ dtype: DType) throws -> T5Model {
+        let f = try model(checkpoint, dtype)
+        let config = try T5Config.from(f.metadata.models["model"]!.config)
+        return try T5Model(weights: ModelWeights(file: f), config: config)
+    }
+}
+
+func maxAbsDiff(_ a: some Collection<Float>, _ b: some Collection<Float>) -> Float {
+    precondition(a.count == b.count, "sizes \(a.count) vs \(b.count)")
+    return zip(a, b).map { abs($0 - $1) }.max() ?? 0
+}
+
+struct T5ParityTests {
+    /// f32: encoder output and teacher-forced decoder logits at every step within 1e-4 of
+    /// transformers.
+    @Test(arguments: ["t5-v1_0-tiny", "t5-v1_1-tiny"])
+    func f32MatchesTransformers(checkpoint: String) throws {
+        let golden = try ForwardGolden(checkpoint)
+        let model = try Fixtures.t5(checkpoint, .f32)
+        let input = golden.ids("input_ids")
+        let encoded = try model.encode(input)
+        let expected = golden.array("encoder_hidden")
+        #expect(expected.shape == [input.count, model.config.dModel])
+        let encDiff = maxAbsDiff(encoded.array[0..<expected.values.count], expected.values)
+        #expect(encDiff <= 1e-4, "encoder maxdiff=\(encDiff)")
+
+        let targets = golden.ids("decoder_input_ids")
+        let logits = golden.array("logits")
+        let vocab = model.config.vocabSize
+        let state = model.makeDecoderState(encoderOutput: encoded, length: input.count, maxSteps: targets.count)
+        var worst: Float = 0
+        for (step, token) in targets.enumerated() {
+            let out = try model.decodeStep([state], tokens: [token])
+            let diff = maxAbsDiff(out.array, logits.values[step * vocab..<(step + 1) * vocab])
+            worst = max(worst, diff)
+            #expect(diff <= 1e-4, "step \(step) logits maxdiff=\(diff)")
+        }
+        print("T5 parity \(checkpoint) f32: encoder maxdiff=\(encDiff) logits maxdiff=\(worst)")
+    }
+}
