@@ -51,7 +51,7 @@ let package = Package(
         .executableTarget(
             name: "tandem",
             dependencies: [
-                "Tandem", "TandemConvert", "TandemFormat", "TandemKernels",
+                "Tandem", "TandemConvert", "TandemFormat", "TandemKernels", "TandemTokenizer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Tools/tandem"),

@@ -99,7 +99,7 @@ double tk_fma_loop_generic(int64_t iters, float *sink) {
     for (int j = 0; j < 16; j++) acc[j] = (float)j * 1e-3f;
     const float a = 0.999f, b = 1e-4f;
     for (int64_t i = 0; i < iters; i++) {
-        for (int j = 0; j < 16; j++) acc[j] = fmaf(acc[j], a, b);
+        for (int j = 0; j < 16; j++) acc[j] = acc[j] * a + b;  // mul+add (no FMA in the baseline ISA)
     }
     float s = 0;
     for (int j = 0; j < 16; j++) s += acc[j];

@@ -24,7 +24,15 @@ TK_AVX2_INLINE float hsum_f32_8(__m256 x) {
     return _mm_cvtss_f32(r);
 }
 
-TK_AVX2_INLINE float half_to_float(uint16_t h) { return _cvtsh_ss(h); }
+/// One half -> float. Not plain `_cvtsh_ss`: clang lowers it to `vpinsrw` into whatever register
+/// is at hand (often an accumulator, since only lane 0 is used), a false dependency that chained
+/// every block's scale to the previous block's FMA and halved the q8_0 dot product's speed. The
+/// `vmovd` in asm writes the whole register, so the chain is cut.
+TK_AVX2_INLINE float half_to_float(uint16_t h) {
+    __m128i v;
+    __asm__("vmovd %1, %0" : "=x"(v) : "r"((uint32_t)h));
+    return _mm_cvtss_f32(_mm_cvtph_ps(v));
+}
 
 /// 16 bytes of packed nibbles -> 32 bytes: elements 0..15 from the low nibbles, 16..31 from the
 /// high ones (the q4_0 order), still offset by 8.
@@ -157,11 +165,105 @@ TK_AVX2 float tk_vec_dot_q4_0_q8_0_avx2(const void *w, const void *x, int64_t k)
 }
 
 // ---------------------------------------------------------------------------------------------
+// q8_0 / q4_0 GEMV: two weight rows per pass share each activation block, and what depends only
+// on the activations is computed once per call instead of once per row: the f32 activation
+// scales, and for q4_0 the pair sums 8·(x[2i] + x[2i+1]). The latter lets q4_0 skip the sign
+// trick: the stored nibbles q = w + 8 are already unsigned, so maddubs(q, x) − maddubs(8, x)
+// = Σ w·x per pair (|values| ≤ 2·15·127, no saturation).
+// ---------------------------------------------------------------------------------------------
+enum { TK_GEMV_CHUNK = 256 };  // activation blocks per pass: 8 KiB of pair sums + 1 KiB of scales
+
+TK_AVX2_INLINE __m256i block_products(const char *row, int64_t b, __m256i xv, __m256i corr, int q4) {
+    if (q4) {
+        const tk_block_q4_0 *blk = (const tk_block_q4_0 *)row + b;
+        return _mm256_sub_epi16(_mm256_maddubs_epi16(bytes_from_nibbles_32(blk->qs), xv), corr);
+    }
+    const tk_block_q8_0 *blk = (const tk_block_q8_0 *)row + b;
+    const __m256i w = _mm256_loadu_si256((const __m256i *)blk->qs);
+    return _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(xv, w));
+}
+
+TK_AVX2_INLINE float block_scale(const char *row, int64_t b, int q4) {
+    return q4 ? half_to_float(((const tk_block_q4_0 *)row)[b].d) : half_to_float(((const tk_block_q8_0 *)row)[b].d);
+}
+
+TK_AVX2_INLINE void gemv_quant(const void *w, const void *x, float *y, int64_t k, int64_t r0,
+                               int64_t r1, int q4) {
+    const int64_t nb = k / TK_QK;
+    const int64_t wrb = tk_row_bytes(q4 ? TK_Q4_0 : TK_Q8_0, k);
+    const tk_block_q8_0 *xq = (const tk_block_q8_0 *)x;
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256i corr[TK_GEMV_CHUNK];
+    float dx[TK_GEMV_CHUNK];
+    for (int64_t c0 = 0; c0 < nb; c0 += TK_GEMV_CHUNK) {
+        const int64_t nc = tk_min64(TK_GEMV_CHUNK, nb - c0);
+        for (int64_t b = 0; b < nc; b++) {
+            dx[b] = half_to_float(xq[c0 + b].d);
+            corr[b] = q4 ? _mm256_maddubs_epi16(_mm256_set1_epi8(8), _mm256_loadu_si256((const __m256i *)xq[c0 + b].qs))
+                         : _mm256_setzero_si256();
+        }
+        const int64_t bo = c0 * (q4 ? (int64_t)sizeof(tk_block_q4_0) : (int64_t)sizeof(tk_block_q8_0));
+        int64_t r = r0;
+        for (; r + 2 <= r1; r += 2) {
+            const char *w0 = (const char *)w + r * wrb + bo, *w1 = w0 + wrb;
+            // Two accumulators per row (even and odd blocks) hide the FMA latency.
+            __m256 a0 = _mm256_setzero_ps(), b0 = _mm256_setzero_ps();
+            __m256 a1 = _mm256_setzero_ps(), b1 = _mm256_setzero_ps();
+            int64_t b = 0;
+            for (; b + 2 <= nc; b += 2) {
+                const __m256i x0 = _mm256_loadu_si256((const __m256i *)xq[c0 + b].qs);
+                const __m256i x1 = _mm256_loadu_si256((const __m256i *)xq[c0 + b + 1].qs);
+                const __m256i p00 = _mm256_madd_epi16(ones, block_products(w0, b, x0, corr[b], q4));
+                const __m256i p10 = _mm256_madd_epi16(ones, block_products(w1, b, x0, corr[b], q4));
+                const __m256i p01 = _mm256_madd_epi16(ones, block_products(w0, b + 1, x1, corr[b + 1], q4));
+                const __m256i p11 = _mm256_madd_epi16(ones, block_products(w1, b + 1, x1, corr[b + 1], q4));
+                a0 = _mm256_fmadd_ps(_mm256_set1_ps(block_scale(w0, b, q4) * dx[b]), _mm256_cvtepi32_ps(p00), a0);
+                a1 = _mm256_fmadd_ps(_mm256_set1_ps(block_scale(w1, b, q4) * dx[b]), _mm256_cvtepi32_ps(p10), a1);
+                b0 = _mm256_fmadd_ps(_mm256_set1_ps(block_scale(w0, b + 1, q4) * dx[b + 1]), _mm256_cvtepi32_ps(p01), b0);
+                b1 = _mm256_fmadd_ps(_mm256_set1_ps(block_scale(w1, b + 1, q4) * dx[b + 1]), _mm256_cvtepi32_ps(p11), b1);
+            }
+            for (; b < nc; b++) {
+                const __m256i x0 = _mm256_loadu_si256((const __m256i *)xq[c0 + b].qs);
+                const __m256i p00 = _mm256_madd_epi16(ones, block_products(w0, b, x0, corr[b], q4));
+                const __m256i p10 = _mm256_madd_epi16(ones, block_products(w1, b, x0, corr[b], q4));
+                a0 = _mm256_fmadd_ps(_mm256_set1_ps(block_scale(w0, b, q4) * dx[b]), _mm256_cvtepi32_ps(p00), a0);
+                a1 = _mm256_fmadd_ps(_mm256_set1_ps(block_scale(w1, b, q4) * dx[b]), _mm256_cvtepi32_ps(p10), a1);
+            }
+            const float s0 = hsum_f32_8(_mm256_add_ps(a0, b0)), s1 = hsum_f32_8(_mm256_add_ps(a1, b1));
+            y[r] = c0 ? y[r] + s0 : s0;
+            y[r + 1] = c0 ? y[r + 1] + s1 : s1;
+        }
+        if (r < r1) {
+            const char *w0 = (const char *)w + r * wrb + bo;
+            __m256 a0 = _mm256_setzero_ps();
+            for (int64_t b = 0; b < nc; b++) {
+                const __m256i x0 = _mm256_loadu_si256((const __m256i *)xq[c0 + b].qs);
+                const __m256i p = _mm256_madd_epi16(ones, block_products(w0, b, x0, corr[b], q4));
+                a0 = _mm256_fmadd_ps(_mm256_set1_ps(block_scale(w0, b, q4) * dx[b]), _mm256_cvtepi32_ps(p), a0);
+            }
+            const float s0 = hsum_f32_8(a0);
+            y[r] = c0 ? y[r] + s0 : s0;
+        }
+    }
+}
+
+TK_AVX2 void tk_gemv_q8_0_avx2(const void *w, const void *x, float *y, int64_t k, int64_t r0, int64_t r1) {
+    gemv_quant(w, x, y, k, r0, r1, 0);
+}
+
+TK_AVX2 void tk_gemv_q4_0_avx2(const void *w, const void *x, float *y, int64_t k, int64_t r0, int64_t r1) {
+    gemv_quant(w, x, y, k, r0, r1, 1);
+}
+
+// ---------------------------------------------------------------------------------------------
 // f32 / f16 GEMM: the BLIS/GotoBLAS scheme. A panel of 16 weight rows × KC inputs is packed so
 // that the 16 outputs of one input are adjacent (two YMM loads); a 6×16 register tile then does
 // 12 FMAs per input with 6 broadcast activations. The panel (16 KiB) stays in L1 while every
 // group of 6 activation rows passes over it, so each weight is read from memory once per call.
-// f16 weights are widened while packing, so they share the f32 micro-kernel.
+// f16 weights are widened while packing, so they share the f32 micro-kernel; so can q8_0/q4_0
+// weights (`tk_gemm_*_f32_avx2`): on AVX2 without VNNI the int8 path below needs ~5 vector ops per
+// 32 multiply-adds (sign, maddubs, madd, cvt, fma) against 4 FMAs, so for many tokens widening
+// the weights once per panel and running the FMA kernel is faster, and exact in the activations.
 // ---------------------------------------------------------------------------------------------
 enum { TK_MR = 6, TK_NR = 16, TK_KC = 256 };
 
@@ -232,6 +334,52 @@ TK_AVX2 static void pack_f16(const void *w, int64_t k, int64_t nb, int64_t nr, i
     }
 }
 
+/// q8_0 rows widened to f32 while packing (k0 and kc are whole blocks: TK_KC is a multiple of 32).
+TK_AVX2 static void pack_q8_0(const void *w, int64_t k, int64_t nb, int64_t nr, int64_t k0,
+                              int64_t kc, float *panel) {
+    float tmp[8];
+    for (int64_t j = 0; j < TK_NR; j++) {
+        if (j >= nr) {
+            for (int64_t p = 0; p < kc; p++) panel[p * TK_NR + j] = 0.0f;
+            continue;
+        }
+        const tk_block_q8_0 *row = (const tk_block_q8_0 *)((const char *)w + (nb + j) * tk_row_bytes(TK_Q8_0, k));
+        for (int64_t b = k0 / TK_QK; b < (k0 + kc) / TK_QK; b++) {
+            const __m256 d = _mm256_set1_ps(half_to_float(row[b].d));
+            const int64_t p0 = b * TK_QK - k0;
+            for (int q = 0; q < TK_QK; q += 8) {
+                const __m256i v = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(row[b].qs + q)));
+                _mm256_storeu_ps(tmp, _mm256_mul_ps(d, _mm256_cvtepi32_ps(v)));
+                for (int e = 0; e < 8; e++) panel[(p0 + q + e) * TK_NR + j] = tmp[e];
+            }
+        }
+    }
+}
+
+/// q4_0 rows widened to f32 while packing.
+TK_AVX2 static void pack_q4_0(const void *w, int64_t k, int64_t nb, int64_t nr, int64_t k0,
+                              int64_t kc, float *panel) {
+    float tmp[8];
+    for (int64_t j = 0; j < TK_NR; j++) {
+        if (j >= nr) {
+            for (int64_t p = 0; p < kc; p++) panel[p * TK_NR + j] = 0.0f;
+            continue;
+        }
+        const tk_block_q4_0 *row = (const tk_block_q4_0 *)((const char *)w + (nb + j) * tk_row_bytes(TK_Q4_0, k));
+        for (int64_t b = k0 / TK_QK; b < (k0 + kc) / TK_QK; b++) {
+            const __m256 d = _mm256_set1_ps(half_to_float(row[b].d));
+            int8_t q8[TK_QK];
+            _mm256_storeu_si256((__m256i *)q8, _mm256_sub_epi8(bytes_from_nibbles_32(row[b].qs), _mm256_set1_epi8(8)));
+            const int64_t p0 = b * TK_QK - k0;
+            for (int q = 0; q < TK_QK; q += 8) {
+                const __m256i v = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(q8 + q)));
+                _mm256_storeu_ps(tmp, _mm256_mul_ps(d, _mm256_cvtepi32_ps(v)));
+                for (int e = 0; e < 8; e++) panel[(p0 + q + e) * TK_NR + j] = tmp[e];
+            }
+        }
+    }
+}
+
 TK_AVX2 static void gemm_packed(tk_pack_fn pack, const void *w, const float *x, float *y,
                                 int64_t ldy, int64_t m, int64_t k, int64_t n0, int64_t n1) {
     float panel[TK_KC * TK_NR] __attribute__((aligned(32)));
@@ -269,6 +417,16 @@ TK_AVX2 static void gemm_packed(tk_pack_fn pack, const void *w, const float *x, 
 TK_AVX2 void tk_gemm_f32_avx2(const void *w, const void *x, float *y, int64_t ldy, int64_t m,
                               int64_t k, int64_t n0, int64_t n1) {
     gemm_packed(pack_f32, w, (const float *)x, y, ldy, m, k, n0, n1);
+}
+
+TK_AVX2 void tk_gemm_q8_0_f32_avx2(const void *w, const void *x, float *y, int64_t ldy, int64_t m,
+                                   int64_t k, int64_t n0, int64_t n1) {
+    gemm_packed(pack_q8_0, w, (const float *)x, y, ldy, m, k, n0, n1);
+}
+
+TK_AVX2 void tk_gemm_q4_0_f32_avx2(const void *w, const void *x, float *y, int64_t ldy, int64_t m,
+                                   int64_t k, int64_t n0, int64_t n1) {
+    gemm_packed(pack_q4_0, w, (const float *)x, y, ldy, m, k, n0, n1);
 }
 
 TK_AVX2 void tk_gemm_f16_avx2(const void *w, const void *x, float *y, int64_t ldy, int64_t m,

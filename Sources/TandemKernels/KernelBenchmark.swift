@@ -24,7 +24,7 @@ public struct KernelBenchRecord: Codable, Sendable {
     public var fraction: Double?
     /// Median wall time of one call (pool rows) or of one run, in microseconds.
     public var micros: Double?
-    /// "tandem" or "numpy" (OpenBLAS).
+    /// "tandem", "numpy" (OpenBLAS as installed) or "numpy-avx2" (OpenBLAS forced to Haswell kernels).
     public var engine: String
     public var isa: String
     /// Spread of the runs, min and max of the reported figure.
@@ -79,14 +79,19 @@ public struct KernelBenchmark {
                 for t in threadCounts { measureGEMV(dtype: dtype, n: shape.n, k: shape.k, threads: t, bandwidth: bandwidth[t]!) }
             }
         }
-        let numpy = numpyGEMM(threads: options.threads)
+        // numpy as installed (OpenBLAS DYNAMIC_ARCH picks AVX-512 kernels where the CPU has them)
+        // and pinned to OpenBLAS's Haswell (AVX2) kernels, the same instruction set as ours.
+        let numpy = numpyGEMM(threads: options.threads, coreType: nil)
+        let numpyAVX2 = numpyGEMM(threads: options.threads, coreType: "Haswell")
         for shape in Self.gemmShapes {
             for dtype in Self.dtypes {
                 measureGEMM(dtype: dtype, m: shape.m, n: shape.n, k: shape.k, threads: options.threads, peak: peak[options.threads]!)
             }
-            if let g = numpy["\(shape.m)x\(shape.n)x\(shape.k)"] {
+            let key = "\(shape.m)x\(shape.n)x\(shape.k)"
+            for (engine, results) in [("numpy", numpy), ("numpy-avx2", numpyAVX2)] {
+                guard let g = results[key] else { continue }
                 add(KernelBenchRecord(kind: "gemm", dtype: "f32", m: shape.m, n: shape.n, k: shape.k, threads: options.threads,
-                                      gflops: g, fraction: g / peak[options.threads]!, engine: "numpy", isa: "openblas"))
+                                      gflops: g, fraction: g / peak[options.threads]!, engine: engine, isa: "openblas"))
             }
         }
         measurePool()
@@ -222,13 +227,14 @@ public struct KernelBenchmark {
 
     /// GFLOP/s of numpy's f32 matmul for each GEMM shape ("MxNxK" keys), or empty when python3 or
     /// numpy is missing. OpenBLAS tuning variables of the environment are removed, as BENCHMARKS.md says.
-    func numpyGEMM(threads: Int) -> [String: Double] {
+    func numpyGEMM(threads: Int, coreType: String?) -> [String: Double] {
         guard let script = options.numpyScript, FileManager.default.fileExists(atPath: script) else { return [:] }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         let shapes = Self.gemmShapes.map { "\($0.m)x\($0.n)x\($0.k)" }
         process.arguments = ["-u", "OPENBLAS_CORETYPE", "-u", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS=\(threads)",
-                             "OMP_NUM_THREADS=\(threads)", "python3", script, "--runs", "\(options.runs)"] + shapes
+                             "OMP_NUM_THREADS=\(threads)"] + (coreType.map { ["OPENBLAS_CORETYPE=\($0)"] } ?? [])
+            + ["python3", script, "--runs", "\(options.runs)"] + shapes
         let out = Pipe()
         process.standardOutput = out
         process.standardError = FileHandle.nullDevice
@@ -265,7 +271,7 @@ public struct KernelBenchmark {
 
     // MARK: Table
 
-    public static let header = "kind       engine  dtype  shape (m×n×k)       thr      value        min–max         fraction   µs/call"
+    public static let header = "kind       engine     dtype  shape (m×n×k)       thr      value        min–max         fraction   µs/call"
 
     public static func row(_ r: KernelBenchRecord) -> String {
         func f(_ v: Double?, _ digits: Int = 1) -> String { v.map { String(format: "%.\(digits)f", $0) } ?? "" }
@@ -275,7 +281,7 @@ public struct KernelBenchmark {
         else if let b = r.gbps, r.kind != "pool" { value = "\(f(b)) GB/s" }
         else { value = "\(f(r.micros, 2)) µs" }
         let spread = r.low.map { "\(f($0))–\(f(r.high))" } ?? ""
-        return pad(r.kind, 10) + " " + pad(r.engine, 7) + " " + pad(r.dtype ?? "", 6) + " " + pad(shape, 19) + " "
+        return pad(r.kind, 10) + " " + pad(r.engine, 10) + " " + pad(r.dtype ?? "", 6) + " " + pad(shape, 19) + " "
             + pad("\(r.threads)", 4) + " " + pad(value, 16, right: true) + "  " + pad(spread, 15) + " "
             + pad(r.fraction.map { String(format: "%.0f %%", $0 * 100) } ?? "", 9, right: true) + "  "
             + (r.kind == "pool" ? "" : f(r.micros, 1))

@@ -68,7 +68,7 @@ public enum MatMul {
         let dt = w.cDType
         let k = Int64(w.columns)
         let threads = w.byteCount < parallelThresholdBytes ? nil : pool
-        withActivations(w, x.baseAddress!, rows: 1, table: table) { act in
+        withActivations(w, x.baseAddress!, rows: 1, table: table, quantize: w.dtype.isQuantized) { act in
             if let threads {
                 // 16-row alignment keeps each thread's rows on whole cache lines of y.
                 threads.parallelFor(w.rows, alignment: 16) { r in
@@ -100,7 +100,8 @@ public enum MatMul {
         let table = isa.table
         let dt = w.cDType
         let k = Int64(w.columns)
-        withActivations(w, x.baseAddress!, rows: m, table: table, pool: pool) { act in
+        let quantize = usesQuantizedActivations(w.dtype, m: m, isa: isa)
+        withActivations(w, x.baseAddress!, rows: m, table: table, pool: pool, quantize: quantize) { act in
             // Split the outputs (weight rows): each thread streams its own weights once and packs
             // its own panels; 16 = the f32 micro-kernel's panel width.
             pool.parallelFor(w.rows, alignment: 16) { r in
@@ -108,6 +109,17 @@ public enum MatMul {
                         Int64(r.lowerBound), Int64(r.upperBound))
             }
         }
+    }
+
+    /// Whether a product of `m` activation rows with `dtype` weights rounds the activations
+    /// through q8_0 blocks (int8 dot products) or uses them as f32. GEMV on quantized weights
+    /// always quantizes; a GEMM with many rows may instead widen the weights while packing, where
+    /// the instruction set has such a kernel (AVX2: m ≥ 16), because that measured faster.
+    public static func usesQuantizedActivations(_ dtype: DType, m: Int, isa: KernelISA = .current) -> Bool {
+        guard dtype.isQuantized else { return false }
+        if m == 1 { return true }
+        let dt: tk_dtype = dtype == .q8_0 ? TK_Q8_0 : TK_Q4_0
+        return tk_gemm_prefers_f32(isa.table, dt, Int64(m)) == 0
     }
 
     /// Quantizes `x` (a multiple of 32 floats) to q8_0 blocks, 34 bytes per 32 values.
@@ -124,9 +136,9 @@ public enum MatMul {
     /// the rows quantized to q8_0 blocks in temporary memory.
     private static func withActivations(
         _ w: WeightMatrix, _ x: UnsafePointer<Float>, rows m: Int, table: UnsafePointer<tk_kernels>,
-        pool: ThreadPool? = nil, _ body: (UnsafeRawPointer) -> Void
+        pool: ThreadPool? = nil, quantize: Bool, _ body: (UnsafeRawPointer) -> Void
     ) {
-        guard w.dtype.isQuantized else {
+        guard quantize else {
             body(UnsafeRawPointer(x))
             return
         }

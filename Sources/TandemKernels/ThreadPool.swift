@@ -126,7 +126,13 @@ private final class PoolState: @unchecked Sendable {
     }
 
     func waitForWorkers() {
-        while pending.load(ordering: .acquiring) > 0 { tk_cpu_relax() }
+        // Spin: a worker usually finishes within microseconds. When the machine is oversubscribed
+        // a worker may be descheduled, so after a while give the core away instead of burning it.
+        var spins = 0
+        while pending.load(ordering: .acquiring) > 0 {
+            spins += 1
+            if spins < 1 << 14 { tk_cpu_relax() } else { sched_yield() }
+        }
         job = nil
     }
 

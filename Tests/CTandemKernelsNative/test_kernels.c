@@ -62,8 +62,8 @@ static double weight_at(tk_dtype dt, const void *w, long k, long r, long c) {
     }
 }
 
-static double act_at(tk_dtype dt, const void *x, long k, long r, long c) {
-    if (dt == TK_F32 || dt == TK_F16) return ((const float *)x)[r * k + c];
+static double act_at(int f32act, const void *x, long k, long r, long c) {
+    if (f32act) return ((const float *)x)[r * k + c];
     const tk_block_q8_0 *b = (const tk_block_q8_0 *)x + r * (k / TK_QK) + c / TK_QK;
     return (double)tk_fp16_to_fp32(b->d) * b->qs[c % TK_QK];
 }
@@ -97,7 +97,8 @@ static void test_product(const tk_kernels *kt, tk_dtype dt, long m, long n, long
     for (long i = 0; i < m * k; i++) xf[i] = frand() * scale;
     void *x = xf;
     tk_block_q8_0 *xq = NULL;
-    if (dt == TK_Q8_0 || dt == TK_Q4_0) {
+    const int f32act = tk_gemm_prefers_f32(kt, dt, m);
+    if (!f32act) {
         // Same activation blocks for reference and kernel (the quantizers are tested apart).
         xq = malloc(sizeof(tk_block_q8_0) * m * (k / TK_QK));
         for (long i = 0; i < m; i++) tk_kernels_for(TK_ISA_GENERIC)->quantize_row_q8_0(xf + i * k, xq + i * (k / TK_QK), k);
@@ -105,7 +106,7 @@ static void test_product(const tk_kernels *kt, tk_dtype dt, long m, long n, long
     }
     float *y = malloc(sizeof(float) * m * n);
     for (int pass = 0; pass < 2; pass++) {
-        if (pass == 1 && m != 1) break;
+        if (pass == 1 && (m != 1 || f32act != (dt == TK_F32 || dt == TK_F16))) break;
         for (long i = 0; i < m * n; i++) y[i] = NAN;
         if (pass == 0) tk_gemm(kt, dt, w, x, y, n, m, k, 0, n);
         else tk_gemv(kt, dt, w, x, y, k, 0, n);
@@ -113,7 +114,7 @@ static void test_product(const tk_kernels *kt, tk_dtype dt, long m, long n, long
         for (long i = 0; i < m; i++)
             for (long j = 0; j < n; j++) {
                 double ref = 0;
-                for (long c = 0; c < k; c++) ref += weight_at(dt, w, k, j, c) * act_at(dt, x, k, i, c);
+                for (long c = 0; c < k; c++) ref += weight_at(dt, w, k, j, c) * act_at(f32act, x, k, i, c);
                 const double d = y[i * n + j] - ref;
                 num += isnan(d) ? 1e300 : d * d;
                 den += ref * ref;
@@ -144,7 +145,8 @@ static void test_quantize(const tk_kernels *kt, long k, float scale) {
 int main(void) {
     static const long shapes[][3] = {  // m, n, k
         {1, 1, 32}, {1, 7, 64}, {1, 33, 96}, {2, 5, 32}, {3, 17, 160}, {5, 16, 256},
-        {6, 16, 288}, {7, 31, 320}, {13, 40, 544}, {1, 64, 1024}, {9, 3, 32},
+        {6, 16, 288}, {7, 31, 320}, {13, 40, 544}, {1, 64, 1024}, {9, 3, 32}, {16, 16, 64},
+        {33, 21, 288}, {40, 7, 32}, {1, 5, 8224}, {1, 4, 16384},
     };
     const tk_isa isas[] = {TK_ISA_GENERIC, TK_ISA_AVX2, TK_ISA_NEON};
     for (int t = 0; t < 3; t++) {

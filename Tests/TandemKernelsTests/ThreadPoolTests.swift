@@ -6,7 +6,7 @@ struct ThreadPoolTests {
     @Test(arguments: [1, 2, 3, 5])
     func runVisitsEveryThreadOnce(threads: Int) {
         let pool = ThreadPool(threads: threads)
-        for _ in 0..<200 {
+        for _ in 0..<50 {
             let hits = (0..<threads).map { _ in ManagedAtomic<Int>(0) }
             pool.run { t in hits[t].wrappingIncrement(ordering: .relaxed) }
             #expect(hits.allSatisfy { $0.load(ordering: .relaxed) == 1 })

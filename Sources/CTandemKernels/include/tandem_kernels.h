@@ -56,6 +56,9 @@ typedef enum {
 /// activation `x` is f32; for q8_0/q4_0 it is the row quantized to q8_0 blocks.
 typedef float (*tk_vec_dot_fn)(const void *w, const void *x, int64_t k);
 
+/// y[r] = dot(w row r, x) for r0 <= r < r1; `x` as in `tk_vec_dot_fn`.
+typedef void (*tk_gemv_fn)(const void *w, const void *x, float *y, int64_t k, int64_t r0, int64_t r1);
+
 /// y[m][n] = dot(w row n, x row m) for all m < `m` and n0 <= n < n1. `y` has row stride `ldy`.
 /// `x` rows are f32 (stride k) for f32/f16 weights, q8_0 blocks (stride k/32 blocks) otherwise.
 typedef void (*tk_gemm_fn)(const void *w, const void *x, float *y, int64_t ldy,
@@ -67,8 +70,14 @@ typedef struct {
     /// Quantize `k` floats (a multiple of 32) to q8_0 blocks, as ggml's quantize_row_q8_0.
     void (*quantize_row_q8_0)(const float *x, tk_block_q8_0 *y, int64_t k);
     tk_vec_dot_fn vec_dot[TK_DTYPE_COUNT];
+    /// A GEMV over rows [r0, r1) that beats a loop of `vec_dot`; NULL means "loop `vec_dot`".
+    tk_gemv_fn gemv[TK_DTYPE_COUNT];
     /// A cache-blocked product; NULL means "use `tk_gemm_blocked` over `vec_dot`".
     tk_gemm_fn gemm[TK_DTYPE_COUNT];
+    /// GEMM of quantized weights against f32 activations (weights widened to f32 while packing);
+    /// NULL where the ISA has none. Faster than `gemm` once there are enough activation rows to
+    /// amortize the widening (see `tk_gemm_prefers_f32`).
+    tk_gemm_fn gemm_f32act[TK_DTYPE_COUNT];
     /// Sum of `n` floats, streaming (the bandwidth probe).
     double (*sum_f32)(const float *x, int64_t n);
     /// `iters` rounds of independent FMAs; returns the flop count done (the peak probe).
@@ -86,9 +95,14 @@ void tk_gemv(const tk_kernels *kt, tk_dtype dtype, const void *w, const void *x,
              int64_t k, int64_t r0, int64_t r1);
 
 /// GEMM over output columns [n0, n1) using the ISA's blocked kernel when it has one, else
-/// `tk_gemm_blocked`.
+/// `tk_gemm_blocked`. For quantized weights `x` must be q8_0 blocks unless
+/// `tk_gemm_prefers_f32` said yes, in which case it is f32.
 void tk_gemm(const tk_kernels *kt, tk_dtype dtype, const void *w, const void *x, float *y,
              int64_t ldy, int64_t m, int64_t k, int64_t n0, int64_t n1);
+
+/// Whether a GEMM of `m` rows with `dtype` weights should take f32 activations (`gemm_f32act`)
+/// rather than q8_0 blocks. Always true for f32/f16 weights.
+int tk_gemm_prefers_f32(const tk_kernels *kt, tk_dtype dtype, int64_t m);
 
 /// The portable cache-blocked driver: a tile of weight rows that fits in L1 is kept hot while
 /// every activation row passes over it, so each weight byte comes from DRAM once per call.

@@ -1,0 +1,17 @@
+// The contract between the generation loops and a model: read a prompt once, then advance
+// several sequences by one token per call. T5 (encoder-decoder), decoder-only models and
+// LLM-to-SLM bundles implement it; greedy, beam search and sampling are written once against it.
+import TandemModels
+
+public protocol AutoregressiveModel: AnyObject {
+    associatedtype State: AnyObject
+    var vocabularySize: Int { get }
+    var eosTokenId: Int32? { get }
+    /// Reads the prompt and returns a state ready to generate up to `maxNewTokens` tokens, with
+    /// the logits of the first generated token.
+    func start(prompt: [Int32], maxNewTokens: Int) throws -> (State, [Float])
+    /// Feeds `tokens[i]` to `states[i]`; returns `states.count × vocabularySize` logits.
+    func step(_ states: [State], tokens: [Int32]) throws -> FloatBuffer
+    /// An independent copy of a state (beams fork).
+    func fork(_ state: State) -> State
+}

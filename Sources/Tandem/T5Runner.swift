@@ -1,0 +1,40 @@
+// T5 as an `AutoregressiveModel`: the encoder reads the prompt once (all tokens in parallel),
+// cross-attention keys and values are cached, and the decoder starts from
+// `decoder_start_token_id` (the pad token, 0, for T5).
+import TandemModels
+
+public final class T5Runner: AutoregressiveModel {
+    public let model: T5Model
+    public let decoderStartTokenId: Int32
+    public let eosTokenId: Int32?
+    /// Seconds spent in the encoder since the counter was last reset (for `--stats` and benchmarks).
+    public var encodeSeconds: Double = 0
+
+    public init(model: T5Model, decoderStartTokenId: Int32? = nil, eosTokenId: Int32? = nil) {
+        self.model = model
+        self.decoderStartTokenId = decoderStartTokenId ?? Int32(model.config.decoderStartTokenId ?? model.config.padTokenId ?? 0)
+        self.eosTokenId = eosTokenId ?? model.config.eosTokenId.map(Int32.init)
+    }
+
+    public var vocabularySize: Int { model.vocabularySize }
+
+    public func start(prompt: [Int32], maxNewTokens: Int) throws -> (T5Model.DecoderState, [Float]) {
+        let t0 = Clock.now
+        let encoded = try model.encode(prompt)
+        encodeSeconds += Clock.seconds(since: t0)
+        return try start(encoderOutput: encoded, length: prompt.count, maxNewTokens: maxNewTokens)
+    }
+
+    /// Starts decoding from an encoder output computed elsewhere (LLM-to-SLM bundles).
+    public func start(encoderOutput: FloatBuffer, length: Int, maxNewTokens: Int) throws -> (T5Model.DecoderState, [Float]) {
+        let state = model.makeDecoderState(encoderOutput: encoderOutput, length: length, maxSteps: maxNewTokens + 1)
+        let logits = try model.decodeStep([state], tokens: [decoderStartTokenId])
+        return (state, logits.array)
+    }
+
+    public func step(_ states: [T5Model.DecoderState], tokens: [Int32]) throws -> FloatBuffer {
+        try model.decodeStep(states, tokens: tokens)
+    }
+
+    public func fork(_ state: T5Model.DecoderState) -> T5Model.DecoderState { state.copy() }
+}

@@ -1,0 +1,115 @@
+import ArgumentParser
+import Foundation
+import Tandem
+import TandemTokenizer
+
+struct Generate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Generate text with a Tandem model.",
+        discussion: """
+            The prompt comes from the argument, or from standard input when none is given. \
+            Without sampling options, generation is greedy and deterministic. Text is streamed \
+            to standard output as it is produced; Ctrl-C stops after the current token and \
+            keeps what was generated.
+            """)
+
+    @Argument(help: "A .tandem model file.")
+    var model: String
+
+    @Argument(help: "The prompt (default: read standard input).")
+    var prompt: String?
+
+    @Option(name: .customLong("max-tokens"), help: "Most tokens to generate.")
+    var maxTokens: Int = 64
+
+    @Option(name: .customLong("min-tokens"), help: "Suppress end-of-sequence before this many tokens.")
+    var minTokens: Int = 0
+
+    @Option(help: "Beam search with this many beams (1: off).")
+    var beam: Int = 1
+
+    @Option(name: .customLong("length-penalty"), help: "Beam search length penalty (exponent on length).")
+    var lengthPenalty: Double = 1.0
+
+    @Option(help: "Sampling temperature (enables sampling).")
+    var temperature: Float?
+
+    @Option(name: .customLong("top-k"), help: "Sample from the k most probable tokens (enables sampling).")
+    var topK: Int?
+
+    @Option(name: .customLong("top-p"), help: "Sample from the smallest set with probability ≥ p (enables sampling).")
+    var topP: Float?
+
+    @Option(help: "Seed for sampling.")
+    var seed: UInt64 = 0
+
+    @Option(help: "Threads (default: all cores).")
+    var threads: Int?
+
+    @Flag(help: "Print prompt tokens, encode time, time to first token, decode speed and peak memory to stderr.")
+    var stats = false
+
+    func validate() throws {
+        guard maxTokens >= 1 else { throw ValidationError("--max-tokens must be at least 1") }
+        guard minTokens >= 0, minTokens <= maxTokens else { throw ValidationError("--min-tokens must be in 0...--max-tokens") }
+        guard beam >= 1 else { throw ValidationError("--beam must be at least 1") }
+        if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
+        if let t = temperature, !(t >= 0) { throw ValidationError("--temperature must be ≥ 0") }
+        if let k = topK, k < 0 { throw ValidationError("--top-k must be ≥ 0") }
+        if let p = topP, !(p > 0 && p <= 1) { throw ValidationError("--top-p must be in (0, 1]") }
+        let sampling = temperature != nil || topK != nil || topP != nil
+        if sampling && beam > 1 { throw ValidationError("--beam cannot be combined with sampling options") }
+    }
+
+    func run() throws {
+        try reportingErrors {
+            let text = try readPrompt()
+            let m = try TandemModel(path: model, threads: threads)
+            let (ids, truncated) = m.encodePrompt(text)
+            if truncated { printError("warning: prompt truncated to \(m.maxInputTokens) tokens") }
+            var options = GenerationOptions(maxNewTokens: maxTokens, minNewTokens: minTokens)
+            if beam > 1 {
+                options.strategy = .beam(BeamOptions(beams: beam, lengthPenalty: lengthPenalty))
+            } else if temperature != nil || topK != nil || topP != nil {
+                options.strategy = .sample(SamplingOptions(temperature: temperature ?? 1, topK: topK ?? 0, topP: topP ?? 1, seed: seed))
+            }
+            Interrupt.install()
+            var detok = StreamingDetokenizer(tokenizer: m.tokenizer)
+            let out = FileHandle.standardOutput
+            let eos = m.eosTokenId
+            let (results, s) = try m.generate(prompts: [ids], options: options) { _, id in
+                if case .beam = options.strategy { return true }
+                if id != eos { out.write(Data(detok.append(id).utf8)) }
+                return !Interrupt.requested
+            }
+            if case .beam = options.strategy {
+                out.write(Data(m.tokenizer.decode(results[0].tokens.filter { $0 != eos }).utf8))
+            } else {
+                out.write(Data(detok.finish().utf8))
+            }
+            out.write(Data("\n".utf8))
+            if stats {
+                let line = String(
+                    format: "prompt tokens %d | encode %.1f ms | first token %.1f ms | decode %.1f tokens/s (%d tokens) | total %.1f ms | peak RSS %.1f MB",
+                    s.promptTokens, s.encodeMs, s.timeToFirstTokenMs, s.decodeTokensPerSecond, s.generatedTokens, s.totalMs, s.peakResidentMB)
+                printError(line)
+            }
+            if Interrupt.requested {
+                printError("interrupted")
+                throw ExitCode(130)
+            }
+        }
+    }
+
+    func readPrompt() throws -> String {
+        if let prompt { return prompt }
+        if isatty(STDIN_FILENO) != 0 {
+            throw ValidationError("no prompt: give one as an argument or on standard input")
+        }
+        let data = FileHandle.standardInput.readDataToEndOfFile()
+        guard let s = String(data: data, encoding: .utf8) else {
+            throw ValidationError("standard input is not valid UTF-8")
+        }
+        return s
+    }
+}
