@@ -21,8 +21,11 @@ public final class T5Runner: AutoregressiveModel {
     public func start(prompt: [Int32], maxNewTokens: Int) throws -> (T5Model.DecoderState, [Float]) {
         let t0 = Clock.now
         let encoded = try model.encode(prompt)
+        // Cross-attention keys and values are per-input work too: counted as encoding.
+        let state = model.makeDecoderState(encoderOutput: encoded, length: prompt.count, maxSteps: maxNewTokens + 1)
         encodeSeconds += Clock.seconds(since: t0)
-        return try start(encoderOutput: encoded, length: prompt.count, maxNewTokens: maxNewTokens)
+        let logits = try model.decodeStep([state], tokens: [decoderStartTokenId])
+        return (state, logits.array)
     }
 
     /// Starts decoding from an encoder output computed elsewhere (LLM-to-SLM bundles).

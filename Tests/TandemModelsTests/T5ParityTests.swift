@@ -88,3 +88,40 @@ struct T5ParityTests {
         print("T5 parity \(checkpoint) f32: encoder maxdiff=\(encDiff) logits maxdiff=\(worst)")
     }
 }
+
+/// Quantized weights: teacher-forced logits stay within a stated bound of transformers' f32
+/// logits, relative to the largest logit (max |Δ| / max |logit|), and the greedy choice agrees
+/// with f32 at most steps. The bounds are the measured worst case on these fixtures with margin;
+/// the agreement rate is printed for the record.
+struct T5QuantizedParityTests {
+    static let cases: [(String, DType, Float)] = [
+        ("t5-v1_0-tiny", .f16, 1e-3), ("t5-v1_1-tiny", .f16, 1e-3),
+        ("t5-v1_0-tiny", .q8_0, 0.04), ("t5-v1_1-tiny", .q8_0, 0.04),
+        ("t5-v1_0-tiny", .q4_0, 0.4), ("t5-v1_1-tiny", .q4_0, 0.4),
+    ]
+
+    @Test(arguments: cases)
+    func quantizedLogitsWithinBound(checkpoint: String, dtype: DType, bound: Float) throws {
+        let golden = try ForwardGolden(checkpoint)
+        let model = try Fixtures.t5(checkpoint, dtype)
+        let input = golden.ids("input_ids")
+        let targets = golden.ids("decoder_input_ids")
+        let logits = golden.array("logits").values
+        let vocab = model.config.vocabSize
+        let encoded = try model.encode(input)
+        let state = model.makeDecoderState(encoderOutput: encoded, length: input.count, maxSteps: targets.count)
+        var worst: Float = 0
+        var agree = 0
+        for (step, token) in targets.enumerated() {
+            let out = try model.decodeStep([state], tokens: [token]).array
+            let reference = Array(logits[step * vocab..<(step + 1) * vocab])
+            worst = max(worst, maxAbsDiff(out, reference))
+            let a = out.indices.max { out[$0] < out[$1] }!, b = reference.indices.max { reference[$0] < reference[$1] }!
+            if a == b { agree += 1 }
+        }
+        let scale = logits.map(abs).max()!
+        let relative = worst / scale
+        print("T5 parity \(checkpoint) \(dtype): logits maxdiff=\(worst), relative \(relative) (bound \(bound)), greedy agreement \(agree)/\(targets.count)")
+        #expect(relative <= bound, "\(dtype) relative logits maxdiff=\(relative)")
+    }
+}
