@@ -43,6 +43,7 @@ public struct GenerationStats: Sendable, Codable {
 public final class TandemModel: @unchecked Sendable {
     public enum Runner {
         case t5(T5Runner)
+        case causal(CausalRunner)
     }
 
     public let file: TandemFile
@@ -82,17 +83,40 @@ public final class TandemModel: @unchecked Sendable {
             let start = meta.generation["decoder_start_token_id"]?.intValue.map(Int32.init)
             runner = .t5(T5Runner(model: model, decoderStartTokenId: start, eosTokenId: eos))
             maxInputTokens = entry.config["n_positions"]?.intValue ?? 512
+        case "gpt2", "llama":
+            let eos = (meta.generation["eos_token_id"]?.intValue ?? entry.config["eos_token_id"]?.intValue).map(Int32.init)
+            do {
+                let w = ModelWeights(file: file, prefix: entry.prefix)
+                let model: any CausalLanguageModel
+                if entry.architecture == "gpt2" {
+                    model = try GPT2Model(weights: w, config: try GPT2Config.from(entry.config), pool: pool)
+                } else {
+                    model = try LlamaModel(weights: w, config: try LlamaConfig.from(entry.config), pool: pool)
+                }
+                runner = .causal(CausalRunner(model: model, eosTokenId: eos))
+                maxInputTokens = model.maxPositions ?? 2048
+            } catch let e as ModelError {
+                throw .model(e)
+            } catch {
+                throw .model(.config("\(error)"))
+            }
         default:
             throw .unsupported("architecture \(entry.architecture) cannot be run by this build yet")
         }
     }
 
     public var vocabularySize: Int {
-        switch runner { case let .t5(r): r.vocabularySize }
+        switch runner {
+        case let .t5(r): r.vocabularySize
+        case let .causal(r): r.vocabularySize
+        }
     }
 
     public var eosTokenId: Int32? {
-        switch runner { case let .t5(r): r.eosTokenId }
+        switch runner {
+        case let .t5(r): r.eosTokenId
+        case let .causal(r): r.eosTokenId
+        }
     }
 
     /// Prompt text → model input ids. T5 inputs end with `</s>` (as Hugging Face's tokenizer adds).
@@ -103,8 +127,9 @@ public final class TandemModel: @unchecked Sendable {
         if case .t5 = runner, let eos = eosTokenId {
             if ids.count > maxInputTokens - 1 { ids = Array(ids.prefix(maxInputTokens - 1)); truncated = true }
             ids.append(eos)
-        } else if ids.count > maxInputTokens {
-            ids = Array(ids.suffix(maxInputTokens))
+        } else if ids.count > maxInputTokens / 2 {
+            // Keep the end of an over-long prompt and leave room to generate.
+            ids = Array(ids.suffix(maxInputTokens / 2))
             truncated = true
         }
         return (ids, truncated)
@@ -128,6 +153,10 @@ public final class TandemModel: @unchecked Sendable {
         do {
             switch runner {
             case let .t5(r):
+                r.encodeSeconds = 0
+                results = try Generator.generate(r, prompts: prompts, options: options, onToken: handler)
+                stats.encodeMs = r.encodeSeconds * 1000
+            case let .causal(r):
                 r.encodeSeconds = 0
                 results = try Generator.generate(r, prompts: prompts, options: options, onToken: handler)
                 stats.encodeMs = r.encodeSeconds * 1000

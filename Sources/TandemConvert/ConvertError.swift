@@ -24,5 +24,5 @@ public enum ConvertError: Error, CustomStringConvertible, Sendable {
         }
     }
 
-    private var supportedList: String { "t5, mt5, gpt2" }
+    private var supportedList: String { "t5, mt5, gpt2, llama" }
 }

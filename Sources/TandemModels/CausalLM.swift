@@ -1,0 +1,102 @@
+// What decoder-only models (GPT-2, LLaMA) share: the per-sequence KV cache, and the idea of a
+// "segment" — consecutive activation rows that belong to one sequence. Prompt processing is one
+// segment of m rows (a GEMM over all prompt tokens); batched decoding is n segments of one row.
+// Linear layers run once over all rows; attention runs per segment against its own cache.
+import TandemFormat
+import TandemKernels
+
+/// The KV cache of one sequence.
+public final class CausalState: @unchecked Sendable {
+    public let capacity: Int
+    public internal(set) var position = 0
+    let width: Int
+    let keys: [FloatBuffer]
+    let values: [FloatBuffer]
+
+    public init(layers: Int, width: Int, capacity: Int) {
+        self.capacity = capacity
+        self.width = width
+        keys = (0..<layers).map { _ in FloatBuffer(count: capacity * width) }
+        values = (0..<layers).map { _ in FloatBuffer(count: capacity * width) }
+    }
+
+    /// An independent copy of the used part of the cache (beams fork).
+    public func copy() -> CausalState {
+        let c = CausalState(layers: keys.count, width: width, capacity: capacity)
+        let used = position * width
+        for l in keys.indices {
+            c.keys[l].mutable.baseAddress!.update(from: keys[l].mutable.baseAddress!, count: used)
+            c.values[l].mutable.baseAddress!.update(from: values[l].mutable.baseAddress!, count: used)
+        }
+        c.position = position
+        return c
+    }
+}
+
+/// A decoder-only language model.
+public protocol CausalLanguageModel: AnyObject, Sendable {
+    var vocabularySize: Int { get }
+    var hiddenSize: Int { get }
+    var layerCount: Int { get }
+    /// Floats per cached position per layer (kv heads × head size).
+    var cacheWidth: Int { get }
+    var maxPositions: Int? { get }
+    /// Token embeddings (no positions) of `ids`, checked against the vocabulary.
+    func embed(_ ids: [Int32]) throws(ModelError) -> FloatBuffer
+    /// Runs rows of input embeddings, `segments[i].rows` of them for `segments[i].state`
+    /// (appended to its cache), and returns the logits of each segment's last row.
+    func forward(_ x: FloatBuffer, segments: [(state: CausalState, rows: Int)], tracer: ForwardTracer?) throws(ModelError) -> FloatBuffer
+}
+
+extension CausalLanguageModel {
+    public func makeState(capacity: Int) -> CausalState {
+        CausalState(layers: layerCount, width: cacheWidth, capacity: capacity)
+    }
+
+    /// Checks each segment has room and returns the position of each row.
+    func positions(_ segments: [(state: CausalState, rows: Int)]) throws(ModelError) -> [Int] {
+        var out: [Int] = []
+        for s in segments {
+            guard s.state.position + s.rows <= s.state.capacity else {
+                throw .inputTooLong(tokens: s.state.position + s.rows, limit: s.state.capacity)
+            }
+            if let limit = maxPositions, s.state.position + s.rows > limit {
+                throw .inputTooLong(tokens: s.state.position + s.rows, limit: limit)
+            }
+            for i in 0..<s.rows { out.append(s.state.position + i) }
+        }
+        return out
+    }
+
+    /// Stores this layer's keys and values of every segment in its cache and attends each
+    /// segment's queries to its cache (causal). q: [rows, heads·hd]; k, v: [rows, kvHeads·hd].
+    func attendSegments(
+        layer l: Int, segments: [(state: CausalState, rows: Int)], q: FloatBuffer, k: FloatBuffer, v: FloatBuffer,
+        out: FloatBuffer, heads: Int, kvHeads: Int, headDim: Int, pool: ThreadPool
+    ) {
+        let qWidth = heads * headDim, kvWidth = kvHeads * headDim
+        var row = 0
+        for s in segments {
+            let p = s.state.position
+            s.state.keys[l][p * kvWidth..<(p + s.rows) * kvWidth].update(fromContentsOf: k.mutable[row * kvWidth..<(row + s.rows) * kvWidth])
+            s.state.values[l][p * kvWidth..<(p + s.rows) * kvWidth].update(fromContentsOf: v.mutable[row * kvWidth..<(row + s.rows) * kvWidth])
+            TandemKernels.Attention.attend(
+                query: q.buffer.baseAddress! + row * qWidth, keys: s.state.keys[l].buffer.baseAddress!,
+                values: s.state.values[l].buffer.baseAddress!, output: out.mutable.baseAddress! + row * qWidth,
+                shape: AttentionShape(queries: s.rows, keys: p + s.rows, heads: heads, kvHeads: kvHeads, headDim: headDim),
+                scale: 1 / Float(headDim).squareRoot(), mask: AttentionMask(causal: true, queryOffset: p), pool: pool)
+            row += s.rows
+        }
+    }
+
+    /// The last row of each segment, gathered.
+    func lastRows(_ x: FloatBuffer, segments: [(state: CausalState, rows: Int)], width: Int) -> FloatBuffer {
+        let out = FloatBuffer(count: segments.count * width)
+        var end = 0
+        for (i, s) in segments.enumerated() {
+            end += s.rows
+            out[i * width..<(i + 1) * width].update(fromContentsOf: x.mutable[(end - 1) * width..<end * width])
+        }
+        return out
+    }
+}

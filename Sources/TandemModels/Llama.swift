@@ -1,0 +1,189 @@
+// LLaMA-family models (LLaMA 2/3, SmolLM2): config, tensor map and forward pass, following
+// Hugging Face `modeling_llama.py`: RMS norm, rotary position embedding on q and k (half-split
+// `rotate_half` convention — GGUF imports are un-permuted to it, see the importer), grouped-query
+// attention scaled by 1/√d_head, SwiGLU MLP, tied or untied head.
+import TandemFormat
+import TandemKernels
+
+/// LLaMA's `config.json`, the keys Tandem uses (Hugging Face names).
+public struct LlamaConfig: Codable, Sendable, Equatable {
+    public var vocabSize: Int
+    public var hiddenSize: Int
+    public var intermediateSize: Int
+    public var numHiddenLayers: Int
+    public var numAttentionHeads: Int
+    public var numKeyValueHeads: Int?
+    public var headDim: Int?
+    public var rmsNormEps: Float?
+    public var ropeTheta: Float?
+    public var maxPositionEmbeddings: Int?
+    public var tieWordEmbeddings: Bool?
+    public var bosTokenId: Int?
+    public var eosTokenId: Int?
+    /// "hf-half-split" (Hugging Face layout; the default) or "interleaved" (GGUF layout, not permuted back).
+    public var ropeLayout: String?
+
+    enum CodingKeys: String, CodingKey {
+        case vocabSize = "vocab_size", hiddenSize = "hidden_size", intermediateSize = "intermediate_size"
+        case numHiddenLayers = "num_hidden_layers", numAttentionHeads = "num_attention_heads"
+        case numKeyValueHeads = "num_key_value_heads", headDim = "head_dim", rmsNormEps = "rms_norm_eps"
+        case ropeTheta = "rope_theta", maxPositionEmbeddings = "max_position_embeddings"
+        case tieWordEmbeddings = "tie_word_embeddings", bosTokenId = "bos_token_id", eosTokenId = "eos_token_id"
+        case ropeLayout = "rope_layout"
+    }
+
+    public var kvHeads: Int { numKeyValueHeads ?? numAttentionHeads }
+    public var headSize: Int { headDim ?? hiddenSize / numAttentionHeads }
+
+    public static func from(_ json: JSONValue) throws -> LlamaConfig {
+        let c: LlamaConfig
+        do { c = try json.decode(LlamaConfig.self) } catch { throw ConfigError("config.json is not a valid LLaMA config: \(error)") }
+        for (key, v) in [("vocab_size", c.vocabSize), ("hidden_size", c.hiddenSize), ("intermediate_size", c.intermediateSize),
+                         ("num_hidden_layers", c.numHiddenLayers), ("num_attention_heads", c.numAttentionHeads), ("num_key_value_heads", c.kvHeads)]
+        where v <= 0 || v > 1 << 24 {
+            throw ConfigError("config.json: \(key) = \(v) is out of range")
+        }
+        guard c.numAttentionHeads % c.kvHeads == 0 else {
+            throw ConfigError("config.json: \(c.numAttentionHeads) attention heads are not a multiple of \(c.kvHeads) key/value heads")
+        }
+        guard c.headSize % 2 == 0 else { throw ConfigError("config.json: head size \(c.headSize) is odd") }
+        if let json = json["rope_scaling"], json != .null {
+            throw ConfigError("config.json: rope_scaling is not supported yet")
+        }
+        return c
+    }
+}
+
+public enum LlamaArchitecture: Architecture {
+    public static let modelTypes = ["llama"]
+
+    public static func expectedTensors(config json: JSONValue, checkpointNames: Set<String>) throws -> [ExpectedTensor] {
+        let c = try LlamaConfig.from(json)
+        let d = c.hiddenSize, qw = c.numAttentionHeads * c.headSize, kvw = c.kvHeads * c.headSize
+        var out = [ExpectedTensor("model.embed_tokens.weight", [c.vocabSize, d], .embedding)]
+        for i in 0..<c.numHiddenLayers {
+            let p = "model.layers.\(i)"
+            out += [
+                ExpectedTensor("\(p).input_layernorm.weight", [d], .norm),
+                ExpectedTensor("\(p).self_attn.q_proj.weight", [qw, d], .linear),
+                ExpectedTensor("\(p).self_attn.k_proj.weight", [kvw, d], .linear),
+                ExpectedTensor("\(p).self_attn.v_proj.weight", [kvw, d], .linear),
+                ExpectedTensor("\(p).self_attn.o_proj.weight", [d, qw], .linear),
+                ExpectedTensor("\(p).post_attention_layernorm.weight", [d], .norm),
+                ExpectedTensor("\(p).mlp.gate_proj.weight", [c.intermediateSize, d], .linear),
+                ExpectedTensor("\(p).mlp.up_proj.weight", [c.intermediateSize, d], .linear),
+                ExpectedTensor("\(p).mlp.down_proj.weight", [d, c.intermediateSize], .linear),
+            ]
+        }
+        out.append(ExpectedTensor("model.norm.weight", [d], .norm))
+        if !(c.tieWordEmbeddings ?? false) || checkpointNames.contains("lm_head.weight") {
+            out.append(ExpectedTensor("lm_head.weight", [c.vocabSize, d], .linear))
+        }
+        return out
+    }
+
+    public static func generationDefaults(config json: JSONValue) -> [String: JSONValue] {
+        var g: [String: JSONValue] = [:]
+        for key in ["bos_token_id", "eos_token_id"] { if let v = json[key] { g[key] = v } }
+        return g
+    }
+}
+
+public final class LlamaModel: CausalLanguageModel, @unchecked Sendable {
+    public let config: LlamaConfig
+    public let pool: ThreadPool
+    let embedding: Embedding
+    let layers: [Layer]
+    let norm: UnsafeBufferPointer<Float>
+    let head: Linear
+    let rope: RoPE
+    let epsilon: Float
+
+    struct Layer {
+        var inputNorm, postNorm: UnsafeBufferPointer<Float>
+        var q, k, v, o: Linear
+        var gate, up, down: Linear
+    }
+
+    public init(weights w: ModelWeights, config c: LlamaConfig, pool: ThreadPool = .shared) throws(ModelError) {
+        config = c
+        self.pool = pool
+        let d = c.hiddenSize, qw = c.numAttentionHeads * c.headSize, kvw = c.kvHeads * c.headSize, ff = c.intermediateSize
+        epsilon = c.rmsNormEps ?? 1e-5
+        embedding = try w.embedding("model.embed_tokens.weight", vocabulary: c.vocabSize, dimension: d)
+        var ls: [Layer] = []
+        for i in 0..<c.numHiddenLayers {
+            let p = "model.layers.\(i)"
+            ls.append(Layer(
+                inputNorm: try w.vector("\(p).input_layernorm.weight", count: d),
+                postNorm: try w.vector("\(p).post_attention_layernorm.weight", count: d),
+                q: try w.linear("\(p).self_attn.q_proj.weight", out: qw, in: d),
+                k: try w.linear("\(p).self_attn.k_proj.weight", out: kvw, in: d),
+                v: try w.linear("\(p).self_attn.v_proj.weight", out: kvw, in: d),
+                o: try w.linear("\(p).self_attn.o_proj.weight", out: d, in: qw),
+                gate: try w.linear("\(p).mlp.gate_proj.weight", out: ff, in: d),
+                up: try w.linear("\(p).mlp.up_proj.weight", out: ff, in: d),
+                down: try w.linear("\(p).mlp.down_proj.weight", out: d, in: ff)))
+        }
+        layers = ls
+        norm = try w.vector("model.norm.weight", count: d)
+        head = w.has("lm_head.weight") ? try w.linear("lm_head.weight", out: c.vocabSize, in: d) : Linear(weight: embedding.matrix)
+        let style: RoPE.Style = c.ropeLayout == "interleaved" ? .interleaved : .halfSplit
+        rope = RoPE(headDim: c.headSize, base: c.ropeTheta ?? 10_000, style: style)
+    }
+
+    public var vocabularySize: Int { config.vocabSize }
+    public var hiddenSize: Int { config.hiddenSize }
+    public var layerCount: Int { config.numHiddenLayers }
+    public var cacheWidth: Int { config.kvHeads * config.headSize }
+    public var maxPositions: Int? { config.maxPositionEmbeddings }
+
+    public func embed(_ ids: [Int32]) throws(ModelError) -> FloatBuffer {
+        let d = config.hiddenSize
+        let out = FloatBuffer(count: ids.count * d)
+        for (i, id) in ids.enumerated() {
+            guard id >= 0, Int(id) < config.vocabSize else { throw .tokenOutOfRange(id: id, vocabulary: config.vocabSize) }
+            embedding.lookup(Int(id), into: out.rows(i..<i + 1, width: d))
+        }
+        return out
+    }
+
+    public func forward(_ x: FloatBuffer, segments: [(state: CausalState, rows: Int)], tracer: ForwardTracer? = nil) throws(ModelError) -> FloatBuffer {
+        let c = config
+        let d = c.hiddenSize, hd = c.headSize, heads = c.numAttentionHeads, kvh = c.kvHeads, ff = c.intermediateSize
+        let positions = try positions(segments)
+        let n = positions.count
+        let h = FloatBuffer(count: n * d), q = FloatBuffer(count: n * heads * hd)
+        let k = FloatBuffer(count: n * kvh * hd), v = FloatBuffer(count: n * kvh * hd)
+        let attn = FloatBuffer(count: n * heads * hd), proj = FloatBuffer(count: n * d)
+        let gate = FloatBuffer(count: n * ff), up = FloatBuffer(count: n * ff)
+        for (l, layer) in layers.enumerated() {
+            rmsNormRows(x.buffer, rows: n, width: d, weight: layer.inputNorm, epsilon: epsilon, into: h.mutable)
+            layer.q(h.buffer, rows: n, into: q.mutable, pool: pool)
+            layer.k(h.buffer, rows: n, into: k.mutable, pool: pool)
+            layer.v(h.buffer, rows: n, into: v.mutable, pool: pool)
+            for (r, p) in positions.enumerated() {
+                rope.apply(q.mutable.baseAddress! + r * heads * hd, heads: heads, position: p)
+                rope.apply(k.mutable.baseAddress! + r * kvh * hd, heads: kvh, position: p)
+            }
+            attendSegments(layer: l, segments: segments, q: q, k: k, v: v, out: attn, heads: heads, kvHeads: kvh, headDim: hd, pool: pool)
+            layer.o(attn.buffer, rows: n, into: proj.mutable, pool: pool)
+            addInPlace(x.mutable, proj.buffer, count: n * d)
+            rmsNormRows(x.buffer, rows: n, width: d, weight: layer.postNorm, epsilon: epsilon, into: h.mutable)
+            layer.gate(h.buffer, rows: n, into: gate.mutable, pool: pool)
+            layer.up(h.buffer, rows: n, into: up.mutable, pool: pool)
+            Ops.swiglu(gate: gate.mutable, up: up.buffer)
+            layer.down(gate.buffer, rows: n, into: proj.mutable, pool: pool)
+            addInPlace(x.mutable, proj.buffer, count: n * d)
+            tracer?.record("model.layers.\(l)", x.buffer, shape: [n, d])
+        }
+        for s in segments { s.state.position += s.rows }
+        let last = lastRows(x, segments: segments, width: d)
+        let normed = FloatBuffer(count: segments.count * d)
+        rmsNormRows(last.buffer, rows: segments.count, width: d, weight: norm, epsilon: epsilon, into: normed.mutable)
+        let logits = FloatBuffer(count: segments.count * c.vocabSize)
+        head(normed.buffer, rows: segments.count, into: logits.mutable, pool: pool)
+        tracer?.record("logits", logits.buffer, shape: [segments.count, c.vocabSize])
+        return logits
+    }
+}
