@@ -36,8 +36,15 @@ public struct LlamaConfig: Codable, Sendable, Equatable {
     public var headSize: Int { headDim ?? hiddenSize / numAttentionHeads }
 
     public static func from(_ json: JSONValue) throws -> LlamaConfig {
-        let c: LlamaConfig
+        var c: LlamaConfig
         do { c = try json.decode(LlamaConfig.self) } catch { throw ConfigError("config.json is not a valid LLaMA config: \(error)") }
+        // transformers 5.x nests the RoPE settings under rope_parameters.
+        if let rope = json["rope_parameters"], case .object = rope {
+            if let type = rope["rope_type"]?.stringValue, type != "default" {
+                throw ConfigError("config.json: rope_type \(type) is not supported yet")
+            }
+            if c.ropeTheta == nil, let theta = rope["rope_theta"]?.doubleValue { c.ropeTheta = Float(theta) }
+        }
         for (key, v) in [("vocab_size", c.vocabSize), ("hidden_size", c.hiddenSize), ("intermediate_size", c.intermediateSize),
                          ("num_hidden_layers", c.numHiddenLayers), ("num_attention_heads", c.numAttentionHeads), ("num_key_value_heads", c.kvHeads)]
         where v <= 0 || v > 1 << 24 {

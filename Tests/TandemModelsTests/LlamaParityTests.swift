@@ -1,0 +1,40 @@
+import Foundation
+import Testing
+import TandemFormat
+@testable import TandemModels
+
+/// LLaMA against transformers (Tools/fixtures/make_llama_golden.py): logits at every position,
+/// token by token through the KV cache and in one prompt pass. Covers half-split RoPE,
+/// grouped-query attention, SwiGLU and an untied head.
+struct LlamaParityTests {
+    static func golden() throws -> (ids: [Int32], vocab: Int, logits: [Float]) {
+        let m = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: Fixtures.path("Tests/Fixtures/forward/llama-manifest.json")))) as! [String: Any]
+        let ids = (m["input_ids"] as! [Int]).map(Int32.init)
+        let shape = (m["logits"] as! [String: Any])["shape"] as! [Int]
+        let data = try Data(contentsOf: URL(fileURLWithPath: Fixtures.path("Tests/Fixtures/forward/llama-tiny.f32")))
+        return (ids, shape[1], data.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) })
+    }
+
+    static func model(_ dtype: DType) throws -> LlamaModel {
+        let f = try Fixtures.model("llama-tiny", dtype)
+        return try LlamaModel(weights: ModelWeights(file: f), config: try LlamaConfig.from(f.metadata.models["model"]!.config))
+    }
+
+    @Test func f32MatchesTransformers() throws {
+        let (ids, vocab, logits) = try Self.golden()
+        let model = try Self.model(.f32)
+        let state = model.makeState(capacity: ids.count)
+        var worst: Float = 0
+        for (i, id) in ids.enumerated() {
+            let out = try model.forward(try model.embed([id]), segments: [(state, 1)], tracer: nil)
+            let diff = maxAbsDiff(out.array, logits[i * vocab..<(i + 1) * vocab])
+            worst = max(worst, diff)
+            #expect(diff <= 1e-4, "position \(i) maxdiff=\(diff)")
+        }
+        let whole = model.makeState(capacity: ids.count)
+        let last = try model.forward(try model.embed(ids), segments: [(whole, ids.count)], tracer: nil)
+        let lastDiff = maxAbsDiff(last.array, logits[(ids.count - 1) * vocab..<ids.count * vocab])
+        #expect(lastDiff <= 1e-4, "prompt pass maxdiff=\(lastDiff)")
+        print("LLaMA parity f32: logits maxdiff=\(worst), prompt pass \(lastDiff)")
+    }
+}
