@@ -31,9 +31,16 @@ Keys (shared with Tandem):
                        (0.8% at M=128). `step_ms` below is the exact per-step figure.
   peak_rss_mb          ru_maxrss of the child process (MiB, = VmHWM) after all runs: python +
                        CTranslate2 + model + activations. `rss_before_load_mb` is the same
-                       figure just before the model was loaded (the interpreter alone).
-Extra keys: *_min / *_max for the three timed figures, step_ms ((total-encode)/(M-1), ms per
-decoder step at batch B), runs (every run's raw figures), loadavg_1m (the machine's 1-minute
+                       figure just before the model was loaded (the interpreter alone), and
+                       `rss_after_runs_mb` is VmRSS at the end: the peak can be well above it
+                       because loading transiently holds the weights twice (f32 t5-large:
+                       peak 5.7 GB for a 2.9 GB model), see the README.
+With --first-token, first_token_ms: from the start of the full call to its first step callback.
+Extra keys: *_min / *_max for the three timed figures; runs (R, as Tandem writes it); step_ms
+((total-encode)/(M-1), ms per decoder step at batch B); encode_ms_less_one_step (encode_ms -
+step_ms) and decode_tokens_per_s_from_steps (B*1000/step_ms), the figures on Tandem's split (its
+encode_ms is encoder + cross-attention K/V, and its decode time covers all M steps); per_run
+(every run's raw figures); loadavg_1m (the machine's 1-minute
 load average before and after: above ~2 on this 2-core box, other work shared the cores),
 ct2_version, compute_type, seed, path.
 
@@ -91,10 +98,11 @@ def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
 
 
-def vm_hwm_mb() -> float | None:
+def vm_status_mb(key: str = "VmHWM") -> float | None:
+    """A /proc/self/status figure in MiB: VmHWM (peak resident) or VmRSS (resident now)."""
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(key + ":"):
                 return int(line.split()[1]) / 1024.0
     except OSError:
         pass
@@ -122,10 +130,22 @@ def run_one(a: argparse.Namespace) -> dict:
         tr.translate_batch(prompts, min_decoding_length=1, max_decoding_length=1, **common)
         return time.perf_counter() - t
 
+    first = []  # time of the first step callback in the current full call
+
+    def on_step(step) -> bool:
+        if not first:
+            first.append(time.perf_counter())
+        return False  # never stop early
+
     def full_call() -> float:
+        first.clear()
+        extra = {"callback": on_step} if a.first_token else {}
         t = time.perf_counter()
-        res = tr.translate_batch(prompts, min_decoding_length=M, max_decoding_length=M, **common)
+        res = tr.translate_batch(prompts, min_decoding_length=M, max_decoding_length=M,
+                                 **common, **extra)
         dt = time.perf_counter() - t
+        if first:
+            full_call.first_token_s = first[0] - t
         lens = [len(r.hypotheses[0]) for r in res]
         if lens != [M] * a.batch:
             raise SystemExit(f"expected {M} generated tokens per prompt, got {lens}")
@@ -143,12 +163,22 @@ def run_one(a: argparse.Namespace) -> dict:
         runs.append({
             "encode_ms": enc * 1e3,
             "total_ms": tot * 1e3,
-            "decode_tokens_per_s": a.batch * M / dec if dec > 0 else float("nan"),
-            "step_ms": dec * 1e3 / (M - 1) if M > 1 else float("nan"),
+            # None when noise made the encode call slower than the full call (tiny M).
+            "decode_tokens_per_s": a.batch * M / dec if dec > 0 else None,
+            "step_ms": dec * 1e3 / (M - 1) if M > 1 and dec > 0 else None,
         })
+        if a.first_token:
+            runs[-1]["first_token_ms"] = full_call.first_token_s * 1e3
+
+    def vals(k):
+        return [r[k] for r in runs if r.get(k) is not None]
 
     def med(k):
-        return statistics.median(r[k] for r in runs)
+        v = vals(k)
+        return statistics.median(v) if v else None
+
+    def rnd(x, n=2):
+        return None if x is None else round(x, n)
 
     rec = {
         "engine": "ctranslate2",
@@ -158,21 +188,30 @@ def run_one(a: argparse.Namespace) -> dict:
         "new_tokens": M,
         "batch": a.batch,
         "threads": a.threads,
-        "encode_ms": round(med("encode_ms"), 2),
-        "decode_tokens_per_s": round(med("decode_tokens_per_s"), 2),
-        "total_ms": round(med("total_ms"), 2),
+        "encode_ms": rnd(med("encode_ms")),
+        "decode_tokens_per_s": rnd(med("decode_tokens_per_s")),
+        "total_ms": rnd(med("total_ms")),
         "peak_rss_mb": round(rss_mb(), 1),
     }
     for k in ("encode_ms", "decode_tokens_per_s", "total_ms"):
-        rec[k + "_min"] = round(min(r[k] for r in runs), 2)
-        rec[k + "_max"] = round(max(r[k] for r in runs), 2)
+        rec[k + "_min"] = rnd(min(vals(k), default=None))
+        rec[k + "_max"] = rnd(max(vals(k), default=None))
+    if a.first_token:
+        rec["first_token_ms"] = rnd(med("first_token_ms"))
+    step = med("step_ms")
     rec.update({
-        "step_ms": round(med("step_ms"), 3),
-        "runs": [{k: round(v, 3) for k, v in r.items()} for r in runs],
+        "runs": a.runs,
+        "step_ms": rnd(step, 3),
+        # Tandem's split: encode = encoder + cross K/V, decode = all M steps. Estimated by moving
+        # one median step out of encode_ms (the first step is heavier: its cross K/V stay in).
+        "encode_ms_less_one_step": None if step is None else rnd(med("encode_ms") - step),
+        "decode_tokens_per_s_from_steps": None if not step else rnd(a.batch * 1e3 / step),
+        "per_run": [{k: rnd(v, 3) for k, v in r.items()} for r in runs],
         "warmup": a.warmup,
         "load_ms": round(load_ms, 1),
         "rss_before_load_mb": round(rss0, 1),
-        "vm_hwm_mb": None if vm_hwm_mb() is None else round(vm_hwm_mb(), 1),
+        "vm_hwm_mb": None if vm_status_mb() is None else round(vm_status_mb(), 1),
+        "rss_after_runs_mb": None if vm_status_mb("VmRSS") is None else round(vm_status_mb("VmRSS"), 1),
         "loadavg_1m": [round(load0, 2), round(os.getloadavg()[0], 2)],
         "compute_type": tr.compute_type,
         "ct2_version": ctranslate2.__version__,
@@ -194,7 +233,7 @@ def child_args(a: argparse.Namespace, model: str, batch: int) -> list[str]:
             "--batch", str(batch), "--prompt-tokens", str(a.prompt_tokens),
             "--new-tokens", str(a.new_tokens), "--threads", str(a.threads),
             "--runs", str(a.runs), "--warmup", str(a.warmup), "--seed", str(a.seed),
-            "--compute-type", a.compute_type]
+            "--compute-type", a.compute_type] + (["--first-token"] if a.first_token else [])
     if a.dtype:
         args += ["--dtype", a.dtype]
     return args
@@ -206,8 +245,11 @@ def table(recs: list[dict]) -> str:
     lines = [head, "-" * len(head)]
     for r in recs:
         enc = f"{r['encode_ms']:.1f} ({r['encode_ms_min']:.1f}-{r['encode_ms_max']:.1f})"
-        dec = (f"{r['decode_tokens_per_s']:.2f} ({r['decode_tokens_per_s_min']:.2f}-"
-               f"{r['decode_tokens_per_s_max']:.2f})")
+        if r["decode_tokens_per_s"] is None:
+            dec = "n/a (encode call > full call)"
+        else:
+            dec = (f"{r['decode_tokens_per_s']:.2f} ({r['decode_tokens_per_s_min']:.2f}-"
+                   f"{r['decode_tokens_per_s_max']:.2f})")
         lines.append(f"{r['model']:<22} {r['dtype']:<5} {r['batch']:>2} {r['prompt_tokens']:>5} "
                      f"{r['new_tokens']:>4} {r['threads']:>2} {enc:>24} {dec:>26} "
                      f"{r['total_ms']:>9.1f} {r['peak_rss_mb']:>8.1f}")
@@ -221,7 +263,7 @@ def main() -> None:
     ap.add_argument("--model", action="append", required=True,
                     help="converted CTranslate2 model directory (repeatable)")
     ap.add_argument("--prompt-tokens", type=int, default=512, help="N, prompt length incl. </s> (default %(default)s)")
-    ap.add_argument("--new-tokens", type=int, default=128, help="M, exact tokens generated (default %(default)s)")
+    ap.add_argument("--new-tokens", type=int, default=128, help="M >= 2, exact tokens generated (default %(default)s)")
     ap.add_argument("--batch", type=int, action="append",
                     help="B, prompts decoded together (repeatable; default 1)")
     ap.add_argument("--threads", type=int, default=2, help="T, intra_threads (default %(default)s)")
@@ -230,6 +272,10 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0, help="prompt i uses random.Random(seed+i) (default %(default)s)")
     ap.add_argument("--compute-type", default="default",
                     help="CTranslate2 compute_type (default: as the model was quantized)")
+    ap.add_argument("--first-token", action="store_true",
+                    help="also time the first step callback inside the full call (first_token_ms:"
+                         " encode + first step as seen from within the M-token call; a cross-check"
+                         " of encode_ms; adds a Python callback per step)")
     ap.add_argument("--dtype", help="dtype label in the JSON (default: from the directory suffix)")
     ap.add_argument("--name", help="model label in the JSON (default: directory name); single model only")
     ap.add_argument("--out", type=Path, help="also append the JSON lines to this file")
@@ -238,13 +284,17 @@ def main() -> None:
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args()
     batches = a.batch or [1]
-    if a.runs < 1 or a.new_tokens < 1:
-        ap.error("--runs and --new-tokens must be >= 1")
+    if a.runs < 1 or a.new_tokens < 2 or a.batch and min(a.batch) < 1:
+        ap.error("--runs and --batch must be >= 1 and --new-tokens >= 2 (the first token is"
+                 " inside the encode call, so M = 1 leaves no decode to time)")
 
     if a.child:
         a.model, a.batch = a.model[0], batches[0]
         print(json.dumps(run_one(a)), flush=True)
-        return
+        sys.stderr.flush()
+        # Skip interpreter teardown: with --first-token (a Python step callback) CTranslate2
+        # 4.8.5 sometimes aborts at exit ("terminate called without an active exception").
+        os._exit(0)
 
     recs = []
     for model in a.model:

@@ -11,7 +11,7 @@ struct BPEMerges: Sendable {
     /// The id of each single byte's token, or -1 when the vocabulary lacks it.
     let byteIds: [Int32]
     /// Every model token that is a byte sequence, by its bytes: for `ignore_merges`.
-    let wordIds: [[UInt8]: Int32]
+    let wordIds: [ByteString: Int32]
     /// LLaMA-3: a word that is itself a vocabulary entry is taken whole, before any merge.
     let ignoreMerges: Bool
     /// What a byte without a token becomes: the unknown id, or (nil) nothing, as in tokenizers.
@@ -19,7 +19,7 @@ struct BPEMerges: Sendable {
     /// Consecutive unknown bytes become one unknown token.
     let fuseUnknown: Bool
 
-    init(merges: [(left: Int32, right: Int32, merged: Int32)], byteIds: [Int32], wordIds: [[UInt8]: Int32],
+    init(merges: [(left: Int32, right: Int32, merged: Int32)], byteIds: [Int32], wordIds: [ByteString: Int32],
          ignoreMerges: Bool, unknownId: Int32?, fuseUnknown: Bool) {
         table.reserveCapacity(merges.count)
         for (rank, m) in merges.enumerated() {
@@ -41,14 +41,14 @@ struct BPEMerges: Sendable {
     }
 
     /// Appends the ids of one word to `out`.
-    func tokenize(_ word: [UInt8], into out: inout [Int32]) {
+    func tokenize(_ word: ByteString, into out: inout [Int32]) {
         if ignoreMerges, let id = wordIds[word] {
             out.append(id)
             return
         }
         var ids: [Int32] = []
-        ids.reserveCapacity(word.count)
-        for b in word {
+        ids.reserveCapacity(word.bytes.count)
+        for b in word.bytes {
             let id = byteIds[Int(b)]
             if id >= 0 {
                 ids.append(id)

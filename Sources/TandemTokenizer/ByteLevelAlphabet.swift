@@ -39,13 +39,6 @@ enum ByteLevelAlphabet {
         return out
     }
 
-    /// The vocabulary spelling of raw bytes (the inverse of `bytes(of:)`).
-    static func token(for bytes: some Sequence<UInt8>) -> String {
-        var s = String.UnicodeScalarView()
-        for b in bytes { s.append(Unicode.Scalar(scalarForByte[Int(b)])!) }
-        return String(s)
-    }
-
     private static func isPrintable(_ b: UInt8) -> Bool {
         (0x21...0x7E).contains(b) || (0xA1...0xAC).contains(b) || (0xAE...0xFF).contains(b)
     }

@@ -56,6 +56,6 @@ extension ByteLevelBPETokenizer {
         let definition = ByteLevelBPEDefinition(
             vocabulary: vocabulary, merges: pairs, addedTokens: added, unknownToken: unknown,
             ignoreMerges: preTokenizer == .llama3, preTokenizer: preTokenizer.pipeline)
-        try self.init(definition, bos: bosTokenId, eos: eosTokenId, pad: padTokenId)
+        try self.init(definition) { _ in (bosTokenId, eosTokenId, padTokenId) }
     }
 }

@@ -5,12 +5,6 @@
 // Qwen2 regex), `Digits`, and `Sequence` of these; decoder `ByteLevel`; post-processor ignored
 // (`encode` adds no special tokens; see `Tokenizer.encode`). Anything else is reported as
 // `TokenizerError.unsupported` rather than silently tokenized differently.
-//
-// JSON is parsed with Foundation's JSONSerialization: it happens once per load, and the
-// heterogeneous shapes (merges as strings or pairs, tagged unions) read more plainly from
-// dictionaries than from Codable.
-
-import Foundation
 
 extension ByteLevelBPETokenizer {
     /// Loads a `tokenizer.json`.
@@ -25,61 +19,66 @@ extension ByteLevelBPETokenizer {
     ///   shape, `.invalidVocabulary` when vocabulary and merges disagree, `.unsupported` for
     ///   features this tokenizer does not implement.
     public convenience init(tokenizerJSON: [UInt8], tokenizerConfigJSON: [UInt8]? = nil) throws(TokenizerError) {
-        let root = try JSONObject(parsing: tokenizerJSON, what: "tokenizer.json")
+        let root = try JSON.parse(tokenizerJSON, what: "tokenizer.json")
         let definition = try Self.definition(root)
-        let probe = SpellingTable(definition)
-        var bos: Int32?, eos: Int32?, pad: Int32?
-        if let tokenizerConfigJSON {
-            let config = try JSONObject(parsing: tokenizerConfigJSON, what: "tokenizer_config.json")
+        let config = try tokenizerConfigJSON.map { bytes throws(TokenizerError) in
+            let config = try JSON.parse(bytes, what: "tokenizer_config.json")
+            guard config.members != nil else { throw .malformedTokenizerJSON("tokenizer_config.json is not an object") }
+            return config
+        }
+        try self.init(definition) { idOf throws(TokenizerError) in
+            guard let config else {
+                return (["<|begin_of_text|>", "<s>", "<|endoftext|>"].lazy.compactMap(idOf).first,
+                        ["<|end_of_text|>", "</s>", "<|endoftext|>"].lazy.compactMap(idOf).first, nil)
+            }
             func named(_ key: String) throws(TokenizerError) -> Int32? {
-                guard let content = try config.specialTokenContent(key) else { return nil }
-                guard let id = probe.id(content) else {
+                // A special token is spelled as a string or as {"content": …}.
+                guard let value = config[key], !value.isNull else { return nil }
+                guard let content = value.string ?? value["content"]?.string else {
+                    throw .malformedTokenizerJSON("tokenizer_config.json \(key) is neither a string nor {content}")
+                }
+                guard let id = idOf(content) else {
                     throw .invalidVocabulary("tokenizer_config.json \(key) \(content.debugDescription) is not in tokenizer.json")
                 }
                 return id
             }
-            bos = try named("bos_token")
-            eos = try named("eos_token")
-            pad = try named("pad_token")
-        } else {
-            bos = ["<|begin_of_text|>", "<s>", "<|endoftext|>"].lazy.compactMap(probe.id).first
-            eos = ["<|end_of_text|>", "</s>", "<|endoftext|>"].lazy.compactMap(probe.id).first
+            return (try named("bos_token"), try named("eos_token"), try named("pad_token"))
         }
-        try self.init(definition, bos: bos, eos: eos, pad: pad)
     }
 
-    private static func definition(_ root: JSONObject) throws(TokenizerError) -> ByteLevelBPEDefinition {
-        let model = try root.object("model")
-        let type = try model.optionalString("type") ?? "BPE"  // older files omit the model type
+    private static func definition(_ root: JSON) throws(TokenizerError) -> ByteLevelBPEDefinition {
+        guard root.members != nil else { throw .malformedTokenizerJSON("tokenizer.json is not an object") }
+        guard let model = root["model"], model.members != nil else { throw .malformedTokenizerJSON("model is missing or not an object") }
+        let type = try optionalString(model, "type") ?? "BPE"  // older files omit the model type
         guard type == "BPE" else { throw .unsupported("model type \(type) (only BPE)") }
-        if try model.optionalBool("byte_fallback") == true { throw .unsupported("BPE byte_fallback") }
+        if try optionalBool(model, "byte_fallback") == true { throw .unsupported("BPE byte_fallback") }
         for key in ["continuing_subword_prefix", "end_of_word_suffix"] {
-            if let v = try model.optionalString(key), !v.isEmpty { throw .unsupported("BPE \(key)") }
+            if let v = try optionalString(model, key), !v.isEmpty { throw .unsupported("BPE \(key)") }
         }
-        if try model.optionalNumber("dropout").map({ $0 > 0 }) == true { throw .unsupported("BPE dropout") }
+        if let dropout = model["dropout"], !dropout.isNull {
+            guard let p = dropout.number else { throw .malformedTokenizerJSON("dropout is not a number") }
+            if p > 0 { throw .unsupported("BPE dropout") }
+        }
 
-        guard let vocabObject = model.raw["vocab"] as? [String: Any] else {
-            throw .malformedTokenizerJSON("model.vocab is not an object")
-        }
+        guard let vocabMembers = model["vocab"]?.members else { throw .malformedTokenizerJSON("model.vocab is not an object") }
         var vocabulary: [(token: String, id: Int32)] = []
-        vocabulary.reserveCapacity(vocabObject.count)
-        for (token, value) in vocabObject {
-            guard let id = JSONObject.int32(value) else {
+        vocabulary.reserveCapacity(vocabMembers.count)
+        for (token, value) in vocabMembers {
+            guard let id = value.int32 else {
                 throw .malformedTokenizerJSON("model.vocab[\(token.debugDescription)] is not an integer id")
             }
             vocabulary.append((token, id))
         }
-        vocabulary.sort { $0.id < $1.id }
 
-        guard let mergeList = model.raw["merges"] as? [Any] else { throw .malformedTokenizerJSON("model.merges is not an array") }
+        guard let mergeList = model["merges"]?.array else { throw .malformedTokenizerJSON("model.merges is not an array") }
         var merges: [(String, String)] = []
         merges.reserveCapacity(mergeList.count)
         for (i, m) in mergeList.enumerated() {
-            if let line = m as? String {
+            if let line = m.string {
                 let parts = line.split(separator: " ", omittingEmptySubsequences: false)
                 guard parts.count == 2 else { throw .malformedTokenizerJSON("merge \(i) \(line.debugDescription) is not two tokens") }
                 merges.append((String(parts[0]), String(parts[1])))
-            } else if let pair = m as? [Any], pair.count == 2, let a = pair[0] as? String, let b = pair[1] as? String {
+            } else if let pair = m.array, pair.count == 2, let a = pair[0].string, let b = pair[1].string {
                 merges.append((a, b))
             } else {
                 throw .malformedTokenizerJSON("merge \(i) is neither \"a b\" nor [a, b]")
@@ -87,79 +86,74 @@ extension ByteLevelBPETokenizer {
         }
 
         var added: [AddedToken] = []
-        if let list = root.raw["added_tokens"], !(list is NSNull) {
-            guard let list = list as? [Any] else { throw .malformedTokenizerJSON("added_tokens is not an array") }
-            for (i, item) in list.enumerated() {
-                guard let t = JSONObject(item) else {
-                    throw .malformedTokenizerJSON("added_tokens[\(i)] is not an object")
-                }
-                guard let id = JSONObject.int32(t.raw["id"] as Any), let content = t.raw["content"] as? String else {
+        if let list = root["added_tokens"], !list.isNull {
+            guard let list = list.array else { throw .malformedTokenizerJSON("added_tokens is not an array") }
+            for (i, t) in list.enumerated() {
+                guard t.members != nil else { throw .malformedTokenizerJSON("added_tokens[\(i)] is not an object") }
+                guard let id = t["id"]?.int32, let content = t["content"]?.string else {
                     throw .malformedTokenizerJSON("added_tokens[\(i)] needs an integer id and a string content")
                 }
                 added.append(AddedToken(
-                    id: id, content: content, special: try t.optionalBool("special") ?? false,
-                    lstrip: try t.optionalBool("lstrip") ?? false, rstrip: try t.optionalBool("rstrip") ?? false,
-                    singleWord: try t.optionalBool("single_word") ?? false,
-                    normalized: try t.optionalBool("normalized") ?? false))
+                    id: id, content: content, special: try optionalBool(t, "special") ?? false,
+                    lstrip: try optionalBool(t, "lstrip") ?? false, rstrip: try optionalBool(t, "rstrip") ?? false,
+                    singleWord: try optionalBool(t, "single_word") ?? false,
+                    normalized: try optionalBool(t, "normalized") ?? false))
             }
         }
 
-        if let normalizer = root.raw["normalizer"], !(normalizer is NSNull) {
-            let n = try JSONObject(normalizer, what: "normalizer")
-            let type = try n.optionalString("type")
-            let isEmptySequence = type == "Sequence" && ((n.raw["normalizers"] as? [Any])?.isEmpty ?? false)
+        if let normalizer = root["normalizer"], !normalizer.isNull {
+            let type = try optionalString(normalizer, "type")
+            let isEmptySequence = type == "Sequence" && (normalizer["normalizers"]?.array?.isEmpty ?? false)
             if !isEmptySequence { throw .unsupported("normalizer \(type ?? "?")") }
         }
-        guard let decoder = root.raw["decoder"], !(decoder is NSNull) else {
+        guard let decoder = root["decoder"], !decoder.isNull else {
             throw .unsupported("no decoder (byte-level BPE needs the ByteLevel decoder)")
         }
-        let decoderType = try JSONObject(decoder, what: "decoder").optionalString("type")
+        let decoderType = try optionalString(decoder, "type")
         guard decoderType == "ByteLevel" else { throw .unsupported("decoder \(decoderType ?? "?") (only ByteLevel)") }
 
-        guard let pre = root.raw["pre_tokenizer"], !(pre is NSNull) else {
+        guard let pre = root["pre_tokenizer"], !pre.isNull else {
             throw .unsupported("no pre_tokenizer (byte-level BPE needs ByteLevel)")
         }
-        let pipeline = try preTokenizer(JSONObject(pre, what: "pre_tokenizer"))
+        let pipeline = try preTokenizer(pre)
 
         return ByteLevelBPEDefinition(
             vocabulary: vocabulary, merges: merges, addedTokens: added,
-            unknownToken: try model.optionalString("unk_token"),
-            ignoreMerges: try model.optionalBool("ignore_merges") ?? false,
-            fuseUnknown: try model.optionalBool("fuse_unk") ?? false,
+            unknownToken: try optionalString(model, "unk_token"),
+            ignoreMerges: try optionalBool(model, "ignore_merges") ?? false,
+            fuseUnknown: try optionalBool(model, "fuse_unk") ?? false,
             preTokenizer: pipeline)
     }
 
     /// Flattens the pre-tokenizer tree into a pipeline of split rules.
-    private static func preTokenizer(_ root: JSONObject) throws(TokenizerError) -> PreTokenizerPipeline {
+    private static func preTokenizer(_ root: JSON) throws(TokenizerError) -> PreTokenizerPipeline {
         var pipeline = PreTokenizerPipeline(addPrefixSpace: false, rules: [])
         var sawByteLevel = false
-        func visit(_ p: JSONObject) throws(TokenizerError) {
-            let type = try p.optionalString("type")
+        func visit(_ p: JSON) throws(TokenizerError) {
+            let type = try optionalString(p, "type")
             switch type {
             case "Sequence":
-                guard let items = p.raw["pretokenizers"] as? [Any] else {
+                guard let items = p["pretokenizers"]?.array else {
                     throw .malformedTokenizerJSON("pre_tokenizer Sequence without pretokenizers")
                 }
-                for item in items { try visit(JSONObject(item, what: "pre_tokenizer")) }
+                for item in items { try visit(item) }
             case "ByteLevel":
-                if try p.optionalBool("add_prefix_space") == true {
+                if try optionalBool(p, "add_prefix_space") == true {
                     // Only well defined here when ByteLevel comes first: it then sees whole segments.
                     guard pipeline.rules.isEmpty else { throw .unsupported("ByteLevel add_prefix_space after another pre-tokenizer") }
                     pipeline.addPrefixSpace = true
                 }
-                if try p.optionalBool("use_regex") ?? true { pipeline.rules.append(.gpt2Regex) }
+                if try optionalBool(p, "use_regex") ?? true { pipeline.rules.append(.gpt2Regex) }
                 sawByteLevel = true
             case "Split":
-                let behavior = try p.optionalString("behavior") ?? "Isolated"
+                let behavior = try optionalString(p, "behavior") ?? "Isolated"
                 guard behavior == "Isolated" else { throw .unsupported("Split behavior \(behavior)") }
-                guard try p.optionalBool("invert") != true else { throw .unsupported("Split invert") }
-                guard let pattern = p.raw["pattern"] as? [String: Any], let regex = pattern["Regex"] as? String else {
-                    throw .unsupported("Split pattern other than a Regex")
-                }
+                guard try optionalBool(p, "invert") != true else { throw .unsupported("Split invert") }
+                guard let regex = p["pattern"]?["Regex"]?.string else { throw .unsupported("Split pattern other than a Regex") }
                 guard let rule = SplitRule.fromRegex(regex) else { throw .unsupported("Split regex \(regex.debugDescription)") }
                 pipeline.rules.append(rule)
             case "Digits":
-                pipeline.rules.append(.digits(individual: try p.optionalBool("individual_digits") ?? false))
+                pipeline.rules.append(.digits(individual: try optionalBool(p, "individual_digits") ?? false))
             default:
                 throw .unsupported("pre_tokenizer \(type ?? "?")")
             }
@@ -168,79 +162,18 @@ extension ByteLevelBPETokenizer {
         guard sawByteLevel else { throw .unsupported("pre_tokenizer without ByteLevel (not a byte-level BPE)") }
         return pipeline
     }
-}
 
-/// Spelling → id over a definition, before the tokenizer exists (to resolve BOS/EOS names).
-private struct SpellingTable {
-    private var ids: [[UInt8]: Int32] = [:]
-    init(_ d: ByteLevelBPEDefinition) {
-        for (token, id) in d.vocabulary { ids[Array(token.utf8)] = id }
-        for t in d.addedTokens { ids[Array(t.content.utf8)] = t.id }
-    }
-    func id(_ spelling: String) -> Int32? { ids[Array(spelling.utf8)] }
-}
-
-/// A JSON object from JSONSerialization with typed, throwing accessors.
-struct JSONObject {
-    let raw: [String: Any]
-
-    init?(_ value: Any) {
-        guard let dict = value as? [String: Any] else { return nil }
-        raw = dict
-    }
-
-    init(_ value: Any, what: String) throws(TokenizerError) {
-        guard let dict = value as? [String: Any] else { throw .malformedTokenizerJSON("\(what) is not an object") }
-        raw = dict
-    }
-
-    init(parsing bytes: [UInt8], what: String) throws(TokenizerError) {
-        let value: Any
-        do {
-            value = try JSONSerialization.jsonObject(with: Data(bytes), options: [])
-        } catch {
-            throw .malformedTokenizerJSON("\(what) is not valid JSON")
-        }
-        try self.init(value, what: what)
-    }
-
-    func object(_ key: String) throws(TokenizerError) -> JSONObject {
-        guard let v = raw[key] else { throw .malformedTokenizerJSON("missing \(key)") }
-        return try JSONObject(v, what: key)
-    }
-
-    func optionalString(_ key: String) throws(TokenizerError) -> String? {
-        guard let v = raw[key], !(v is NSNull) else { return nil }
-        guard let s = v as? String else { throw .malformedTokenizerJSON("\(key) is not a string") }
+    private static func optionalString(_ object: JSON, _ key: String) throws(TokenizerError) -> String? {
+        guard object.members != nil else { throw .malformedTokenizerJSON("expected an object with \(key)") }
+        guard let v = object[key], !v.isNull else { return nil }
+        guard let s = v.string else { throw .malformedTokenizerJSON("\(key) is not a string") }
         return s
     }
 
-    func optionalBool(_ key: String) throws(TokenizerError) -> Bool? {
-        guard let v = raw[key], !(v is NSNull) else { return nil }
-        guard let b = v as? Bool else { throw .malformedTokenizerJSON("\(key) is not a boolean") }
+    private static func optionalBool(_ object: JSON, _ key: String) throws(TokenizerError) -> Bool? {
+        guard object.members != nil else { throw .malformedTokenizerJSON("expected an object with \(key)") }
+        guard let v = object[key], !v.isNull else { return nil }
+        guard let b = v.bool else { throw .malformedTokenizerJSON("\(key) is not a boolean") }
         return b
-    }
-
-    func optionalNumber(_ key: String) throws(TokenizerError) -> Double? {
-        guard let v = raw[key], !(v is NSNull) else { return nil }
-        guard let d = v as? Double else { throw .malformedTokenizerJSON("\(key) is not a number") }
-        return d
-    }
-
-    /// tokenizer_config.json spells a special token as a string or as {"content": …}.
-    func specialTokenContent(_ key: String) throws(TokenizerError) -> String? {
-        guard let v = raw[key], !(v is NSNull) else { return nil }
-        if let s = v as? String { return s }
-        if let d = v as? [String: Any], let s = d["content"] as? String { return s }
-        throw .malformedTokenizerJSON("tokenizer_config.json \(key) is neither a string nor {content}")
-    }
-
-    /// An integer that fits Int32 (JSON numbers arrive as NSNumber).
-    static func int32(_ value: Any) -> Int32? {
-        // Not `value is Bool`: on Linux an NSNumber 0 or 1 also casts to Bool.
-        guard let n = value as? NSNumber else { return nil }
-        let d = n.doubleValue
-        guard d == d.rounded(), d >= Double(Int32.min), d <= Double(Int32.max) else { return nil }
-        return Int32(d)
     }
 }

@@ -41,7 +41,7 @@ public final class ByteLevelBPETokenizer: Tokenizer {
     private let tokenBytes: [[UInt8]]
     /// spelling's UTF-8 → id, for `tokenId`. Keyed by bytes, not String, because String equality
     /// is canonical equivalence and the vocabulary's identity is the exact scalars.
-    private let idsBySpelling: [[UInt8]: Int32]
+    private let idsBySpelling: [ByteString: Int32]
 
     public let vocabularySize: Int
     public let bosTokenId: Int32?
@@ -56,7 +56,10 @@ public final class ByteLevelBPETokenizer: Tokenizer {
     /// `"id": 2000000000` cannot make the loader allocate gigabytes.
     private static let maximumIdGap = 1 << 16
 
-    init(_ d: ByteLevelBPEDefinition, bos: Int32?, eos: Int32?, pad: Int32?) throws(TokenizerError) {
+    /// Builds the tokenizer. `specialTokens` picks BOS, EOS and PAD, given a lookup from spelling
+    /// to id (tokenizer.json names them by spelling, GGUF by id).
+    init(_ d: ByteLevelBPEDefinition,
+         specialTokens: (_ idOf: (String) -> Int32?) throws(TokenizerError) -> (bos: Int32?, eos: Int32?, pad: Int32?)) throws(TokenizerError) {
         let entryCount = d.vocabulary.count + d.addedTokens.count
         var maxId: Int32 = -1
         for (token, id) in d.vocabulary {
@@ -76,45 +79,46 @@ public final class ByteLevelBPETokenizer: Tokenizer {
 
         // The model vocabulary: spelling → id, one id per spelling and one spelling per id.
         var spellings = [String?](repeating: nil, count: size)
-        var modelIds: [[UInt8]: Int32] = [:]
+        var modelIds: [ByteString: Int32] = [:]
         modelIds.reserveCapacity(d.vocabulary.count)
         for (token, id) in d.vocabulary {
             guard spellings[Int(id)] == nil else { throw .invalidVocabulary("id \(id) is used twice") }
-            guard modelIds.updateValue(id, forKey: Array(token.utf8)) == nil else {
+            guard modelIds.updateValue(id, forKey: ByteString(token)) == nil else {
                 throw .invalidVocabulary("token \(token.debugDescription) appears twice")
             }
             spellings[Int(id)] = token
         }
         var byteIds = [Int32](repeating: -1, count: 256)
-        var wordIds: [[UInt8]: Int32] = [:]
+        var wordIds: [ByteString: Int32] = [:]
         if d.ignoreMerges { wordIds.reserveCapacity(d.vocabulary.count) }
         for (token, id) in d.vocabulary {
             guard let bytes = ByteLevelAlphabet.bytes(of: token) else { continue }
             if bytes.count == 1 { byteIds[Int(bytes[0])] = id }
-            if d.ignoreMerges { wordIds[bytes] = id }
+            if d.ignoreMerges { wordIds[ByteString(bytes)] = id }
         }
         var mergeIds: [(left: Int32, right: Int32, merged: Int32)] = []
         mergeIds.reserveCapacity(d.merges.count)
         for (rank, (a, b)) in d.merges.enumerated() {
-            guard let left = modelIds[Array(a.utf8)], let right = modelIds[Array(b.utf8)] else {
+            guard let left = modelIds[ByteString(a)], let right = modelIds[ByteString(b)] else {
                 throw .invalidVocabulary("merge \(rank) (\(a.debugDescription) \(b.debugDescription)) uses a token outside the vocabulary")
             }
-            guard let merged = modelIds[Array((a + b).utf8)] else {
+            guard let merged = modelIds[ByteString(Array(a.utf8) + Array(b.utf8))] else {
                 throw .invalidVocabulary("merge \(rank) makes \((a + b).debugDescription), which is not in the vocabulary")
             }
             mergeIds.append((left, right, merged))
         }
         var unknownId: Int32?
         if let unk = d.unknownToken {
-            guard let id = modelIds[Array(unk.utf8)] else { throw .invalidVocabulary("unknown token \(unk.debugDescription) is not in the vocabulary") }
+            guard let id = modelIds[ByteString(unk)] else { throw .invalidVocabulary("unknown token \(unk.debugDescription) is not in the vocabulary") }
             unknownId = id
         }
 
         var ids = modelIds
         for t in d.addedTokens {
             spellings[Int(t.id)] = t.content
-            ids[Array(t.content.utf8)] = t.id
+            ids[ByteString(t.content)] = t.id
         }
+        let (bos, eos, pad) = try specialTokens { ids[ByteString($0)] }
         for special in [bos, eos, pad] {
             if let special, !(0..<Int32(size)).contains(special) || spellings[Int(special)] == nil {
                 throw .invalidVocabulary("special token id \(special) is not in the vocabulary")
@@ -142,9 +146,9 @@ public final class ByteLevelBPETokenizer: Tokenizer {
         let classified = ClassifiedScalars(text.unicodeScalars)
         var out: [Int32] = []
         out.reserveCapacity(classified.scalars.count / 3 + 1)
-        var cache: [[UInt8]: [Int32]] = [:]
+        var cache: [ByteString: [Int32]] = [:]
         var pieces: [Range<Int>] = []
-        var word: [UInt8] = []
+        var word = ByteString([])
         let segments: [AddedTokenMatcher.Segment] =
             addedTokens.isEmpty ? (classified.scalars.isEmpty ? [] : [.text(0..<classified.scalars.count)])
                                 : addedTokens.split(classified)
@@ -163,8 +167,8 @@ public final class ByteLevelBPETokenizer: Tokenizer {
                 pieces.removeAll(keepingCapacity: true)
                 preTokenizer.split(source, range, into: &pieces)
                 for piece in pieces {
-                    word.removeAll(keepingCapacity: true)
-                    for k in piece { appendUTF8(source.scalars[k], to: &word) }
+                    word.bytes.removeAll(keepingCapacity: true)
+                    for k in piece { appendUTF8(source.scalars[k], to: &word.bytes) }
                     if let ids = cache[word] {
                         out.append(contentsOf: ids)
                     } else {
@@ -196,7 +200,7 @@ public final class ByteLevelBPETokenizer: Tokenizer {
     }
 
     public func tokenId(_ text: String) -> Int32? {
-        idsBySpelling[Array(text.utf8)]
+        idsBySpelling[ByteString(text)]
     }
 }
 
