@@ -60,113 +60,79 @@ public enum Generator {
 
     // MARK: Beam search
 
-    /// Finished hypotheses of one prompt, keeping the `beams` best by length-penalised score.
-    struct Hypotheses {
-        let beams: Int
-        let lengthPenalty: Double
-        let earlyStopping: BeamOptions.EarlyStopping
-        let maxNewTokens: Int
-        var items: [(tokens: [Int32], score: Double, eos: Bool)] = []
-        var worst = Double.greatestFiniteMagnitude
-
-        mutating func add(_ tokens: [Int32], sumLogprobs: Float, generated: Int, eos: Bool) {
-            let score = Double(sumLogprobs) / pow(Double(generated), lengthPenalty)
-            if items.count < beams || score > worst {
-                items.append((tokens, score, eos))
-                if items.count > beams {
-                    let worstIndex = items.indices.min { items[$0].score < items[$1].score }!
-                    items.remove(at: worstIndex)
-                    worst = items.map(\.score).min()!
-                } else {
-                    worst = min(score, worst)
-                }
-            }
-        }
-
-        /// Whether no running beam can still beat the finished ones. `generated` counts the
-        /// tokens of the step just scored.
-        func isDone(bestSumLogprobs: Float, generated: Int) -> Bool {
-            guard items.count >= beams else { return false }
-            switch earlyStopping {
-            case .yes: return true
-            case .no:
-                return worst >= Double(bestSumLogprobs) / pow(Double(generated), lengthPenalty)
-            case .never:
-                let length = lengthPenalty > 0 ? maxNewTokens : generated
-                return worst >= Double(bestSumLogprobs) / pow(Double(length), lengthPenalty)
-            }
-        }
-    }
-
-    /// Beam search for one prompt: the `returnSequences` best finished sequences, best first.
+    /// Beam search for one prompt, as transformers 5.24's `_beam_search` does it
+    /// (docs/reference/hf-generation.md §2): the `returnSequences` best finished sequences, best
+    /// first. Scores are f32 like the reference, so ties break the same way.
     public static func beamSearch<M: AutoregressiveModel>(
         _ model: M, prompt: [Int32], options: GenerationOptions
     ) throws -> [GeneratedSequence] {
         guard case let .beam(b) = options.strategy else { preconditionFailure("beamSearch needs beam options") }
+        precondition(b.beams >= 1 && b.returnSequences >= 1 && b.returnSequences <= b.beams)
         let vocab = model.vocabularySize
         let eos = model.eosTokenId.map(Int.init) ?? -1
-        let (first, firstLogits) = try model.start(prompt: prompt, maxNewTokens: options.maxNewTokens)
+        let maxNew = options.maxNewTokens
+        let (first, firstLogits) = try model.start(prompt: prompt, maxNewTokens: maxNew)
+        // Running beams: only one is live at the first step (the others would start at -1e9).
         var states = [first]
         var tokens: [[Int32]] = [[]]
         var scores: [Float] = [0]
         var logits = FloatBuffer(firstLogits)
-        var hyps = Hypotheses(beams: b.beams, lengthPenalty: b.lengthPenalty, earlyStopping: b.earlyStopping, maxNewTokens: options.maxNewTokens)
-        var done = false
+        // Finished slots, best first; a slot that is not finished yet scores -1e9.
+        var finished: [(tokens: [Int32], score: Float, eos: Bool)] = []
+        var improvable = true
         var generated = 0
-        while generated < options.maxNewTokens {
-            // Candidates: every (beam, token) with the beam's score plus the token's log-probability.
+        func penalised(_ sum: Float, length: Int) -> Float { sum / Float(pow(Double(length), b.lengthPenalty)) }
+        let keep = 2 * b.beams
+        while true {
+            // 1–2. log-probabilities (min-length mask after log-softmax), the K best (beam, token).
             var candidates: [(score: Float, beam: Int, token: Int)] = []
-            let keep = 2 * b.beams
+            candidates.reserveCapacity(keep + 1)
             for beam in states.indices {
                 let row = logits[beam * vocab..<(beam + 1) * vocab]
                 Sampler.logSoftmax(row)
                 if generated < options.minNewTokens, eos >= 0 { row[eos] = -.infinity }
                 for t in 0..<vocab {
                     let s = scores[beam] + row[t]
-                    if candidates.count < keep {
-                        candidates.append((s, beam, t))
-                        if candidates.count == keep { candidates.sort { $0.score > $1.score } }
-                    } else if s > candidates[keep - 1].score {
-                        var i = keep - 1
-                        while i > 0 && candidates[i - 1].score < s { i -= 1 }
-                        candidates.insert((s, beam, t), at: i)
-                        candidates.removeLast()
-                    }
+                    if candidates.count == keep, s <= candidates[keep - 1].score { continue }
+                    var i = candidates.count
+                    while i > 0 && candidates[i - 1].score < s { i -= 1 }
+                    candidates.insert((s, beam, t), at: i)
+                    if candidates.count > keep { candidates.removeLast() }
                 }
             }
-            if candidates.count < keep { candidates.sort { $0.score > $1.score } }
+            let atLimit = generated + 1 >= maxNew
+            // 3–4. Candidates ranked within the top `beams` that end (EOS or length limit) finish.
+            let allFinished = finished.count == b.beams
+            if improvable && !(b.earlyStopping == .yes && allFinished) {
+                for (rank, c) in candidates.enumerated() where rank < b.beams && (c.token == eos || atLimit) {
+                    finished.append((tokens[c.beam] + [Int32(c.token)], penalised(c.score, length: generated + 1), c.token == eos))
+                }
+                finished.sort { $0.score > $1.score }
+                if finished.count > b.beams { finished.removeLast(finished.count - b.beams) }
+            }
+            // 5. The best `beams` candidates that did not end continue.
+            let next = Array(candidates.filter { !($0.token == eos || atLimit) }.prefix(b.beams))
             generated += 1
-            var nextBeams: [(score: Float, beam: Int, token: Int)] = []
-            for (rank, c) in candidates.enumerated() {
-                if c.token == eos {
-                    // An EOS below the top `beams` candidates does not finish a hypothesis.
-                    if rank >= b.beams { continue }
-                    hyps.add(tokens[c.beam], sumLogprobs: c.score, generated: generated, eos: true)
-                } else {
-                    nextBeams.append(c)
-                }
-                if nextBeams.count == b.beams { break }
-            }
-            done = hyps.isDone(bestSumLogprobs: candidates[0].score, generated: generated)
-            // Reorder: each parent's state goes to its first child; later children fork it.
+            if atLimit || next.isEmpty { break }
+            // 7. Stop once no running beam can beat the worst finished hypothesis.
+            let length = (b.earlyStopping == .never && b.lengthPenalty > 0) ? maxNew : generated
+            let bestRunning = penalised(next[0].score, length: length)
+            let worstFinished: Float = finished.count == b.beams ? finished.last!.score : -1e9
+            improvable = improvable && bestRunning > worstFinished
+            if !improvable || (b.earlyStopping == .yes && finished.count == b.beams) { break }
+            // Reorder: each parent's state goes to its first child; later children fork it first.
             var used = Set<Int>()
             var newStates: [M.State] = []
-            for c in nextBeams {
-                if used.insert(c.beam).inserted { newStates.append(states[c.beam]) } else { newStates.append(model.fork(states[c.beam])) }
+            for c in next {
+                newStates.append(used.insert(c.beam).inserted ? states[c.beam] : model.fork(states[c.beam]))
             }
-            // A state handed to a first child may also be forked by a later one: fork before stepping.
-            tokens = nextBeams.map { tokens[$0.beam] + [Int32($0.token)] }
-            scores = nextBeams.map(\.score)
+            tokens = next.map { tokens[$0.beam] + [Int32($0.token)] }
+            scores = next.map(\.score)
             states = newStates
-            if done || generated == options.maxNewTokens || nextBeams.isEmpty { break }
-            logits = try model.step(states, tokens: nextBeams.map { Int32($0.token) })
+            logits = try model.step(states, tokens: next.map { Int32($0.token) })
         }
-        if !done {
-            for (i, t) in tokens.enumerated() { hyps.add(t, sumLogprobs: scores[i], generated: t.count, eos: false) }
-        }
-        let best = hyps.items.sorted { $0.score > $1.score }.prefix(b.returnSequences)
-        return best.map { h in
-            GeneratedSequence(tokens: h.eos ? h.tokens + [Int32(eos)] : h.tokens, score: h.score, finishedWithEOS: h.eos)
+        return finished.prefix(b.returnSequences).map {
+            GeneratedSequence(tokens: $0.tokens, score: Double($0.score), finishedWithEOS: $0.eos)
         }
     }
 }

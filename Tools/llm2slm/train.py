@@ -1,0 +1,426 @@
+#!/usr/bin/env python3
+"""Fine-tune an SLM + projector (+ prompt adapter) against a frozen T5-family LLM encoder.
+
+Input: --llm DIR (a T5 / Flan-T5 / mT5 checkpoint directory, only its encoder is used and the
+directory is never written), --slm DIR (a T5 for the encoder-decoder kind, a GPT-2 for the
+decoder-only kind; see reference.py for the exact conventions), --data JSONL with one
+{"prompt": ..., "response": ...} object per line.
+
+Output (--out DIR):
+  projector.safetensors  projector.0.weight/.0.bias/.2.weight/.2.bias (+ prompt_adapter.weight)
+  slm/                   the fine-tuned SLM: save_pretrained (safetensors) + its tokenizer files
+  train_meta.json        kind, conventions, LLM path and digest, arguments, final loss
+  checkpoint.pt          the latest training state (for --resume)
+  cache/                 the LLM outputs H (see below)
+ready for `tandem convert --llm LLM_DIR --slm OUT/slm --projector OUT/projector.safetensors`.
+
+The LLM is frozen, so H = LLM encoder(prompt) is computed once per example and cached on disk:
+f16, byte-shuffled (all low bytes of a row block, then all high bytes), each example one LZ4
+block (`lz4.block`, size stored). The script prints the ratio against raw f16. The cache is keyed
+by the LLM's weights digest and the prompts' token ids, and recomputed when either changes.
+Training reads H back as f32 (so it trains on f16-rounded H; inference uses the f32 H).
+
+Optimiser: AdamW over SLM + projector (+ adapter); linear warm-up for --warmup steps, then
+linear decay to 0 at --steps; gradient-norm clipping at --clip; a checkpoint every
+--save-every steps; --resume continues from OUT/checkpoint.pt bit-identically (data order is a
+function of seed and step; RNG states are saved). --slm-only trains the same SLM alone (no LLM,
+no projector): the baseline. Runs on CPU, or CUDA with --device cuda.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import os
+import random
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import reference as ref  # noqa: E402
+
+
+# ---------------------------------------------------------------------------------------------
+# H cache: f16, byte-shuffled, LZ4
+# ---------------------------------------------------------------------------------------------
+
+def shuffle_f16(a: np.ndarray) -> bytes:
+    """f16 array -> bytes with all low bytes first, then all high bytes (a 2-byte shuffle)."""
+    b = np.ascontiguousarray(a, dtype="<f2").view(np.uint8).reshape(-1, 2)
+    return b.T.tobytes()
+
+
+def unshuffle_f16(data: bytes, shape: tuple[int, ...]) -> np.ndarray:
+    b = np.frombuffer(data, dtype=np.uint8).reshape(2, -1)
+    return np.ascontiguousarray(b.T).view("<f2").reshape(shape)
+
+
+def compress_h(h: np.ndarray) -> bytes:
+    import lz4.block
+
+    return lz4.block.compress(shuffle_f16(h.astype(np.float16)), mode="high_compression",
+                              compression=9, store_size=True)
+
+
+def decompress_h(blob: bytes, shape: tuple[int, ...]) -> np.ndarray:
+    import lz4.block
+
+    return unshuffle_f16(lz4.block.decompress(blob), shape)
+
+
+def file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def llm_digest(llm_dir: Path) -> str:
+    files = sorted(Path(llm_dir).glob("*.safetensors")) + [Path(llm_dir) / "config.json"]
+    return hashlib.sha256("".join(file_digest(p) for p in files).encode()).hexdigest()
+
+
+def build_cache(llm, llm_dir: Path, prompts: list[list[int]], cache_dir: Path,
+                batch: int = 32, log=print) -> list[torch.Tensor]:
+    """H for every prompt (f32 tensors from the f16 cache); computes and writes missing caches."""
+    import lz4.block
+
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    index_path, blob_path = cache_dir / "h_cache.json", cache_dir / "h_cache.bin"
+    key = hashlib.sha256((llm_digest(llm_dir) + json.dumps(prompts)).encode()).hexdigest()
+    d_l = llm.config.d_model
+    if index_path.exists() and blob_path.exists():
+        index = json.loads(index_path.read_text())
+        if index.get("key") == key:
+            data = blob_path.read_bytes()
+            log(f"H cache: reusing {blob_path} ({len(prompts)} examples, ratio {index['ratio']:.3f})")
+            return [torch.from_numpy(decompress_h(data[o:o + n], (m, d_l)).astype(np.float32))
+                    for o, n, m in index["entries"]]
+    t0 = time.time()
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+    hs: list[np.ndarray | None] = [None] * len(prompts)
+    with torch.no_grad():
+        for s in range(0, len(order), batch):
+            idx = order[s:s + batch]
+            L = max(len(prompts[i]) for i in idx)
+            ids = torch.zeros(len(idx), L, dtype=torch.long)
+            mask = torch.zeros(len(idx), L, dtype=torch.long)
+            for r, i in enumerate(idx):
+                ids[r, :len(prompts[i])] = torch.tensor(prompts[i])
+                mask[r, :len(prompts[i])] = 1
+            out = llm(input_ids=ids.to(llm.device), attention_mask=mask.to(llm.device)).last_hidden_state
+            for r, i in enumerate(idx):
+                hs[i] = out[r, :len(prompts[i])].float().cpu().numpy()
+    entries, blob, raw, plain = [], bytearray(), 0, 0
+    for h in hs:
+        c = compress_h(h)
+        entries.append([len(blob), len(c), h.shape[0]])
+        blob += c
+        f16 = h.astype(np.float16).tobytes()
+        raw += len(f16)
+        plain += len(lz4.block.compress(f16, mode="high_compression", compression=9, store_size=True))
+    ratio = raw / max(1, len(blob))
+    blob_path.write_bytes(bytes(blob))
+    index_path.write_text(json.dumps({"key": key, "d_l": d_l, "dtype": "f16, 2-byte shuffle, lz4 block",
+                                      "raw_f16_bytes": raw, "compressed_bytes": len(blob),
+                                      "ratio": ratio, "ratio_without_shuffle": raw / max(1, plain),
+                                      "entries": entries}))
+    log(f"H cache: {len(prompts)} examples in {time.time() - t0:.1f}s; raw f16 {raw} B -> "
+        f"{len(blob)} B shuffled+LZ4: ratio {ratio:.3f} (LZ4 without shuffle: {raw / max(1, plain):.3f})")
+    return [torch.from_numpy(decompress_h(bytes(blob[o:o + n]), (m, d_l)).astype(np.float32))
+            for o, n, m in entries]
+
+
+# ---------------------------------------------------------------------------------------------
+# Data
+# ---------------------------------------------------------------------------------------------
+
+def read_jsonl(path: Path) -> list[dict]:
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                r = json.loads(line)
+                rows.append({"prompt": r["prompt"], "response": r["response"]})
+    return rows
+
+
+class Tokenization:
+    """Turns {prompt, response} into ids following reference.py's conventions."""
+
+    def __init__(self, llm_dir: Path, slm_dir: Path, kind: str, use_llm: bool, slm_cfg):
+        self.kind, self.use_llm, self.cfg = kind, use_llm, slm_cfg
+        self.llm_tok = ref.T5Tok(llm_dir) if use_llm else None
+        if kind == "encdec":
+            self.slm_tok = ref.T5Tok(slm_dir)
+            if use_llm and (Path(llm_dir) / ref.SPM_FILE).read_bytes() != (Path(slm_dir) / ref.SPM_FILE).read_bytes():
+                raise SystemExit("encoder-decoder LLM-to-SLM needs the LLM's tokenizer in the SLM "
+                                 f"(spiece.model of {llm_dir} and {slm_dir} differ)")
+        else:
+            self.slm_tok = ref.BPETok(slm_dir)
+
+    def prompt_ids(self, prompt: str, max_len: int) -> list[int]:
+        if self.use_llm or self.kind == "encdec":
+            tok = self.llm_tok or self.slm_tok
+            ids = tok.encode(prompt)
+            return ids[:max_len - 1] + [ids[-1]] if len(ids) > max_len else ids
+        return self.slm_tok.encode(prompt)[:max_len]   # SLM alone, decoder-only
+
+    def response_ids(self, response: str, max_len: int) -> list[int]:
+        if self.kind == "encdec":
+            return self.slm_tok.encode(response, eos=False)[:max_len]
+        return self.slm_tok.encode(response)[:max_len]
+
+
+def collate(examples: list[dict], hs: list[torch.Tensor] | None, kind: str, cfg, device) -> dict:
+    B = len(examples)
+    m_max = max(len(e["x"]) for e in examples)
+    x = torch.zeros(B, m_max, dtype=torch.long)
+    x_mask = torch.zeros(B, m_max, dtype=torch.long)
+    h = None if hs is None else torch.zeros(B, m_max, hs[0].shape[-1])
+    for b, e in enumerate(examples):
+        x[b, :len(e["x"])] = torch.tensor(e["x"])
+        x_mask[b, :len(e["x"])] = 1
+        if hs is not None:
+            h[b, :len(e["x"])] = hs[b]
+    batch = {"x": x, "x_mask": x_mask}
+    if h is not None:
+        batch["h"] = h
+    if kind == "encdec":
+        n_max = max(len(e["r"]) + 1 for e in examples)
+        labels = torch.full((B, n_max), -100, dtype=torch.long)
+        for b, e in enumerate(examples):
+            t = e["r"] + [cfg.eos_token_id]
+            labels[b, :len(t)] = torch.tensor(t)
+        batch["labels"] = labels
+    else:
+        L = max(len(e["x"]) + len(e["r"]) + 1 for e in examples)
+        n_max = max(len(e["r"]) + 1 for e in examples)
+        resp_in = torch.zeros(B, n_max, dtype=torch.long)
+        targets = torch.full((B, L), -100, dtype=torch.long)
+        mask = torch.zeros(B, L, dtype=torch.long)
+        m, n_in = torch.zeros(B, dtype=torch.long), torch.zeros(B, dtype=torch.long)
+        for b, e in enumerate(examples):
+            mb, rin = len(e["x"]), [cfg.bos_token_id] + e["r"]
+            resp_in[b, :len(rin)] = torch.tensor(rin)
+            tgt = e["r"] + [cfg.eos_token_id]
+            targets[b, mb:mb + len(tgt)] = torch.tensor(tgt)
+            mask[b, :mb + len(rin)] = 1
+            m[b], n_in[b] = mb, len(rin)
+        batch.update(resp_in=resp_in, targets=targets, mask=mask, m=m, n_in=n_in, seq_len=L)
+    return {k: (v.to(device) if torch.is_tensor(v) else v) for k, v in batch.items()}
+
+
+def batch_indices(step: int, n: int, bs: int, seed: int) -> list[int]:
+    """Indices of batch `step`: consecutive slices of per-epoch permutations seeded by (seed, epoch)."""
+    out, pos = [], step * bs
+    while len(out) < bs:
+        epoch, off = divmod(pos, n)
+        perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1000003 + epoch)).tolist()
+        take = min(bs - len(out), n - off)
+        out += perm[off:off + take]
+        pos += take
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Evaluation
+# ---------------------------------------------------------------------------------------------
+
+@torch.no_grad()
+def evaluate(model: ref.LLM2SLM, examples: list[dict], hs: list[torch.Tensor] | None,
+             max_extra: int = 2) -> dict:
+    """Greedy exact match (response + eos) and teacher-forced token accuracy (eos included)."""
+    model.eval()
+    eos = model.conv.eos_token_id
+    exact = tok_ok = tok_n = 0
+    for i, e in enumerate(examples):
+        h = None if hs is None else hs[i]
+        target = e["r"] + [eos]
+        gen = model.greedy(e["x"], h, max_new_tokens=len(target) + max_extra)
+        exact += int(gen == target)
+        logits = model.teacher_forced_logits(e["x"], h, e["r"])
+        pred = logits.argmax(-1).tolist()
+        tok_ok += sum(int(p == t) for p, t in zip(pred, target))
+        tok_n += len(target)
+    return {"exact_match": exact / max(1, len(examples)), "token_accuracy": tok_ok / max(1, tok_n),
+            "n": len(examples)}
+
+
+# ---------------------------------------------------------------------------------------------
+# Main
+# ---------------------------------------------------------------------------------------------
+
+def parse_args(argv=None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 epilog="\n\n".join(__doc__.split("\n\n")[1:]))
+    ap.add_argument("--llm", type=Path, help="T5-family checkpoint dir (frozen; only the encoder is used)")
+    ap.add_argument("--slm", type=Path, required=True, help="SLM checkpoint dir (T5 or GPT-2)")
+    ap.add_argument("--data", type=Path, required=True, help="training JSONL of {prompt, response}")
+    ap.add_argument("--eval-data", type=Path, help="held-out JSONL: greedy exact match + token accuracy at the end")
+    ap.add_argument("--out", type=Path, required=True, help="output directory")
+    ap.add_argument("--cache", type=Path, help="H cache directory (default OUT/cache)")
+    ap.add_argument("--slm-only", action="store_true", help="baseline: fine-tune the SLM alone (no LLM)")
+    ap.add_argument("--d-h", type=int, help="projector hidden width (default d_s)")
+    ap.add_argument("--steps", type=int, default=1000)
+    ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--lr", type=float, default=1e-3, help="peak learning rate")
+    ap.add_argument("--warmup", type=int, default=100, help="linear warm-up steps")
+    ap.add_argument("--weight-decay", type=float, default=0.01)
+    ap.add_argument("--clip", type=float, default=1.0, help="max gradient norm")
+    ap.add_argument("--save-every", type=int, default=200, help="checkpoint every N steps (0: only at the end)")
+    ap.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    ap.add_argument("--stop-after", type=int, help="stop (after checkpointing) at this step; for tests of --resume")
+    ap.add_argument("--log-every", type=int, default=25)
+    ap.add_argument("--max-prompt-len", type=int, default=512)
+    ap.add_argument("--max-response-len", type=int, default=512)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    args = ap.parse_args(argv)
+    if not args.slm_only and args.llm is None:
+        ap.error("--llm is required unless --slm-only")
+    return args
+
+
+def lr_lambda(warmup: int, total: int):
+    def f(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / max(1, warmup)
+        return max(0.0, (total - step) / max(1, total - warmup))
+    return f
+
+
+def prepare(args, log=print):
+    """Models, tokenized examples and cached H (for training, evaluation and tests)."""
+    kind = ref.slm_kind(args.slm)
+    slm = ref.load_slm(args.slm)
+    use_llm = not args.slm_only
+    llm = ref.load_llm_encoder(args.llm).to(args.device) if use_llm else None
+    e_llm = llm.get_input_embeddings().weight if (use_llm and kind == "decoder") else None
+    model = ref.LLM2SLM(slm, kind, d_l=llm.config.d_model if use_llm else 0, e_llm=e_llm,
+                        d_h=args.d_h, use_llm=use_llm)
+    tk = Tokenization(args.llm, args.slm, kind, use_llm, slm.config)
+
+    def load(path):
+        rows = read_jsonl(path)
+        ex = [{"x": tk.prompt_ids(r["prompt"], args.max_prompt_len),
+               "r": tk.response_ids(r["response"], args.max_response_len)} for r in rows]
+        hs = None
+        if use_llm:
+            sub = "train" if path == args.data else "eval"
+            hs = build_cache(llm, args.llm, [e["x"] for e in ex], (args.cache or args.out / "cache") / sub, log=log)
+        return ex, hs
+
+    return model, tk, load
+
+
+def main(argv=None, log=print) -> dict:
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    random.seed(args.seed)
+    np.random.seed(args.seed)
+    torch.manual_seed(args.seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    model, tk, load = prepare(args, log)
+    examples, hs = load(args.data)
+    n_pos = getattr(model.slm.config, "n_positions", None) or getattr(model.slm.config, "max_position_embeddings", None)
+    if model.kind == "decoder" and n_pos:
+        longest = max(len(e["x"]) + len(e["r"]) + 1 for e in examples)
+        if longest > n_pos:
+            raise SystemExit(f"prompt + bos + response reaches {longest} positions, the SLM has {n_pos}:"
+                             " lower --max-prompt-len / --max-response-len")
+    model.to(args.device)
+    kind = model.kind
+    log(f"{'SLM alone' if args.slm_only else 'LLM-to-SLM'} ({kind}): {len(examples)} examples, "
+        f"trainable {sum(p.numel() for p in model.parameters() if p.requires_grad)} parameters, device {args.device}")
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    decay = [p for p in params if p.dim() >= 2]
+    no_decay = [p for p in params if p.dim() < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay},
+                             {"params": no_decay, "weight_decay": 0.0}], lr=args.lr, betas=(0.9, 0.98))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(args.warmup, args.steps))
+
+    ckpt_path = args.out / "checkpoint.pt"
+    step, history = 0, []
+    if args.resume and ckpt_path.exists():
+        state = torch.load(ckpt_path, map_location=args.device, weights_only=False)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["torch_rng"])
+        step, history = state["step"], state["history"]
+        log(f"resumed from {ckpt_path} at step {step}")
+
+    def save_checkpoint():
+        tmp = ckpt_path.with_suffix(".tmp")
+        torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
+                    "scheduler": sched.state_dict(), "torch_rng": torch.get_rng_state(),
+                    "step": step, "history": history, "args": vars(args)}, tmp)
+        os.replace(tmp, ckpt_path)
+
+    t0, running = time.time(), []
+    model.train()
+    while step < args.steps:
+        idx = batch_indices(step, len(examples), args.batch_size, args.seed)
+        batch = collate([examples[i] for i in idx], None if hs is None else [hs[i] for i in idx],
+                        kind, model.slm.config, args.device)
+        loss = model.loss(batch)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        gnorm = torch.nn.utils.clip_grad_norm_(params, args.clip)
+        opt.step()
+        sched.step()
+        step += 1
+        running.append(float(loss.detach()))
+        history.append(running[-1])
+        if step % args.log_every == 0 or step == 1 or step == args.steps:
+            log(f"step {step:5d}  loss {sum(running) / len(running):.4f}  grad-norm {float(gnorm):.3f}"
+                f"  lr {sched.get_last_lr()[0]:.2e}  {time.time() - t0:.1f}s")
+            running = []
+        if (args.save_every and step % args.save_every == 0) or step == args.steps or step == args.stop_after:
+            save_checkpoint()
+        if args.stop_after and step >= args.stop_after:
+            log(f"stopping at step {step} (--stop-after); continue with --resume")
+            return {"stopped_at": step, "history": history}
+
+    model.eval()
+    ref.save_slm(model.slm, args.slm, args.out / "slm")
+    meta = {"kind": kind, "slm_only": args.slm_only, "llm": str(args.llm) if args.llm else None,
+            "source_slm": str(args.slm), "steps": args.steps,
+            "loss_first": history[0] if history else None,
+            "loss_last_25": sum(history[-25:]) / max(1, len(history[-25:])),
+            "args": {k: str(v) for k, v in vars(args).items()}}
+    if not args.slm_only:
+        meta["llm_digest"] = llm_digest(args.llm)
+        meta["conventions"] = model.conv.to_json()
+        ref.save_projector(model, args.out / "projector.safetensors",
+                           {"kind": kind, "d_l": model.d_l, "d_s": model.d_s})
+    result = {"history": history, "out": str(args.out), "model": model}
+    if args.eval_data:
+        ev_ex, ev_hs = load(args.eval_data)
+        result["eval"] = meta["eval"] = evaluate(model, ev_ex, ev_hs)
+        log(f"held-out: exact match {meta['eval']['exact_match']:.3f}, token accuracy "
+            f"{meta['eval']['token_accuracy']:.3f} ({meta['eval']['n']} examples)")
+    (args.out / "train_meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+    log(f"wrote {args.out / 'slm'}" + ("" if args.slm_only else f", {args.out / 'projector.safetensors'}")
+        + f"; loss {history[0]:.4f} -> {meta['loss_last_25']:.4f}")
+    return result
+
+
+if __name__ == "__main__":
+    main()
