@@ -58,7 +58,7 @@ let package = Package(
         .testTarget(name: "TandemFormatTests", dependencies: ["TandemFormat", "TandemKernels"]),
         .testTarget(name: "TandemKernelsTests", dependencies: ["TandemKernels", "TandemFormat"]),
         .testTarget(name: "TandemCLITests", dependencies: ["tandem"]),
-        .testTarget(name: "TandemTests", dependencies: ["Tandem", "TandemConvert", "TandemFormat"]),
+        .testTarget(name: "TandemTests", dependencies: ["Tandem", "TandemConvert", "TandemFormat", "TandemModels"]),
         .testTarget(
             name: "TandemModelsTests",
             dependencies: ["TandemModels", "TandemConvert", "TandemFormat", "TandemKernels"]),

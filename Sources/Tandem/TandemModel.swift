@@ -31,6 +31,9 @@ public struct GenerationStats: Sendable, Codable {
     public var batch: Int = 1
     /// Encoder (or prompt processing) time, all prompts.
     public var encodeMs: Double = 0
+    /// Bundles: the LLM encoder + projector, and the SLM's own prompt pass (parts of `encodeMs`).
+    public var llmEncodeMs: Double?
+    public var slmEncodeMs: Double?
     /// From the start of the call to the first chosen token.
     public var timeToFirstTokenMs: Double = 0
     public var totalMs: Double = 0
@@ -39,69 +42,105 @@ public struct GenerationStats: Sendable, Codable {
     public var peakResidentMB: Double = 0
 }
 
-/// A model file opened for generation.
+/// A model file opened for generation: a plain model (T5, GPT-2, LLaMA) or an LLM-to-SLM bundle.
 public final class TandemModel: @unchecked Sendable {
     public enum Runner {
         case t5(T5Runner)
         case causal(CausalRunner)
+        case bundle(BundleRunner)
     }
 
     public let file: TandemFile
+    /// Tokenizes prompts (a bundle's LLM tokenizer).
     public let tokenizer: any Tokenizer
+    /// Decodes generated tokens (a bundle's SLM tokenizer; the same as `tokenizer` otherwise).
+    public let outputTokenizer: any Tokenizer
     public let runner: Runner
     public let pool: ThreadPool
     /// Prompts longer than this many tokens are truncated (with a warning from the caller).
     public let maxInputTokens: Int
 
-    /// Opens `path`, validates it, and builds the model and tokenizer it describes.
+    /// Opens `path`, validates it, and builds the model(s) and tokenizer(s) it describes.
     public init(path: String, threads: Int? = nil) throws(RuntimeError) {
         do { file = try TandemFile(path: path) } catch { throw .format(error) }
         pool = threads.map { ThreadPool(threads: $0) } ?? .shared
         let meta = file.metadata
-        guard meta.kind == .model, let entry = meta.models["model"] else {
-            throw .unsupported("\(path) is a \(meta.kind.rawValue); this build runs plain models")
-        }
-        guard let tokKey = entry.tokenizer, let tok = meta.tokenizers[tokKey] else {
-            throw .tokenizer("\(path) has no tokenizer")
-        }
         do {
-            var extra: [String: [UInt8]] = [:]
-            for (name, blob) in tok.extra { extra[name] = try file.blob(blob) }
-            tokenizer = try TokenizerLoader.load(type: tok.type, bytes: try file.blob(tok.blob), extra: extra)
+            switch meta.kind {
+            case .model:
+                guard let entry = meta.models["model"] else { throw RuntimeError.unsupported("\(path) has no model entry") }
+                tokenizer = try Self.loadTokenizer(file, entry)
+                outputTokenizer = tokenizer
+                (runner, maxInputTokens) = try Self.plainRunner(file, entry, generation: meta.generation, pool: pool)
+            case .bundle:
+                guard let l = meta.models["llm"], let p = meta.models["projector"], let s = meta.models["slm"] else {
+                    throw RuntimeError.unsupported("\(path): a bundle needs llm, projector and slm models")
+                }
+                tokenizer = try Self.loadTokenizer(file, l)
+                outputTokenizer = try Self.loadTokenizer(file, s)
+                let llm = try T5Model(weights: ModelWeights(file: file, prefix: l.prefix), config: T5Config.from(l.config), encoderOnly: true, pool: pool)
+                let pw = ModelWeights(file: file, prefix: p.prefix)
+                guard let dl = p.config["llm_dim"]?.intValue, let dh = p.config["hidden_dim"]?.intValue, let ds = p.config["slm_dim"]?.intValue else {
+                    throw RuntimeError.unsupported("\(path): projector config lacks llm_dim/hidden_dim/slm_dim")
+                }
+                let p0 = try pw.linear("0.weight", out: dh, in: dl, bias: "0.bias")
+                let p2 = try pw.linear("2.weight", out: ds, in: dh, bias: "2.bias")
+                let adapter = pw.has("prompt_adapter.weight") ? try pw.linear("prompt_adapter.weight", out: ds, in: dl) : nil
+                let (slmRunner, _) = try Self.plainRunner(file, s, generation: meta.generation, pool: pool)
+                let slm: BundleRunner.SLM
+                switch slmRunner {
+                case let .t5(r): slm = .t5(r)
+                case let .causal(r):
+                    guard adapter != nil else { throw RuntimeError.unsupported("\(path): a decoder-only SLM needs projector.prompt_adapter.weight") }
+                    let bos = meta.generation["bos_token_id"]?.intValue ?? s.config["bos_token_id"]?.intValue
+                    guard let bos else { throw RuntimeError.unsupported("\(path): the SLM has no bos_token_id to start the response") }
+                    slm = .causal(r, firstResponseToken: Int32(bos))
+                case .bundle: throw RuntimeError.unsupported("\(path): nested bundle")
+                }
+                runner = .bundle(BundleRunner(llm: llm, slm: slm, project0: p0, project2: p2, adapter: adapter, pool: pool))
+                maxInputTokens = l.config["n_positions"]?.intValue ?? 512
+            }
+        } catch let e as RuntimeError {
+            throw e
+        } catch let e as ModelError {
+            throw .model(e)
         } catch let e as FormatError {
             throw .format(e)
         } catch {
-            throw .tokenizer("cannot load the tokenizer: \(error)")
+            throw .model(.config("\(error)"))
         }
+    }
+
+    static func loadTokenizer(_ file: TandemFile, _ entry: TandemMetadata.ModelEntry) throws -> any Tokenizer {
+        guard let key = entry.tokenizer, let tok = file.metadata.tokenizers[key] else {
+            throw RuntimeError.tokenizer("\(file.path) has no tokenizer for its \(entry.architecture) model")
+        }
+        var extra: [String: [UInt8]] = [:]
+        for (name, blob) in tok.extra { extra[name] = try file.blob(blob) }
+        do {
+            return try TokenizerLoader.load(type: tok.type, bytes: try file.blob(tok.blob), extra: extra)
+        } catch let e as TokenizerError {
+            throw RuntimeError.tokenizer("cannot load the tokenizer: \(e)")
+        }
+    }
+
+    /// The runner of a plain model entry (also a bundle's SLM).
+    static func plainRunner(_ file: TandemFile, _ entry: TandemMetadata.ModelEntry, generation: [String: JSONValue], pool: ThreadPool) throws -> (Runner, Int) {
+        let w = ModelWeights(file: file, prefix: entry.prefix)
         switch entry.architecture {
         case "t5", "mt5":
-            let config: T5Config
-            do { config = try T5Config.from(entry.config) } catch { throw .model(.config("\(error)")) }
-            let model: T5Model
-            do { model = try T5Model(weights: ModelWeights(file: file, prefix: entry.prefix), config: config, pool: pool) } catch { throw .model(error) }
-            let eos = meta.generation["eos_token_id"]?.intValue.map(Int32.init)
-            let start = meta.generation["decoder_start_token_id"]?.intValue.map(Int32.init)
-            runner = .t5(T5Runner(model: model, decoderStartTokenId: start, eosTokenId: eos))
-            maxInputTokens = entry.config["n_positions"]?.intValue ?? 512
+            let model = try T5Model(weights: w, config: T5Config.from(entry.config), pool: pool)
+            let eos = generation["eos_token_id"]?.intValue.map(Int32.init)
+            let start = generation["decoder_start_token_id"]?.intValue.map(Int32.init)
+            return (.t5(T5Runner(model: model, decoderStartTokenId: start, eosTokenId: eos)), entry.config["n_positions"]?.intValue ?? 512)
         case "gpt2", "llama":
-            let eos = (meta.generation["eos_token_id"]?.intValue ?? entry.config["eos_token_id"]?.intValue).map(Int32.init)
-            do {
-                let w = ModelWeights(file: file, prefix: entry.prefix)
-                let model: any CausalLanguageModel
-                if entry.architecture == "gpt2" {
-                    model = try GPT2Model(weights: w, config: try GPT2Config.from(entry.config), pool: pool)
-                } else {
-                    model = try LlamaModel(weights: w, config: try LlamaConfig.from(entry.config), pool: pool)
-                }
-                runner = .causal(CausalRunner(model: model, eosTokenId: eos))
-                maxInputTokens = model.maxPositions ?? 2048
-            } catch let e as ModelError {
-                throw .model(e)
-            } catch {
-                throw .model(.config("\(error)"))
-            }
+            let eos = (generation["eos_token_id"]?.intValue ?? entry.config["eos_token_id"]?.intValue).map(Int32.init)
+            let model: any CausalLanguageModel = entry.architecture == "gpt2"
+                ? try GPT2Model(weights: w, config: GPT2Config.from(entry.config), pool: pool)
+                : try LlamaModel(weights: w, config: LlamaConfig.from(entry.config), pool: pool)
+            return (.causal(CausalRunner(model: model, eosTokenId: eos)), model.maxPositions ?? 2048)
         default:
-            throw .unsupported("architecture \(entry.architecture) cannot be run by this build yet")
+            throw RuntimeError.unsupported("architecture \(entry.architecture) cannot be run by this build")
         }
     }
 
@@ -109,6 +148,7 @@ public final class TandemModel: @unchecked Sendable {
         switch runner {
         case let .t5(r): r.vocabularySize
         case let .causal(r): r.vocabularySize
+        case let .bundle(r): r.vocabularySize
         }
     }
 
@@ -116,6 +156,16 @@ public final class TandemModel: @unchecked Sendable {
         switch runner {
         case let .t5(r): r.eosTokenId
         case let .causal(r): r.eosTokenId
+        case let .bundle(r): r.eosTokenId
+        }
+    }
+
+    /// The end-of-sequence id of the prompt tokenizer (T5 prompts end with `</s>`).
+    var promptEOS: Int32? {
+        switch runner {
+        case .t5: eosTokenId
+        case .bundle: tokenizer.eosTokenId ?? 1
+        case .causal: nil
         }
     }
 
@@ -124,7 +174,7 @@ public final class TandemModel: @unchecked Sendable {
     public func encodePrompt(_ text: String) -> (ids: [Int32], truncated: Bool) {
         var ids = tokenizer.encode(text)
         var truncated = false
-        if case .t5 = runner, let eos = eosTokenId {
+        if let eos = promptEOS {
             if ids.count > maxInputTokens - 1 { ids = Array(ids.prefix(maxInputTokens - 1)); truncated = true }
             ids.append(eos)
         } else if ids.count > maxInputTokens / 2 {
@@ -160,6 +210,13 @@ public final class TandemModel: @unchecked Sendable {
                 r.encodeSeconds = 0
                 results = try Generator.generate(r, prompts: prompts, options: options, onToken: handler)
                 stats.encodeMs = r.encodeSeconds * 1000
+            case let .bundle(r):
+                r.llmEncodeSeconds = 0
+                r.slmEncodeSeconds = 0
+                results = try Generator.generate(r, prompts: prompts, options: options, onToken: handler)
+                stats.llmEncodeMs = r.llmEncodeSeconds * 1000
+                stats.slmEncodeMs = r.slmEncodeSeconds * 1000
+                stats.encodeMs = stats.llmEncodeMs! + stats.slmEncodeMs!
             }
         } catch let e as ModelError {
             throw .model(e)
@@ -179,7 +236,7 @@ public final class TandemModel: @unchecked Sendable {
     public func stream(_ prompt: String, options: GenerationOptions) -> AsyncThrowingStream<String, Error> {
         AsyncThrowingStream { continuation in
             let ids = encodePrompt(prompt).ids
-            var detok = StreamingDetokenizer(tokenizer: tokenizer)
+            var detok = StreamingDetokenizer(tokenizer: outputTokenizer)
             let eos = eosTokenId
             do {
                 _ = try generate(prompts: [ids], options: options) { _, id in

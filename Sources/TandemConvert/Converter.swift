@@ -47,9 +47,26 @@ public enum Converter {
         var source: SafetensorsTensor
     }
 
-    public static func convert(_ options: ConvertOptions, progress: ((Int, Int) -> Void)? = nil) throws(ConvertError) -> ConvertReport {
-        let start = DispatchTime.now()
-        let dir = options.source
+    /// One checkpoint directory, planned: its config and architecture, the tensors to write
+    /// (names under `prefix`), its tokenizer blobs (names under `blobPrefix`) and generation defaults.
+    struct PlannedPart {
+        var config: JSONValue
+        var modelType: String
+        var items: [Item]
+        var skipped: [String]
+        var tokenizer: TandemMetadata.TokenizerEntry
+        var blobs: [BlobPlan]
+        var generation: [String: JSONValue]
+        var sourceBytes: UInt64
+        var checkpoint: SafetensorsCheckpoint
+    }
+
+    /// Reads and checks a Hugging Face checkpoint directory. With `keep`, only tensors whose
+    /// Tandem name passes are planned (an LLM-to-SLM bundle stores only the LLM's encoder).
+    static func plan(
+        directory dir: String, prefix: String = "", blobPrefix: String = "", options: ConvertOptions,
+        keep: (String) -> Bool = { _ in true }
+    ) throws(ConvertError) -> PlannedPart {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else {
             throw .source("\(dir) is not a directory (expected a Hugging Face checkpoint: config.json, *.safetensors, tokenizer)")
@@ -71,27 +88,23 @@ public enum Converter {
         }
         let names = Set(checkpoint.names)
         let expected: [ExpectedTensor]
-        do { expected = try arch.expectedTensors(config: config, checkpointNames: names) } catch {
+        do { expected = try arch.expectedTensors(config: config, checkpointNames: names).filter { keep($0.name) } } catch {
             throw .source("\(error)")
         }
-
         var items: [Item] = []
-        var provenance: [String: TandemMetadata.TensorProvenance] = [:]
-        for e in expected {
+        for var e in expected {
             guard let src = checkpoint[e.sourceName] else { throw .missingTensor(e.sourceName) }
             let srcShape = e.transposed ? Array(src.shape.reversed()) : src.shape
             guard srcShape == e.shape else { throw .shape(tensor: e.sourceName, expected: e.shape, actual: srcShape) }
             guard [.F32, .F16, .BF16, .F64].contains(src.dtype) else {
                 throw .source("tensor \(e.sourceName) has dtype \(src.dtype.rawValue); expected a float type")
             }
+            e.name = prefix + e.name
             let (dtype, rule) = try chooseDType(e, options: options)
             items.append(Item(expected: e, plan: TensorPlan(name: e.name, dtype: dtype, shape: e.shape), rule: rule, source: src))
-            provenance[e.name] = .init(source: src.dtype.rawValue, rule: rule)
         }
         let used = Set(expected.map(\.sourceName))
-        let skipped = checkpoint.names.filter { !used.contains($0) }
-
-        let (tokenizer, blobs) = try tokenizerBlobs(dir)
+        let (tokenizer, blobs) = try tokenizerBlobs(dir, blobPrefix: blobPrefix)
         var generation = arch.generationDefaults(config: config)
         if let g = FileManager.default.contents(atPath: dir + "/generation_config.json"),
            case let .object(o)? = try? JSONValue.parse(g, what: "generation_config.json") {
@@ -99,15 +112,40 @@ public enum Converter {
             let bookkeeping: Set = ["transformers_version", "_from_model_config", "output_attentions", "output_hidden_states", "use_cache", "return_dict_in_generate"]
             for (k, v) in o where !bookkeeping.contains(k) { generation[k] = v }
         }
+        let sourceBytes = checkpoint.files.reduce(UInt64(0)) { acc, f in
+            acc + ((try? FileManager.default.attributesOfItem(atPath: f.path)[.size] as? UInt64) ?? 0)
+        }
+        return PlannedPart(config: config, modelType: arch.modelTypes[0], items: items,
+                           skipped: checkpoint.names.filter { !used.contains($0) }, tokenizer: tokenizer, blobs: blobs,
+                           generation: generation, sourceBytes: sourceBytes, checkpoint: checkpoint)
+    }
+
+    public static func convert(_ options: ConvertOptions, progress: ((Int, Int) -> Void)? = nil) throws(ConvertError) -> ConvertReport {
+        let start = DispatchTime.now()
+        let part = try plan(directory: options.source, options: options)
         let meta = TandemMetadata(
             kind: .model,
-            models: ["model": .init(architecture: arch.modelTypes[0], config: config, tokenizer: "main")],
-            tokenizers: ["main": tokenizer],
-            generation: generation,
-            provenance: .init(
-                sources: [dir], converter: version, created: ISO8601DateFormatter().string(from: Date()),
-                defaultDType: options.dtype.name, keepRules: options.keep.map(\.description), tensors: provenance))
+            models: ["model": .init(architecture: part.modelType, config: part.config, tokenizer: "main")],
+            tokenizers: ["main": part.tokenizer],
+            generation: part.generation,
+            provenance: provenance(sources: [options.source], options: options, items: part.items))
+        return try write(meta, items: part.items, blobs: part.blobs, options: options, sourceBytes: part.sourceBytes,
+                         skipped: part.skipped, architecture: part.modelType, start: start, progress: progress)
+    }
 
+    static func provenance(sources: [String], options: ConvertOptions, items: [Item]) -> TandemMetadata.Provenance {
+        var tensors: [String: TandemMetadata.TensorProvenance] = [:]
+        for i in items { tensors[i.plan.name] = .init(source: i.source.dtype.rawValue, rule: i.rule) }
+        return .init(sources: sources, converter: version, created: ISO8601DateFormatter().string(from: Date()),
+                     defaultDType: options.dtype.name, keepRules: options.keep.map(\.description), tensors: tensors)
+    }
+
+    /// Writes the planned tensors and blobs, then re-opens the file: the writer and the reader
+    /// must agree before we say done.
+    static func write(
+        _ meta: TandemMetadata, items: [Item], blobs: [BlobPlan], options: ConvertOptions, sourceBytes: UInt64,
+        skipped: [String], architecture: String, start: DispatchTime, progress: ((Int, Int) -> Void)?
+    ) throws(ConvertError) -> ConvertReport {
         let writer = TandemFileWriter(metadata: meta, tensors: items.map(\.plan), blobs: blobs)
         let byName = Dictionary(uniqueKeysWithValues: items.map { ($0.plan.name, $0) })
         do {
@@ -119,17 +157,13 @@ public enum Converter {
         } catch {
             throw .write("\(error)")
         }
-        // Re-open what was written: the writer and the reader must agree before we say done.
         let out: TandemFile
         do { out = try TandemFile(path: options.output) } catch { throw .format(error) }
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
         var counts: [String: Int] = [:]
         for t in out.tensors { counts[t.dtype.name, default: 0] += 1 }
-        let sourceBytes = checkpoint.files.reduce(UInt64(0)) { acc, f in
-            acc + ((try? FileManager.default.attributesOfItem(atPath: f.path)[.size] as? UInt64) ?? 0)
-        }
         return ConvertReport(
-            architecture: modelType, tensorCount: items.count,
+            architecture: architecture, tensorCount: items.count,
             parameterCount: items.reduce(0) { $0 + $1.plan.shape.reduce(1, *) },
             sourceBytes: sourceBytes, outputBytes: out.sections.fileBytes, skipped: skipped,
             seconds: seconds, dtypeCounts: counts)
@@ -186,28 +220,28 @@ public enum Converter {
     }
 
     /// The tokenizer files of a checkpoint as blobs, and the metadata entry naming them.
-    static func tokenizerBlobs(_ dir: String) throws(ConvertError) -> (TandemMetadata.TokenizerEntry, [BlobPlan]) {
+    static func tokenizerBlobs(_ dir: String, blobPrefix: String = "") throws(ConvertError) -> (TandemMetadata.TokenizerEntry, [BlobPlan]) {
         let fm = FileManager.default
         func read(_ name: String) -> [UInt8]? { fm.contents(atPath: dir + "/" + name).map { [UInt8]($0) } }
         var blobs: [BlobPlan] = []
         var entry: TandemMetadata.TokenizerEntry
         if let sp = read("spiece.model") ?? read("tokenizer.model") {
-            blobs.append(BlobPlan(name: "tokenizer/spiece.model", encoding: .lz4, content: sp))
-            entry = .init(type: "sentencepiece", blob: "tokenizer/spiece.model")
+            blobs.append(BlobPlan(name: blobPrefix + "tokenizer/spiece.model", encoding: .lz4, content: sp))
+            entry = .init(type: "sentencepiece", blob: blobPrefix + "tokenizer/spiece.model")
             if let tj = read("tokenizer.json") {
-                blobs.append(BlobPlan(name: "tokenizer/tokenizer.json", encoding: .lz4, content: tj))
-                entry.extra["tokenizer.json"] = "tokenizer/tokenizer.json"
+                blobs.append(BlobPlan(name: blobPrefix + "tokenizer/tokenizer.json", encoding: .lz4, content: tj))
+                entry.extra["tokenizer.json"] = blobPrefix + "tokenizer/tokenizer.json"
             }
         } else if let tj = read("tokenizer.json") {
-            blobs.append(BlobPlan(name: "tokenizer/tokenizer.json", encoding: .lz4, content: tj))
-            entry = .init(type: "hf-tokenizer-json", blob: "tokenizer/tokenizer.json")
+            blobs.append(BlobPlan(name: blobPrefix + "tokenizer/tokenizer.json", encoding: .lz4, content: tj))
+            entry = .init(type: "hf-tokenizer-json", blob: blobPrefix + "tokenizer/tokenizer.json")
         } else {
             throw .source("\(dir) has no tokenizer (expected spiece.model or tokenizer.json); a .tandem file carries its tokenizer")
         }
         for extra in ["tokenizer_config.json", "special_tokens_map.json"] {
             if let b = read(extra) {
-                blobs.append(BlobPlan(name: "tokenizer/" + extra, encoding: .lz4, content: b))
-                entry.extra[extra] = "tokenizer/" + extra
+                blobs.append(BlobPlan(name: blobPrefix + "tokenizer/" + extra, encoding: .lz4, content: b))
+                entry.extra[extra] = blobPrefix + "tokenizer/" + extra
             }
         }
         return (entry, blobs)

@@ -15,11 +15,25 @@ struct Convert: ParsableCommand {
             tensor with --keep PATTERN=dtype (glob over tensor names), e.g. \
             --keep '*.DenseReluDense.wo.weight=f32' for Flan-T5.
 
+            An LLM-to-SLM bundle: --llm DIR (a T5-family checkpoint; only its encoder is kept), \
+            --slm DIR (T5, GPT-2 or LLaMA, fine-tuned with the projector) and --projector FILE \
+            (safetensors: projector.0/2.weight/bias, and prompt_adapter.weight for decoder-only \
+            SLMs), instead of SRC.
+
             The file is written under a temporary name and renamed when complete.
             """)
 
-    @Argument(help: "Hugging Face checkpoint directory.")
-    var source: String
+    @Argument(help: "Hugging Face checkpoint directory (omit for a bundle).")
+    var source: String?
+
+    @Option(help: "Bundle: the LLM checkpoint directory (T5 family).")
+    var llm: String?
+
+    @Option(help: "Bundle: the SLM checkpoint directory.")
+    var slm: String?
+
+    @Option(help: "Bundle: the projector safetensors file.")
+    var projector: String?
 
     @Option(name: .shortAndLong, help: "Output file (e.g. model.tandem).")
     var output: String
@@ -44,9 +58,22 @@ struct Convert: ParsableCommand {
             guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
             let rules = try keep.map { try KeepRule(parsing: $0) }
             let bar = ProgressBar(label: "converting")
-            let report = try Converter.convert(
-                ConvertOptions(source: source, output: output, dtype: dt, keep: rules, threads: threads),
-                progress: quiet ? nil : { bar.update(done: $0, total: $1) })
+            let bundleParts = [llm, slm, projector].compactMap { $0 }
+            let report: ConvertReport
+            if let source {
+                guard bundleParts.isEmpty else { throw ValidationError("give either SRC or --llm/--slm/--projector, not both") }
+                report = try Converter.convert(
+                    ConvertOptions(source: source, output: output, dtype: dt, keep: rules, threads: threads),
+                    progress: quiet ? nil : { bar.update(done: $0, total: $1) })
+            } else {
+                guard let llm, let slm, let projector else {
+                    throw ValidationError("give a checkpoint directory, or all of --llm, --slm and --projector for a bundle")
+                }
+                report = try Converter.convertBundle(
+                    BundleSources(llm: llm, slm: slm, projector: projector),
+                    options: ConvertOptions(source: llm, output: output, dtype: dt, keep: rules, threads: threads),
+                    progress: quiet ? nil : { bar.update(done: $0, total: $1) })
+            }
             bar.finish()
             if !quiet {
                 let ratio = Double(report.outputBytes) / Double(max(report.sourceBytes, 1))

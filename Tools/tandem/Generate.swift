@@ -74,7 +74,7 @@ struct Generate: ParsableCommand {
                 options.strategy = .sample(SamplingOptions(temperature: temperature ?? 1, topK: topK ?? 0, topP: topP ?? 1, seed: seed))
             }
             Interrupt.install()
-            var detok = StreamingDetokenizer(tokenizer: m.tokenizer)
+            var detok = StreamingDetokenizer(tokenizer: m.outputTokenizer)
             let out = FileHandle.standardOutput
             let eos = m.eosTokenId
             let (results, s) = try m.generate(prompts: [ids], options: options) { _, id in
@@ -83,7 +83,7 @@ struct Generate: ParsableCommand {
                 return !Interrupt.requested
             }
             if case .beam = options.strategy {
-                out.write(Data(m.tokenizer.decode(results[0].tokens.filter { $0 != eos }).utf8))
+                out.write(Data(m.outputTokenizer.decode(results[0].tokens.filter { $0 != eos }).utf8))
             } else {
                 out.write(Data(detok.finish().utf8))
             }
@@ -93,6 +93,10 @@ struct Generate: ParsableCommand {
                     format: "prompt tokens %d | encode %.1f ms | first token %.1f ms | decode %.1f tokens/s (%d tokens) | total %.1f ms | peak RSS %.1f MB",
                     s.promptTokens, s.encodeMs, s.timeToFirstTokenMs, s.decodeTokensPerSecond, s.generatedTokens, s.totalMs, s.peakResidentMB)
                 printError(line)
+                if let l = s.llmEncodeMs, let e = s.slmEncodeMs {
+                    let decodeMs = s.totalMs - s.encodeMs
+                    printError(String(format: "LLM-to-SLM split: LLM encode %.1f ms | SLM encode %.1f ms | SLM decode %.1f ms", l, e, decodeMs))
+                }
             }
             if Interrupt.requested {
                 printError("interrupted")

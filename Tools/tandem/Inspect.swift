@@ -55,7 +55,8 @@ struct Inspect: ParsableCommand {
     static func configSummary(_ config: JSONValue) -> String {
         let keys = ["model_type", "vocab_size", "d_model", "d_kv", "d_ff", "num_heads", "num_layers", "num_decoder_layers",
                     "feed_forward_proj", "tie_word_embeddings", "n_embd", "n_layer", "n_head", "n_positions",
-                    "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads"]
+                    "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads",
+                    "llm_dim", "hidden_dim", "slm_dim", "slm_kind"]
         return keys.compactMap { k -> String? in
             guard let v = config[k] else { return nil }
             switch v {
@@ -73,8 +74,10 @@ struct Inspect: ParsableCommand {
         print("file        \(file) (\(formatBytes(s.fileBytes)), format v\(f.version), \(m.kind.rawValue))")
         print("validated   in \(String(format: "%.2f", openMs)) ms" + (verifyMs.map { String(format: "; checksums verified in %.1f ms", $0) } ?? ""))
         for (role, model) in m.models.sorted(by: { $0.key < $1.key }) {
+            let own = f.tensors.filter { $0.name.hasPrefix(model.prefix) }
+            let bytes = own.reduce(0) { $0 + $1.byteCount }, params = own.reduce(0) { $0 + $1.elementCount }
             print("model       \(role): \(model.architecture) (\(model.part))" + (model.prefix.isEmpty ? "" : " prefix \(model.prefix)")
-                + (model.tokenizer.map { ", tokenizer \($0)" } ?? ""))
+                + (model.tokenizer.map { ", tokenizer \($0)" } ?? "") + ", \(own.count) tensors, \(params) parameters, \(formatBytes(UInt64(bytes)))")
             print("  config    \(Self.configSummary(model.config))")
         }
         for (key, tok) in m.tokenizers.sorted(by: { $0.key < $1.key }) {

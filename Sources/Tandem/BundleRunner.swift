@@ -1,0 +1,131 @@
+// LLM-to-SLM (Bergner et al. 2024, arXiv 2402.16844; ARCHITECTURE.md §1) as an
+// `AutoregressiveModel`: the frozen LLM encoder reads the prompt once, all tokens in parallel;
+// the projector maps its output H to Z = W₂·ReLU(W₀·H + b₀) + b₂ in the SLM's embedding space,
+// where it is ADDED to the prompt embeddings; the SLM then generates.
+// * encoder-decoder SLM (T5): the SLM encoder reads E_slm[x] + Z (same tokenizer as the LLM);
+// * decoder-only SLM (GPT-2, LLaMA): prompt positions 0..m−1 hold A·E_llm[x] + Z, position m the
+//   SLM's BOS (`<|endoftext|>` for GPT-2), and the response follows at m+1, … in the SLM's own
+//   tokens (Tools/llm2slm/reference.py is the reference).
+import TandemFormat
+import TandemKernels
+import TandemModels
+
+public final class BundleRunner: AutoregressiveModel {
+    public enum SLM {
+        case t5(T5Runner)
+        case causal(CausalRunner, firstResponseToken: Int32)
+    }
+
+    public let llm: T5Model
+    public let slm: SLM
+    let project0: Linear
+    let project2: Linear
+    let adapter: Linear?
+    let pool: ThreadPool
+    /// Seconds in the LLM encoder (+ projector), and in the SLM's prompt pass, since the last reset.
+    public var llmEncodeSeconds: Double = 0
+    public var slmEncodeSeconds: Double = 0
+
+    public init(llm: T5Model, slm: SLM, project0: Linear, project2: Linear, adapter: Linear?, pool: ThreadPool) {
+        self.llm = llm
+        self.slm = slm
+        self.project0 = project0
+        self.project2 = project2
+        self.adapter = adapter
+        self.pool = pool
+    }
+
+    public var vocabularySize: Int {
+        switch slm {
+        case let .t5(r): r.vocabularySize
+        case let .causal(r, _): r.vocabularySize
+        }
+    }
+
+    public var eosTokenId: Int32? {
+        switch slm {
+        case let .t5(r): r.eosTokenId
+        case let .causal(r, _): r.eosTokenId
+        }
+    }
+
+    /// H = LLM encoder(prompt); Z = projector(H). Returns Z, `m × d_s`.
+    public func project(_ prompt: [Int32]) throws -> FloatBuffer {
+        let m = prompt.count
+        let h = try llm.encode(prompt)
+        let hidden = FloatBuffer(count: m * project0.outFeatures)
+        project0(h.buffer, rows: m, into: hidden.mutable, pool: pool)
+        Ops.relu(hidden.mutable)
+        let z = FloatBuffer(count: m * project2.outFeatures)
+        project2(hidden.buffer, rows: m, into: z.mutable, pool: pool)
+        return z
+    }
+
+    func startSLM(prompt: [Int32], maxNewTokens: Int) throws -> (SLMState, [Float]) {
+        guard !prompt.isEmpty else { throw ModelError.emptyInput }
+        let m = prompt.count
+        let t0 = Clock.now
+        let z = try project(prompt)
+        let t1 = Clock.now
+        llmEncodeSeconds += Double(t1 - t0) / 1e9
+        switch slm {
+        case let .t5(r):
+            let x = try r.model.embed(prompt)
+            addInPlace(x, z, count: m * r.model.modelDimension)
+            let encoded = r.model.encode(embeddings: x, count: m)
+            let state = r.model.makeDecoderState(encoderOutput: encoded, length: m, maxSteps: maxNewTokens + 1)
+            slmEncodeSeconds += Clock.seconds(since: t1)
+            let logits = try r.model.decodeStep([state], tokens: [r.decoderStartTokenId])
+            return (.t5(state), logits.array)
+        case let .causal(r, bos):
+            // A·E_llm[x] + Z at the prompt positions.
+            let e = try llm.embed(prompt)
+            let x = FloatBuffer(count: m * adapter!.outFeatures)
+            adapter!(e.buffer, rows: m, into: x.mutable, pool: pool)
+            addInPlace(x, z, count: x.count)
+            let state = r.model.makeState(capacity: m + 1 + maxNewTokens)
+            _ = try r.model.forward(x, segments: [(state, m)], tracer: nil)
+            slmEncodeSeconds += Clock.seconds(since: t1)
+            let logits = try r.model.forward(try r.model.embed([bos]), segments: [(state, 1)], tracer: nil)
+            return (.causal(state), logits.array)
+        }
+    }
+
+    public enum SLMState {
+        case t5(T5Model.DecoderState)
+        case causal(CausalState)
+    }
+
+    /// Boxes a state so it can live in the generic loops (which need a class).
+    public final class Box {
+        var state: SLMState
+        init(_ s: SLMState) { state = s }
+    }
+
+    public func step(_ states: [Box], tokens: [Int32]) throws -> FloatBuffer {
+        switch slm {
+        case let .t5(r):
+            return try r.step(states.map { if case let .t5(s) = $0.state { s } else { preconditionFailure() } }, tokens: tokens)
+        case let .causal(r, _):
+            return try r.step(states.map { if case let .causal(s) = $0.state { s } else { preconditionFailure() } }, tokens: tokens)
+        }
+    }
+
+    public func fork(_ box: Box) -> Box {
+        switch box.state {
+        case let .t5(s): Box(.t5(s.copy()))
+        case let .causal(s): Box(.causal(s.copy()))
+        }
+    }
+}
+
+extension BundleRunner {
+    public func start(prompt: [Int32], maxNewTokens: Int) throws -> (Box, [Float]) {
+        let (s, l) = try startSLM(prompt: prompt, maxNewTokens: maxNewTokens)
+        return (Box(s), l)
+    }
+}
+
+@inline(__always) func addInPlace(_ x: FloatBuffer, _ y: FloatBuffer, count: Int) {
+    for i in 0..<count { x.mutable[i] += y.mutable[i] }
+}
