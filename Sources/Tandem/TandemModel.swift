@@ -160,6 +160,20 @@ public final class TandemModel: @unchecked Sendable {
         }
     }
 
+    /// Bytes of decoding state one sequence needs (KV caches, cross-attention K/V), to size batches.
+    public func cacheBytesPerSequence(promptTokens m: Int, newTokens n: Int) -> Int {
+        func t5(_ c: T5Config) -> Int { c.decoderLayers * 2 * (m + n + 1) * c.numHeads * c.dKV * 4 + 4 * m * (c.dModel + c.dFF) * 4 }
+        switch runner {
+        case let .t5(r): return t5(r.model.config)
+        case let .causal(r): return r.model.layerCount * 2 * (m + n + 1) * r.model.cacheWidth * 4
+        case let .bundle(r):
+            switch r.slm {
+            case let .t5(s): return t5(s.model.config) + m * r.llm.config.dModel * 4 * 2
+            case let .causal(s, _): return s.model.layerCount * 2 * (m + n + 2) * s.model.cacheWidth * 4 + m * r.llm.config.dModel * 4 * 2
+            }
+        }
+    }
+
     /// The end-of-sequence id of the prompt tokenizer (T5 prompts end with `</s>`).
     var promptEOS: Int32? {
         switch runner {

@@ -9,7 +9,7 @@ struct TandemCommand: AsyncParsableCommand {
         commandName: "tandem",
         abstract: "LLM-to-SLM generation on ordinary CPUs: convert, inspect and benchmark Tandem models.",
         version: "0.1.0",
-        subcommands: [Convert.self, Inspect.self, Generate.self, Bench.self])
+        subcommands: [Convert.self, Inspect.self, Generate.self, Summarize.self, Bench.self])
 }
 
 /// Runs `body`, printing any error as one line (`tandem: error: …`) and exiting with code 1.

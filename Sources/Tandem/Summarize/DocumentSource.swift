@@ -1,0 +1,138 @@
+// Where `tandem summarize` reads documents from: a JSONL file or stdin (one JSON object per
+// line), or a directory of .txt files. Input is streamed — never loaded whole — and every bad
+// line becomes a reported skip with its line number and reason, never a crash.
+import Foundation
+import TandemFormat
+
+/// One input document, or the reason a line was skipped.
+public enum DocumentItem: Sendable {
+    case document(id: String, text: String, line: Int)
+    case skip(line: Int, id: String?, reason: String)
+}
+
+/// Reads lines from a file descriptor in chunks, yielding raw bytes per line (so invalid UTF-8
+/// is seen and reported, not silently replaced).
+final class LineReader {
+    private let handle: FileHandle
+    private var buffer: [UInt8] = []
+    private var start = 0
+    private var eof = false
+    /// Longest line accepted; longer lines are skipped (bounded memory on hostile input).
+    let maxLineBytes: Int
+
+    init(handle: FileHandle, maxLineBytes: Int) {
+        self.handle = handle
+        self.maxLineBytes = maxLineBytes
+    }
+
+    /// The next line without its terminator, or nil at the end. `tooLong` lines are consumed
+    /// and returned empty with the flag set.
+    func next() -> (bytes: ArraySlice<UInt8>, tooLong: Bool)? {
+        var skipping = false
+        while true {
+            if let nl = buffer[start...].firstIndex(of: UInt8(ascii: "\n")) {
+                let line = buffer[start..<nl]
+                start = nl + 1
+                if start > 1 << 20 { buffer.removeFirst(start); start = 0 }
+                if skipping { return ([], true) }
+                return (line.last == UInt8(ascii: "\r") ? line.dropLast() : line, false)
+            }
+            if buffer.count - start > maxLineBytes {
+                skipping = true
+                buffer.removeAll(keepingCapacity: true)
+                start = 0
+            }
+            if eof {
+                if start < buffer.count {
+                    let line = buffer[start...]
+                    start = buffer.count
+                    return skipping ? ([], true) : (line, false)
+                }
+                return skipping ? ([], true) : nil
+            }
+            let chunk = handle.readData(ofLength: 1 << 16)
+            if chunk.isEmpty { eof = true } else { buffer.append(contentsOf: chunk) }
+        }
+    }
+}
+
+/// Streams documents from JSONL (`idField`/`textField` configurable) or a directory of .txt files.
+public final class DocumentSource {
+    public enum Input { case jsonl(String), stdin, directory(String) }
+
+    let input: Input
+    let idField: String
+    let textField: String
+    private var reader: LineReader?
+    private var files: [String] = []
+    private var fileIndex = 0
+    private var line = 0
+    public static let maxDocumentBytes = 64 << 20
+
+    public init(_ input: Input, idField: String = "id", textField: String = "text") throws {
+        self.input = input
+        self.idField = idField
+        self.textField = textField
+        switch input {
+        case let .jsonl(path):
+            guard let h = FileHandle(forReadingAtPath: path) else {
+                throw RuntimeError.unsupported("cannot open \(path): \(String(cString: strerror(errno)))")
+            }
+            reader = LineReader(handle: h, maxLineBytes: Self.maxDocumentBytes)
+        case .stdin:
+            reader = LineReader(handle: .standardInput, maxLineBytes: Self.maxDocumentBytes)
+        case let .directory(path):
+            guard let names = try? FileManager.default.contentsOfDirectory(atPath: path) else {
+                throw RuntimeError.unsupported("cannot list \(path)")
+            }
+            files = names.filter { $0.hasSuffix(".txt") }.sorted().map { path + "/" + $0 }
+        }
+    }
+
+    /// How many documents there are, when that is cheap to know (a directory), else nil.
+    public var knownTotal: Int? {
+        if case .directory = input { return files.count }
+        return nil
+    }
+
+    public func next() -> DocumentItem? {
+        if case .directory = input {
+            guard fileIndex < files.count else { return nil }
+            let path = files[fileIndex]
+            fileIndex += 1
+            let id = String((path as NSString).lastPathComponent.dropLast(4))
+            guard let data = FileManager.default.contents(atPath: path) else {
+                return .skip(line: fileIndex, id: id, reason: "cannot read \(path)")
+            }
+            guard data.count <= Self.maxDocumentBytes else { return .skip(line: fileIndex, id: id, reason: "file larger than 64 MiB") }
+            guard let text = String(validating: data, as: UTF8.self) else { return .skip(line: fileIndex, id: id, reason: "invalid UTF-8") }
+            guard !text.allSatisfy(\.isWhitespace) else { return .skip(line: fileIndex, id: id, reason: "empty text") }
+            return .document(id: id, text: text, line: fileIndex)
+        }
+        while let (bytes, tooLong) = reader!.next() {
+            line += 1
+            if tooLong { return .skip(line: line, id: nil, reason: "line longer than 64 MiB") }
+            if bytes.allSatisfy({ $0 == 32 || $0 == 9 }) { continue }  // blank lines are not documents
+            return parse(bytes, line: line)
+        }
+        return nil
+    }
+
+    func parse(_ bytes: ArraySlice<UInt8>, line: Int) -> DocumentItem {
+        guard String(validating: bytes, as: UTF8.self) != nil else { return .skip(line: line, id: nil, reason: "invalid UTF-8") }
+        guard case let .object(dict)? = try? JSONValue.parse(Data(bytes), what: "line \(line)") else {
+            return .skip(line: line, id: nil, reason: (try? JSONValue.parse(Data(bytes), what: "")) == nil ? "malformed JSON" : "not a JSON object")
+        }
+        let id: String
+        switch dict[idField] {
+        case let .string(s)? where !s.isEmpty: id = s
+        case let .number(n)? where n.rounded() == n && abs(n) < 9e15: id = String(Int64(n))
+        case nil: return .skip(line: line, id: nil, reason: "missing field \"\(idField)\"")
+        default: return .skip(line: line, id: nil, reason: "field \"\(idField)\" is not a non-empty string or an integer")
+        }
+        guard let value = dict[textField] else { return .skip(line: line, id: id, reason: "missing field \"\(textField)\"") }
+        guard case let .string(text) = value else { return .skip(line: line, id: id, reason: "field \"\(textField)\" is not a string") }
+        guard !text.allSatisfy(\.isWhitespace) else { return .skip(line: line, id: id, reason: "empty text") }
+        return .document(id: id, text: text, line: line)
+    }
+}

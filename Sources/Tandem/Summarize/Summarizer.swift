@@ -1,0 +1,177 @@
+// The batch summarization job behind `tandem summarize`: stream documents, skip what is already
+// done (resumption) or belongs to another shard, report and skip bad input, summarize in
+// batches (one weight read per decode step serves the whole batch; the batch shrinks to fit
+// `maxMemory`), and append each finished record as one line.
+import Foundation
+import TandemFormat
+import TandemModels
+
+public struct SummarizeOptions: Sendable {
+    /// Text put before each document (T5: "summarize: "); nil = the model's default.
+    public var prefix: String?
+    public var generation: GenerationOptions
+    /// Documents decoded together, at most.
+    public var batch: Int
+    /// Memory budget for the whole process (bytes): caps the batch. nil = no cap.
+    public var maxMemory: UInt64?
+    /// Long documents: summarize chunk by chunk, then summarize the partial summaries (else truncate).
+    public var chunk: Bool
+    /// Process only documents whose id hashes to shard `k` of `n`.
+    public var shard: (k: Int, n: Int)?
+
+    public init(prefix: String? = nil, generation: GenerationOptions = GenerationOptions(maxNewTokens: 64), batch: Int = 8,
+                maxMemory: UInt64? = nil, chunk: Bool = false, shard: (k: Int, n: Int)? = nil) {
+        self.prefix = prefix
+        self.generation = generation
+        self.batch = batch
+        self.maxMemory = maxMemory
+        self.chunk = chunk
+        self.shard = shard
+    }
+}
+
+/// Counters, for progress and the final report.
+public struct SummarizeProgress: Sendable {
+    public var written = 0
+    public var resumed = 0
+    public var skipped = 0
+    public var inputTokens = 0
+    public var outputTokens = 0
+    public var truncated = 0
+    public var llmEncodeMs = 0.0
+    public var encodeMs = 0.0
+    public var totalMs = 0.0
+    public var batchSize = 0
+}
+
+public final class Summarizer {
+    public let model: TandemModel
+    public let options: SummarizeOptions
+    public private(set) var progress = SummarizeProgress()
+    /// Called for every skipped line (line, id, reason) and every warning.
+    public var onSkip: ((Int, String?, String) -> Void)?
+    public var onWarning: ((String) -> Void)?
+    public var onProgress: ((SummarizeProgress) -> Void)?
+
+    public init(model: TandemModel, options: SummarizeOptions) {
+        self.model = model
+        self.options = options
+    }
+
+    /// Whether `id` belongs to this shard: XXH64 of the id's UTF-8, modulo n — the same on every
+    /// machine and for every input order.
+    public static func inShard(_ id: String, _ shard: (k: Int, n: Int)?) -> Bool {
+        guard let shard else { return true }
+        return Int(XXH64.hash(Array(id.utf8)) % UInt64(shard.n)) == shard.k
+    }
+
+    /// The batch size that fits `maxMemory`, from the model's per-sequence cache needs.
+    func batchSize(promptTokens: Int) -> Int {
+        guard let budget = options.maxMemory else { return options.batch }
+        let perSequence = model.cacheBytesPerSequence(promptTokens: promptTokens, newTokens: options.generation.maxNewTokens)
+        let fixed = model.file.sections.fileBytes + 96 << 20
+        guard budget > fixed else { return 1 }
+        return max(1, min(options.batch, Int((budget - fixed) / UInt64(max(perSequence, 1)))))
+    }
+
+    /// Runs the job to the end of the input (or until `shouldStop` says so).
+    public func run(source: DocumentSource, output: ResultLog, errors: ResultLog?, shouldStop: () -> Bool = { false }) throws {
+        let prefix = options.prefix ?? model.file.metadata.generation["summarize_prefix"]?.stringValue ?? ""
+        var seen = Set<String>()
+        var pending: [(id: String, ids: [Int32], inputTokens: Int, truncated: Bool, chunks: [[Int32]]?)] = []
+        let start = Clock.now
+
+        func skip(_ line: Int, _ id: String?, _ reason: String) throws {
+            progress.skipped += 1
+            onSkip?(line, id, reason)
+            guard let errors, !errors.done.contains(String(line)) else { return }
+            var r: [String: JSONValue] = ["line": .number(Double(line)), "reason": .string(reason)]
+            if let id { r["id"] = .string(id) }
+            try errors.append(r)
+        }
+
+        func flush() throws {
+            guard !pending.isEmpty else { return }
+            let width = batchSize(promptTokens: pending.map(\.inputTokens).max() ?? 1)
+            progress.batchSize = width
+            var i = 0
+            while i < pending.count {
+                let group = Array(pending[i..<min(pending.count, i + width)])
+                i += width
+                let t0 = Clock.now
+                var summaries: [[Int32]] = []
+                // Chunked documents: summarize the chunks, then the joined partial summaries.
+                var prompts = group.map(\.ids)
+                for (j, doc) in group.enumerated() where doc.chunks != nil {
+                    let parts = try model.generate(prompts: doc.chunks!, options: options.generation)
+                    let joined = parts.0.map { model.outputTokenizer.decode($0.tokens.filter { $0 != model.eosTokenId }) }.joined(separator: " ")
+                    prompts[j] = model.encodePrompt(prefix + joined).ids
+                    accumulate(parts.1)
+                }
+                let (results, stats) = try model.generate(prompts: prompts, options: options.generation)
+                accumulate(stats)
+                summaries = results.map { $0.tokens.filter { $0 != model.eosTokenId } }
+                let ms = Clock.seconds(since: t0) * 1000 / Double(group.count)
+                for (doc, summary) in zip(group, summaries) {
+                    var record: [String: JSONValue] = [
+                        "id": .string(doc.id), "summary": .string(model.outputTokenizer.decode(summary)),
+                        "input_tokens": .number(Double(doc.inputTokens)), "output_tokens": .number(Double(summary.count)),
+                        "ms": .number((ms * 10).rounded() / 10),
+                    ]
+                    if doc.truncated { record["truncated"] = .bool(true) }
+                    if doc.chunks != nil { record["chunks"] = .number(Double(doc.chunks!.count)) }
+                    try output.append(record)
+                    progress.written += 1
+                    progress.inputTokens += doc.inputTokens
+                    progress.outputTokens += summary.count
+                }
+                progress.totalMs = Clock.seconds(since: start) * 1000
+                onProgress?(progress)
+                if shouldStop() { break }
+            }
+            pending.removeAll()
+        }
+
+        func accumulate(_ s: GenerationStats) {
+            progress.encodeMs += s.encodeMs
+            progress.llmEncodeMs += s.llmEncodeMs ?? s.encodeMs
+        }
+
+        while !shouldStop(), let item = source.next() {
+            switch item {
+            case let .skip(line, id, reason):
+                try skip(line, id, reason)
+            case let .document(id, text, line):
+                guard Self.inShard(id, options.shard) else { continue }
+                guard seen.insert(id).inserted else {
+                    try skip(line, id, "duplicate id")
+                    continue
+                }
+                if output.done.contains(id) {
+                    progress.resumed += 1
+                    continue
+                }
+                let full = model.tokenizer.encode(prefix + text)
+                let (ids, truncated) = model.encodePrompt(prefix + text)
+                var chunks: [[Int32]]?
+                if truncated {
+                    if options.chunk {
+                        let body = model.tokenizer.encode(text)
+                        let size = max(16, model.maxInputTokens - model.tokenizer.encode(prefix).count - 2)
+                        chunks = stride(from: 0, to: body.count, by: size).map { start in
+                            model.encodePrompt(prefix + model.tokenizer.decode(Array(body[start..<min(body.count, start + size)]))).ids
+                        }
+                    } else {
+                        progress.truncated += 1
+                        onWarning?("line \(line): document \(id) has \(full.count) tokens; truncated to \(model.maxInputTokens)")
+                    }
+                }
+                pending.append((id, ids, full.count, truncated && !options.chunk, chunks))
+                if pending.count >= options.batch { try flush() }
+            }
+        }
+        try flush()
+        progress.totalMs = Clock.seconds(since: start) * 1000
+        onProgress?(progress)
+    }
+}

@@ -1,0 +1,113 @@
+import Foundation
+import Testing
+
+/// `tandem summarize` as a user runs it: crash safety under repeated `kill -9`, every bad-input
+/// kind, sharding, ordered output.
+struct SummarizeCLITests {
+    /// A tiny T5 model, converted once.
+    static let model: String = {
+        let out = CLI.temporary("summarize-model.tandem")
+        let r = try! CLI.run(["convert", CLI.repo.appendingPathComponent("Tests/Fixtures/checkpoints/t5-v1_1-tiny").path, "--dtype", "q8_0", "-o", out, "--quiet"])
+        precondition(r.status == 0, r.stderr)
+        return out
+    }()
+
+    static func documents(_ n: Int) -> String {
+        let words = ["rain", "town", "river", "cat", "market", "winter", "road", "music", "light", "garden"]
+        return (0..<n).map { i in
+            let text = (0..<(10 + i % 7)).map { words[($0 * 7 + i) % words.count] }.joined(separator: " ")
+            return "{\"id\": \"doc-\(i)\", \"text\": \"\(text).\"}"
+        }.joined(separator: "\n") + "\n"
+    }
+
+    static func records(_ path: String) throws -> [[String: Any]] {
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        return try text.split(separator: "\n").map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+    }
+
+    @Test func resumesAfterRepeatedKillNine() throws {
+        let input = CLI.temporary("docs.jsonl"), output = CLI.temporary("out.jsonl")
+        try Self.documents(40).write(toFile: input, atomically: true, encoding: .utf8)
+        var rng = SystemRandomNumberGenerator()
+        var kills = 0
+        for _ in 0..<8 {
+            let p = Process()
+            p.executableURL = CLI.binary
+            p.arguments = ["summarize", Self.model, "--input", input, "--output", output, "--batch", "3", "--max-tokens", "6", "--quiet", "--threads", "1"]
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            usleep(UInt32.random(in: 20_000...400_000, using: &rng))
+            if p.isRunning {
+                kill(p.processIdentifier, SIGKILL)
+                kills += 1
+            }
+            p.waitUntilExit()
+        }
+        let final = try CLI.run(["summarize", Self.model, "--input", input, "--output", output, "--batch", "3", "--max-tokens", "6", "--quiet"])
+        #expect(final.status == 0, "\(final.stderr)")
+        let ids = try Self.records(output).map { $0["id"] as! String }
+        #expect(ids.count == 40, "one record per document, got \(ids.count) after \(kills) kills")
+        #expect(Set(ids) == Set((0..<40).map { "doc-\($0)" }))
+        // A torn last line is repaired on the next run.
+        let handle = FileHandle(forWritingAtPath: output)!
+        handle.seekToEndOfFile()
+        handle.write(Data("{\"id\": \"doc-9".utf8))
+        handle.closeFile()
+        let again = try CLI.run(["summarize", Self.model, "--input", input, "--output", output, "--max-tokens", "6"])
+        #expect(again.status == 0)
+        #expect(again.stderr.contains("repaired"))
+        #expect(try Self.records(output).count == 40)
+    }
+
+    @Test func reportsAndSkipsEveryBadInputKind() throws {
+        let input = CLI.temporary("bad.jsonl"), output = CLI.temporary("out.jsonl"), errors = CLI.temporary("err.jsonl")
+        var bytes = Data()
+        for line in ["{\"id\": \"ok1\", \"text\": \"fine text\"}", "{not json", "[1, 2]", "{\"text\": \"no id\"}", "{\"id\": \"n\", \"text\": 3}",
+                     "{\"id\": \"m\"}", "{\"id\": \"e\", \"text\": \"  \"}", "{\"id\": \"ok1\", \"text\": \"again\"}"] {
+            bytes.append(Data((line + "\n").utf8))
+        }
+        bytes.append(Data("{\"id\": \"u\", \"text\": \"bad ".utf8) + Data([0xFF, 0xFE]) + Data("\"}\n{\"id\": \"ok2\", \"text\": \"also fine\"}\n".utf8))
+        try bytes.write(to: URL(fileURLWithPath: input))
+        let r = try CLI.run(["summarize", Self.model, "--input", input, "--output", output, "--errors", errors, "--max-tokens", "4"])
+        #expect(r.status == 3, "exit status says something was skipped")
+        #expect(try Self.records(output).map { $0["id"] as! String } == ["ok1", "ok2"])
+        let reasons = try Self.records(errors).map { "\($0["line"]!): \($0["reason"]!)" }
+        #expect(reasons == ["2: malformed JSON", "3: not a JSON object", "4: missing field \"id\"", "5: field \"text\" is not a string",
+                            "6: missing field \"text\"", "7: empty text", "8: duplicate id", "9: invalid UTF-8"], "\(reasons)")
+        for reason in ["malformed JSON", "duplicate id", "invalid UTF-8", "empty text"] { #expect(r.stderr.contains(reason)) }
+        // A rerun writes no record twice and no error twice.
+        _ = try CLI.run(["summarize", Self.model, "--input", input, "--output", output, "--errors", errors, "--max-tokens", "4"])
+        #expect(try Self.records(output).count == 2)
+        #expect(try Self.records(errors).count == 8)
+    }
+
+    @Test func shardsPartitionTheInput() throws {
+        let input = CLI.temporary("docs.jsonl")
+        try Self.documents(24).write(toFile: input, atomically: true, encoding: .utf8)
+        var union: [String] = []
+        for k in 0..<3 {
+            let out = CLI.temporary("shard\(k).jsonl")
+            let r = try CLI.run(["summarize", Self.model, "--input", input, "--output", out, "--shard", "\(k)/3", "--max-tokens", "4", "--quiet"])
+            #expect(r.status == 0)
+            union += try Self.records(out).map { $0["id"] as! String }
+        }
+        let whole = CLI.temporary("all.jsonl")
+        _ = try CLI.run(["summarize", Self.model, "--input", input, "--output", whole, "--max-tokens", "4", "--quiet", "--ordered"])
+        let all = try Self.records(whole).map { $0["id"] as! String }
+        #expect(union.count == all.count, "shards neither overlap nor miss documents")
+        #expect(Set(union) == Set(all))
+        #expect(all == (0..<24).map { "doc-\($0)" }, "--ordered keeps input order")
+        #expect(try CLI.run(["summarize", Self.model, "--input", input, "--output", whole, "--shard", "3/3"]).status != 0)
+    }
+
+    @Test func readsADirectoryOfTextFiles() throws {
+        let dir = CLI.temporary("txt")
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try "first document".write(toFile: dir + "/b.txt", atomically: true, encoding: .utf8)
+        try "second document".write(toFile: dir + "/a.txt", atomically: true, encoding: .utf8)
+        let out = CLI.temporary("dir.jsonl")
+        let r = try CLI.run(["summarize", Self.model, "--input", dir, "--output", out, "--max-tokens", "4", "--quiet"])
+        #expect(r.status == 0)
+        #expect(try Self.records(out).map { $0["id"] as! String } == ["a", "b"])
+    }
+}

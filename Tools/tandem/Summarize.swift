@@ -1,0 +1,154 @@
+import ArgumentParser
+import Foundation
+import Tandem
+
+struct Summarize: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Summarize many documents: streamed, batched, resumable, shardable.",
+        discussion: """
+            Input: JSONL ({"id": …, "text": …}; field names with --id-field/--text-field), a \
+            directory of .txt files (id = file name), or - for standard input. Output: JSONL, one \
+            record per document (id, summary, input_tokens, output_tokens, ms), appended and \
+            flushed as whole lines.
+
+            Resumable: rerunning the same command after a crash (even kill -9) repairs a torn \
+            last line and skips the ids already in --output; no record is written twice. \
+            --shard K/N processes the documents whose id hashes to K modulo N, so N copies of \
+            the command (a Slurm array, a Kubernetes Indexed Job, GNU parallel) split the work; \
+            merging is concatenation: cat out.*.jsonl > all.jsonl.
+
+            Bad lines (malformed JSON, missing or non-string fields, invalid UTF-8, empty text, \
+            duplicate ids) are reported on stderr and in --errors, and skipped. Exit status: 0 \
+            when nothing was skipped, 3 when some input was skipped, 1 on a fatal error.
+            """)
+
+    @Argument(help: "A .tandem model or LLM-to-SLM bundle.")
+    var model: String
+
+    @Option(help: "Input: a .jsonl file, a directory of .txt files, or - for stdin.")
+    var input: String
+
+    @Option(help: "Output JSONL (appended; resumed if it exists).")
+    var output: String
+
+    @Option(help: "Where to record skipped lines (JSONL: line, id, reason).")
+    var errors: String?
+
+    @Option(name: .customLong("id-field"), help: "JSON field holding the document id.")
+    var idField = "id"
+
+    @Option(name: .customLong("text-field"), help: "JSON field holding the document text.")
+    var textField = "text"
+
+    @Option(help: "Text put before every document (default: the model's, e.g. \"summarize: \").")
+    var prefix: String?
+
+    @Option(name: .customLong("max-tokens"), help: "Most tokens per summary.")
+    var maxTokens = 64
+
+    @Option(help: "Beam search with this many beams (1: greedy).")
+    var beam = 1
+
+    @Option(help: "Documents decoded together, at most.")
+    var batch = 8
+
+    @Option(name: .customLong("max-memory"), help: "Memory budget (e.g. 1G, 512M): caps the batch size.")
+    var maxMemory: String?
+
+    @Flag(help: "Summarize over-long documents chunk by chunk, then the partial summaries (default: truncate).")
+    var chunk = false
+
+    @Option(help: "Process shard K of N (K/N, 0-based).")
+    var shard: String?
+
+    @Flag(help: "Records in input order (the default order is completion order, which batching keeps in input order too).")
+    var ordered = false
+
+    @Option(help: "Threads (default: all cores).")
+    var threads: Int?
+
+    @Flag(help: "No progress output.")
+    var quiet = false
+
+    func parseShard() throws -> (k: Int, n: Int)? {
+        guard let shard else { return nil }
+        let parts = shard.split(separator: "/")
+        guard parts.count == 2, let k = Int(parts[0]), let n = Int(parts[1]), n >= 1, k >= 0, k < n else {
+            throw ValidationError("--shard expects K/N with 0 ≤ K < N, got \(shard)")
+        }
+        return (k, n)
+    }
+
+    static func parseBytes(_ text: String) -> UInt64? {
+        let units: [Character: UInt64] = ["K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40]
+        var t = text.uppercased()
+        if t.hasSuffix("B") { t.removeLast() }
+        if let u = t.last, let scale = units[u] { return UInt64(t.dropLast()).map { $0 * scale } }
+        return UInt64(t)
+    }
+
+    func validate() throws {
+        guard maxTokens >= 1, beam >= 1, batch >= 1 else { throw ValidationError("--max-tokens, --beam and --batch must be at least 1") }
+        if let m = maxMemory, Self.parseBytes(m) == nil { throw ValidationError("--max-memory expects a size like 1G or 512M") }
+        _ = try parseShard()
+    }
+
+    func run() throws {
+        var skipped = false
+        try reportingErrors {
+            let m = try TandemModel(path: model, threads: threads)
+            var isDir: ObjCBool = false
+            let source: DocumentSource
+            if input == "-" {
+                source = try DocumentSource(.stdin, idField: idField, textField: textField)
+            } else if FileManager.default.fileExists(atPath: input, isDirectory: &isDir), isDir.boolValue {
+                source = try DocumentSource(.directory(input))
+            } else {
+                source = try DocumentSource(.jsonl(input), idField: idField, textField: textField)
+            }
+            let out = try ResultLog(path: output)
+            if out.repairedBytes > 0 { printError("repaired a torn last line in \(output) (\(out.repairedBytes) bytes)") }
+            let errorLog = try errors.map { try ResultLog(path: $0, idKey: "line") }
+            var generation = GenerationOptions(maxNewTokens: maxTokens)
+            if beam > 1 { generation.strategy = .beam(BeamOptions(beams: beam)) }
+            let job = Summarizer(model: m, options: SummarizeOptions(
+                prefix: prefix, generation: generation, batch: batch, maxMemory: maxMemory.flatMap(Self.parseBytes),
+                chunk: chunk, shard: try parseShard()))
+            let tty = isatty(STDERR_FILENO) != 0
+            var lastReport = Date()
+            let started = Date()
+            let total = source.knownTotal
+            job.onSkip = { line, id, reason in
+                if !quiet { printError("skipped line \(line)" + (id.map { " (id \($0))" } ?? "") + ": \(reason)") }
+            }
+            job.onWarning = { if !quiet { printError("warning: \($0)") } }
+            job.onProgress = { p in
+                guard !quiet else { return }
+                let now = Date()
+                guard tty || now.timeIntervalSince(lastReport) >= 10 else { return }
+                lastReport = now
+                let elapsed = max(now.timeIntervalSince(started), 1e-3)
+                let docsPerSecond = Double(p.written) / elapsed
+                var line = String(format: "%d done", p.written + p.resumed)
+                if let total { line += "/\(total)" }
+                line += String(format: " | %.2f docs/s | %.0f tokens/s | skipped %d | batch %d", docsPerSecond,
+                               Double(p.inputTokens + p.outputTokens) / elapsed, p.skipped, p.batchSize)
+                if let total, docsPerSecond > 0 {
+                    line += String(format: " | eta %.0fs", Double(total - p.written - p.resumed - p.skipped) / docsPerSecond)
+                }
+                FileHandle.standardError.write(Data((tty ? "\r\u{1B}[2K" + line : "tandem: " + line + "\n").utf8))
+            }
+            Interrupt.install()
+            try job.run(source: source, output: out, errors: errorLog, shouldStop: { Interrupt.requested })
+            let p = job.progress
+            if tty && !quiet { FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8)) }
+            if !quiet {
+                printError(String(format: "summarized %d documents (%d already done, %d skipped, %d truncated) in %.1f s; LLM/encoder %.0f ms",
+                                  p.written, p.resumed, p.skipped, p.truncated, p.totalMs / 1000, p.llmEncodeMs))
+            }
+            skipped = p.skipped > 0
+            if Interrupt.requested { throw ExitCode(130) }
+        }
+        if skipped { throw ExitCode(3) }
+    }
+}
