@@ -80,11 +80,20 @@ extension CausalLanguageModel {
             let p = s.state.position
             s.state.keys[l][p * kvWidth..<(p + s.rows) * kvWidth].update(fromContentsOf: k.mutable[row * kvWidth..<(row + s.rows) * kvWidth])
             s.state.values[l][p * kvWidth..<(p + s.rows) * kvWidth].update(fromContentsOf: v.mutable[row * kvWidth..<(row + s.rows) * kvWidth])
-            TandemKernels.Attention.attend(
-                query: q.buffer.baseAddress! + row * qWidth, keys: s.state.keys[l].buffer.baseAddress!,
-                values: s.state.values[l].buffer.baseAddress!, output: out.mutable.baseAddress! + row * qWidth,
-                shape: AttentionShape(queries: s.rows, keys: p + s.rows, heads: heads, kvHeads: kvHeads, headDim: headDim),
-                scale: 1 / Float(headDim).squareRoot(), mask: AttentionMask(causal: true, queryOffset: p), pool: pool)
+            if s.rows >= 8 {
+                // A prompt pass: two GEMMs per head.
+                PrefillAttention.attend(
+                    q: q.buffer.baseAddress! + row * qWidth, k: s.state.keys[l].buffer.baseAddress!,
+                    v: s.state.values[l].buffer.baseAddress!, out: out.mutable.baseAddress! + row * qWidth,
+                    queries: s.rows, keys: p + s.rows, heads: heads, kvHeads: kvHeads, headDim: headDim, kvStride: kvWidth,
+                    scale: 1 / Float(headDim).squareRoot(), causalOffset: p, bias: nil, pool: pool)
+            } else {
+                TandemKernels.Attention.attend(
+                    query: q.buffer.baseAddress! + row * qWidth, keys: s.state.keys[l].buffer.baseAddress!,
+                    values: s.state.values[l].buffer.baseAddress!, output: out.mutable.baseAddress! + row * qWidth,
+                    shape: AttentionShape(queries: s.rows, keys: p + s.rows, heads: heads, kvHeads: kvHeads, headDim: headDim),
+                    scale: 1 / Float(headDim).squareRoot(), mask: AttentionMask(causal: true, queryOffset: p), pool: pool)
+            }
             row += s.rows
         }
     }

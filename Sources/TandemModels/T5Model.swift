@@ -149,7 +149,6 @@ public final class T5Model: @unchecked Sendable {
             table: encoderBias, heads: heads, queries: m, keys: m, bidirectional: true,
             numBuckets: config.relativeAttentionNumBuckets, maxDistance: config.relativeAttentionMaxDistance ?? 128,
             into: bias.mutable)
-        let shape = AttentionShape(queries: m, keys: m, heads: heads, headDim: config.dKV)
         tracer?.record("encoder.embeddings", x.buffer, shape: [m, d])
         for (i, layer) in encoder.enumerated() {
             let l = layer.attention
@@ -157,9 +156,10 @@ public final class T5Model: @unchecked Sendable {
             l.q(h.buffer, rows: m, into: q.mutable, pool: pool)
             l.k(h.buffer, rows: m, into: k.mutable, pool: pool)
             l.v(h.buffer, rows: m, into: v.mutable, pool: pool)
-            TandemKernels.Attention.attend(
-                query: q.buffer.baseAddress!, keys: k.buffer.baseAddress!, values: v.buffer.baseAddress!,
-                output: attn.mutable.baseAddress!, shape: shape, scale: 1, bias: bias.buffer.baseAddress!, pool: pool)
+            PrefillAttention.attend(
+                q: q.buffer.baseAddress!, k: k.buffer.baseAddress!, v: v.buffer.baseAddress!, out: attn.mutable.baseAddress!,
+                queries: m, keys: m, heads: heads, kvHeads: heads, headDim: config.dKV, kvStride: inner,
+                scale: 1, causalOffset: nil, bias: bias.buffer.baseAddress!, pool: pool)
             l.o(attn.buffer, rows: m, into: proj.mutable, pool: pool)
             addInPlace(x.mutable, proj.buffer, count: m * d)
             feedForward(layer.ffn, x: x, rows: m, h: h, a: a, b: b, out: proj)
