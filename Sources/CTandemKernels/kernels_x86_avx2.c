@@ -202,7 +202,8 @@ TK_AVX2_INLINE void gemv_quant(const void *w, const void *x, float *y, int64_t k
             corr[b] = q4 ? _mm256_maddubs_epi16(_mm256_set1_epi8(8), _mm256_loadu_si256((const __m256i *)xq[c0 + b].qs))
                          : _mm256_setzero_si256();
         }
-        const int64_t bo = c0 * (q4 ? (int64_t)sizeof(tk_block_q4_0) : (int64_t)sizeof(tk_block_q8_0));
+        const int64_t bs = q4 ? (int64_t)sizeof(tk_block_q4_0) : (int64_t)sizeof(tk_block_q8_0);
+        const int64_t bo = c0 * bs;
         int64_t r = r0;
         for (; r + 2 <= r1; r += 2) {
             const char *w0 = (const char *)w + r * wrb + bo, *w1 = w0 + wrb;
@@ -211,6 +212,12 @@ TK_AVX2_INLINE void gemv_quant(const void *w, const void *x, float *y, int64_t k
             __m256 a1 = _mm256_setzero_ps(), b1 = _mm256_setzero_ps();
             int64_t b = 0;
             for (; b + 2 <= nc; b += 2) {
+                // Prefetch the next row pair at the same offset. Rows are short (2–9 KiB), and the
+                // hardware prefetcher retrains at every row start, so without this a core streamed
+                // 4096×4096 q8_0 / q4_0 from DRAM at ~6 / ~4 GB/s; with it ~10.5 / ~7.8 (a fixed
+                // 1 KiB look-ahead within the row gave ~8 / ~4.6).
+                _mm_prefetch(w0 + 2 * wrb + b * bs, _MM_HINT_T0);
+                _mm_prefetch(w1 + 2 * wrb + b * bs, _MM_HINT_T0);
                 const __m256i x0 = _mm256_loadu_si256((const __m256i *)xq[c0 + b].qs);
                 const __m256i x1 = _mm256_loadu_si256((const __m256i *)xq[c0 + b + 1].qs);
                 const __m256i p00 = _mm256_madd_epi16(ones, block_products(w0, b, x0, corr[b], q4));
@@ -253,6 +260,57 @@ TK_AVX2 void tk_gemv_q8_0_avx2(const void *w, const void *x, float *y, int64_t k
 
 TK_AVX2 void tk_gemv_q4_0_avx2(const void *w, const void *x, float *y, int64_t k, int64_t r0, int64_t r1) {
     gemv_quant(w, x, y, k, r0, r1, 1);
+}
+
+/// f32 / f16 GEMV: the `vec_dot` loops, each 32 elements also prefetching the same offset of the
+/// next row (same reason as above: row starts are where the hardware prefetcher loses its stream).
+TK_AVX2_INLINE void gemv_float(const void *w, const float *x, float *y, int64_t k, int64_t r0,
+                               int64_t r1, int f16) {
+    const int64_t rb = f16 ? 2 * k : 4 * k;
+    for (int64_t r = r0; r < r1; r++) {
+        const char *row = (const char *)w + r * rb;
+        __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+        __m256 s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
+        int64_t i = 0;
+        for (; i + 32 <= k; i += 32) {
+            __m256 w0, w1, w2, w3;
+            if (f16) {
+                const uint16_t *h = (const uint16_t *)row + i;
+                _mm_prefetch((const char *)h + rb, _MM_HINT_T0);
+                w0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)h));
+                w1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + 8)));
+                w2 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + 16)));
+                w3 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + 24)));
+            } else {
+                const float *f = (const float *)row + i;
+                _mm_prefetch((const char *)f + rb, _MM_HINT_T0);
+                _mm_prefetch((const char *)f + rb + 64, _MM_HINT_T0);
+                w0 = _mm256_loadu_ps(f);
+                w1 = _mm256_loadu_ps(f + 8);
+                w2 = _mm256_loadu_ps(f + 16);
+                w3 = _mm256_loadu_ps(f + 24);
+            }
+            s0 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + i), s0);
+            s1 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + i + 8), s1);
+            s2 = _mm256_fmadd_ps(w2, _mm256_loadu_ps(x + i + 16), s2);
+            s3 = _mm256_fmadd_ps(w3, _mm256_loadu_ps(x + i + 24), s3);
+        }
+        float s = hsum_f32_8(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+        // The tail (k mod 32) goes through the plain dot product on the remaining elements.
+        if (i < k) {
+            s += f16 ? tk_vec_dot_f16_avx2((const uint16_t *)row + i, x + i, k - i)
+                     : tk_vec_dot_f32_avx2((const float *)row + i, x + i, k - i);
+        }
+        y[r] = s;
+    }
+}
+
+TK_AVX2 void tk_gemv_f32_avx2(const void *w, const void *x, float *y, int64_t k, int64_t r0, int64_t r1) {
+    gemv_float(w, (const float *)x, y, k, r0, r1, 0);
+}
+
+TK_AVX2 void tk_gemv_f16_avx2(const void *w, const void *x, float *y, int64_t k, int64_t r0, int64_t r1) {
+    gemv_float(w, (const float *)x, y, k, r0, r1, 1);
 }
 
 // ---------------------------------------------------------------------------------------------

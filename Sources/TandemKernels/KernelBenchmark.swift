@@ -104,7 +104,7 @@ public struct KernelBenchmark {
         let count = options.bandwidthBytes / 4
         let buffer = UnsafeMutablePointer<Float>.allocate(capacity: count)
         defer { buffer.deallocate() }
-        buffer.initialize(repeating: 1, count: count)
+        for i in 0..<count { buffer[i] = Float(i & 1023) }  // distinct pages: nothing to deduplicate
         let pool = ThreadPool(threads: threads)
         let table = options.isa.table
         let sink = UnsafeMutablePointer<Double>.allocate(capacity: 64)
@@ -143,8 +143,7 @@ public struct KernelBenchmark {
         let copies = max(1, (options.bandwidthBytes + bytes - 1) / bytes)
         let weights = UnsafeMutableRawPointer.allocate(byteCount: bytes * copies, alignment: 64)
         defer { weights.deallocate() }
-        // 0x11 bytes are small normal numbers in f32, f16 and the q8_0/q4_0 scales: no denormals.
-        weights.initializeMemory(as: UInt8.self, repeating: 0x11, count: bytes * copies)
+        Self.fillRandom(weights, bytes: bytes * copies, dtype: dtype)
         let matrices = (0..<copies).map { WeightMatrix(dtype: dtype, rows: n, columns: k, data: weights + $0 * bytes) }
         var x = (0..<k).map { Float(($0 % 17) - 8) / 8 }
         var y = [Float](repeating: 0, count: n)
@@ -172,7 +171,7 @@ public struct KernelBenchmark {
         let bytes = dtype.rowBytes(columns: k) * n
         let weights = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
         defer { weights.deallocate() }
-        weights.initializeMemory(as: UInt8.self, repeating: 0x11, count: bytes)
+        Self.fillRandom(weights, bytes: bytes, dtype: dtype)
         let w = WeightMatrix(dtype: dtype, rows: n, columns: k, data: weights)
         let x = (0..<m * k).map { Float(($0 % 23) - 11) / 11 }
         var y = [Float](repeating: 0, count: m * n)
@@ -204,7 +203,7 @@ public struct KernelBenchmark {
         let bytes = DType.q8_0.rowBytes(columns: k) * n
         let weights = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
         defer { weights.deallocate() }
-        weights.initializeMemory(as: UInt8.self, repeating: 0x11, count: bytes)
+        Self.fillRandom(weights, bytes: bytes, dtype: .q8_0)
         let w = WeightMatrix(dtype: .q8_0, rows: n, columns: k, data: weights)
         let x = [Float](repeating: 0.5, count: k)
         var y = [Float](repeating: 0, count: n)
@@ -248,6 +247,40 @@ public struct KernelBenchmark {
     }
 
     // MARK: Helpers
+
+    /// Random weights (speed does not depend on the values, but identical pages could be merged or
+    /// compressed by a hypervisor): normal f32/f16 values in ±[0.5, 1), random int8/int4 quants
+    /// with a fixed scale of ≈0.1, so no denormal or NaN ever enters the arithmetic.
+    static func fillRandom(_ p: UnsafeMutableRawPointer, bytes: Int, dtype: DType) {
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        func next() -> UInt64 {
+            state ^= state << 13
+            state ^= state >> 7
+            state ^= state << 17
+            return state
+        }
+        switch dtype {
+        case .f32:
+            let f = p.bindMemory(to: UInt32.self, capacity: bytes / 4)
+            for i in 0..<bytes / 4 { f[i] = UInt32(truncatingIfNeeded: next()) & 0x807F_FFFF | 0x3F00_0000 }
+        case .f16, .bf16:
+            let h = p.bindMemory(to: UInt16.self, capacity: bytes / 2)
+            for i in 0..<bytes / 2 { h[i] = UInt16(truncatingIfNeeded: next()) & 0x83FF | 0x3800 }
+        case .q8_0, .q4_0:
+            let words = p.bindMemory(to: UInt64.self, capacity: bytes / 8)
+            for i in 0..<bytes / 8 { words[i] = next() }
+            let raw = p.assumingMemoryBound(to: UInt8.self)
+            for i in (bytes / 8) * 8..<bytes { raw[i] = UInt8(truncatingIfNeeded: next()) }
+            let block = dtype.blockBytes
+            for b in 0..<bytes / block {
+                p.storeBytes(of: UInt16(0x2E66), toByteOffset: b * block, as: UInt16.self)
+                if dtype == .q8_0 {
+                    // ±127 at most: the activation quantizer never produces -128 either.
+                    for j in 2..<block where raw[b * block + j] == 0x80 { raw[b * block + j] = 0x81 }
+                }
+            }
+        }
+    }
 
     mutating func add(_ r: KernelBenchRecord) {
         records.append(r)

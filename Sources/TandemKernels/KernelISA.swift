@@ -1,6 +1,7 @@
 // The instruction set every kernel call uses, chosen once at start-up (after CTranslate2's
-// `cpu_isa.h`): the best one this CPU supports, unless `TANDEM_ISA` names another so that every
-// path can be run and tested on one machine.
+// `cpu_isa.h`): the best one this CPU supports, unless `TANDEM_ISA=generic|avx2|avx2vnni|neon`
+// names another, so that every path can be run and tested on one machine. Asking for one this CPU
+// cannot run is an error (message on stderr, exit status 2), never a silent fallback.
 import CTandemKernels
 import Foundation
 
@@ -15,6 +16,8 @@ public enum KernelISA: String, CaseIterable, Sendable, CustomStringConvertible {
     case generic
     /// AVX2 + FMA + F16C on x86-64.
     case avx2
+    /// `avx2` plus AVX-VNNI (`vpdpbusd`) for the int8 GEMM (Alder Lake, Sapphire Rapids, Zen 5).
+    case avx2vnni
     /// Advanced SIMD on AArch64 (`sdot` when compiled for a CPU with the dot-product extension).
     case neon
 
@@ -22,6 +25,7 @@ public enum KernelISA: String, CaseIterable, Sendable, CustomStringConvertible {
         switch self {
         case .generic: TK_ISA_GENERIC
         case .avx2: TK_ISA_AVX2
+        case .avx2vnni: TK_ISA_AVX2_VNNI
         case .neon: TK_ISA_NEON
         }
     }
@@ -32,7 +36,7 @@ public enum KernelISA: String, CaseIterable, Sendable, CustomStringConvertible {
     /// Every instruction set this process can use, `generic` first.
     public static var available: [KernelISA] { allCases.filter(\.isAvailable) }
 
-    /// The fastest available instruction set.
+    /// The fastest available instruction set (declaration order is slowest to fastest per CPU family).
     public static var best: KernelISA { available.last ?? .generic }
 
     /// The name the C side reports (e.g. "neon+dotprod").
@@ -83,7 +87,7 @@ public enum KernelISAError: Error, CustomStringConvertible, Equatable {
         let choices = KernelISA.available.map(\.rawValue).joined(separator: ", ")
         switch self {
         case .unknown(let name):
-            return "TANDEM_ISA=\(name) is not an instruction set (generic, avx2, neon); available here: \(choices)"
+            return "TANDEM_ISA=\(name) is not an instruction set (generic, avx2, avx2vnni, neon); available here: \(choices)"
         case .unavailable(let isa):
             return "TANDEM_ISA=\(isa) cannot run on this CPU; available here: \(choices)"
         }

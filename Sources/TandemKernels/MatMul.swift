@@ -111,10 +111,29 @@ public enum MatMul {
         }
     }
 
+    /// A linear layer: Y = X Wᵀ (+ bias) for `m` rows, GEMV when m = 1 and GEMM otherwise. What a
+    /// model's `Linear` calls, whatever the weight's dtype.
+    ///
+    /// ```swift
+    /// MatMul.linear(wq, bias: nil, x: hidden, m: tokens, y: q)   // q: tokens × wq.rows
+    /// ```
+    public static func linear(
+        _ w: WeightMatrix, bias: UnsafeBufferPointer<Float>?, x: UnsafeBufferPointer<Float>, m: Int,
+        y: UnsafeMutableBufferPointer<Float>, pool: ThreadPool = .shared, isa: KernelISA = .current
+    ) {
+        gemm(w, x: x, m: m, y: y, pool: pool, isa: isa)
+        guard let bias else { return }
+        precondition(bias.count == w.rows, "linear: bias has \(bias.count) elements, W has \(w.rows) rows")
+        for i in 0..<m {
+            let row = y.baseAddress! + i * w.rows
+            for r in 0..<w.rows { row[r] += bias[r] }
+        }
+    }
+
     /// Whether a product of `m` activation rows with `dtype` weights rounds the activations
     /// through q8_0 blocks (int8 dot products) or uses them as f32. GEMV on quantized weights
     /// always quantizes; a GEMM with many rows may instead widen the weights while packing, where
-    /// the instruction set has such a kernel (AVX2: m ≥ 16), because that measured faster.
+    /// the instruction set has such a kernel (AVX2 without VNNI: m ≥ 40), because that measured faster.
     public static func usesQuantizedActivations(_ dtype: DType, m: Int, isa: KernelISA = .current) -> Bool {
         guard dtype.isQuantized else { return false }
         if m == 1 { return true }

@@ -148,8 +148,8 @@ int main(void) {
         {6, 16, 288}, {7, 31, 320}, {13, 40, 544}, {1, 64, 1024}, {9, 3, 32}, {16, 16, 64},
         {33, 21, 288}, {40, 7, 32}, {1, 5, 8224}, {1, 4, 16384},
     };
-    const tk_isa isas[] = {TK_ISA_GENERIC, TK_ISA_AVX2, TK_ISA_NEON};
-    for (int t = 0; t < 3; t++) {
+    const tk_isa isas[] = {TK_ISA_GENERIC, TK_ISA_AVX2, TK_ISA_AVX2_VNNI, TK_ISA_NEON};
+    for (int t = 0; t < 4; t++) {
         const tk_kernels *kt = tk_kernels_for(isas[t]);
         if (!kt) continue;
         printf("testing %s\n", kt->name);

@@ -13,7 +13,7 @@ struct MatMulTests {
     static let shapes: [(m: Int, n: Int, k: Int)] = [
         (1, 1, 32), (1, 7, 64), (1, 33, 96), (1, 300, 544),
         (2, 1, 32), (3, 17, 160), (5, 16, 256), (6, 16, 288), (7, 31, 320), (13, 40, 544),
-        (9, 3, 32), (20, 50, 1024), (33, 20, 96), (1, 3, 1), (7, 19, 37), (8, 17, 300), (16, 16, 64),
+        (9, 3, 32), (20, 50, 1024), (33, 20, 96), (48, 20, 96), (1, 3, 1), (7, 19, 37), (8, 17, 300), (16, 16, 64),
     ]
 
     /// NMSE against the reference that sees the same q8_0 activations. f32/f16 differ only by
@@ -22,7 +22,8 @@ struct MatMulTests {
         dtype.isQuantized ? 1e-6 : 1e-10
     }
 
-    static let pools = [ThreadPool(threads: 1), ThreadPool(threads: 3)]
+    // Little spinning: the test runner runs suites in parallel on few cores.
+    static let pools = [ThreadPool(threads: 1), ThreadPool(threads: 3, spinIterations: 1 << 10)]
 
     @Test(arguments: KernelISA.available, dtypes)
     func productsMatchReference(isa: KernelISA, dtype: DType) {
@@ -119,6 +120,22 @@ struct MatMulTests {
                     #expect(abs(Int(g) - Int(e)) <= 1 && g != -128, "\(isa) block \(b) element \(j): \(g) vs \(e)")
                 }
             }
+        }
+    }
+
+    @Test(arguments: [1, 5])
+    func linearAddsBias(m: Int) {
+        let (n, k) = (10, 64)
+        let w = randomFloats(n * k, seed: 21), x = randomFloats(m * k, seed: 22), bias = randomFloats(n, seed: 23)
+        withWeights(w, rows: n, columns: k, dtype: .f32) { wm in
+            let plain = Reference.gemm(wm, x: x, m: m)
+            var y = [Float](repeating: .nan, count: m * n)
+            x.withUnsafeBufferPointer { xb in
+                bias.withUnsafeBufferPointer { bb in
+                    y.withUnsafeMutableBufferPointer { MatMul.linear(wm, bias: bb, x: xb, m: m, y: $0, pool: Self.pools[1]) }
+                }
+            }
+            #expect(nmse(y, (0..<m * n).map { plain[$0] + bias[$0 % n] }) < 1e-10)
         }
     }
 

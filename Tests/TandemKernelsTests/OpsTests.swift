@@ -168,7 +168,7 @@ struct OpsTests {
         let expected = Reference.attention(query: q, keys: k, values: v, shape: shape, scale: scale, causal: c.causal,
                                            queryOffset: offset, keyPadding: padding, bias: bias)
         var out = [Float](repeating: .nan, count: expected.count)
-        let pool = ThreadPool(threads: 2)
+        let pool = ThreadPool(threads: 2, spinIterations: 1 << 10)
         let run = { (pad: UnsafeBufferPointer<Bool>?, b: UnsafePointer<Float>?) in
             out.withUnsafeMutableBufferPointer { o in
                 Attention.attend(query: q, keys: k, values: v, output: o.baseAddress!, shape: shape, scale: scale,

@@ -5,7 +5,7 @@ import Testing
 struct ThreadPoolTests {
     @Test(arguments: [1, 2, 3, 5])
     func runVisitsEveryThreadOnce(threads: Int) {
-        let pool = ThreadPool(threads: threads)
+        let pool = ThreadPool(threads: threads, spinIterations: 1 << 10)
         for _ in 0..<50 {
             let hits = (0..<threads).map { _ in ManagedAtomic<Int>(0) }
             pool.run { t in hits[t].wrappingIncrement(ordering: .relaxed) }
@@ -15,7 +15,7 @@ struct ThreadPoolTests {
 
     @Test(arguments: [1, 2, 4])
     func parallelForCoversRangeExactlyOnce(threads: Int) {
-        let pool = ThreadPool(threads: threads)
+        let pool = ThreadPool(threads: threads, spinIterations: 1 << 10)
         for count in [0, 1, 2, 3, 15, 16, 17, 100, 1000] {
             for alignment in [1, 16] {
                 let hits = (0..<count).map { _ in ManagedAtomic<Int>(0) }

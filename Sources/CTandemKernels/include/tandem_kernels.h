@@ -4,7 +4,9 @@
 // (LLVM does not form `vpmaddubsw` from Swift integer SIMD code), so the dot products live here.
 //
 // Layout follows ggml (`ggml-common.h`, `ggml-cpu/quants.c` + `arch/<isa>/quants.c`): one generic
-// file and one file per instruction set, with the same function names and an ISA suffix. No
+// file and one file per instruction set, with the same function names and an ISA suffix
+// (kernels_generic.c, kernels_x86_avx2.c, kernels_x86_avxvnni.c, kernels_arm_neon.c);
+// kernels_dispatch.c asks the CPU and hands out one traits table per instruction set. No
 // compiler flags are needed: every x86 variant carries `__attribute__((target(...)))` and is only
 // called after `tk_isa_available()` said yes, so one binary runs on every x86-64 CPU.
 //
@@ -41,6 +43,8 @@ typedef enum {
     TK_ISA_GENERIC = 0,
     TK_ISA_AVX2 = 1,
     TK_ISA_NEON = 2,
+    /// AVX2 plus AVX-VNNI (`vpdpbusd`): the AVX2 kernels with an int8 GEMM that needs no sign trick.
+    TK_ISA_AVX2_VNNI = 3,
 } tk_isa;
 
 /// Weight element types handled by the matrix products (numbering is Tandem's, not the file's).

@@ -1,0 +1,155 @@
+// x86-64 GEMM for q8_0/q4_0 weights with AVX-VNNI (Alder Lake, Sapphire Rapids, Zen 5 and later).
+//
+// Why a separate kernel: on plain AVX2 an int8 multiply-add needs sign + maddubs + madd and one
+// cvt + FMA per block and pair (see kernels_x86_avx2.c), which is slower than f32 FMA. `vpdpbusd`
+// does 32 u8×s8 multiply-adds into int32 in one instruction, and with weights repacked so that one
+// register holds 4 inputs × 8 outputs, no horizontal sums are needed either:
+//   acc[n] += Σ_{t<4} xu[k+t] · w[n][k+t]     (xu = x + 128, unsigned)
+// The +128 offset makes the activations unsigned (vpdpbusd multiplies unsigned by signed); it is
+// removed exactly per block with 128·Σw, computed while packing. Integer sums are exact; one f32
+// FMA per block, row and 8 outputs applies the scales. Chosen at run time only when cpuid reports
+// AVX-VNNI; the plain AVX2 table is still used (and tested) with TANDEM_ISA=avx2.
+#include "tk_internal.h"
+
+#if defined(TK_HAVE_AVX2)
+#include <immintrin.h>
+#include <stdlib.h>
+
+#define TK_VNNI __attribute__((target("avx2,fma,f16c,avxvnni")))
+#define TK_VNNI_INLINE __attribute__((target("avx2,fma,f16c,avxvnni"), always_inline)) static inline
+
+enum { VN_NR = 8, VN_MR = 4, VN_PANELS = 2 };  // tile: 4 activation rows × 2 panels of 8 outputs
+
+TK_VNNI_INLINE float vn_half(uint16_t h) {
+    __m128i v;
+    __asm__("vmovd %1, %0" : "=x"(v) : "r"((uint32_t)h));
+    return _mm_cvtss_f32(_mm_cvtph_ps(v));
+}
+
+/// One panel of 8 weight rows over all blocks: q[b][g][j][t] = w[row j][32b + 4g + t] (256 bytes a
+/// block), the row scales d[b][j] and the offset corrections c[b][j] = 128·Σ_k w[row j][k in b].
+typedef struct {
+    int8_t *q;
+    float *d;
+    int32_t *c;
+} vn_panel;
+
+TK_VNNI static void vn_pack(const void *w, int64_t k, int64_t n, int64_t nr, int q4, vn_panel p) {
+    const int64_t nb = k / TK_QK;
+    const int64_t rb = tk_row_bytes(q4 ? TK_Q4_0 : TK_Q8_0, k);
+    int8_t vals[TK_QK];
+    for (int64_t j = 0; j < VN_NR; j++) {
+        const char *row = (const char *)w + (n + j) * rb;
+        for (int64_t b = 0; b < nb; b++) {
+            float d = 0.0f;
+            if (j >= nr) {
+                memset(vals, 0, sizeof vals);
+            } else if (q4) {
+                const tk_block_q4_0 *blk = (const tk_block_q4_0 *)row + b;
+                for (int t = 0; t < 16; t++) {
+                    vals[t] = (int8_t)((blk->qs[t] & 0x0F) - 8);
+                    vals[t + 16] = (int8_t)((blk->qs[t] >> 4) - 8);
+                }
+                d = vn_half(blk->d);
+            } else {
+                const tk_block_q8_0 *blk = (const tk_block_q8_0 *)row + b;
+                memcpy(vals, blk->qs, TK_QK);
+                d = vn_half(blk->d);
+            }
+            int32_t sum = 0;
+            for (int e = 0; e < TK_QK; e++) {
+                sum += vals[e];
+                p.q[b * 256 + (e / 4) * 32 + j * 4 + (e % 4)] = vals[e];
+            }
+            p.d[b * VN_NR + j] = d;
+            p.c[b * VN_NR + j] = 128 * sum;
+        }
+    }
+}
+
+/// y[rows m0.., cols n..n+8·panels) for `mr` rows (1..4) and `np` panels (1..2); full tiles are
+/// written straight to y, partial ones (nr < 16) through `tmp`.
+TK_VNNI_INLINE void vn_tile(const uint8_t *xu, const float *dx, int64_t k, int64_t m0, int mr,
+                            const vn_panel *pan, int np, float *out, int64_t ldo) {
+    const int64_t nb = k / TK_QK;
+    __m256 f[VN_MR][VN_PANELS];
+    for (int i = 0; i < VN_MR; i++)
+        for (int q = 0; q < VN_PANELS; q++) f[i][q] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        __m256i acc[VN_MR][VN_PANELS];
+        for (int i = 0; i < VN_MR; i++)
+            for (int q = 0; q < VN_PANELS; q++) acc[i][q] = _mm256_setzero_si256();
+        for (int g = 0; g < 8; g++) {
+            __m256i wv[VN_PANELS];
+            for (int q = 0; q < np; q++) wv[q] = _mm256_loadu_si256((const __m256i *)(pan[q].q + b * 256 + g * 32));
+            for (int i = 0; i < mr; i++) {
+                int32_t four;
+                memcpy(&four, xu + (m0 + i) * k + b * TK_QK + g * 4, 4);
+                const __m256i xv = _mm256_set1_epi32(four);
+                for (int q = 0; q < np; q++) acc[i][q] = _mm256_dpbusd_avx_epi32(acc[i][q], xv, wv[q]);
+            }
+        }
+        for (int q = 0; q < np; q++) {
+            const __m256i corr = _mm256_loadu_si256((const __m256i *)(pan[q].c + b * VN_NR));
+            const __m256 dw = _mm256_loadu_ps(pan[q].d + b * VN_NR);
+            for (int i = 0; i < mr; i++) {
+                const __m256 s = _mm256_cvtepi32_ps(_mm256_sub_epi32(acc[i][q], corr));
+                f[i][q] = _mm256_fmadd_ps(s, _mm256_mul_ps(dw, _mm256_set1_ps(dx[(m0 + i) * nb + b])), f[i][q]);
+            }
+        }
+    }
+    for (int i = 0; i < mr; i++)
+        for (int q = 0; q < np; q++) _mm256_storeu_ps(out + i * ldo + q * VN_NR, f[i][q]);
+}
+
+TK_VNNI static void vn_gemm(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k,
+                            int64_t n0, int64_t n1, int q4) {
+    const int64_t nb = k / TK_QK;
+    const tk_block_q8_0 *xq = (const tk_block_q8_0 *)x;
+    // Activations once per call: unsigned bytes (x + 128) and f32 scales.
+    uint8_t *xu = malloc((size_t)(m * k));
+    float *dx = malloc(sizeof(float) * (size_t)(m * nb));
+    int8_t *pq = malloc((size_t)(VN_PANELS * nb * 256));
+    float *pd = malloc(sizeof(float) * (size_t)(VN_PANELS * nb * VN_NR));
+    int32_t *pc = malloc(sizeof(int32_t) * (size_t)(VN_PANELS * nb * VN_NR));
+    if (!xu || !dx || !pq || !pd || !pc) abort();
+    const __m256i flip = _mm256_set1_epi8((char)0x80);
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t b = 0; b < nb; b++) {
+            const __m256i v = _mm256_loadu_si256((const __m256i *)xq[i * nb + b].qs);
+            _mm256_storeu_si256((__m256i *)(xu + i * k + b * TK_QK), _mm256_xor_si256(v, flip));
+            dx[i * nb + b] = vn_half(xq[i * nb + b].d);
+        }
+    vn_panel pan[VN_PANELS];
+    for (int q = 0; q < VN_PANELS; q++)
+        pan[q] = (vn_panel){pq + q * nb * 256, pd + q * nb * VN_NR, pc + q * nb * VN_NR};
+    float tmp[VN_MR * VN_NR * VN_PANELS];
+    for (int64_t n = n0; n < n1; n += VN_NR * VN_PANELS) {
+        const int64_t nr = tk_min64(VN_NR * VN_PANELS, n1 - n);
+        const int np = (int)((nr + VN_NR - 1) / VN_NR);
+        for (int q = 0; q < np; q++) vn_pack(w, k, n + q * VN_NR, tk_min64(VN_NR, nr - q * VN_NR), q4, pan[q]);
+        for (int64_t i = 0; i < m; i += VN_MR) {
+            const int mr = (int)tk_min64(VN_MR, m - i);
+            if (nr == VN_NR * VN_PANELS && mr == VN_MR) {
+                vn_tile(xu, dx, k, i, VN_MR, pan, VN_PANELS, y + i * ldy + n, ldy);
+                continue;
+            }
+            vn_tile(xu, dx, k, i, mr, pan, np, tmp, VN_NR * VN_PANELS);
+            for (int r = 0; r < mr; r++)
+                for (int64_t c = 0; c < nr; c++) y[(i + r) * ldy + n + c] = tmp[r * VN_NR * VN_PANELS + c];
+        }
+    }
+    free(xu); free(dx); free(pq); free(pd); free(pc);
+}
+
+TK_VNNI void tk_gemm_q8_0_avxvnni(const void *w, const void *x, float *y, int64_t ldy, int64_t m,
+                                  int64_t k, int64_t n0, int64_t n1) {
+    vn_gemm(w, x, y, ldy, m, k, n0, n1, 0);
+}
+
+TK_VNNI void tk_gemm_q4_0_avxvnni(const void *w, const void *x, float *y, int64_t ldy, int64_t m,
+                                  int64_t k, int64_t n0, int64_t n1) {
+    vn_gemm(w, x, y, ldy, m, k, n0, n1, 1);
+}
+
+#endif // TK_HAVE_AVX2
