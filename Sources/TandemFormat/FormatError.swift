@@ -37,6 +37,11 @@ public enum FormatError: Error, Equatable, Sendable, CustomStringConvertible {
     case schema(String)
     case compression(what: String, detail: String)
     case missing(what: String)
+    /// A file that is not GGUF v2/v3: wrong magic, version 1 or a future one, big-endian.
+    case unsupportedGGUF(String)
+    /// A valid file that uses something this build cannot decode (e.g. a GGUF tensor type
+    /// without a dequantizer).
+    case unsupported(String)
 
     public var description: String {
         switch self {
@@ -68,6 +73,8 @@ public enum FormatError: Error, Equatable, Sendable, CustomStringConvertible {
         case let .schema(detail): "invalid metadata: \(detail)"
         case let .compression(what, detail): "cannot decompress \(what): \(detail)"
         case let .missing(what): "missing \(what)"
+        case let .unsupportedGGUF(detail): detail
+        case let .unsupported(detail): "unsupported: \(detail)"
         }
     }
 }

@@ -15,6 +15,11 @@ struct Convert: ParsableCommand {
             tensor with --keep PATTERN=dtype (glob over tensor names), e.g. \
             --keep '*.DenseReluDense.wo.weight=f32' for Flan-T5.
 
+            A .gguf (llama, e.g. SmolLM2) is imported: tensors renamed to Hugging Face names, q/k \
+            rows un-permuted to half-split RoPE, Q8_0/Q4_0 blocks copied when --dtype matches, \
+            other types dequantized and requantized; its vocabulary becomes a tokenizer.json and \
+            its chat template a generation default.
+
             An LLM-to-SLM bundle: --llm DIR (a T5-family checkpoint; only its encoder is kept), \
             --slm DIR (T5, GPT-2 or LLaMA, fine-tuned with the projector) and --projector FILE \
             (safetensors: projector.0/2.weight/bias, and prompt_adapter.weight for decoder-only \
@@ -23,7 +28,7 @@ struct Convert: ParsableCommand {
             The file is written under a temporary name and renamed when complete.
             """)
 
-    @Argument(help: "Hugging Face checkpoint directory (omit for a bundle).")
+    @Argument(help: "Hugging Face checkpoint directory, or a llama-architecture .gguf file (omit for a bundle).")
     var source: String?
 
     @Option(help: "Bundle: the LLM checkpoint directory (T5 family).")
@@ -62,9 +67,11 @@ struct Convert: ParsableCommand {
             let report: ConvertReport
             if let source {
                 guard bundleParts.isEmpty else { throw ValidationError("give either SRC or --llm/--slm/--projector, not both") }
-                report = try Converter.convert(
-                    ConvertOptions(source: source, output: output, dtype: dt, keep: rules, threads: threads),
-                    progress: quiet ? nil : { bar.update(done: $0, total: $1) })
+                let options = ConvertOptions(source: source, output: output, dtype: dt, keep: rules, threads: threads)
+                let handler: ((Int, Int) -> Void)? = quiet ? nil : { bar.update(done: $0, total: $1) }
+                report = source.lowercased().hasSuffix(".gguf")
+                    ? try GGUFImporter.convert(options, progress: handler)
+                    : try Converter.convert(options, progress: handler)
             } else {
                 guard let llm, let slm, let projector else {
                     throw ValidationError("give a checkpoint directory, or all of --llm, --slm and --projector for a bundle")
@@ -78,7 +85,7 @@ struct Convert: ParsableCommand {
             if !quiet {
                 let ratio = Double(report.outputBytes) / Double(max(report.sourceBytes, 1))
                 print("converted \(report.architecture): \(report.tensorCount) tensors, \(report.parameterCount) parameters")
-                print("  \(formatBytes(report.sourceBytes)) safetensors → \(formatBytes(report.outputBytes)) \(output) (\(String(format: "%.2f", ratio))×) in \(String(format: "%.2f", report.seconds)) s")
+                print("  \(formatBytes(report.sourceBytes)) \(source?.lowercased().hasSuffix(".gguf") == true ? "GGUF" : "safetensors") → \(formatBytes(report.outputBytes)) \(output) (\(String(format: "%.2f", ratio))×) in \(String(format: "%.2f", report.seconds)) s")
                 print("  dtypes: " + report.dtypeCounts.sorted { $0.key < $1.key }.map { "\($0.key) ×\($0.value)" }.joined(separator: ", "))
                 if !report.skipped.isEmpty {
                     print("  skipped (not used by Tandem): " + report.skipped.joined(separator: ", "))

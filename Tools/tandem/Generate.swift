@@ -13,11 +13,17 @@ struct Generate: ParsableCommand {
             keeps what was generated.
             """)
 
-    @Argument(help: "A .tandem model file.")
-    var model: String
+    @Argument(help: "A .tandem model file (default: SmolLM2-135M-Instruct q8_0 from the cache; scripts/fetch-default-model.sh puts it there).")
+    var model: String?
 
     @Argument(help: "The prompt (default: read standard input).")
     var prompt: String?
+
+    @Flag(help: "Wrap the prompt in the model's chat template (instruct models).")
+    var chat = false
+
+    @Option(help: "System message for --chat (default: the template's own).")
+    var system: String?
 
     @Option(name: .customLong("max-tokens"), help: "Most tokens to generate.")
     var maxTokens: Int = 64
@@ -46,6 +52,9 @@ struct Generate: ParsableCommand {
     @Option(help: "Threads (default: all cores).")
     var threads: Int?
 
+    @Flag(name: .customLong("show-tokens"), help: "Print the prompt's token ids to stderr.")
+    var showTokens = false
+
     @Flag(help: "Print prompt tokens, encode time, time to first token, decode speed and peak memory to stderr.")
     var stats = false
 
@@ -63,10 +72,21 @@ struct Generate: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let text = try readPrompt()
-            let m = try TandemModel(path: model, threads: threads)
+            let (modelPath, promptArgument) = try resolveArguments()
+            var text = try readPrompt(promptArgument)
+            let m = try TandemModel(path: modelPath, threads: threads)
+            if chat {
+                guard let source = m.file.metadata.generation["chat_template"]?.stringValue else {
+                    throw ValidationError("\(modelPath) has no chat template; run without --chat")
+                }
+                guard let template = ChatTemplate(source: source) else {
+                    throw ValidationError("the chat template of \(modelPath) is of a family Tandem does not render yet; run without --chat")
+                }
+                text = template.render(user: text, system: system)
+            }
             let (ids, truncated) = m.encodePrompt(text)
             if truncated { printError("warning: prompt truncated to \(m.maxInputTokens) tokens") }
+            if showTokens { printError("prompt ids: \(ids.map(String.init).joined(separator: " "))") }
             var options = GenerationOptions(maxNewTokens: maxTokens, minNewTokens: minTokens)
             if beam > 1 {
                 options.strategy = .beam(BeamOptions(beams: beam, lengthPenalty: lengthPenalty))
@@ -105,7 +125,27 @@ struct Generate: ParsableCommand {
         }
     }
 
-    func readPrompt() throws -> String {
+    /// The default model: SmolLM2-135M-Instruct (q8_0) in the Tandem cache.
+    static var defaultModel: String {
+        let cache = ProcessInfo.processInfo.environment["TANDEM_CACHE"] ?? (NSHomeDirectory() + "/.cache/tandem")
+        return cache + "/SmolLM2-135M-Instruct.q8_0.tandem"
+    }
+
+    /// `generate [MODEL] [PROMPT]`: one argument is the model when it names an existing file,
+    /// otherwise the prompt (for the default model).
+    func resolveArguments() throws -> (String, String?) {
+        var modelPath = model, text = prompt
+        if let m = model, prompt == nil, !FileManager.default.fileExists(atPath: m), !m.hasSuffix(".tandem") {
+            modelPath = nil
+            text = m
+        }
+        guard let path = modelPath ?? (FileManager.default.fileExists(atPath: Self.defaultModel) ? Self.defaultModel : nil) else {
+            throw ValidationError("no model given and the default model is not in the cache (\(Self.defaultModel)); get it with scripts/fetch-default-model.sh (after swift build -c release), or name a .tandem file")
+        }
+        return (path, text)
+    }
+
+    func readPrompt(_ prompt: String?) throws -> String {
         if let prompt { return prompt }
         if isatty(STDIN_FILENO) != 0 {
             throw ValidationError("no prompt: give one as an argument or on standard input")

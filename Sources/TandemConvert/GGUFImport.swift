@@ -1,0 +1,269 @@
+// `tandem convert model.gguf`: a LLaMA-architecture GGUF (SmolLM2, from llama.cpp's
+// convert_hf_to_gguf.py) → one Tandem file, in Hugging Face naming and layout, so the same
+// LLaMA model code runs weights from either source.
+//
+// What the import undoes, per llama.cpp convert_hf_to_gguf.py (`LlamaModel.modify_tensors`, read
+// with the search tool, not copied):
+// * Names: `blk.N.attn_q.weight` → `model.layers.N.self_attn.q_proj.weight`, and so on (table below).
+// * RoPE layout: convert_hf_to_gguf.py permutes the rows of q and k within each head
+//   (`LlamaModel.permute`: reshape(heads, 2, d/2, in).swapaxes(1, 2)) so that ggml's adjacent-pair
+//   rotation (GGML_ROPE_TYPE_NORM) equals Hugging Face's `rotate_half` on the original rows. The
+//   import inverts that permutation, so stored q/k rows are in Hugging Face order and the config
+//   says `"rope_layout": "hf-half-split"`: Tandem's LLaMA always rotates half-split. k uses the
+//   key/value head count, as llama.cpp does. Rows are moved whole, so quantized blocks survive.
+// * Dimensions: GGUF lists `ne[0]` (innermost) first; Tandem shapes are row-major, reversed.
+//
+// Storage: a tensor already in the requested layout (F32→f32, F16→f16, BF16→bf16, Q8_0→q8_0,
+// Q4_0→q4_0; ggml's blocks are Tandem's, Formats/FORMAT.md §5) is copied row by row; anything
+// else is dequantized to f32 per row (GGUFDequantize.swift) and re-encoded with `DType.encodeRow`.
+import Dispatch
+import Foundation
+import TandemFormat
+import TandemModels
+
+public enum GGUFImporter {
+    /// GGUF tensor name → Hugging Face name; nil for tensors the LLaMA model does not use
+    /// (e.g. `rope_freqs.weight`).
+    public static func huggingFaceName(_ name: String) -> String? {
+        switch name {
+        case "token_embd.weight": return "model.embed_tokens.weight"
+        case "output_norm.weight": return "model.norm.weight"
+        case "output.weight": return "lm_head.weight"
+        default: break
+        }
+        let parts = name.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 4, parts[0] == "blk", let layer = Int(parts[1]), layer >= 0, String(layer) == parts[1],
+              parts[3] == "weight", let hf = layerNames[String(parts[2])] else { return nil }
+        return "model.layers.\(layer).\(hf).weight"
+    }
+
+    static let layerNames = [
+        "attn_q": "self_attn.q_proj", "attn_k": "self_attn.k_proj", "attn_v": "self_attn.v_proj",
+        "attn_output": "self_attn.o_proj", "ffn_gate": "mlp.gate_proj", "ffn_up": "mlp.up_proj",
+        "ffn_down": "mlp.down_proj", "attn_norm": "input_layernorm", "ffn_norm": "post_attention_layernorm",
+    ]
+
+    /// The GGUF row holding Hugging Face row `row` of a q or k matrix of `heads` heads (the
+    /// inverse of `LlamaModel.permute`): within a head of `d` rows, HF row `s·d/2 + i`
+    /// (s = 0 first half, 1 second half) was written to row `2i + s`.
+    public static func sourceRow(huggingFaceRow row: Int, rows: Int, heads: Int) -> Int {
+        let d = rows / heads
+        let head = row / d, j = row % d
+        let s = j / (d / 2), i = j % (d / 2)
+        return head * d + 2 * i + s
+    }
+
+    /// One tensor's plan.
+    struct Item {
+        var plan: TensorPlan
+        var source: GGUFTensor
+        /// Heads of the RoPE permutation to undo (q: attention heads, k: key/value heads).
+        var ropeHeads: Int?
+        var copy: Bool
+    }
+
+    public static func convert(_ options: ConvertOptions, progress: ((Int, Int) -> Void)? = nil) throws(ConvertError) -> ConvertReport {
+        let start = DispatchTime.now()
+        let file: GGUFFile
+        do { file = try GGUFFile(path: options.source) } catch { throw .format(error) }
+        guard let arch = file["general.architecture"]?.string else { throw .source("\(options.source): GGUF has no general.architecture") }
+        guard arch == "llama" else {
+            throw .source("\(options.source): GGUF architecture \(arch) is not supported (Tandem imports llama-architecture GGUFs)")
+        }
+        let config = try llamaConfig(file)
+        let c: LlamaConfig
+        do { c = try LlamaConfig.from(config) } catch { throw .source("\(error)") }
+
+        var byHF: [String: GGUFTensor] = [:]
+        var skipped: [String] = []
+        for t in file.tensors {
+            if let hf = huggingFaceName(t.name) { byHF[hf] = t } else { skipped.append(t.name) }
+        }
+        let expected: [ExpectedTensor]
+        do { expected = try LlamaArchitecture.expectedTensors(config: config, checkpointNames: Set(byHF.keys)) } catch {
+            throw .source("\(error)")
+        }
+        var items: [Item] = []
+        var provenance: [String: TandemMetadata.TensorProvenance] = [:]
+        for e in expected {
+            guard let src = byHF[e.sourceName] else { throw .missingTensor(e.sourceName) }
+            guard src.info.shape == e.shape else { throw .shape(tensor: src.name, expected: e.shape, actual: src.info.shape) }
+            let (dtype, rule) = try Converter.chooseDType(e, options: options)
+            let heads: Int? = e.name.hasSuffix("self_attn.q_proj.weight") ? c.numAttentionHeads
+                : e.name.hasSuffix("self_attn.k_proj.weight") ? c.kvHeads : nil
+            if let heads, (e.shape[0] % heads != 0 || (e.shape[0] / heads) % 2 != 0) {
+                throw .shape(tensor: src.name, expected: [heads * c.headSize, c.hiddenSize], actual: e.shape)
+            }
+            let copy = canCopy(src, to: dtype)
+            guard copy || src.type.canDequantize else {
+                throw .source("GGUF tensor \(src.name) has type \(src.type.name), which Tandem cannot dequantize yet")
+            }
+            items.append(Item(plan: TensorPlan(name: e.name, dtype: dtype, shape: e.shape), source: src, ropeHeads: heads, copy: copy))
+            let how = (copy ? "copied" : "requantized") + (heads != nil ? ", RoPE rows un-permuted" : "")
+            provenance[e.name] = .init(source: "gguf \(src.type.name) \(src.name)", rule: "\(rule); \(how)")
+        }
+        let used = Set(expected.map(\.sourceName))
+        skipped += byHF.filter { !used.contains($0.key) }.map(\.value.name)
+
+        let tokenizer = try tokenizerBlobs(file, contextLength: c.maxPositionEmbeddings)
+        var generation = LlamaArchitecture.generationDefaults(config: config)
+        for (k, v) in tokenizer.generation { generation[k] = v }
+        let meta = TandemMetadata(
+            kind: .model,
+            models: ["model": .init(architecture: "llama", config: config, tokenizer: "main")],
+            tokenizers: ["main": tokenizer.entry],
+            generation: generation,
+            provenance: .init(
+                sources: [options.source], converter: Converter.version + " (gguf import)",
+                created: ISO8601DateFormatter().string(from: Date()),
+                defaultDType: options.dtype.name, keepRules: options.keep.map(\.description), tensors: provenance))
+
+        let writer = TandemFileWriter(metadata: meta, tensors: items.map(\.plan), blobs: tokenizer.blobs)
+        let byName = Dictionary(uniqueKeysWithValues: items.map { ($0.plan.name, $0) })
+        do {
+            try writer.write(to: options.output, produce: { plan, dst in
+                try encode(byName[plan.name]!, into: dst, threads: options.threads)
+            }, progress: progress)
+        } catch let e as ConvertError {
+            throw e
+        } catch {
+            throw .write("\(error)")
+        }
+        // Re-open what was written: the writer and the reader must agree before we say done.
+        let out: TandemFile
+        do { out = try TandemFile(path: options.output) } catch { throw .format(error) }
+        var counts: [String: Int] = [:]
+        for t in out.tensors { counts[t.dtype.name, default: 0] += 1 }
+        return ConvertReport(
+            architecture: "llama", tensorCount: items.count,
+            parameterCount: items.reduce(0) { $0 + $1.plan.shape.reduce(1, *) },
+            sourceBytes: UInt64(file.mapping.bytes.count), outputBytes: out.sections.fileBytes, skipped: skipped.sorted(),
+            seconds: Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9, dtypeCounts: counts)
+    }
+
+    /// Whether the source blocks are already Tandem's blocks of `dtype`. A Q8_0 block holding
+    /// -128 (ggml's quantizer never writes it, a crafted file might) is re-encoded instead:
+    /// Tandem's int8 kernels rely on [-127, 127] (ARCHITECTURE.md §3).
+    static func canCopy(_ src: GGUFTensor, to dtype: DType) -> Bool {
+        switch (src.type, dtype) {
+        case (.f32, .f32), (.f16, .f16), (.bf16, .bf16), (.q4_0, .q4_0): return true
+        case (.q8_0, .q8_0):
+            let bytes = src.data
+            for b in 0..<bytes.count / 34 {
+                for j in 0..<32 where bytes[b * 34 + 2 + j] == 0x80 { return false }
+            }
+            return true
+        default: return false
+        }
+    }
+
+    /// Fills `dst` with the tensor's rows in Hugging Face order, split across threads.
+    static func encode(_ item: Item, into dst: UnsafeMutableRawBufferPointer, threads: Int) throws(ConvertError) {
+        let info = item.source.info
+        let rows = info.rows, columns = info.columns
+        guard rows > 0 else { return }
+        let srcRowBytes = info.type.rowBytes(columns: columns)!
+        let dtype = item.plan.dtype
+        let dstRowBytes = dtype.rowBytes(columns: columns)
+        let chunks = min(threads * 4, rows)
+        nonisolated(unsafe) let dstBase = dst.baseAddress!
+        nonisolated(unsafe) let src = item.source.data
+        let heads = item.ropeHeads, copy = item.copy
+        // One flag per chunk, each written by its own chunk only.
+        let nonFinite = UnsafeMutableBufferPointer<Bool>.allocate(capacity: chunks)
+        nonFinite.initialize(repeating: false)
+        defer { nonFinite.deallocate() }
+        nonisolated(unsafe) let flags = nonFinite
+        DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
+            let r0 = rows * chunk / chunks, r1 = rows * (chunk + 1) / chunks
+            let scratch = UnsafeMutableBufferPointer<Float>.allocate(capacity: copy ? 0 : columns)
+            defer { scratch.deallocate() }
+            for r in r0..<r1 {
+                let s = heads.map { sourceRow(huggingFaceRow: r, rows: rows, heads: $0) } ?? r
+                let from = UnsafeRawBufferPointer(rebasing: src[s * srcRowBytes..<(s + 1) * srcRowBytes])
+                let to = UnsafeMutableRawBufferPointer(start: dstBase + r * dstRowBytes, count: dstRowBytes)
+                if copy {
+                    to.copyMemory(from: from)
+                } else {
+                    info.type.dequantizeRow(from, into: scratch)
+                    if !scratch.allSatisfy({ $0.isFinite }) { flags[chunk] = true }
+                    dtype.encodeRow(UnsafeBufferPointer(scratch), into: to)
+                }
+            }
+        }
+        if nonFinite.contains(true) { throw .nonFinite(tensor: info.name) }
+    }
+
+    /// A GGUF tensor as f32 in Hugging Face row order (`ropeHeads`: undo the q/k permutation
+    /// of that many heads). For checks against other loaders; the import itself goes row by row.
+    public static func huggingFaceFloats(_ tensor: GGUFTensor, ropeHeads: Int? = nil) throws(FormatError) -> [Float] {
+        let values = try tensor.floats()
+        guard let heads = ropeHeads else { return values }
+        let rows = tensor.info.rows, columns = tensor.info.columns
+        guard heads > 0, rows % heads == 0, (rows / heads) % 2 == 0 else {
+            throw .shapeMismatch(tensor: tensor.name, detail: "\(rows) rows are not \(heads) heads of an even size")
+        }
+        var out = [Float](repeating: 0, count: values.count)
+        for r in 0..<rows {
+            let s = sourceRow(huggingFaceRow: r, rows: rows, heads: heads)
+            out[r * columns..<(r + 1) * columns] = values[s * columns..<(s + 1) * columns]
+        }
+        return out
+    }
+
+    /// Hugging Face `LlamaConfig` JSON from the `llama.*` metadata (llama.cpp's key names,
+    /// gguf-py `Keys.LLM` / `Keys.Attention` / `Keys.Rope`).
+    static func llamaConfig(_ file: GGUFFile) throws(ConvertError) -> JSONValue {
+        func int(_ key: String) -> Int? { file[key]?.integer.flatMap { Int(exactly: $0) } }
+        func required(_ key: String) throws(ConvertError) -> Int {
+            guard let v = int(key) else { throw .source("GGUF has no integer \(key)") }
+            guard v > 0, v <= 1 << 24 else { throw .source("GGUF \(key) = \(v) is out of range") }
+            return v
+        }
+        /// f32 metadata printed shortest (1e-05, not 9.999999747378752e-06), as Hugging Face writes it.
+        func float(_ key: String) -> Double? {
+            switch file[key] {
+            case let .float32(f)?: Double("\(f)")
+            case let v?: v.number
+            case nil: nil
+            }
+        }
+        let hidden = try required("llama.embedding_length")
+        let heads = try required("llama.attention.head_count")
+        let kvHeads = int("llama.attention.head_count_kv") ?? heads
+        let headDim = int("llama.attention.key_length") ?? hidden / max(heads, 1)
+        if let rot = int("llama.rope.dimension_count"), rot != headDim {
+            throw .source("GGUF rotates \(rot) of \(headDim) head dimensions (partial RoPE is not supported)")
+        }
+        if let scaling = file["llama.rope.scaling.type"]?.string, scaling != "none" {
+            throw .source("GGUF uses RoPE scaling \(scaling), which is not supported yet")
+        }
+        let tokens = file["tokenizer.ggml.tokens"]?.array?.count
+        let embd = file.tensor("token_embd.weight")?.info.shape.first
+        guard let vocab = int("llama.vocab_size") ?? tokens ?? embd else { throw .source("GGUF gives no vocabulary size") }
+        var o: [String: JSONValue] = [
+            "model_type": .string("llama"),
+            "architectures": .array([.string("LlamaForCausalLM")]),
+            "hidden_size": .number(Double(hidden)),
+            "intermediate_size": .number(Double(try required("llama.feed_forward_length"))),
+            "num_hidden_layers": .number(Double(try required("llama.block_count"))),
+            "num_attention_heads": .number(Double(heads)),
+            "num_key_value_heads": .number(Double(kvHeads)),
+            "head_dim": .number(Double(headDim)),
+            "rms_norm_eps": .number(float("llama.attention.layer_norm_rms_epsilon") ?? 1e-5),
+            "rope_theta": .number(float("llama.rope.freq_base") ?? 10_000),
+            "max_position_embeddings": .number(Double(int("llama.context_length") ?? 2048)),
+            "vocab_size": .number(Double(vocab)),
+            "tie_word_embeddings": .bool(file.tensor("output.weight") == nil),
+            "hidden_act": .string("silu"),
+            "attention_bias": .bool(false),
+            "mlp_bias": .bool(false),
+            "rope_layout": .string("hf-half-split"),
+        ]
+        for (key, hf) in [("tokenizer.ggml.bos_token_id", "bos_token_id"), ("tokenizer.ggml.eos_token_id", "eos_token_id"),
+                          ("tokenizer.ggml.padding_token_id", "pad_token_id")] {
+            if let v = int(key) { o[hf] = .number(Double(v)) }
+        }
+        return .object(o)
+    }
+}
