@@ -55,9 +55,11 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Tools/tandem"),
-        .testTarget(name: "TandemFormatTests", dependencies: ["TandemFormat", "TandemKernels"]),
+        // Builders of deliberately broken files, shared by the format and CLI tests.
+        .target(name: "TandemTestSupport", dependencies: ["TandemFormat"], path: "Tests/TandemTestSupport"),
+        .testTarget(name: "TandemFormatTests", dependencies: ["TandemFormat", "TandemKernels", "TandemTestSupport"]),
         .testTarget(name: "TandemKernelsTests", dependencies: ["TandemKernels", "TandemFormat"]),
-        .testTarget(name: "TandemCLITests", dependencies: ["tandem"]),
+        .testTarget(name: "TandemCLITests", dependencies: ["tandem", "TandemTestSupport", "TandemFormat"]),
         .testTarget(name: "TandemTests", dependencies: ["Tandem", "TandemConvert", "TandemFormat", "TandemModels"]),
         .testTarget(
             name: "TandemModelsTests",

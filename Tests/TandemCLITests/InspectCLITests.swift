@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TandemTestSupport
 
 /// Runs the built `tandem` binary the way a user would.
 enum CLI {
@@ -108,5 +109,46 @@ struct InspectCLITests {
         #expect(i.status == 0)
         #expect(i.stdout.contains("q4_0"))
         #expect(i.stdout.contains("keep *.wo.weight=f32"))
+    }
+}
+
+/// Every rejection rule of Formats/FORMAT.md §8, through the command line: one line naming the
+/// problem on stderr, exit status 1, nothing on stdout.
+struct InspectRejectionCLITests {
+    nonisolated(unsafe) static let cases: [(String, String, (inout RawFile) -> Void)] = [
+        ("truncated", "truncated file", { $0.fileLengthOverride = UInt64($0.bytes().count + 100) }),
+        ("wrong magic", "not a Tandem file", { $0.magic = Array("GGUF\u{3}\0\0\0".utf8) }),
+        ("future version", "unsupported format version 2", { $0.version = 2 }),
+        ("offset past the end", "lies past the end", { $0.entries[1].offset = UInt64($0.data.count) }),
+        ("overlapping tensors", "overlaps", { $0.entries[1].offset = 192 }),
+        ("shape and size disagree", "needs 384 bytes", { $0.entries[0].dims = [3, 32] }),
+        ("size overflow", "overflows 64-bit", { $0.entries[0].dims = [1 << 40, 1 << 40] }),
+        ("malformed JSON", "malformed JSON", { $0.metadata = Array("{\"format\": ".utf8) }),
+        ("unknown dtype", "unknown dtype code 77", { $0.entries[0].code = 77 }),
+        ("header checksum", "header checksum", { $0.fixHeaderChecksum = false }),
+        ("duplicate name", "duplicate tensor name", { $0.entries[1].name = "a.weight" }),
+        ("misaligned", "not aligned", { $0.entries[1].offset = 260 }),
+        ("hostile metadata size", "above the limit", { $0.metadataEncoding = 1; $0.metadataRawOverride = 4 << 30 }),
+    ]
+
+    @Test(arguments: 0..<cases.count)
+    func inspectRejects(index: Int) throws {
+        let (name, needle, damage) = Self.cases[index]
+        var f = RawFile.valid()
+        damage(&f)
+        let path = CLI.temporary("rule.tandem")
+        f.write(to: path)
+        defer { unlink(path) }
+        let r = try CLI.run(["inspect", path])
+        #expect(r.status == 1, "\(name)")
+        #expect(r.stdout.isEmpty, "\(name)")
+        #expect(r.stderr.split(separator: "\n").count == 1 && r.stderr.hasPrefix("tandem: error: ") && r.stderr.contains(needle), "\(name): \(r.stderr)")
+    }
+
+    @Test func validRawFileIsAccepted() throws {
+        let path = CLI.temporary("ok.tandem")
+        RawFile.valid().write(to: path)
+        defer { unlink(path) }
+        #expect(try CLI.run(["inspect", path, "--verify"]).status == 0)
     }
 }

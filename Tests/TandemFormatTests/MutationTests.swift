@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import TandemFormat
+import TandemTestSupport
 
 /// A deterministic mutation harness (Tandem's fuzzing floor, run in every CI pass): seeded
 /// corruptions of valid files — bit flips, bytes set to boundary values, truncations, inserted

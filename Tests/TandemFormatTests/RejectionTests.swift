@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import TandemFormat
+import TandemTestSupport
 
 /// One test per rejection rule of Formats/FORMAT.md §8: each bad file gives its own error.
 struct RejectionTests {
