@@ -21,7 +21,7 @@ public enum Generator {
         for (i, p) in prompts.enumerated() {
             let (s, l) = try model.start(prompt: p, maxNewTokens: options.maxNewTokens)
             states.append(s)
-            logits[i * vocab..<(i + 1) * vocab].update(fromContentsOf: l)
+            _ = logits[i * vocab..<(i + 1) * vocab].update(fromContentsOf: l)
         }
         var results = prompts.map { _ in GeneratedSequence(tokens: [], score: 0, finishedWithEOS: false) }
         var active = Array(prompts.indices)

@@ -49,7 +49,7 @@ public struct ConfigError: Error, CustomStringConvertible, Sendable {
 }
 
 /// An architecture Tandem can convert and run.
-public protocol Architecture {
+public protocol Architecture: Sendable {
     /// Hugging Face `model_type` values handled.
     static var modelTypes: [String] { get }
     /// The tensors of the full model, as the converter must find them.

@@ -78,8 +78,8 @@ extension CausalLanguageModel {
         var row = 0
         for s in segments {
             let p = s.state.position
-            s.state.keys[l][p * kvWidth..<(p + s.rows) * kvWidth].update(fromContentsOf: k.mutable[row * kvWidth..<(row + s.rows) * kvWidth])
-            s.state.values[l][p * kvWidth..<(p + s.rows) * kvWidth].update(fromContentsOf: v.mutable[row * kvWidth..<(row + s.rows) * kvWidth])
+            _ = s.state.keys[l][p * kvWidth..<(p + s.rows) * kvWidth].update(fromContentsOf: k.mutable[row * kvWidth..<(row + s.rows) * kvWidth])
+            _ = s.state.values[l][p * kvWidth..<(p + s.rows) * kvWidth].update(fromContentsOf: v.mutable[row * kvWidth..<(row + s.rows) * kvWidth])
             if s.rows >= 8 {
                 // A prompt pass: two GEMMs per head.
                 PrefillAttention.attend(
@@ -104,7 +104,7 @@ extension CausalLanguageModel {
         var end = 0
         for (i, s) in segments.enumerated() {
             end += s.rows
-            out[i * width..<(i + 1) * width].update(fromContentsOf: x.mutable[(end - 1) * width..<end * width])
+            _ = out[i * width..<(i + 1) * width].update(fromContentsOf: x.mutable[(end - 1) * width..<end * width])
         }
         return out
     }

@@ -82,9 +82,9 @@ public final class GPT2Model: CausalLanguageModel, @unchecked Sendable {
             layerNorm(layer.ln1w, layer.ln1b)
             layer.qkv(h.buffer, rows: n, into: qkv.mutable, pool: pool)
             for r in 0..<n {
-                q[r * d..<(r + 1) * d].update(fromContentsOf: qkv.mutable[r * 3 * d..<r * 3 * d + d])
-                k[r * d..<(r + 1) * d].update(fromContentsOf: qkv.mutable[r * 3 * d + d..<r * 3 * d + 2 * d])
-                v[r * d..<(r + 1) * d].update(fromContentsOf: qkv.mutable[r * 3 * d + 2 * d..<(r + 1) * 3 * d])
+                _ = q[r * d..<(r + 1) * d].update(fromContentsOf: qkv.mutable[r * 3 * d..<r * 3 * d + d])
+                _ = k[r * d..<(r + 1) * d].update(fromContentsOf: qkv.mutable[r * 3 * d + d..<r * 3 * d + 2 * d])
+                _ = v[r * d..<(r + 1) * d].update(fromContentsOf: qkv.mutable[r * 3 * d + 2 * d..<(r + 1) * 3 * d])
             }
             attendSegments(layer: l, segments: segments, q: q, k: k, v: v, out: attn, heads: heads, kvHeads: heads, headDim: d / heads, pool: pool)
             layer.proj(attn.buffer, rows: n, into: proj.mutable, pool: pool)

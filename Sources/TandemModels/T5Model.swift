@@ -289,8 +289,8 @@ public final class T5Model: @unchecked Sendable {
             sa.v(h.buffer, rows: n, into: v.mutable, pool: pool)
             for (i, s) in states.enumerated() {
                 let p = s.position
-                s.selfK[l][p * inner..<(p + 1) * inner].update(fromContentsOf: k.mutable[i * inner..<(i + 1) * inner])
-                s.selfV[l][p * inner..<(p + 1) * inner].update(fromContentsOf: v.mutable[i * inner..<(i + 1) * inner])
+                _ = s.selfK[l][p * inner..<(p + 1) * inner].update(fromContentsOf: k.mutable[i * inner..<(i + 1) * inner])
+                _ = s.selfV[l][p * inner..<(p + 1) * inner].update(fromContentsOf: v.mutable[i * inner..<(i + 1) * inner])
                 TandemKernels.Attention.attend(
                     query: q.buffer.baseAddress! + i * inner, keys: s.selfK[l].buffer.baseAddress!, values: s.selfV[l].buffer.baseAddress!,
                     output: attn.mutable.baseAddress! + i * inner,
