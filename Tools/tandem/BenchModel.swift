@@ -65,20 +65,30 @@ struct BenchModel: ParsableCommand {
             }
             let encode = med(\.encodeMs), decode = med(\.decodeTokensPerSecond), total = med(\.totalMs)
             let rss = all.map(\.peakResidentMB).max()!
+            let llmEncode = all.compactMap(\.llmEncodeMs).sorted(), slmEncode = all.compactMap(\.slmEncodeMs).sorted()
             let dtype = m.file.metadata.provenance.defaultDType
             if json {
-                let obj: [String: Any] = [
+                var obj: [String: Any] = [
                     "engine": "tandem", "model": file, "dtype": dtype, "prompt_tokens": promptTokens, "new_tokens": newTokens,
                     "batch": batch, "threads": m.pool.threadCount, "runs": runs,
                     "encode_ms": encode.0, "encode_ms_min": encode.1, "encode_ms_max": encode.2,
                     "decode_tokens_per_s": decode.0, "decode_tokens_per_s_min": decode.1, "decode_tokens_per_s_max": decode.2,
                     "total_ms": total.0, "total_ms_min": total.1, "total_ms_max": total.2, "peak_rss_mb": rss,
                 ]
+                if !llmEncode.isEmpty {
+                    obj["llm_encode_ms"] = llmEncode[llmEncode.count / 2]
+                    obj["slm_encode_ms"] = slmEncode[slmEncode.count / 2]
+                    obj["slm_decode_ms"] = total.0 - encode.0
+                }
                 let data = try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys])
                 print(String(decoding: data, as: UTF8.self))
             } else {
                 print("model      \(file) (\(dtype)), \(m.pool.threadCount) threads, batch \(batch), prompt \(promptTokens) tokens, \(newTokens) new tokens, \(runs) runs")
                 print(String(format: "encode     %.1f ms (%.1f–%.1f)", encode.0, encode.1, encode.2))
+                if !llmEncode.isEmpty {
+                    print(String(format: "  split    LLM encode %.1f ms, SLM encode %.1f ms, SLM decode %.1f ms",
+                                 llmEncode[llmEncode.count / 2], slmEncode[slmEncode.count / 2], total.0 - encode.0))
+                }
                 print(String(format: "decode     %.1f tokens/s (%.1f–%.1f)", decode.0, decode.1, decode.2))
                 print(String(format: "total      %.1f ms (%.1f–%.1f)", total.0, total.1, total.2))
                 print(String(format: "peak RSS   %.1f MB", rss))
