@@ -3,7 +3,9 @@
 #   1. every Swift test (debug build), with the instruction set chosen at start-up (AVX2 here);
 #   2. the same suite again with TANDEM_ISA=generic, so the portable kernels are tested too;
 #   3. the NEON kernels, cross-compiled for AArch64 and run under qemu-user (scripts/test-neon.sh),
-#      when the cross compiler is installed (.ci/run installs it).
+#      when the cross compiler is installed (.ci/run installs it);
+#   4. the Python tests of the LLM-to-SLM reference and trainer (Tests/python, PyTorch), when the
+#      virtual environment .venv-test exists (.ci/run creates it from Tests/python/requirements.txt).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,4 +19,11 @@ if command -v aarch64-linux-gnu-gcc >/dev/null && command -v qemu-aarch64 >/dev/
     scripts/test-neon.sh
 else
     echo "==> skipping NEON kernels: aarch64-linux-gnu-gcc or qemu-aarch64 not installed"
+fi
+PY="${TANDEM_TEST_PYTHON:-.venv-test/bin/python}"
+if [ -x "$PY" ] && "$PY" -c "import torch, transformers" 2>/dev/null; then
+    echo "==> Python tests (LLM-to-SLM reference and training)"
+    "$PY" -m pytest -q Tests/python
+else
+    echo "==> skipping Python tests: no $PY with torch (python3 -m venv .venv-test && .venv-test/bin/pip install -r Tests/python/requirements.txt)"
 fi

@@ -141,32 +141,41 @@ public enum Converter {
     }
 
     /// Writes the planned tensors and blobs, then re-opens the file: the writer and the reader
-    /// must agree before we say done.
+    /// must agree before we say done. `produce` fills each tensor's bytes.
     static func write(
-        _ meta: TandemMetadata, items: [Item], blobs: [BlobPlan], options: ConvertOptions, sourceBytes: UInt64,
-        skipped: [String], architecture: String, start: DispatchTime, progress: ((Int, Int) -> Void)?
+        _ meta: TandemMetadata, plans: [TensorPlan], blobs: [BlobPlan], output: String, sourceBytes: UInt64,
+        skipped: [String], architecture: String, start: DispatchTime, progress: ((Int, Int) -> Void)?,
+        produce: (TensorPlan, UnsafeMutableRawBufferPointer) throws -> Void
     ) throws(ConvertError) -> ConvertReport {
-        let writer = TandemFileWriter(metadata: meta, tensors: items.map(\.plan), blobs: blobs)
-        let byName = Dictionary(uniqueKeysWithValues: items.map { ($0.plan.name, $0) })
+        let writer = TandemFileWriter(metadata: meta, tensors: plans, blobs: blobs)
         do {
-            try writer.write(to: options.output, produce: { plan, dst in
-                try encode(byName[plan.name]!, into: dst, threads: options.threads)
-            }, progress: progress)
+            try writer.write(to: output, produce: produce, progress: progress)
         } catch let e as ConvertError {
             throw e
         } catch {
             throw .write("\(error)")
         }
         let out: TandemFile
-        do { out = try TandemFile(path: options.output) } catch { throw .format(error) }
-        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
+        do { out = try TandemFile(path: output) } catch { throw .format(error) }
         var counts: [String: Int] = [:]
         for t in out.tensors { counts[t.dtype.name, default: 0] += 1 }
         return ConvertReport(
-            architecture: architecture, tensorCount: items.count,
-            parameterCount: items.reduce(0) { $0 + $1.plan.shape.reduce(1, *) },
+            architecture: architecture, tensorCount: plans.count,
+            parameterCount: plans.reduce(0) { $0 + $1.shape.reduce(1, *) },
             sourceBytes: sourceBytes, outputBytes: out.sections.fileBytes, skipped: skipped,
-            seconds: seconds, dtypeCounts: counts)
+            seconds: Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9, dtypeCounts: counts)
+    }
+
+    /// `write` for items planned from safetensors checkpoints.
+    static func write(
+        _ meta: TandemMetadata, items: [Item], blobs: [BlobPlan], options: ConvertOptions, sourceBytes: UInt64,
+        skipped: [String], architecture: String, start: DispatchTime, progress: ((Int, Int) -> Void)?
+    ) throws(ConvertError) -> ConvertReport {
+        let byName = Dictionary(uniqueKeysWithValues: items.map { ($0.plan.name, $0) })
+        return try write(meta, plans: items.map(\.plan), blobs: blobs, output: options.output, sourceBytes: sourceBytes,
+                         skipped: skipped, architecture: architecture, start: start, progress: progress) { plan, dst in
+            try encode(byName[plan.name]!, into: dst, threads: options.threads)
+        }
     }
 
     /// The storage dtype of one tensor: the first matching `--keep` rule, else the requested

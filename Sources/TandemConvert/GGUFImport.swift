@@ -118,27 +118,14 @@ public enum GGUFImporter {
                 created: ISO8601DateFormatter().string(from: Date()),
                 defaultDType: options.dtype.name, keepRules: options.keep.map(\.description), tensors: provenance))
 
-        let writer = TandemFileWriter(metadata: meta, tensors: items.map(\.plan), blobs: tokenizer.blobs)
         let byName = Dictionary(uniqueKeysWithValues: items.map { ($0.plan.name, $0) })
-        do {
-            try writer.write(to: options.output, produce: { plan, dst in
-                try encode(byName[plan.name]!, into: dst, threads: options.threads)
-            }, progress: progress)
-        } catch let e as ConvertError {
-            throw e
-        } catch {
-            throw .write("\(error)")
+        return try Converter.write(
+            meta, plans: items.map(\.plan), blobs: tokenizer.blobs, output: options.output,
+            sourceBytes: UInt64(file.mapping.bytes.count), skipped: skipped.sorted(), architecture: "llama",
+            start: start, progress: progress
+        ) { plan, dst in
+            try encode(byName[plan.name]!, into: dst, threads: options.threads)
         }
-        // Re-open what was written: the writer and the reader must agree before we say done.
-        let out: TandemFile
-        do { out = try TandemFile(path: options.output) } catch { throw .format(error) }
-        var counts: [String: Int] = [:]
-        for t in out.tensors { counts[t.dtype.name, default: 0] += 1 }
-        return ConvertReport(
-            architecture: "llama", tensorCount: items.count,
-            parameterCount: items.reduce(0) { $0 + $1.plan.shape.reduce(1, *) },
-            sourceBytes: UInt64(file.mapping.bytes.count), outputBytes: out.sections.fileBytes, skipped: skipped.sorted(),
-            seconds: Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9, dtypeCounts: counts)
     }
 
     /// Whether the source blocks are already Tandem's blocks of `dtype`. A Q8_0 block holding

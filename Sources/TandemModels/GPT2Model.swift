@@ -53,13 +53,7 @@ public final class GPT2Model: CausalLanguageModel, @unchecked Sendable {
     public var maxPositions: Int? { config.nPositions }
 
     public func embed(_ ids: [Int32]) throws(ModelError) -> FloatBuffer {
-        let d = config.nEmbd
-        let out = FloatBuffer(count: ids.count * d)
-        for (i, id) in ids.enumerated() {
-            guard id >= 0, Int(id) < config.vocabSize else { throw .tokenOutOfRange(id: id, vocabulary: config.vocabSize) }
-            wte.lookup(Int(id), into: out.rows(i..<i + 1, width: d))
-        }
-        return out
+        try wte.embed(ids)
     }
 
     public func forward(_ x: FloatBuffer, segments: [(state: CausalState, rows: Int)], tracer: ForwardTracer? = nil) throws(ModelError) -> FloatBuffer {

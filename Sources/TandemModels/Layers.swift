@@ -105,6 +105,16 @@ public struct Embedding: @unchecked Sendable {
         view.dtype.decodeRow(UnsafeRawBufferPointer(rebasing: view.data[id * rowBytes..<(id + 1) * rowBytes]), into: out)
     }
 
+    /// The rows of `ids` (checked against the vocabulary), `ids.count × dimension` floats.
+    public func embed(_ ids: [Int32]) throws(ModelError) -> FloatBuffer {
+        let out = FloatBuffer(count: ids.count * dimension)
+        for (i, id) in ids.enumerated() {
+            guard id >= 0, Int(id) < vocabulary else { throw .tokenOutOfRange(id: id, vocabulary: vocabulary) }
+            lookup(Int(id), into: out.rows(i..<i + 1, width: dimension))
+        }
+        return out
+    }
+
     /// The table as a weight matrix, for a head tied to the embedding.
     public var matrix: WeightMatrix {
         WeightMatrix(dtype: view.dtype, rows: vocabulary, columns: dimension, data: view.data.baseAddress!)

@@ -146,13 +146,7 @@ public final class LlamaModel: CausalLanguageModel, @unchecked Sendable {
     public var maxPositions: Int? { config.maxPositionEmbeddings }
 
     public func embed(_ ids: [Int32]) throws(ModelError) -> FloatBuffer {
-        let d = config.hiddenSize
-        let out = FloatBuffer(count: ids.count * d)
-        for (i, id) in ids.enumerated() {
-            guard id >= 0, Int(id) < config.vocabSize else { throw .tokenOutOfRange(id: id, vocabulary: config.vocabSize) }
-            embedding.lookup(Int(id), into: out.rows(i..<i + 1, width: d))
-        }
-        return out
+        try embedding.embed(ids)
     }
 
     public func forward(_ x: FloatBuffer, segments: [(state: CausalState, rows: Int)], tracer: ForwardTracer? = nil) throws(ModelError) -> FloatBuffer {

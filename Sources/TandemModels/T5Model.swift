@@ -121,13 +121,7 @@ public final class T5Model: @unchecked Sendable {
 
     /// Embeds `ids` (checked against the vocabulary) into `m × d_model` floats.
     public func embed(_ ids: [Int32]) throws(ModelError) -> FloatBuffer {
-        let d = config.dModel
-        let out = FloatBuffer(count: ids.count * d)
-        for (i, id) in ids.enumerated() {
-            guard id >= 0, Int(id) < config.vocabSize else { throw .tokenOutOfRange(id: id, vocabulary: config.vocabSize) }
-            shared.lookup(Int(id), into: out.rows(i..<i + 1, width: d))
-        }
-        return out
+        try shared.embed(ids)
     }
 
     /// The encoder over prompt token ids: `m × d_model` floats after the final RMS norm.
