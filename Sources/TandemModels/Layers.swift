@@ -136,6 +136,12 @@ public final class RecordingTracer: ForwardTracer {
     public func values(_ name: String) -> [Float]? { tensors.last { $0.name == name }?.values }
 }
 
+extension ThreadPool {
+    /// A pool of one thread (work runs on the caller), for kernels called from inside a
+    /// `parallelFor`, which does not nest.
+    public static let inline = ThreadPool(threads: 1)
+}
+
 /// RMS norm of each of `rows` rows of `width`.
 @inline(__always) func rmsNormRows(_ x: UnsafeBufferPointer<Float>, rows: Int, width: Int, weight: UnsafeBufferPointer<Float>, epsilon: Float, into y: UnsafeMutableBufferPointer<Float>) {
     for r in 0..<rows {

@@ -192,12 +192,34 @@ public final class T5Model: @unchecked Sendable {
 
     // MARK: Decoder
 
+    /// Cross-attention of one query per sequence over its cached encoder keys and values (no
+    /// position bias, no 1/√d scale in T5): per (sequence, head), scores = Kₕ·q and
+    /// out = Vₕᵀ·softmax(scores), two GEMVs on the f32 kernel; (sequence, head) pairs run in parallel.
+    func crossAttend(_ states: [DecoderState], layer l: Int, q: FloatBuffer, out: FloatBuffer) {
+        let heads = config.numHeads, dkv = config.dKV, width = inner
+        let qBase = q.buffer.baseAddress!, outBase = out.mutable.baseAddress!
+        pool.parallelFor(states.count * heads) { range in
+            for item in range {
+                let s = states[item / heads], h = item % heads, m = s.inputLength
+                withUnsafeTemporaryAllocation(of: Float.self, capacity: m) { scores in
+                    let k = WeightMatrix(dtype: .f32, rows: m, columns: dkv, data: UnsafeRawPointer(s.crossK[l].buffer.baseAddress! + h * m * dkv))
+                    let v = WeightMatrix(dtype: .f32, rows: dkv, columns: m, data: UnsafeRawPointer(s.crossV[l].buffer.baseAddress! + h * dkv * m))
+                    let query = UnsafeBufferPointer(start: qBase + (item / heads) * width + h * dkv, count: dkv)
+                    MatMul.gemv(k, x: query, y: scores, pool: .inline)
+                    Ops.softmax(scores)
+                    MatMul.gemv(v, x: UnsafeBufferPointer(scores), y: UnsafeMutableBufferPointer(start: outBase + (item / heads) * width + h * dkv, count: dkv), pool: .inline)
+                }
+            }
+        }
+    }
+
     /// Decoder state of one sequence: cross-attention K/V computed once from the encoder output,
     /// and the self-attention cache, which grows by one position per step.
     public final class DecoderState: @unchecked Sendable {
         public let inputLength: Int
         public let capacity: Int
         public private(set) var position = 0
+        /// Per layer: keys as [heads, m, d_kv] and values transposed as [heads, d_kv, m].
         let crossK: [FloatBuffer], crossV: [FloatBuffer]
         let selfK: [FloatBuffer], selfV: [FloatBuffer]
 
@@ -242,8 +264,20 @@ public final class T5Model: @unchecked Sendable {
             let k = FloatBuffer(count: m * inner), v = FloatBuffer(count: m * inner)
             layer.crossAttention.k(input, rows: m, into: k.mutable, pool: pool)
             layer.crossAttention.v(input, rows: m, into: v.mutable, pool: pool)
-            ck.append(k)
-            cv.append(v)
+            // Laid out per head — Kₕ as [m, d_kv], Vₕᵀ as [d_kv, m] — so each decode step's
+            // cross-attention is two f32 GEMVs per head that stream the cache once.
+            let heads = config.numHeads, dkv = config.dKV
+            let kh = FloatBuffer(count: m * inner), vt = FloatBuffer(count: m * inner)
+            for j in 0..<m {
+                for h in 0..<heads {
+                    for e in 0..<dkv {
+                        kh.mutable[(h * m + j) * dkv + e] = k.mutable[j * inner + h * dkv + e]
+                        vt.mutable[(h * dkv + e) * m + j] = v.mutable[j * inner + h * dkv + e]
+                    }
+                }
+            }
+            ck.append(kh)
+            cv.append(vt)
             sk.append(FloatBuffer(count: maxSteps * inner))
             sv.append(FloatBuffer(count: maxSteps * inner))
         }
@@ -297,12 +331,7 @@ public final class T5Model: @unchecked Sendable {
             let ca = layer.crossAttention
             rmsNormRows(x.buffer, rows: n, width: d, weight: ca.norm, epsilon: epsilon, into: h.mutable)
             ca.q(h.buffer, rows: n, into: q.mutable, pool: pool)
-            for (i, s) in states.enumerated() {
-                TandemKernels.Attention.attend(
-                    query: q.buffer.baseAddress! + i * inner, keys: s.crossK[l].buffer.baseAddress!, values: s.crossV[l].buffer.baseAddress!,
-                    output: attn.mutable.baseAddress! + i * inner,
-                    shape: AttentionShape(queries: 1, keys: s.inputLength, heads: heads, headDim: dkv), scale: 1, pool: pool)
-            }
+            crossAttend(states, layer: l, q: q, out: attn)
             ca.o(attn.buffer, rows: n, into: proj.mutable, pool: pool)
             addInPlace(x.mutable, proj.buffer, count: n * d)
             feedForward(layer.ffn, x: x, rows: n, h: h, a: a, b: b, out: proj)
