@@ -71,7 +71,7 @@ public final class BundleRunner: AutoregressiveModel {
         switch slm {
         case let .t5(r):
             let x = try r.model.embed(prompt)
-            addInPlace(x, z, count: m * r.model.modelDimension)
+            x.add(z, count: m * r.model.modelDimension)
             let encoded = r.model.encode(embeddings: x, count: m)
             let state = r.model.makeDecoderState(encoderOutput: encoded, length: m, maxSteps: maxNewTokens + 1)
             slmEncodeSeconds += Clock.seconds(since: t1)
@@ -82,7 +82,7 @@ public final class BundleRunner: AutoregressiveModel {
             let e = try llm.embed(prompt)
             let x = FloatBuffer(count: m * adapter!.outFeatures)
             adapter!(e.buffer, rows: m, into: x.mutable, pool: pool)
-            addInPlace(x, z, count: x.count)
+            x.add(z, count: x.count)
             let state = r.model.makeState(capacity: m + 1 + maxNewTokens)
             _ = try r.model.forward(x, segments: [(state, m)], tracer: nil)
             slmEncodeSeconds += Clock.seconds(since: t1)
@@ -124,8 +124,4 @@ extension BundleRunner {
         let (s, l) = try startSLM(prompt: prompt, maxNewTokens: maxNewTokens)
         return (Box(s), l)
     }
-}
-
-@inline(__always) func addInPlace(_ x: FloatBuffer, _ y: FloatBuffer, count: Int) {
-    for i in 0..<count { x.mutable[i] += y.mutable[i] }
 }

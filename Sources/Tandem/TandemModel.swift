@@ -186,7 +186,12 @@ public final class TandemModel: @unchecked Sendable {
     /// Prompt text → model input ids. T5 inputs end with `</s>` (as Hugging Face's tokenizer adds).
     /// Returns the ids and whether they were truncated to `maxInputTokens`.
     public func encodePrompt(_ text: String) -> (ids: [Int32], truncated: Bool) {
-        var ids = tokenizer.encode(text)
+        promptIds(fromTokens: tokenizer.encode(text))
+    }
+
+    /// `encodePrompt` for text already tokenized with `tokenizer` (no special tokens added).
+    public func promptIds(fromTokens tokens: [Int32]) -> (ids: [Int32], truncated: Bool) {
+        var ids = tokens
         var truncated = false
         if let eos = promptEOS {
             if ids.count > maxInputTokens - 1 { ids = Array(ids.prefix(maxInputTokens - 1)); truncated = true }

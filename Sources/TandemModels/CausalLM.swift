@@ -98,6 +98,24 @@ extension CausalLanguageModel {
         }
     }
 
+    /// The end of a forward pass: advances every segment's cache position, normalises the last
+    /// row of each segment with `normalize(row, into:)`, and applies the head.
+    func logitsOfLastRows(
+        _ x: FloatBuffer, segments: [(state: CausalState, rows: Int)], width d: Int, head: Linear, pool: ThreadPool,
+        tracer: ForwardTracer?, normalize: (UnsafeBufferPointer<Float>, UnsafeMutableBufferPointer<Float>) -> Void
+    ) -> FloatBuffer {
+        for s in segments { s.state.position += s.rows }
+        let last = lastRows(x, segments: segments, width: d)
+        let normed = FloatBuffer(count: segments.count * d)
+        for r in 0..<segments.count {
+            normalize(UnsafeBufferPointer(rebasing: last.buffer[r * d..<(r + 1) * d]), normed.rows(r..<r + 1, width: d))
+        }
+        let logits = FloatBuffer(count: segments.count * vocabularySize)
+        head(normed.buffer, rows: segments.count, into: logits.mutable, pool: pool)
+        tracer?.record("logits", logits.buffer, shape: [segments.count, vocabularySize])
+        return logits
+    }
+
     /// The last row of each segment, gathered.
     func lastRows(_ x: FloatBuffer, segments: [(state: CausalState, rows: Int)], width: Int) -> FloatBuffer {
         let out = FloatBuffer(count: segments.count * width)

@@ -90,16 +90,8 @@ public final class GPT2Model: CausalLanguageModel, @unchecked Sendable {
             addInPlace(x.mutable, proj.buffer, count: n * d)
             tracer?.record("h.\(l)", x.buffer, shape: [n, d])
         }
-        for s in segments { s.state.position += s.rows }
-        let last = lastRows(x, segments: segments, width: d)
-        let normed = FloatBuffer(count: segments.count * d)
-        for r in 0..<segments.count {
-            Ops.layerNorm(UnsafeBufferPointer(rebasing: last.buffer[r * d..<(r + 1) * d]), weight: lnF.0, bias: lnF.1, epsilon: epsilon,
-                          into: normed.rows(r..<r + 1, width: d))
+        return logitsOfLastRows(x, segments: segments, width: d, head: head, pool: pool, tracer: tracer) { row, out in
+            Ops.layerNorm(row, weight: lnF.0, bias: lnF.1, epsilon: epsilon, into: out)
         }
-        let logits = FloatBuffer(count: segments.count * config.vocabSize)
-        head(normed.buffer, rows: segments.count, into: logits.mutable, pool: pool)
-        tracer?.record("logits", logits.buffer, shape: [segments.count, config.vocabSize])
-        return logits
     }
 }

@@ -174,6 +174,11 @@ public final class FloatBuffer: @unchecked Sendable {
 
     deinit { mutable.deallocate() }
 
+    /// self[i] += other[i] for the first `count` elements.
+    public func add(_ other: FloatBuffer, count: Int) {
+        addInPlace(mutable, other.buffer, count: count)
+    }
+
     public subscript(range: Range<Int>) -> UnsafeMutableBufferPointer<Float> { UnsafeMutableBufferPointer(rebasing: mutable[range]) }
     public func rows(_ r: Range<Int>, width: Int) -> UnsafeMutableBufferPointer<Float> { self[r.lowerBound * width..<r.upperBound * width] }
     public var array: [Float] { Array(mutable) }

@@ -178,13 +178,8 @@ public final class LlamaModel: CausalLanguageModel, @unchecked Sendable {
             addInPlace(x.mutable, proj.buffer, count: n * d)
             tracer?.record("model.layers.\(l)", x.buffer, shape: [n, d])
         }
-        for s in segments { s.state.position += s.rows }
-        let last = lastRows(x, segments: segments, width: d)
-        let normed = FloatBuffer(count: segments.count * d)
-        rmsNormRows(last.buffer, rows: segments.count, width: d, weight: norm, epsilon: epsilon, into: normed.mutable)
-        let logits = FloatBuffer(count: segments.count * c.vocabSize)
-        head(normed.buffer, rows: segments.count, into: logits.mutable, pool: pool)
-        tracer?.record("logits", logits.buffer, shape: [segments.count, c.vocabSize])
-        return logits
+        return logitsOfLastRows(x, segments: segments, width: d, head: head, pool: pool, tracer: tracer) { row, out in
+            Ops.rmsNorm(row, weight: norm, epsilon: epsilon, into: out)
+        }
     }
 }

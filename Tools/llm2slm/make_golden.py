@@ -58,7 +58,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "fixtures"))
 
 import reference as ref  # noqa: E402
-from common import (dir_size, gpt2_init_rules, human, numpy_reinit, relpath,  # noqa: E402
+from common import (pack_arrays, dir_size, gpt2_init_rules, human, numpy_reinit, relpath,  # noqa: E402
                     seed_everything, sha256_file, t5_init_rules, write_json)
 
 SEED = 20260505
@@ -196,12 +196,7 @@ def golden_case(llm, model, llm_tok, slm_tok, prompt: str, target: str | None, s
 def write_arrays(path: Path, cases: list[tuple[dict, dict]]) -> dict:
     blob = bytearray()
     for arrays, entry in cases:
-        entry["arrays"] = {}
-        for key, a in arrays.items():
-            b = np.ascontiguousarray(a, dtype="<f4").tobytes()
-            entry["arrays"][key] = {"shape": list(a.shape), "offset": len(blob), "bytes": len(b),
-                                    "absmax": float(np.abs(a).max())}
-            blob += b
+        pack_arrays(arrays, entry, blob)
     path.write_bytes(bytes(blob))
     path.chmod(0o644)
     return {"file": path.name, "bytes": len(blob), "sha256": sha256_file(path)}

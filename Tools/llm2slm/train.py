@@ -44,8 +44,10 @@ import torch
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent / "fixtures"))
 
 import reference as ref  # noqa: E402
+from common import sha256_file  # noqa: E402
 
 
 # ---------------------------------------------------------------------------------------------
@@ -76,17 +78,9 @@ def decompress_h(blob: bytes, shape: tuple[int, ...]) -> np.ndarray:
     return unshuffle_f16(lz4.block.decompress(blob), shape)
 
 
-def file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def llm_digest(llm_dir: Path) -> str:
     files = sorted(Path(llm_dir).glob("*.safetensors")) + [Path(llm_dir) / "config.json"]
-    return hashlib.sha256("".join(file_digest(p) for p in files).encode()).hexdigest()
+    return hashlib.sha256("".join(sha256_file(p) for p in files).encode()).hexdigest()
 
 
 def build_cache(llm, llm_dir: Path, prompts: list[list[int]], cache_dir: Path,

@@ -152,7 +152,7 @@ public final class Summarizer {
                     continue
                 }
                 let full = model.tokenizer.encode(prefix + text)
-                let (ids, truncated) = model.encodePrompt(prefix + text)
+                let (ids, truncated) = model.promptIds(fromTokens: full)
                 var chunks: [[Int32]]?
                 if truncated {
                     if options.chunk {
