@@ -107,11 +107,12 @@ public struct KernelBenchmark {
         for i in 0..<count { buffer[i] = Float(i & 1023) }  // distinct pages: nothing to deduplicate
         let pool = ThreadPool(threads: threads)
         let table = options.isa.table
-        let sink = UnsafeMutablePointer<Double>.allocate(capacity: 64)
+        // One slot per possible range start, so no two chunks write the same slot.
+        let sink = UnsafeMutablePointer<Double>.allocate(capacity: count / 4096 + 1)
         defer { sink.deallocate() }
         let times = timeRuns {
             pool.parallelFor(count, alignment: 4096) { r in
-                sink[r.lowerBound * 8 / max(count, 1)] += table.pointee.sum_f32(buffer + r.lowerBound, Int64(r.count))
+                sink[r.lowerBound / 4096] += table.pointee.sum_f32(buffer + r.lowerBound, Int64(r.count))
             }
         }
         let gbps = times.map { Double(options.bandwidthBytes) / $0 / 1e9 }

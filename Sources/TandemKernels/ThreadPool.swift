@@ -5,6 +5,12 @@
 // was measured to add little or nothing there. Workers therefore spin on an atomic generation
 // counter for a while after each job (a new job starts within ~100 ns), and only then fall back to
 // sleeping on a condition variable so an idle process does not burn its cores.
+//
+// Work is handed out in chunks that threads claim from an atomic counter rather than one fixed
+// share per thread. On a quiet machine that changes nothing; on a loaded one (a laptop compiling
+// in the background, two jobs sharing a 2-core box) a worker that the kernel has descheduled no
+// longer holds the whole call hostage: the caller takes its chunks. With a fixed split, SmolLM2
+// decode on 2 threads dropped from ~80 to 3–7 tokens/s as soon as a third process wanted a core.
 import Atomics
 import CTandemKernels
 import Foundation
@@ -15,8 +21,7 @@ import Glibc
 import Darwin
 #endif
 
-/// Caller plus `threadCount - 1` workers; each `run` hands every thread the same closure with its
-/// index and returns when all are done.
+/// Caller plus `threadCount - 1` workers sharing chunks of one job at a time.
 ///
 /// ```swift
 /// let pool = ThreadPool(threads: 2)
@@ -38,6 +43,10 @@ public final class ThreadPool: @unchecked Sendable {
         return max(1, ProcessInfo.processInfo.activeProcessorCount)
     }
 
+    /// Chunks per thread that `parallelFor` cuts a range into: enough that a late thread's share
+    /// can be taken over, few enough that claiming costs nothing next to the work.
+    public static let chunksPerThread = 4
+
     /// - Parameter threads: threads per call including the caller (at least 1).
     /// - Parameter spinIterations: pause instructions a worker spins after a job before sleeping
     ///   (about 1 ms on current x86 cores at the default).
@@ -50,7 +59,7 @@ public final class ThreadPool: @unchecked Sendable {
         let start = state.generation.load(ordering: .relaxed)
         for index in 1..<max(threads, 1) {
             let state = self.state
-            let thread = Thread { state.workerLoop(index: index, seen: start) }
+            let thread = Thread { state.workerLoop(seen: start) }
             thread.name = "tandem-worker-\(index)"
             thread.start()
         }
@@ -58,52 +67,63 @@ public final class ThreadPool: @unchecked Sendable {
 
     deinit { state.stop() }
 
-    /// Calls `body(t)` once for every `t` in `0..<threadCount`, concurrently, and returns when all
-    /// calls have returned. The caller runs `body(0)`.
-    public func run(_ body: (_ thread: Int) -> Void) {
-        if threadCount == 1 {
-            body(0)
+    /// Calls `body(c)` once for every chunk `c` in `0..<chunks`, spread over the pool's threads,
+    /// and returns when all calls have returned. Chunks may run in any order and on any thread,
+    /// the caller's included; two chunks never run on the same thread at once.
+    public func run(chunks: Int, _ body: (_ chunk: Int) -> Void) {
+        if threadCount == 1 || chunks <= 1 {
+            for c in 0..<chunks { body(c) }
             return
         }
         callLock.lock()
         defer { callLock.unlock() }
         withoutActuallyEscaping(body) { job in
-            state.dispatch(job, workers: threadCount - 1)
-            job(0)
-            state.waitForWorkers()
+            state.execute(job, chunks: chunks)
         }
     }
 
-    /// Splits `0..<count` into at most `threadCount` contiguous ranges whose bounds are multiples
-    /// of `alignment` (except the end) and runs `body` on each in parallel. Small counts, where the
-    /// split would leave threads without work, use fewer threads.
+    /// Calls `body(t)` for every `t` in `0..<threadCount`: one chunk per thread, for work that is
+    /// already split evenly (the benchmarks' per-thread loops).
+    public func run(_ body: (_ thread: Int) -> Void) {
+        run(chunks: threadCount, body)
+    }
+
+    /// Splits `0..<count` into contiguous ranges whose bounds are multiples of `alignment` (except
+    /// the end) and runs `body` on each in parallel. Small counts use fewer, larger ranges.
     public func parallelFor(_ count: Int, alignment: Int = 1, _ body: (Range<Int>) -> Void) {
         precondition(alignment >= 1)
         let units = (count + alignment - 1) / alignment
-        let parts = min(threadCount, units)
+        let parts = threadCount == 1 ? 1 : min(threadCount * Self.chunksPerThread, units)
         if parts <= 1 {
             if count > 0 { body(0..<count) }
             return
         }
-        run { t in
-            guard t < parts else { return }
-            let lo = min(count, units * t / parts * alignment)
-            let hi = min(count, units * (t + 1) / parts * alignment)
+        run(chunks: parts) { c in
+            let lo = min(count, units * c / parts * alignment)
+            let hi = min(count, units * (c + 1) / parts * alignment)
             if lo < hi { body(lo..<hi) }
         }
     }
 }
 
 /// What the workers share; kept apart from `ThreadPool` so the threads do not keep it alive.
+///
+/// The protocol that keeps a late worker from touching a job whose caller has returned: a worker
+/// counts itself in `active` before it looks at `open`, and the caller closes the job and then
+/// waits for `active` to drain (both sequentially consistent), so either the worker sees the job
+/// closed or the caller sees the worker and waits for it.
 private final class PoolState: @unchecked Sendable {
     let generation = ManagedAtomic<Int>(0)
-    let pending = ManagedAtomic<Int>(0)
+    let open = ManagedAtomic<Bool>(false)
+    let active = ManagedAtomic<Int>(0)
+    let nextChunk = ManagedAtomic<Int>(0)
+    let doneChunks = ManagedAtomic<Int>(0)
     let sleepers = ManagedAtomic<Int>(0)
     let stopping = ManagedAtomic<Bool>(false)
     let spinIterations: Int
-    /// Written by the caller before `generation` is bumped (release), read by workers after they
-    /// see the new generation (acquire).
+    /// Written by the caller before `open` is set, read by workers after they see it set.
     var job: ((Int) -> Void)?
+    var chunkCount = 0
     let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     let cond = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
 
@@ -116,24 +136,42 @@ private final class PoolState: @unchecked Sendable {
     // The mutex and condition are never freed: workers may still touch them after the pool is
     // gone. Pools are few and long-lived, so this leaks a few bytes per pool at most.
 
-    func dispatch(_ job: @escaping (Int) -> Void, workers: Int) {
+    func execute(_ job: @escaping (Int) -> Void, chunks: Int) {
         self.job = job
-        pending.store(workers, ordering: .relaxed)
+        chunkCount = chunks
+        nextChunk.store(0, ordering: .relaxed)
+        doneChunks.store(0, ordering: .relaxed)
+        open.store(true, ordering: .sequentiallyConsistent)
         generation.wrappingIncrement(ordering: .sequentiallyConsistent)
         // Paired with the sleeper's increment-then-recheck: either it sees the new generation, or
         // we see it counted and wake it.
         if sleepers.load(ordering: .sequentiallyConsistent) > 0 { wakeAll() }
+
+        claimChunks()
+        // Chunks other threads claimed may still be running. Spin: they usually finish within
+        // microseconds; when the machine is oversubscribed, give the core away instead.
+        wait { self.doneChunks.load(ordering: .acquiring) == chunks }
+        open.store(false, ordering: .sequentiallyConsistent)
+        wait { self.active.load(ordering: .sequentiallyConsistent) == 0 }
+        self.job = nil
     }
 
-    func waitForWorkers() {
-        // Spin: a worker usually finishes within microseconds. When the machine is oversubscribed
-        // a worker may be descheduled, so after a while give the core away instead of burning it.
+    /// Runs chunks until none is left to claim.
+    private func claimChunks() {
+        while true {
+            let c = nextChunk.loadThenWrappingIncrement(ordering: .relaxed)
+            if c >= chunkCount { return }
+            job?(c)
+            doneChunks.wrappingIncrement(ordering: .releasing)
+        }
+    }
+
+    private func wait(until done: () -> Bool) {
         var spins = 0
-        while pending.load(ordering: .acquiring) > 0 {
+        while !done() {
             spins += 1
             if spins < 1 << 14 { tk_cpu_relax() } else { sched_yield() }
         }
-        job = nil
     }
 
     func stop() {
@@ -148,7 +186,7 @@ private final class PoolState: @unchecked Sendable {
         pthread_mutex_unlock(mutex)
     }
 
-    func workerLoop(index: Int, seen start: Int) {
+    func workerLoop(seen start: Int) {
         var seen = start
         while true {
             var spins = 0
@@ -171,8 +209,9 @@ private final class PoolState: @unchecked Sendable {
             }
             seen = current
             if stopping.load(ordering: .acquiring) { return }
-            job?(index)
-            pending.wrappingDecrement(ordering: .releasing)
+            active.wrappingIncrement(ordering: .sequentiallyConsistent)
+            if open.load(ordering: .sequentiallyConsistent) { claimChunks() }
+            active.wrappingDecrement(ordering: .sequentiallyConsistent)
         }
     }
 }
