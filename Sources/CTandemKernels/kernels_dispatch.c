@@ -27,7 +27,23 @@ static int tk_cpu_has_avx_vnni(void) {
 }
 #endif
 
+static int tk_isa_probe(tk_isa isa);
+
+/// cpuid traps to the hypervisor on a virtual machine (microseconds), and every matrix product
+/// looks up its kernels, so each answer is computed once and kept. Racing first calls compute
+/// the same value; relaxed atomics make that benign.
 int tk_isa_available(tk_isa isa) {
+    static int known[8] = {-1, -1, -1, -1, -1, -1, -1, -1};
+    if ((unsigned)isa >= 8) return 0;
+    int answer = __atomic_load_n(&known[isa], __ATOMIC_RELAXED);
+    if (answer < 0) {
+        answer = tk_isa_probe(isa);
+        __atomic_store_n(&known[isa], answer, __ATOMIC_RELAXED);
+    }
+    return answer;
+}
+
+static int tk_isa_probe(tk_isa isa) {
     switch (isa) {
     case TK_ISA_GENERIC: return 1;
     case TK_ISA_AVX2:
