@@ -76,6 +76,9 @@ static const tk_kernels tk_generic = {
     .gemm = {NULL, NULL, NULL, NULL},
     .sum_f32 = tk_sum_f32_generic,
     .fma_loop = tk_fma_loop_generic,
+    .exp_shifted = tk_exp_shifted_generic,
+    .silu_mul = tk_silu_mul_generic,
+    .gelu_tanh_mul = tk_gelu_tanh_mul_generic,
 };
 
 #if defined(TK_HAVE_AVX2)
@@ -89,6 +92,9 @@ static const tk_kernels tk_avx2 = {
     .gemm_f32act = {NULL, NULL, tk_gemm_q8_0_f32_avx2, tk_gemm_q4_0_f32_avx2},
     .sum_f32 = tk_sum_f32_avx2,
     .fma_loop = tk_fma_loop_avx2,
+    .exp_shifted = tk_exp_shifted_avx2,
+    .silu_mul = tk_silu_mul_avx2,
+    .gelu_tanh_mul = tk_gelu_tanh_mul_avx2,
 };
 #endif
 
@@ -104,6 +110,9 @@ static const tk_kernels tk_avx2_vnni = {
     .gemm_f32act = {NULL, NULL, NULL, NULL},
     .sum_f32 = tk_sum_f32_avx2,
     .fma_loop = tk_fma_loop_avx2,
+    .exp_shifted = tk_exp_shifted_avx2,
+    .silu_mul = tk_silu_mul_avx2,
+    .gelu_tanh_mul = tk_gelu_tanh_mul_avx2,
 };
 #endif
 
@@ -120,6 +129,10 @@ static const tk_kernels tk_neon = {
     .gemm = {NULL, NULL, NULL, NULL},
     .sum_f32 = tk_sum_f32_neon,
     .fma_loop = tk_fma_loop_neon,
+    // Advanced SIMD is the AArch64 baseline: the generic copies compile to NEON there.
+    .exp_shifted = tk_exp_shifted_generic,
+    .silu_mul = tk_silu_mul_generic,
+    .gelu_tanh_mul = tk_gelu_tanh_mul_generic,
 };
 #endif
 

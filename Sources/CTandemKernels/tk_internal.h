@@ -52,6 +52,9 @@ float tk_vec_dot_q8_0_q8_0_generic(const void *w, const void *x, int64_t k);
 float tk_vec_dot_q4_0_q8_0_generic(const void *w, const void *x, int64_t k);
 double tk_sum_f32_generic(const float *x, int64_t n);
 double tk_fma_loop_generic(int64_t iters, float *sink);
+float tk_exp_shifted_generic(float *x, int64_t n, float shift);
+void tk_silu_mul_generic(float *gate, const float *up, int64_t n);
+void tk_gelu_tanh_mul_generic(float *gate, const float *up, int64_t n);
 
 // ---- x86 AVX2 + FMA + F16C (kernels_x86_avx2.c) ----
 #if defined(__x86_64__) || defined(_M_X64)
@@ -83,6 +86,9 @@ void tk_gemm_q4_0_avxvnni(const void *w, const void *x, float *y, int64_t ldy, i
                           int64_t n0, int64_t n1);
 double tk_sum_f32_avx2(const float *x, int64_t n);
 double tk_fma_loop_avx2(int64_t iters, float *sink);
+float tk_exp_shifted_avx2(float *x, int64_t n, float shift);
+void tk_silu_mul_avx2(float *gate, const float *up, int64_t n);
+void tk_gelu_tanh_mul_avx2(float *gate, const float *up, int64_t n);
 #endif
 
 // ---- AArch64 NEON (kernels_arm_neon.c) ----

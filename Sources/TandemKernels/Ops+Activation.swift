@@ -1,12 +1,14 @@
 // Element-wise activations, in place. Names follow Hugging Face's ACT2FN: "gelu_new" /
 // "gelu_pytorch_tanh" = `gelu`, "gelu" = `geluErf`, "relu", "silu"; the gated forms are T5 v1.1's
 // `T5DenseGatedActDense` (gelu_new(wi_0 x) ⊙ wi_1 x) and LLaMA's MLP (silu(gate) ⊙ up).
+import CTandemKernels
 import Foundation
 
 extension Ops {
     /// GELU, tanh approximation (Hendrycks & Gimpel 2016, §2): ½x(1 + tanh(√(2/π)(x + 0.044715x³))).
-    public static func gelu(_ x: UnsafeMutableBufferPointer<Float>) {
-        for i in x.indices { x[i] = geluTanh(x[i]) }
+    public static func gelu(_ x: UnsafeMutableBufferPointer<Float>, isa: KernelISA = .current) {
+        guard !x.isEmpty else { return }
+        isa.table.pointee.gelu_tanh_mul(x.baseAddress!, nil, Int64(x.count))
     }
 
     /// GELU, exact: ½x(1 + erf(x/√2)).
@@ -23,27 +25,22 @@ extension Ops {
     }
 
     /// SiLU / swish: x·σ(x).
-    public static func silu(_ x: UnsafeMutableBufferPointer<Float>) {
-        for i in x.indices { x[i] = siluScalar(x[i]) }
+    public static func silu(_ x: UnsafeMutableBufferPointer<Float>, isa: KernelISA = .current) {
+        guard !x.isEmpty else { return }
+        isa.table.pointee.silu_mul(x.baseAddress!, nil, Int64(x.count))
     }
 
     /// gate ← gelu_tanh(gate) ⊙ up (T5 v1.1 / Flan-T5 "gated-gelu").
-    public static func gatedGelu(gate: UnsafeMutableBufferPointer<Float>, up: UnsafeBufferPointer<Float>) {
+    public static func gatedGelu(gate: UnsafeMutableBufferPointer<Float>, up: UnsafeBufferPointer<Float>, isa: KernelISA = .current) {
         precondition(gate.count == up.count, "gatedGelu: \(gate.count) vs \(up.count)")
-        for i in gate.indices { gate[i] = geluTanh(gate[i]) * up[i] }
+        guard !gate.isEmpty else { return }
+        isa.table.pointee.gelu_tanh_mul(gate.baseAddress!, up.baseAddress!, Int64(gate.count))
     }
 
     /// gate ← silu(gate) ⊙ up (SwiGLU, Shazeer 2020; LLaMA's MLP).
-    public static func swiglu(gate: UnsafeMutableBufferPointer<Float>, up: UnsafeBufferPointer<Float>) {
+    public static func swiglu(gate: UnsafeMutableBufferPointer<Float>, up: UnsafeBufferPointer<Float>, isa: KernelISA = .current) {
         precondition(gate.count == up.count, "swiglu: \(gate.count) vs \(up.count)")
-        for i in gate.indices { gate[i] = siluScalar(gate[i]) * up[i] }
+        guard !gate.isEmpty else { return }
+        isa.table.pointee.silu_mul(gate.baseAddress!, up.baseAddress!, Int64(gate.count))
     }
-
-    @inline(__always)
-    static func geluTanh(_ v: Float) -> Float {
-        0.5 * v * (1 + Foundation.tanh(0.7978845608028654 * (v + 0.044715 * v * v * v)))
-    }
-
-    @inline(__always)
-    static func siluScalar(_ v: Float) -> Float { v / (1 + Foundation.exp(-v)) }
 }

@@ -2,6 +2,7 @@
 // RMS norm: Zhang & Sennrich 2019, as T5 (`T5LayerNorm`) and LLaMA (`LlamaRMSNorm`) use it: no mean
 // subtraction, no bias, statistics in f32. Layer norm: Ba et al. 2016 (GPT-2).
 // Reductions use 8-lane SIMD accumulators: Swift does not reassociate a scalar float sum on its own.
+import CTandemKernels
 import Foundation
 
 /// The non-matrix operations the models need. Each works on caller-owned buffers; none allocates.
@@ -49,7 +50,7 @@ public enum Ops {
 
     /// Softmax in place, stable: exp(x − max) / Σ. Entries of −∞ (masked) become 0; a row that is
     /// all −∞ becomes all zeros rather than NaN, so a fully padded query contributes nothing.
-    public static func softmax(_ x: UnsafeMutableBufferPointer<Float>) {
+    public static func softmax(_ x: UnsafeMutableBufferPointer<Float>, isa: KernelISA = .current) {
         guard !x.isEmpty else { return }
         var m = -Float.infinity
         for v in x where v > m { m = v }
@@ -57,13 +58,9 @@ public enum Ops {
             for i in x.indices { x[i] = 0 }
             return
         }
-        var s: Float = 0
-        for i in x.indices {
-            let e = Foundation.exp(x[i] - m)
-            x[i] = e
-            s += e
-        }
-        let inv = 1 / s
+        // The exps on the instruction set's kernel (a libm call per score was ~10 % of t5-large's
+        // encode time); the scaling is cheap.
+        let inv = 1 / isa.table.pointee.exp_shifted(x.baseAddress!, Int64(x.count), m)
         for i in x.indices { x[i] *= inv }
     }
 

@@ -142,6 +142,44 @@ static void test_quantize(const tk_kernels *kt, long k, float scale) {
     free(x); free(a); free(b);
 }
 
+/// exp_shifted, silu_mul and gelu_tanh_mul against libm in double precision, over the finite
+/// range of exp, with and without the `up` factor, at lengths that leave vector tails.
+static void test_elementwise(const tk_kernels *kt) {
+    for (long n = 1; n <= 1000; n = n * 3 + 1) {
+        float *x = malloc(sizeof(float) * n), *y = malloc(sizeof(float) * n), *up = malloc(sizeof(float) * n);
+        for (long i = 0; i < n; i++) { x[i] = frand() * 80.0f; up[i] = frand(); }
+        memcpy(y, x, sizeof(float) * n);
+        const float shift = 3.0f;
+        const float sum = kt->exp_shifted(y, n, shift);
+        double worst = 0, ref_sum = 0;
+        for (long i = 0; i < n; i++) {
+            const double ref = exp((double)(x[i] - shift));  // the kernel subtracts in f32
+            ref_sum += ref;
+            worst = fmax(worst, fabs(y[i] - ref) / ref);
+        }
+        check(worst < 5e-7 && fabs(sum - ref_sum) <= 1e-5 * ref_sum, "exp_shifted", kt->name, 1, n, 1, worst);
+        for (int gated = 0; gated < 2; gated++) {
+            for (int op = 0; op < 2; op++) {
+                memcpy(y, x, sizeof(float) * n);
+                if (op == 0) kt->silu_mul(y, gated ? up : NULL, n); else kt->gelu_tanh_mul(y, gated ? up : NULL, n);
+                double err = 0;
+                for (long i = 0; i < n; i++) {
+                    const double v = x[i];
+                    double ref = op == 0 ? v / (1 + exp(-v)) : 0.5 * v * (1 + tanh(0.7978845608028654 * (v + 0.044715 * v * v * v)));
+                    if (gated) ref *= up[i];
+                    err = fmax(err, fabs(y[i] - ref) / fmax(1.0, fabs(ref)));
+                }
+                check(err < 2e-6, op == 0 ? "silu_mul" : "gelu_tanh_mul", kt->name, gated, n, 1, err);
+            }
+        }
+        free(x); free(y); free(up);
+    }
+    float edges[] = {-INFINITY, -1000.0f, -87.5f, 0.0f, 88.8f, INFINITY};
+    kt->exp_shifted(edges, 6, 0.0f);
+    check(edges[0] == 0 && edges[1] == 0 && edges[2] == 0 && edges[3] == 1 && isinf(edges[4]) && isinf(edges[5]),
+          "exp_shifted edges", kt->name, 1, 6, 1, 0);
+}
+
 int main(void) {
     static const long shapes[][3] = {  // m, n, k
         {1, 1, 32}, {1, 7, 64}, {1, 33, 96}, {2, 5, 32}, {3, 17, 160}, {5, 16, 256},
@@ -153,6 +191,7 @@ int main(void) {
         const tk_kernels *kt = tk_kernels_for(isas[t]);
         if (!kt) continue;
         printf("testing %s\n", kt->name);
+        test_elementwise(kt);
         for (long k = 32; k <= 512; k += 96) test_quantize(kt, k, 3.0f);
         test_quantize(kt, 64, 0.0f);
         test_quantize(kt, 64, 1e6f);

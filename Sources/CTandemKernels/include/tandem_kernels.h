@@ -86,6 +86,13 @@ typedef struct {
     double (*sum_f32)(const float *x, int64_t n);
     /// `iters` rounds of independent FMAs; returns the flop count done (the peak probe).
     double (*fma_loop)(int64_t iters, float *sink);
+    /// x[i] ← exp(x[i] − shift) for i < n; returns Σ x[i] (the softmax core). Exactly 0 where
+    /// x[i] − shift < −87.34, so −∞ entries stay weightless.
+    float (*exp_shifted)(float *x, int64_t n, float shift);
+    /// gate[i] ← silu(gate[i]) · up[i] (SwiGLU), or silu(gate[i]) when `up` is NULL.
+    void (*silu_mul)(float *gate, const float *up, int64_t n);
+    /// gate[i] ← gelu_tanh(gate[i]) · up[i] (gated GELU), or gelu_tanh(gate[i]) when `up` is NULL.
+    void (*gelu_tanh_mul)(float *gate, const float *up, int64_t n);
 } tk_kernels;
 
 /// Whether this CPU (and OS, for the AVX state) can run the given instruction set.
