@@ -110,4 +110,26 @@ struct SummarizeCLITests {
         #expect(r.status == 0)
         #expect(try Self.records(out).map { $0["id"] as! String } == ["a", "b"])
     }
+
+    /// `--min-tokens` fixes the summary length (what the benchmark relies on) and `--stats-json`
+    /// reports the run with figures that add up.
+    @Test func minTokensAndStatsJSON() throws {
+        let input = CLI.temporary("fixed.jsonl"), output = CLI.temporary("fixed-out.jsonl"), stats = CLI.temporary("stats.json")
+        try Self.documents(5).write(toFile: input, atomically: true, encoding: .utf8)
+        let r = try CLI.run(["summarize", Self.model, "--input", input, "--output", output, "--min-tokens", "7", "--max-tokens", "7",
+                             "--batch", "2", "--quiet", "--stats-json", stats])
+        #expect(r.status == 0, "\(r.stderr)")
+        let records = try Self.records(output)
+        #expect(records.count == 5)
+        #expect(records.allSatisfy { $0["output_tokens"] as? Int == 7 })
+        let s = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: stats))) as! [String: Any]
+        #expect(s["documents"] as? Int == 5)
+        #expect(s["output_tokens"] as? Int == 35)
+        let total = (s["seconds"] as! Double) * 1000
+        let parts = (s["llm_encode_ms"] as! Double) + (s["slm_encode_ms"] as! Double) + (s["decode_ms"] as! Double)
+        #expect(parts > 0 && parts <= total * 1.01, "time split \(parts) ms of \(total) ms")
+        #expect((s["peak_rss_mb"] as! Double) > 0)
+        let bad = try CLI.run(["summarize", Self.model, "--input", input, "--output", output, "--min-tokens", "9", "--max-tokens", "4"])
+        #expect(bad.status != 0 && bad.stderr.contains("--min-tokens"))
+    }
 }

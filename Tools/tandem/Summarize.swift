@@ -46,6 +46,9 @@ struct Summarize: ParsableCommand {
     @Option(name: .customLong("max-tokens"), help: "Most tokens per summary.")
     var maxTokens = 64
 
+    @Option(name: .customLong("min-tokens"), help: "Fewest tokens per summary (end-of-sequence is held back until then; benchmarks use it to fix the length).")
+    var minTokens = 0
+
     @Option(help: "Beam search with this many beams (1: greedy).")
     var beam = 1
 
@@ -70,6 +73,9 @@ struct Summarize: ParsableCommand {
     @Flag(help: "No progress output.")
     var quiet = false
 
+    @Option(name: .customLong("stats-json"), help: "At the end, write the run's figures as JSON to this file (documents, seconds, docs/s, time split, peak memory).")
+    var statsJSON: String?
+
     func parseShard() throws -> (k: Int, n: Int)? {
         guard let shard else { return nil }
         let parts = shard.split(separator: "/")
@@ -87,8 +93,26 @@ struct Summarize: ParsableCommand {
         return UInt64(t)
     }
 
+    /// The figures `Benchmarks/summarize` tabulates, written whole (temporary name, then rename).
+    func writeStats(_ p: SummarizeProgress, batch: Int, to path: String) throws {
+        let seconds = p.totalMs / 1000
+        let record: [String: Any] = [
+            "documents": p.written, "resumed": p.resumed, "skipped": p.skipped, "truncated": p.truncated,
+            "input_tokens": p.inputTokens, "output_tokens": p.outputTokens, "seconds": seconds,
+            "docs_per_s": seconds > 0 ? Double(p.written) / seconds : 0,
+            "llm_encode_ms": p.llmEncodeMs, "slm_encode_ms": p.slmEncodeMs, "decode_ms": p.decodeMs,
+            "decode_tokens_per_s": p.decodeMs > 0 ? Double(p.outputTokens) / (p.decodeMs / 1000) : 0,
+            "batch": batch, "peak_rss_mb": Double(Clock.peakResidentBytes) / 1_048_576,
+        ]
+        let data = try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys])
+        let tmp = path + ".tmp"
+        try data.write(to: URL(fileURLWithPath: tmp))
+        guard rename(tmp, path) == 0 else { throw ValidationError("cannot write \(path): \(String(cString: strerror(errno)))") }
+    }
+
     func validate() throws {
         guard maxTokens >= 1, beam >= 1, batch >= 1 else { throw ValidationError("--max-tokens, --beam and --batch must be at least 1") }
+        guard minTokens >= 0, minTokens <= maxTokens else { throw ValidationError("--min-tokens must be between 0 and --max-tokens") }
         if let m = maxMemory, Self.parseBytes(m) == nil { throw ValidationError("--max-memory expects a size like 1G or 512M") }
         _ = try parseShard()
     }
@@ -109,7 +133,7 @@ struct Summarize: ParsableCommand {
             let out = try ResultLog(path: output)
             if out.repairedBytes > 0 { printError("repaired a torn last line in \(output) (\(out.repairedBytes) bytes)") }
             let errorLog = try errors.map { try ResultLog(path: $0, idKey: "line") }
-            var generation = GenerationOptions(maxNewTokens: maxTokens)
+            var generation = GenerationOptions(maxNewTokens: maxTokens, minNewTokens: minTokens)
             if beam > 1 { generation.strategy = .beam(BeamOptions(beams: beam)) }
             let job = Summarizer(model: m, options: SummarizeOptions(
                 prefix: prefix, generation: generation, batch: batch, maxMemory: maxMemory.flatMap(Self.parseBytes),
@@ -146,6 +170,7 @@ struct Summarize: ParsableCommand {
                 printError(String(format: "summarized %d documents (%d already done, %d skipped, %d truncated) in %.1f s; LLM/encoder %.0f ms",
                                   p.written, p.resumed, p.skipped, p.truncated, p.totalMs / 1000, p.llmEncodeMs))
             }
+            if let statsJSON { try writeStats(p, batch: job.progress.batchSize, to: statsJSON) }
             skipped = p.skipped > 0
             if Interrupt.requested { throw ExitCode(130) }
         }

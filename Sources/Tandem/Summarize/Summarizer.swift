@@ -38,8 +38,13 @@ public struct SummarizeProgress: Sendable {
     public var inputTokens = 0
     public var outputTokens = 0
     public var truncated = 0
+    /// The large model's encoder (bundles), or the whole encoder pass (plain models).
     public var llmEncodeMs = 0.0
+    /// Bundles: the small model's pass over the projected prompt; 0 for plain models.
+    public var slmEncodeMs = 0.0
     public var encodeMs = 0.0
+    /// Time spent generating summary tokens: everything in `generate` after the encoders.
+    public var decodeMs = 0.0
     public var totalMs = 0.0
     public var batchSize = 0
 }
@@ -135,6 +140,8 @@ public final class Summarizer {
         func accumulate(_ s: GenerationStats) {
             progress.encodeMs += s.encodeMs
             progress.llmEncodeMs += s.llmEncodeMs ?? s.encodeMs
+            progress.slmEncodeMs += s.slmEncodeMs ?? 0
+            progress.decodeMs += max(0, s.totalMs - s.encodeMs)
         }
 
         while !shouldStop(), let item = source.next() {
