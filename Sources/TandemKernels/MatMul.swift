@@ -80,6 +80,45 @@ public enum MatMul {
         }
     }
 
+    /// y_i = W_i x for several matrices that read the same input (a layer's q, k, v projections,
+    /// or its gate and up projections): the input is quantized once and all rows are shared out
+    /// in one parallel call, instead of one call (and one wake-up of the workers) per matrix.
+    ///
+    /// - Parameters:
+    ///   - ws: matrices of one dtype and one column count, `x.count` columns.
+    ///   - ys: one output per matrix, `ws[i].rows` floats each, overwritten.
+    public static func gemv(
+        _ ws: [WeightMatrix], x: UnsafeBufferPointer<Float>, ys: [UnsafeMutableBufferPointer<Float>],
+        pool: ThreadPool = .shared, isa: KernelISA = .current
+    ) {
+        precondition(ws.count == ys.count && !ws.isEmpty, "gemv: one output per matrix")
+        let first = ws[0]
+        precondition(ws.allSatisfy { $0.dtype == first.dtype && $0.columns == first.columns }, "gemv: matrices differ in dtype or columns")
+        precondition(x.count == first.columns, "gemv: x has \(x.count) elements, W has \(first.columns) columns")
+        for (w, y) in zip(ws, ys) { precondition(y.count == w.rows, "gemv: y has \(y.count) elements, W has \(w.rows) rows") }
+        let table = isa.table
+        let dt = first.cDType
+        let k = Int64(first.columns)
+        // Start row of each matrix in the concatenation, padded to 16 so no range straddles two
+        // matrices' cache lines of output.
+        var starts = [Int]()
+        var total = 0
+        for w in ws {
+            starts.append(total)
+            total += (w.rows + 15) / 16 * 16
+        }
+        let bytes = ws.reduce(0) { $0 + $1.byteCount }
+        withActivations(first, x.baseAddress!, rows: 1, table: table, quantize: first.dtype.isQuantized) { act in
+            let run = { (r: Range<Int>) in
+                for (i, w) in ws.enumerated() {
+                    let lo = max(r.lowerBound - starts[i], 0), hi = min(r.upperBound - starts[i], w.rows)
+                    if lo < hi { tk_gemv(table, dt, w.data, act, ys[i].baseAddress!, k, Int64(lo), Int64(hi)) }
+                }
+            }
+            if bytes < parallelThresholdBytes { run(0..<total) } else { pool.parallelFor(total, alignment: 16, run) }
+        }
+    }
+
     /// Y = X Wᵀ for `m` activation rows at once (encode / prompt): Y[i][r] = dot(W row r, X row i).
     /// Cache-blocked: weight tiles are reused across all activation rows, not a loop of GEMVs.
     ///

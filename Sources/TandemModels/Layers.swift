@@ -93,6 +93,22 @@ public struct Linear: @unchecked Sendable {
     }
 }
 
+extension Linear {
+    /// Several linear layers over the same input rows (q/k/v, gate/up). One token at a time, with
+    /// one dtype and no biases, they run as one grouped GEMV (`MatMul.gemv(_:x:ys:)`: one
+    /// quantization of the input, one parallel call); otherwise one product each.
+    public static func apply(_ layers: [Linear], _ x: UnsafeBufferPointer<Float>, rows: Int,
+                             into ys: [UnsafeMutableBufferPointer<Float>], pool: ThreadPool) {
+        let first = layers[0].weight
+        if rows == 1, layers.allSatisfy({ $0.bias == nil && $0.weight.dtype == first.dtype && $0.weight.columns == first.columns }) {
+            MatMul.gemv(layers.map(\.weight), x: UnsafeBufferPointer(rebasing: x[0..<first.columns]),
+                        ys: zip(layers, ys).map { UnsafeMutableBufferPointer(rebasing: $1[0..<$0.outFeatures]) }, pool: pool)
+            return
+        }
+        for (layer, y) in zip(layers, ys) { layer(x, rows: rows, into: y, pool: pool) }
+    }
+}
+
 /// A token embedding table `[vocabulary, dimension]` in any dtype; rows are decoded on lookup.
 public struct Embedding: @unchecked Sendable {
     public let view: TensorView

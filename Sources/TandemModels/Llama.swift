@@ -160,9 +160,7 @@ public final class LlamaModel: CausalLanguageModel, @unchecked Sendable {
         let gate = FloatBuffer(count: n * ff), up = FloatBuffer(count: n * ff)
         for (l, layer) in layers.enumerated() {
             rmsNormRows(x.buffer, rows: n, width: d, weight: layer.inputNorm, epsilon: epsilon, into: h.mutable)
-            layer.q(h.buffer, rows: n, into: q.mutable, pool: pool)
-            layer.k(h.buffer, rows: n, into: k.mutable, pool: pool)
-            layer.v(h.buffer, rows: n, into: v.mutable, pool: pool)
+            Linear.apply([layer.q, layer.k, layer.v], h.buffer, rows: n, into: [q.mutable, k.mutable, v.mutable], pool: pool)
             for (r, p) in positions.enumerated() {
                 rope.apply(q.mutable.baseAddress! + r * heads * hd, heads: heads, position: p)
                 rope.apply(k.mutable.baseAddress! + r * kvh * hd, heads: kvh, position: p)
@@ -171,8 +169,7 @@ public final class LlamaModel: CausalLanguageModel, @unchecked Sendable {
             layer.o(attn.buffer, rows: n, into: proj.mutable, pool: pool)
             addInPlace(x.mutable, proj.buffer, count: n * d)
             rmsNormRows(x.buffer, rows: n, width: d, weight: layer.postNorm, epsilon: epsilon, into: h.mutable)
-            layer.gate(h.buffer, rows: n, into: gate.mutable, pool: pool)
-            layer.up(h.buffer, rows: n, into: up.mutable, pool: pool)
+            Linear.apply([layer.gate, layer.up], h.buffer, rows: n, into: [gate.mutable, up.mutable], pool: pool)
             Ops.swiglu(gate: gate.mutable, up: up.buffer)
             layer.down(gate.buffer, rows: n, into: proj.mutable, pool: pool)
             addInPlace(x.mutable, proj.buffer, count: n * d)

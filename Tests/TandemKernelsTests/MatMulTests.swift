@@ -25,6 +25,39 @@ struct MatMulTests {
     // Little spinning: the test runner runs suites in parallel on few cores.
     static let pools = [ThreadPool(threads: 1), ThreadPool(threads: 3, spinIterations: 1 << 10)]
 
+    /// The grouped GEMV (q/k/v, gate/up) gives each matrix exactly what its own GEMV gives, for
+    /// row counts that are not multiples of the 16-row split and totals both below and above the
+    /// size where work is shared out.
+    @Test(arguments: KernelISA.available, dtypes)
+    func groupedGEMVMatchesSeparateGEMVs(isa: KernelISA, dtype: DType) {
+        let k = 96
+        for rowCounts in [[5, 17, 17], [64, 16, 1], [300, 100, 100]] {
+            let x = randomFloats(k, scale: 2, seed: 77)
+            let weights = rowCounts.enumerated().map { randomFloats($0.element * k, scale: 1, seed: 100 + UInt64($0.offset)) }
+            // Nest the temporary weight matrices, then compare inside.
+            func nest(_ i: Int, _ made: [WeightMatrix]) {
+                if i < rowCounts.count {
+                    withWeights(weights[i], rows: rowCounts[i], columns: k, dtype: dtype) { nest(i + 1, made + [$0]) }
+                    return
+                }
+                for pool in Self.pools {
+                    let ys = rowCounts.map { UnsafeMutableBufferPointer<Float>.allocate(capacity: $0) }
+                    defer { ys.forEach { $0.deallocate() } }
+                    ys.forEach { $0.initialize(repeating: .nan) }
+                    var separate = rowCounts.map { [Float](repeating: .nan, count: $0) }
+                    x.withUnsafeBufferPointer { xb in
+                        MatMul.gemv(made, x: xb, ys: ys, pool: pool, isa: isa)
+                        for i in made.indices {
+                            separate[i].withUnsafeMutableBufferPointer { MatMul.gemv(made[i], x: xb, y: $0, pool: pool, isa: isa) }
+                        }
+                    }
+                    #expect(ys.map { Array($0) } == separate, "\(isa) \(dtype) rows \(rowCounts) threads \(pool.threadCount)")
+                }
+            }
+            nest(0, [])
+        }
+    }
+
     @Test(arguments: KernelISA.available, dtypes)
     func productsMatchReference(isa: KernelISA, dtype: DType) {
         var seed: UInt64 = 1
