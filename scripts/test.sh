@@ -5,7 +5,9 @@
 #   3. the NEON kernels, cross-compiled for AArch64 and run under qemu-user (scripts/test-neon.sh),
 #      when the cross compiler is installed (.ci/run installs it);
 #   4. the Python tests of the LLM-to-SLM reference and trainer (Tests/python, PyTorch), when the
-#      virtual environment .venv-test exists (.ci/run creates it from Tests/python/requirements.txt).
+#      virtual environment .venv-test exists (.ci/run creates it from Tests/python/requirements.txt);
+#   5. with TANDEM_SANITIZERS=1 (.ci/run sets it), the Swift tests under AddressSanitizer and
+#      ThreadSanitizer (scripts/sanitize.sh; each in its own build directory).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,4 +28,12 @@ if [ -x "$PY" ] && "$PY" -c "import torch, transformers" 2>/dev/null; then
     "$PY" -m pytest -q Tests/python
 else
     echo "==> skipping Python tests: no $PY with torch (python3 -m venv .venv-test && .venv-test/bin/pip install -r Tests/python/requirements.txt)"
+fi
+if [ "${TANDEM_SANITIZERS:-0}" = 1 ]; then
+    echo "==> swift test under AddressSanitizer"
+    scripts/sanitize.sh address
+    echo "==> swift test under ThreadSanitizer"
+    scripts/sanitize.sh thread
+else
+    echo "==> skipping the sanitizer runs: TANDEM_SANITIZERS=1 scripts/test.sh runs them (scripts/sanitize.sh)"
 fi

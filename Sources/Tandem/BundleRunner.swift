@@ -83,7 +83,7 @@ public final class BundleRunner: AutoregressiveModel {
             let x = FloatBuffer(count: m * adapter!.outFeatures)
             adapter!(e.buffer, rows: m, into: x.mutable, pool: pool)
             x.add(z, count: x.count)
-            let state = r.model.makeState(capacity: m + 1 + maxNewTokens)
+            let state = r.model.makeState(promptTokens: m + 1, maxNewTokens: maxNewTokens)
             _ = try r.model.forward(x, segments: [(state, m)], tracer: nil)
             slmEncodeSeconds += Clock.seconds(since: t1)
             let logits = try r.model.forward(try r.model.embed([bos]), segments: [(state, 1)], tracer: nil)

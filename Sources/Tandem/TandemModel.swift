@@ -186,7 +186,56 @@ public final class TandemModel: @unchecked Sendable {
     /// Prompt text → model input ids. T5 inputs end with `</s>` (as Hugging Face's tokenizer adds).
     /// Returns the ids and whether they were truncated to `maxInputTokens`.
     public func encodePrompt(_ text: String) -> (ids: [Int32], truncated: Bool) {
-        promptIds(fromTokens: tokenizer.encode(text))
+        let (window, cut) = promptWindow(text)
+        let (ids, truncated) = promptIds(fromTokens: tokenizer.encode(window))
+        return (ids, truncated || cut)
+    }
+
+    /// Bytes of text per token kept, at most, when an over-long prompt is cut before tokenizing.
+    /// Tokens are far shorter (SentencePiece pieces ≤ 16 characters by default; BPE averages 3–5
+    /// bytes), so for any real text the window holds more tokens than the model keeps, and the ids
+    /// that reach it are the same as without the window (Tests/TandemTests/LongPromptTests.swift).
+    static let promptBytesPerToken = 64
+
+    /// The part of `text` that can reach the model: the beginning for encoders (T5, bundles),
+    /// the end for decoder-only models, cut at a whitespace near the window's edge when there is
+    /// one. Tokenizing a 10 MB prompt whole would cost time and memory in proportion (about
+    /// 2 GB in SentencePiece) for tokens that truncation throws away.
+    func promptWindow(_ text: String) -> (text: String, cut: Bool) {
+        let limit = maxInputTokens * Self.promptBytesPerToken
+        let utf8 = text.utf8
+        guard utf8.count > limit else { return (text, false) }
+        let isSpace: (UInt8) -> Bool = { $0 == 0x20 || $0 == 0x0A || $0 == 0x09 || $0 == 0x0D }
+        let slack = min(1024, limit / 8)
+        if promptEOS != nil {
+            // Keep the beginning; end before a whitespace in the window's last `slack` bytes.
+            var end = utf8.index(utf8.startIndex, offsetBy: limit)
+            if let space = utf8[utf8.index(end, offsetBy: -slack)..<end].lastIndex(where: isSpace) { end = space }
+            while end > utf8.startIndex, UTF8.isContinuation(utf8[end]) { end = utf8.index(before: end) }
+            return (String(text.unicodeScalars[..<end]), true)
+        } else {
+            // Keep the end; start at a whitespace in the window's first `slack` bytes.
+            var start = utf8.index(utf8.endIndex, offsetBy: -limit)
+            if let space = utf8[start..<utf8.index(start, offsetBy: slack)].firstIndex(where: isSpace) { start = space }
+            while start < utf8.endIndex, UTF8.isContinuation(utf8[start]) { start = utf8.index(after: start) }
+            return (String(text.unicodeScalars[start...]), true)
+        }
+    }
+
+    /// The most new tokens a prompt of `promptTokens` leaves room for in a model with a fixed
+    /// context (GPT-2, LLaMA, a bundle with such an SLM); nil for T5 decoders, which have none.
+    public func maxNewTokens(promptTokens m: Int) -> Int? {
+        // The last chosen token is never fed back, hence the + 1; a bundle's causal SLM also
+        // takes its first-response token.
+        switch runner {
+        case .t5: return nil
+        case let .causal(r): return r.model.maxPositions.map { max(0, $0 - m + 1) }
+        case let .bundle(r):
+            switch r.slm {
+            case .t5: return nil
+            case let .causal(s, _): return s.model.maxPositions.map { max(0, $0 - m) }
+            }
+        }
     }
 
     /// `encodePrompt` for text already tokenized with `tokenizer` (no special tokens added).

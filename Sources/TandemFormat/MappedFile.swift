@@ -12,11 +12,15 @@ import Darwin
 ///
 /// If another process truncates the file while it is mapped, touching a page past the new end
 /// raises SIGBUS (see Formats/FORMAT.md §9); Tandem never writes to a file it has mapped.
+/// Every mapping is recorded so that a program can report that fault as one line naming the file
+/// (`MappedFile.reportTruncationOnSIGBUS`, MappedFile+Truncation.swift).
 public final class MappedFile: @unchecked Sendable {
     public let path: String
     /// The mapped bytes (empty for an empty file).
     public let bytes: UnsafeRawBufferPointer
     private let base: UnsafeMutableRawPointer?
+    /// This mapping's slot in `MappingRegistry`, for the SIGBUS handler.
+    private let registration: Int?
 
     public init(path: String) throws(FormatError) {
         self.path = path
@@ -30,12 +34,14 @@ public final class MappedFile: @unchecked Sendable {
         if size == 0 {
             base = nil
             bytes = UnsafeRawBufferPointer(start: nil, count: 0)
+            registration = nil
             return
         }
         let p = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0)
         guard let p, p != MAP_FAILED else { throw .io(path: path, reason: "mmap: " + String(cString: strerror(errno))) }
         base = p
         bytes = UnsafeRawBufferPointer(start: p, count: size)
+        registration = MappingRegistry.register(start: p, count: size, path: path)
     }
 
     /// Asks the kernel to read the whole file ahead (for models about to be used in full).
@@ -44,6 +50,7 @@ public final class MappedFile: @unchecked Sendable {
     }
 
     deinit {
+        if let registration { MappingRegistry.unregister(registration) }
         if let base { munmap(base, bytes.count) }
     }
 }

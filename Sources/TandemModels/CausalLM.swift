@@ -7,11 +7,13 @@ import TandemKernels
 
 /// The KV cache of one sequence.
 public final class CausalState: @unchecked Sendable {
-    public let capacity: Int
+    /// Positions the cache holds now. It grows (doubling) when a forward pass needs more, so a
+    /// generous `--max-tokens` costs memory only for the tokens actually generated.
+    public private(set) var capacity: Int
     public internal(set) var position = 0
     let width: Int
-    let keys: [FloatBuffer]
-    let values: [FloatBuffer]
+    private(set) var keys: [FloatBuffer]
+    private(set) var values: [FloatBuffer]
 
     public init(layers: Int, width: Int, capacity: Int) {
         self.capacity = capacity
@@ -30,6 +32,21 @@ public final class CausalState: @unchecked Sendable {
         }
         c.position = position
         return c
+    }
+
+    /// Makes room for `positions` positions, keeping the cached ones.
+    func reserve(_ positions: Int) {
+        guard positions > capacity else { return }
+        let grown = max(positions, 2 * capacity)
+        let used = position * width
+        func moved(_ old: FloatBuffer) -> FloatBuffer {
+            let b = FloatBuffer(count: grown * width)
+            b.mutable.baseAddress!.update(from: old.mutable.baseAddress!, count: used)
+            return b
+        }
+        keys = keys.map(moved)
+        values = values.map(moved)
+        capacity = grown
     }
 }
 
@@ -53,16 +70,22 @@ extension CausalLanguageModel {
         CausalState(layers: layerCount, width: cacheWidth, capacity: capacity)
     }
 
-    /// Checks each segment has room and returns the position of each row.
+    /// A cache for a prompt of `promptTokens` followed by up to `maxNewTokens` more: room for
+    /// the prompt and at most 256 new positions up front, grown as generation goes on (256
+    /// positions of SmolLM2-135M are 11 MiB; a million would be 43 GiB).
+    public func makeState(promptTokens: Int, maxNewTokens: Int) -> CausalState {
+        makeState(capacity: promptTokens + min(maxNewTokens, 256))
+    }
+
+    /// Checks each segment fits the model's positions, grows its cache if needed, and returns
+    /// the position of each row.
     func positions(_ segments: [(state: CausalState, rows: Int)]) throws(ModelError) -> [Int] {
         var out: [Int] = []
         for s in segments {
-            guard s.state.position + s.rows <= s.state.capacity else {
-                throw .inputTooLong(tokens: s.state.position + s.rows, limit: s.state.capacity)
-            }
             if let limit = maxPositions, s.state.position + s.rows > limit {
                 throw .inputTooLong(tokens: s.state.position + s.rows, limit: limit)
             }
+            s.state.reserve(s.state.position + s.rows)
             for i in 0..<s.rows { out.append(s.state.position + i) }
         }
         return out

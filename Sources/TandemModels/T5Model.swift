@@ -217,11 +217,13 @@ public final class T5Model: @unchecked Sendable {
     /// and the self-attention cache, which grows by one position per step.
     public final class DecoderState: @unchecked Sendable {
         public let inputLength: Int
-        public let capacity: Int
+        /// Decoder steps the self-attention cache holds now; it grows (doubling) as decoding
+        /// goes on, so a generous `maxSteps` costs memory only for the steps actually taken.
+        public private(set) var capacity: Int
         public private(set) var position = 0
         /// Per layer: keys as [heads, m, d_kv] and values transposed as [heads, d_kv, m].
         let crossK: [FloatBuffer], crossV: [FloatBuffer]
-        let selfK: [FloatBuffer], selfV: [FloatBuffer]
+        private(set) var selfK: [FloatBuffer], selfV: [FloatBuffer]
 
         init(inputLength: Int, capacity: Int, crossK: [FloatBuffer], crossV: [FloatBuffer], selfK: [FloatBuffer], selfV: [FloatBuffer]) {
             self.inputLength = inputLength
@@ -232,7 +234,26 @@ public final class T5Model: @unchecked Sendable {
             self.selfV = selfV
         }
 
+        /// Steps allocated up front, however many are asked for (256 steps of t5-large's decoder
+        /// are 48 MiB; a million would be 183 GiB).
+        static let initialSteps = 256
+
         func advance() { position += 1 }
+
+        /// Makes room for `steps` steps, keeping the cached ones.
+        func reserve(_ steps: Int) {
+            guard steps > capacity else { return }
+            let grown = max(steps, 2 * capacity)
+            let width = (selfK.first?.count ?? 0) / max(capacity, 1)
+            func moved(_ old: FloatBuffer) -> FloatBuffer {
+                let b = FloatBuffer(count: grown * width)
+                b.mutable.baseAddress!.update(from: old.mutable.baseAddress!, count: position * width)
+                return b
+            }
+            selfK = selfK.map(moved)
+            selfV = selfV.map(moved)
+            capacity = grown
+        }
 
         /// A copy (for beam search, where beams fork).
         public func copy() -> DecoderState {
@@ -245,8 +266,9 @@ public final class T5Model: @unchecked Sendable {
 
         /// Overwrites this state's self-attention cache with `other`'s (beam reordering).
         public func assign(from other: DecoderState) {
-            precondition(other.inputLength == inputLength && other.capacity == capacity)
-            let n = other.position * (selfK.first?.count ?? 0) / max(capacity, 1)
+            precondition(other.inputLength == inputLength)
+            let n = other.position * (other.selfK.first?.count ?? 0) / max(other.capacity, 1)
+            reserve(other.position)
             for l in selfK.indices {
                 selfK[l].mutable.baseAddress!.update(from: other.selfK[l].mutable.baseAddress!, count: n)
                 selfV[l].mutable.baseAddress!.update(from: other.selfV[l].mutable.baseAddress!, count: n)
@@ -256,8 +278,10 @@ public final class T5Model: @unchecked Sendable {
     }
 
     /// Prepares decoding from an encoder output of `m` rows, for up to `maxSteps` decoder steps
-    /// (the start token included). Cross-attention keys and values are computed here, once.
+    /// (the start token included). Cross-attention keys and values are computed here, once; the
+    /// self-attention cache starts at `DecoderState.initialSteps` steps at most and grows.
     public func makeDecoderState(encoderOutput: FloatBuffer, length m: Int, maxSteps: Int) -> DecoderState {
+        let steps = min(maxSteps, DecoderState.initialSteps)
         var ck: [FloatBuffer] = [], cv: [FloatBuffer] = [], sk: [FloatBuffer] = [], sv: [FloatBuffer] = []
         let input = UnsafeBufferPointer(rebasing: encoderOutput.buffer[0..<m * config.dModel])
         for layer in decoder {
@@ -278,10 +302,10 @@ public final class T5Model: @unchecked Sendable {
             }
             ck.append(kh)
             cv.append(vt)
-            sk.append(FloatBuffer(count: maxSteps * inner))
-            sv.append(FloatBuffer(count: maxSteps * inner))
+            sk.append(FloatBuffer(count: steps * inner))
+            sv.append(FloatBuffer(count: steps * inner))
         }
-        return DecoderState(inputLength: m, capacity: maxSteps, crossK: ck, crossV: cv, selfK: sk, selfV: sv)
+        return DecoderState(inputLength: m, capacity: steps, crossK: ck, crossV: cv, selfK: sk, selfV: sv)
     }
 
     /// One decoder step for several sequences at once: token `tokens[i]` is fed to `states[i]`
@@ -291,9 +315,7 @@ public final class T5Model: @unchecked Sendable {
         let n = states.count
         precondition(n == tokens.count && n > 0)
         let d = config.dModel, ff = config.dFF, heads = config.numHeads, dkv = config.dKV
-        for s in states where s.position >= s.capacity {
-            throw .inputTooLong(tokens: s.position + 1, limit: s.capacity)
-        }
+        for s in states { s.reserve(s.position + 1) }
         let x = try embed(tokens)
         let h = FloatBuffer(count: n * d), q = FloatBuffer(count: n * inner)
         let k = FloatBuffer(count: n * inner), v = FloatBuffer(count: n * inner)

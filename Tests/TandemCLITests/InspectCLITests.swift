@@ -129,6 +129,7 @@ struct InspectRejectionCLITests {
         ("duplicate name", "duplicate tensor name", { $0.entries[1].name = "a.weight" }),
         ("misaligned", "not aligned", { $0.entries[1].offset = 260 }),
         ("hostile metadata size", "above the limit", { $0.metadataEncoding = 1; $0.metadataRawOverride = 4 << 30 }),
+        ("2^60-element tensor", "needs 4611686018427387904 bytes", { $0.entries[0].dims = [1 << 30, 1 << 30] }),
     ]
 
     @Test(arguments: 0..<cases.count)

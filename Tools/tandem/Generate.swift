@@ -85,9 +85,14 @@ struct Generate: ParsableCommand {
                 text = template.render(user: text, system: system)
             }
             let (ids, truncated) = m.encodePrompt(text)
-            if truncated { printError("warning: prompt truncated to \(m.maxInputTokens) tokens") }
+            if truncated { printError("warning: prompt truncated to \(ids.count) tokens") }
             if showTokens { printError("prompt ids: \(ids.map(String.init).joined(separator: " "))") }
-            var options = GenerationOptions(maxNewTokens: maxTokens, minNewTokens: minTokens)
+            var newTokens = maxTokens
+            if let room = m.maxNewTokens(promptTokens: ids.count), room < maxTokens {
+                printError("warning: --max-tokens \(maxTokens) capped at \(room), what the model's context leaves after the prompt")
+                newTokens = max(room, 1)
+            }
+            var options = GenerationOptions(maxNewTokens: newTokens, minNewTokens: min(minTokens, newTokens))
             if beam > 1 {
                 options.strategy = .beam(BeamOptions(beams: beam, lengthPenalty: lengthPenalty))
             } else if temperature != nil || topK != nil || topP != nil {

@@ -2,6 +2,7 @@
 // line on stderr and a non-zero exit code; the work lives in the libraries.
 import ArgumentParser
 import Foundation
+import TandemFormat
 
 @main
 struct TandemCommand: AsyncParsableCommand {
@@ -14,6 +15,7 @@ struct TandemCommand: AsyncParsableCommand {
 
 /// Runs `body`, printing any error as one line (`tandem: error: …`) and exiting with code 1.
 func reportingErrors(_ body: () throws -> Void) throws {
+    installFaultHandlers()
     do {
         try body()
     } catch let e as ExitCode {
@@ -26,4 +28,16 @@ func reportingErrors(_ body: () throws -> Void) throws {
 
 func printError(_ message: String) {
     FileHandle.standardError.write(Data("tandem: \(message)\n".utf8))
+}
+
+/// Faults that arrive as signals rather than errors, made to end the same way (one line, exit 1):
+/// a model file truncated by another process while mapped (SIGBUS; Formats/FORMAT.md §9), and a
+/// file-size limit (`ulimit -f`) reached while writing. The writer reserves the whole file with
+/// posix_fallocate, which fails with EFBIG and no signal; but where that is unsupported or emulated
+/// by writes, the first write past the limit raises SIGXFSZ, which would kill the process without
+/// a word and leave its temporary file. Ignored, the write fails with EFBIG, which the writer
+/// reports after removing the temporary file.
+func installFaultHandlers() {
+    MappedFile.reportTruncationOnSIGBUS(prefix: "tandem: error: ", exitCode: 1)
+    signal(SIGXFSZ, SIG_IGN)
 }
