@@ -132,4 +132,20 @@ struct SummarizeCLITests {
         let bad = try CLI.run(["summarize", Self.model, "--input", input, "--output", output, "--min-tokens", "9", "--max-tokens", "4"])
         #expect(bad.status != 0 && bad.stderr.contains("--min-tokens"))
     }
+
+    /// A document of 10^7 characters is truncated with a warning, and only the part that can reach
+    /// the model is tokenized: memory stays far below what tokenizing it whole costs (~2 GB).
+    @Test func tenMillionCharacterDocumentIsTruncated() throws {
+        let input = CLI.temporary("huge.jsonl"), output = CLI.temporary("huge-out.jsonl")
+        let unit = "the river über the old town 日本; a cat in the rain "
+        let text = String(repeating: unit, count: 200_000)
+        try ("{\"id\": \"huge\", \"text\": \"\(text)\"}\n{\"id\": \"small\", \"text\": \"rain in town.\"}\n")
+            .write(toFile: input, atomically: true, encoding: .utf8)
+        let child = try ChildProcess(["summarize", Self.model, "--input", input, "--output", output, "--max-tokens", "4", "--threads", "1"])
+        child.wait(seconds: 600)
+        #expect(child.exitCode == 0, "\(child.stderr)")
+        #expect(child.stderr.contains("document huge has more than"), "\(child.stderr)")
+        #expect(try Self.records(output).map { $0["id"] as! String } == ["huge", "small"])
+        #expect(child.peakResidentBytes < 1 << 30, "peak RSS \(child.peakResidentBytes >> 20) MiB")
+    }
 }

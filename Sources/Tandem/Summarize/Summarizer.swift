@@ -158,8 +158,12 @@ public final class Summarizer {
                     progress.resumed += 1
                     continue
                 }
-                let full = model.tokenizer.encode(prefix + text)
-                let (ids, truncated) = model.promptIds(fromTokens: full)
+                // Without --chunk only the part of the text that can reach the model is tokenized
+                // (a 10 MB document would otherwise cost ~2 GB in SentencePiece for nothing).
+                let (window, cut) = options.chunk ? (prefix + text, false) : model.promptWindow(prefix + text)
+                let full = model.tokenizer.encode(window)
+                let (ids, cutIds) = model.promptIds(fromTokens: full)
+                let truncated = cutIds || cut
                 var chunks: [[Int32]]?
                 if truncated {
                     if options.chunk {
@@ -170,7 +174,7 @@ public final class Summarizer {
                         }
                     } else {
                         progress.truncated += 1
-                        onWarning?("line \(line): document \(id) has \(full.count) tokens; truncated to \(model.maxInputTokens)")
+                        onWarning?("line \(line): document \(id) has \(cut ? "more than " : "")\(full.count) tokens; truncated to \(model.maxInputTokens)")
                     }
                 }
                 pending.append((id, ids, full.count, truncated && !options.chunk, chunks))
