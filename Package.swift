@@ -14,6 +14,10 @@ let package = Package(
     products: [
         .library(name: "Tandem", targets: ["Tandem"]),
         .library(name: "TandemFormat", targets: ["TandemFormat"]),
+        // For the fuzz targets (Fuzz/), which drive the tokenizers and config loaders directly.
+        .library(name: "TandemTokenizer", targets: ["TandemTokenizer"]),
+        .library(name: "TandemModels", targets: ["TandemModels"]),
+        .library(name: "TandemKernels", targets: ["TandemKernels"]),
         .executable(name: "tandem", targets: ["tandem"]),
     ],
     dependencies: [

@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <memory>
 #include <new>
 #include <string>
 #include <string_view>
@@ -73,7 +74,10 @@ csp_status csp_load(const uint8_t *bytes, size_t length, csp_processor **out, ch
         return CSP_INVALID_MODEL;
     }
     return guarded(message, [&]() -> csp_status {
-        auto *p = new (std::nothrow) csp_processor();
+        // Owned until success: the library throws on some malformed models (darts_clone's "failed
+        // to insert key: zero-length key"), and `guarded` catching that must not leak the
+        // half-loaded processor (found by Fuzz/FuzzSentencePieceModel).
+        std::unique_ptr<csp_processor> p(new (std::nothrow) csp_processor());
         if (p == nullptr) {
             set_message(message, "out of memory");
             return CSP_OUT_OF_MEMORY;
@@ -82,15 +86,13 @@ csp_status csp_load(const uint8_t *bytes, size_t length, csp_processor **out, ch
             std::string_view(reinterpret_cast<const char *>(bytes), length));
         if (!status.ok()) {
             set_message(message, status.ToString());
-            delete p;
             return CSP_INVALID_MODEL;
         }
         if (p->sp.GetPieceSize() <= 0) {
             set_message(message, "model has an empty vocabulary");
-            delete p;
             return CSP_INVALID_MODEL;
         }
-        *out = p;
+        *out = p.release();
         return CSP_OK;
     });
 }

@@ -41,6 +41,14 @@ public struct ExpectedTensor: Sendable, Equatable {
     }
 }
 
+/// Bounds on what a `config.json` may declare, beyond each architecture's own range checks.
+public enum ConfigLimits {
+    /// Layers per stack. The largest published models have a few hundred; the tensor map has a
+    /// dozen entries per layer, and a hostile `"num_decoder_layers": 21474836480` made the converter
+    /// build it until memory ran out (found by Fuzz/FuzzConfigJSON).
+    public static let maxLayers = 1 << 12
+}
+
 /// An error in a model's configuration.
 public struct ConfigError: Error, CustomStringConvertible, Sendable {
     public let message: String

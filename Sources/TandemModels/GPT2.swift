@@ -29,9 +29,13 @@ public struct GPT2Config: Codable, Sendable, Equatable {
     public static func from(_ json: JSONValue) throws -> GPT2Config {
         let c: GPT2Config
         do { c = try json.decode(GPT2Config.self) } catch { throw ConfigError("config.json is not a valid GPT-2 config: \(error)") }
-        for (key, v) in [("vocab_size", c.vocabSize), ("n_embd", c.nEmbd), ("n_layer", c.nLayer), ("n_head", c.nHead), ("n_positions", c.nPositions)]
+        for (key, v) in [("vocab_size", c.vocabSize), ("n_embd", c.nEmbd), ("n_layer", c.nLayer), ("n_head", c.nHead),
+                         ("n_positions", c.nPositions), ("n_inner", c.inner)]
         where v <= 0 || v > 1 << 24 {
             throw ConfigError("config.json: \(key) = \(v) is out of range")
+        }
+        guard c.nLayer <= ConfigLimits.maxLayers else {
+            throw ConfigError("config.json: n_layer = \(c.nLayer) is more than \(ConfigLimits.maxLayers) layers")
         }
         guard c.nEmbd % c.nHead == 0 else { throw ConfigError("config.json: n_embd \(c.nEmbd) is not a multiple of n_head \(c.nHead)") }
         return c

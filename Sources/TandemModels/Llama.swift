@@ -50,9 +50,14 @@ public struct LlamaConfig: Codable, Sendable, Equatable {
         where v <= 0 || v > 1 << 24 {
             throw ConfigError("config.json: \(key) = \(v) is out of range")
         }
+        guard c.numHiddenLayers <= ConfigLimits.maxLayers else {
+            throw ConfigError("config.json: num_hidden_layers = \(c.numHiddenLayers) is more than \(ConfigLimits.maxLayers) layers")
+        }
         guard c.numAttentionHeads % c.kvHeads == 0 else {
             throw ConfigError("config.json: \(c.numAttentionHeads) attention heads are not a multiple of \(c.kvHeads) key/value heads")
         }
+        // After the loop: without head_dim, the head size divides by num_attention_heads.
+        guard c.headSize > 0, c.headSize <= 1 << 24 else { throw ConfigError("config.json: head size \(c.headSize) is out of range") }
         guard c.headSize % 2 == 0 else { throw ConfigError("config.json: head size \(c.headSize) is odd") }
         if let json = json["rope_scaling"], json != .null {
             throw ConfigError("config.json: rope_scaling is not supported yet")

@@ -46,10 +46,21 @@ public struct T5Config: Codable, Sendable, Equatable {
         let c: T5Config
         do { c = try json.decode(T5Config.self) } catch { throw ConfigError("config.json is not a valid T5 config: \(error)") }
         for (key, v) in [("vocab_size", c.vocabSize), ("d_model", c.dModel), ("d_kv", c.dKV), ("d_ff", c.dFF),
-                         ("num_layers", c.numLayers), ("num_heads", c.numHeads),
+                         ("num_layers", c.numLayers), ("num_decoder_layers", c.decoderLayers), ("num_heads", c.numHeads),
                          ("relative_attention_num_buckets", c.relativeAttentionNumBuckets)]
         where v <= 0 || v > 1 << 24 {
             throw ConfigError("config.json: \(key) = \(v) is out of range")
+        }
+        for (key, v) in [("num_layers", c.numLayers), ("num_decoder_layers", c.decoderLayers)] where v > ConfigLimits.maxLayers {
+            throw ConfigError("config.json: \(key) = \(v) is more than \(ConfigLimits.maxLayers) layers")
+        }
+        // The bucket of a distance beyond the exact range divides by log(max_distance / max_exact),
+        // max_exact being up to num_buckets / 2 (the decoder's): a max distance inside the exact
+        // range gives negative or infinite buckets, rows outside the bias table (found by
+        // Fuzz/FuzzConfigJSON; T5RelativePosition.swift).
+        let buckets = c.relativeAttentionNumBuckets, maxDistance = c.relativeAttentionMaxDistance ?? 128
+        guard buckets >= 4, maxDistance > buckets / 2, maxDistance <= 1 << 24 else {
+            throw ConfigError("config.json: relative_attention_max_distance \(maxDistance) must exceed half of relative_attention_num_buckets \(buckets) (at least 4)")
         }
         let act = c.feedForwardProj ?? "relu"
         guard ["relu", "gated-gelu", "gated-relu", "gelu", "gated-gelu_new", "gelu_new"].contains(act) else {
