@@ -1,0 +1,131 @@
+"""Golden outputs of llama.cpp on SmolLM2, for Tandem's parity test (Tests/TandemTests/LlamaCppParityTests.swift).
+
+For each parity GGUF (Tools/parity/make_parity_gguf.py: the same Q8_0 / Q4_0 blocks Tandem
+imports) and each of 8 fixed prompts, llama.cpp (through llama-cpp-python, which builds it from
+source) records:
+  * the prompt's token ids from llama.cpp's own tokenizer (special tokens parsed, no BOS: the
+    model's metadata says add_bos_token = false);
+  * the top-10 logits at every prompt position;
+  * the greedy continuation, up to 64 tokens or the end-of-sequence token, and at each step the
+    gap between the best and second-best logit (a near-tie there can flip on rounding alone);
+  * llama.cpp against itself: the same prompt evaluated one token per micro-batch (n_ubatch=1)
+    instead of 512 at once — the largest change in its top-10 prompt logits, and where its own
+    greedy continuation first departs. This is the numerical noise floor any second engine
+    is measured against: llama.cpp's results depend on its batch size.
+
+    python Tools/parity/make_llamacpp_golden.py PARITY_DIR Tests/Fixtures/llamacpp/smollm2.json
+
+Needs llama-cpp-python (Tools/parity/requirements.txt). Greedy decoding and 2 threads; llama.cpp's
+CPU backend is deterministic for a fixed thread count and batch size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import llama_cpp
+from llama_cpp import Llama
+
+PROMPTS = [
+    "The capital of France is",
+    "def fibonacci(n):\n    ",
+    "Once upon a time, in a small village by the sea,",
+    "Photosynthesis is the process by which",
+    "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n"
+    "<|im_start|>user\nGive me three tips for staying healthy.<|im_end|>\n<|im_start|>assistant\n",
+    "<|im_start|>user\nWhat is 12 times 7?<|im_end|>\n<|im_start|>assistant\n",
+    "<|im_start|>user\nTranslate to French: I like apples and cheese.<|im_end|>\n<|im_start|>assistant\n",
+    "<|im_start|>user\nWrite a haiku about autumn leaves.<|im_end|>\n<|im_start|>assistant\n",
+]
+NEW_TOKENS = 64
+TOP = 10
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def top(logits: np.ndarray) -> list:
+    order = np.argsort(-logits, kind="stable")[:TOP]
+    return [[int(i), float(logits[i])] for i in order]
+
+
+def greedy(llm: Llama, ids: list, eos: int) -> tuple[np.ndarray, list, list]:
+    """Prompt logits (every position), greedy tokens and top-2 margins."""
+    llm.reset()
+    llm.eval(ids)
+    scores = np.array(llm.scores[: llm.n_tokens], dtype=np.float32)
+    generated, margins = [], []
+    logits = scores[-1]
+    for _ in range(NEW_TOKENS):
+        best = np.argsort(-logits, kind="stable")[:2]
+        token = int(best[0])
+        margins.append(float(logits[best[0]] - logits[best[1]]))
+        generated.append(token)
+        if token == eos:
+            break
+        llm.eval([token])
+        logits = np.array(llm.scores[llm.n_tokens - 1], dtype=np.float32)
+    return scores, generated, margins
+
+
+def run(path: Path) -> dict:
+    llm = Llama(model_path=str(path), n_ctx=1024, n_batch=512, n_threads=2, n_threads_batch=2,
+                logits_all=True, verbose=False, seed=0)
+    single = Llama(model_path=str(path), n_ctx=1024, n_batch=512, n_ubatch=1, n_threads=2, n_threads_batch=2,
+                   logits_all=True, verbose=False, seed=0)
+    eos = llm.token_eos()
+    cases = []
+    for text in PROMPTS:
+        ids = llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+        scores, generated, margins = greedy(llm, ids, eos)
+        prompt_top = [top(row) for row in scores]
+        self_scores, self_generated, _ = greedy(single, ids, eos)
+        self_gap = max(abs(float(self_scores[-1][i]) - v) for i, v in prompt_top[-1])
+        self_first = next((i for i, (a, b) in enumerate(zip(self_generated, generated)) if a != b),
+                          min(len(self_generated), len(generated)))
+        cases.append({
+            "text": text,
+            "ids": [int(i) for i in ids],
+            "prompt_top": prompt_top,
+            "greedy": generated,
+            "greedy_margins": margins,
+            "self_prompt_gap": self_gap,
+            "self_first_difference": self_first,
+            "greedy_text": llm.detokenize([t for t in generated if t != eos]).decode("utf-8", "replace"),
+        })
+    return {"gguf": path.name, "sha256": sha256(path), "eos": int(eos), "cases": cases}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("parity_dir", type=Path, help="where make_parity_gguf.py wrote the GGUF files")
+    parser.add_argument("output", type=Path)
+    args = parser.parse_args()
+    models = {}
+    for dtype in ("q8_0", "q4_0"):
+        path = next(args.parity_dir.glob(f"*.{dtype}.gguf"))
+        models[dtype] = run(path)
+        print(f"{dtype}: {path.name}", file=sys.stderr)
+    golden = {
+        "generator": "Tools/parity/make_llamacpp_golden.py",
+        "llama_cpp_python": llama_cpp.__version__,
+        "new_tokens": NEW_TOKENS,
+        "models": models,
+    }
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(golden, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
