@@ -22,7 +22,6 @@ CPU backend is deterministic for a fixed thread count and batch size.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 from pathlib import Path
@@ -30,6 +29,9 @@ from pathlib import Path
 import numpy as np
 import llama_cpp
 from llama_cpp import Llama
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
+from common import sha256_file  # noqa: E402  (the fixture scripts' file hash)
 
 PROMPTS = [
     "The capital of France is",
@@ -44,14 +46,6 @@ PROMPTS = [
 ]
 NEW_TOKENS = 64
 TOP = 10
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def top(logits: np.ndarray) -> list:
@@ -103,7 +97,7 @@ def run(path: Path) -> dict:
             "self_first_difference": self_first,
             "greedy_text": llm.detokenize([t for t in generated if t != eos]).decode("utf-8", "replace"),
         })
-    return {"gguf": path.name, "sha256": sha256(path), "eos": int(eos), "cases": cases}
+    return {"gguf": path.name, "sha256": sha256_file(path), "eos": int(eos), "cases": cases}
 
 
 def main() -> int:
