@@ -34,36 +34,66 @@ typedef struct {
     int32_t *c;
 } vn_panel;
 
+/// Transposes eight 32-byte rows as an 8×8 matrix of 4-byte groups: out[g] holds group g of rows
+/// 0…7 (lane j = row j), which is the panel layout `vn_tile` broadcasts activations against.
+TK_VNNI_INLINE void vn_transpose8(const __m256i r[8], __m256i out[8]) {
+    __m256 a[8], t[8];
+    for (int j = 0; j < 8; j++) a[j] = _mm256_castsi256_ps(r[j]);
+    for (int j = 0; j < 8; j += 2) {
+        t[j] = _mm256_unpacklo_ps(a[j], a[j + 1]);      // r_j0 r_{j+1}0 r_j1 r_{j+1}1 | lanes 4,5
+        t[j + 1] = _mm256_unpackhi_ps(a[j], a[j + 1]);  // groups 2,3 | 6,7
+    }
+    for (int h = 0; h < 2; h++)
+        for (int q = 0; q < 2; q++) {
+            // Pairs of rows (0,1)+(2,3) and (4,5)+(6,7): 64-bit interleave puts four rows side by side.
+            const __m256 lo = _mm256_shuffle_ps(t[4 * q + h], t[4 * q + 2 + h], _MM_SHUFFLE(1, 0, 1, 0));
+            const __m256 hi = _mm256_shuffle_ps(t[4 * q + h], t[4 * q + 2 + h], _MM_SHUFFLE(3, 2, 3, 2));
+            a[4 * q + 2 * h] = lo;       // group 2h (low 128) and 2h+4 (high 128), rows 4q…4q+3
+            a[4 * q + 2 * h + 1] = hi;   // group 2h+1 and 2h+5
+        }
+    for (int g = 0; g < 4; g++) {
+        // Rows 0…3 from a[g], rows 4…7 from a[4+g]; low halves are groups 0…3, high halves 4…7.
+        out[g] = _mm256_castps_si256(_mm256_permute2f128_ps(a[g], a[4 + g], 0x20));
+        out[g + 4] = _mm256_castps_si256(_mm256_permute2f128_ps(a[g], a[4 + g], 0x31));
+    }
+}
+
+/// The 32 signed values of weight block `b` of one row (q4_0 nibbles widened and re-centred).
+TK_VNNI_INLINE __m256i vn_block_values(const char *row, int64_t b, int q4, float *d) {
+    if (q4) {
+        const tk_block_q4_0 *blk = (const tk_block_q4_0 *)row + b;
+        const __m128i raw = _mm_loadu_si128((const __m128i *)blk->qs);
+        const __m128i low = _mm_set1_epi8(0x0F);
+        const __m256i v = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(raw, 4), low), _mm_and_si128(raw, low));
+        *d = vn_half(blk->d);
+        return _mm256_sub_epi8(v, _mm256_set1_epi8(8));
+    }
+    const tk_block_q8_0 *blk = (const tk_block_q8_0 *)row + b;
+    *d = vn_half(blk->d);
+    return _mm256_loadu_si256((const __m256i *)blk->qs);
+}
+
 TK_VNNI static void vn_pack(const void *w, int64_t k, int64_t n, int64_t nr, int q4, vn_panel p) {
     const int64_t nb = k / TK_QK;
     const int64_t rb = tk_row_bytes(q4 ? TK_Q4_0 : TK_Q8_0, k);
-    int8_t vals[TK_QK];
-    for (int64_t j = 0; j < VN_NR; j++) {
-        const char *row = (const char *)w + (n + j) * rb;
-        for (int64_t b = 0; b < nb; b++) {
+    const char *rows[VN_NR];
+    for (int64_t j = 0; j < VN_NR; j++) rows[j] = (const char *)w + (n + (j < nr ? j : 0)) * rb;
+    const __m256i k128 = _mm256_set1_epi8((char)0x80);
+    for (int64_t b = 0; b < nb; b++) {
+        __m256i r[VN_NR], t[8];
+        for (int64_t j = 0; j < VN_NR; j++) {
             float d = 0.0f;
-            if (j >= nr) {
-                memset(vals, 0, sizeof vals);
-            } else if (q4) {
-                const tk_block_q4_0 *blk = (const tk_block_q4_0 *)row + b;
-                for (int t = 0; t < 16; t++) {
-                    vals[t] = (int8_t)((blk->qs[t] & 0x0F) - 8);
-                    vals[t + 16] = (int8_t)((blk->qs[t] >> 4) - 8);
-                }
-                d = vn_half(blk->d);
-            } else {
-                const tk_block_q8_0 *blk = (const tk_block_q8_0 *)row + b;
-                memcpy(vals, blk->qs, TK_QK);
-                d = vn_half(blk->d);
-            }
-            int32_t sum = 0;
-            for (int e = 0; e < TK_QK; e++) {
-                sum += vals[e];
-                p.q[b * 256 + (e / 4) * 32 + j * 4 + (e % 4)] = vals[e];
-            }
+            r[j] = j < nr ? vn_block_values(rows[j], b, q4, &d) : _mm256_setzero_si256();
             p.d[b * VN_NR + j] = d;
-            p.c[b * VN_NR + j] = 128 * sum;
         }
+        vn_transpose8(r, t);
+        // 128·Σw per row: vpdpbusd with 128 in every unsigned byte sums each lane's four weights.
+        __m256i c = _mm256_setzero_si256();
+        for (int g = 0; g < 8; g++) {
+            _mm256_storeu_si256((__m256i *)(p.q + b * 256 + g * 32), t[g]);
+            c = _mm256_dpbusd_avx_epi32(c, k128, t[g]);
+        }
+        _mm256_storeu_si256((__m256i *)(p.c + b * VN_NR), c);
     }
 }
 
