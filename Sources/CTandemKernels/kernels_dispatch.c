@@ -105,7 +105,7 @@ static const tk_kernels tk_avx2_vnni = {
     .quantize_row_q8_0 = tk_quantize_row_q8_0_avx2,
     .vec_dot = {tk_vec_dot_f32_avx2, tk_vec_dot_f16_avx2, tk_vec_dot_q8_0_q8_0_avx2,
                 tk_vec_dot_q4_0_q8_0_avx2},
-    .gemv = {tk_gemv_f32_avx2, tk_gemv_f16_avx2, tk_gemv_q8_0_avx2, tk_gemv_q4_0_avx2},
+    .gemv = {tk_gemv_f32_avx2, tk_gemv_f16_avx2, tk_gemv_q8_0_avxvnni, tk_gemv_q4_0_avxvnni},
     .gemm = {tk_gemm_f32_avx2, tk_gemm_f16_avx2, tk_gemm_q8_0_avxvnni, tk_gemm_q4_0_avxvnni},
     .gemm_f32act = {NULL, NULL, NULL, NULL},
     .sum_f32 = tk_sum_f32_avx2,
