@@ -79,6 +79,8 @@ static const tk_kernels tk_generic = {
     .exp_shifted = tk_exp_shifted_generic,
     .silu_mul = tk_silu_mul_generic,
     .gelu_tanh_mul = tk_gelu_tanh_mul_generic,
+    .attn_scores = tk_attn_scores_f32_generic,
+    .attn_values = tk_attn_values_f32_generic,
 };
 
 #if defined(TK_HAVE_AVX2)
@@ -95,6 +97,8 @@ static const tk_kernels tk_avx2 = {
     .exp_shifted = tk_exp_shifted_avx2,
     .silu_mul = tk_silu_mul_avx2,
     .gelu_tanh_mul = tk_gelu_tanh_mul_avx2,
+    .attn_scores = tk_attn_scores_f32_avx2,
+    .attn_values = tk_attn_values_f32_avx2,
 };
 #endif
 
@@ -113,6 +117,8 @@ static const tk_kernels tk_avx2_vnni = {
     .exp_shifted = tk_exp_shifted_avx2,
     .silu_mul = tk_silu_mul_avx2,
     .gelu_tanh_mul = tk_gelu_tanh_mul_avx2,
+    .attn_scores = tk_attn_scores_f32_avx2,
+    .attn_values = tk_attn_values_f32_avx2,
 };
 #endif
 
@@ -133,6 +139,8 @@ static const tk_kernels tk_neon = {
     .exp_shifted = tk_exp_shifted_generic,
     .silu_mul = tk_silu_mul_generic,
     .gelu_tanh_mul = tk_gelu_tanh_mul_generic,
+    .attn_scores = tk_attn_scores_f32_generic,
+    .attn_values = tk_attn_values_f32_generic,
 };
 #endif
 

@@ -54,6 +54,8 @@ double tk_sum_f32_generic(const float *x, int64_t n);
 double tk_fma_loop_generic(int64_t iters, float *sink);
 float tk_exp_shifted_generic(float *x, int64_t n, float shift);
 void tk_silu_mul_generic(float *gate, const float *up, int64_t n);
+void tk_attn_scores_f32_generic(const float *q, const float *k, int64_t ldk, int64_t n, int64_t d, float *s);
+void tk_attn_values_f32_generic(const float *p, const float *v, int64_t ldv, int64_t n, int64_t d, float *out);
 void tk_gelu_tanh_mul_generic(float *gate, const float *up, int64_t n);
 
 // ---- x86 AVX2 + FMA + F16C (kernels_x86_avx2.c) ----
@@ -90,6 +92,8 @@ double tk_sum_f32_avx2(const float *x, int64_t n);
 double tk_fma_loop_avx2(int64_t iters, float *sink);
 float tk_exp_shifted_avx2(float *x, int64_t n, float shift);
 void tk_silu_mul_avx2(float *gate, const float *up, int64_t n);
+void tk_attn_scores_f32_avx2(const float *q, const float *k, int64_t ldk, int64_t n, int64_t d, float *s);
+void tk_attn_values_f32_avx2(const float *p, const float *v, int64_t ldv, int64_t n, int64_t d, float *out);
 void tk_gelu_tanh_mul_avx2(float *gate, const float *up, int64_t n);
 #endif
 

@@ -62,34 +62,33 @@ public enum Attention {
     ) {
         let s = shape
         if let pad = mask.keyPadding { precondition(pad.count == s.keys, "attention: padding has \(pad.count) flags") }
-        let dot = isa.table.pointee.vec_dot.0!  // f32 · f32
+        let scoresKernel = isa.table.pointee.attn_scores!, valuesKernel = isa.table.pointee.attn_values!
         let group = s.heads / s.kvHeads
         let items = s.heads * s.queries
+        let d = Int64(s.headDim), ld = Int64(s.kvStride)
         let run = { (range: Range<Int>) in
             withUnsafeTemporaryAllocation(of: Float.self, capacity: s.keys) { scores in
                 for item in range {
                     let h = item / s.queries, qi = item % s.queries
                     let q = query + (qi * s.heads + h) * s.headDim
                     let kvOffset = (h / group) * s.headDim
+                    // Keys past `visible` (the causal future, or cache rows not written yet) are
+                    // never read: their scores are −∞ and the value sum stops before them.
                     let visible = mask.causal ? min(s.keys, mask.queryOffset + qi + 1) : s.keys
+                    scoresKernel(q, keys + kvOffset, ld, Int64(visible), d, scores.baseAddress!)
                     let biasRow = bias.map { $0 + (h * s.queries + qi) * s.keys }
-                    for j in 0..<s.keys {
-                        if j >= visible || (mask.keyPadding?[j] ?? false) {
+                    for j in 0..<visible {
+                        if mask.keyPadding?[j] ?? false {
                             scores[j] = -.infinity
                             continue
                         }
-                        var v = scale * dot(q, keys + j * s.kvStride + kvOffset, Int64(s.headDim))
+                        var v = scale * scores[j]
                         if let biasRow { v += biasRow[j] }
                         scores[j] = v
                     }
-                    Ops.softmax(scores)
-                    let o = output + (qi * s.heads + h) * s.headDim
-                    o.update(repeating: 0, count: s.headDim)
-                    for j in 0..<s.keys where scores[j] != 0 {
-                        let p = scores[j]
-                        let v = values + j * s.kvStride + kvOffset
-                        for d in 0..<s.headDim { o[d] += p * v[d] }
-                    }
+                    Ops.softmax(UnsafeMutableBufferPointer(rebasing: scores[0..<visible]), isa: isa)
+                    valuesKernel(scores.baseAddress!, values + kvOffset, ld, Int64(visible), d,
+                                 output + (qi * s.heads + h) * s.headDim)
                 }
             }
         }

@@ -93,6 +93,11 @@ typedef struct {
     void (*silu_mul)(float *gate, const float *up, int64_t n);
     /// gate[i] ← gelu_tanh(gate[i]) · up[i] (gated GELU), or gelu_tanh(gate[i]) when `up` is NULL.
     void (*gelu_tanh_mul)(float *gate, const float *up, int64_t n);
+    /// s[j] ← q · k[j·ldk …] over `d` floats, for j < n (attention scores of one query head).
+    void (*attn_scores)(const float *q, const float *k, int64_t ldk, int64_t n, int64_t d, float *s);
+    /// out[c] ← Σ_{j<n} p[j] · v[j·ldv + c] for c < d, skipping keys with p[j] = 0 (their values
+    /// are never read, so masked cache rows may hold anything).
+    void (*attn_values)(const float *p, const float *v, int64_t ldv, int64_t n, int64_t d, float *out);
 } tk_kernels;
 
 /// Whether this CPU (and OS, for the AVX state) can run the given instruction set.

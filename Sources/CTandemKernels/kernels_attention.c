@@ -1,0 +1,98 @@
+// The two halves of attention over a KV cache for one query head: scores (a dot product with every
+// cached key) and the probability-weighted sum of cached values.
+//
+// Why C: these run once per head, layer and decoded token over the whole cache (SmolLM2 at 640
+// cached positions: 30 layers × 9 heads × 640 keys per token), and were a Swift loop that called
+// the f32 dot kernel through a function pointer per key and accumulated values 4 lanes wide (Swift
+// compiles for baseline SSE2); that was a third of SmolLM2's decode time. The generic copy is the
+// plain loop (the reference each fast copy is tested against, via Attention's tests); the AVX2
+// copy does four keys per pass so four FMA chains hide each other's latency and one horizontal
+// reduction serves four scores, and keeps a 64-float slice of the output in registers across keys.
+#include "tk_internal.h"
+
+void tk_attn_scores_f32_generic(const float *q, const float *k, int64_t ldk, int64_t n, int64_t d, float *s) {
+    for (int64_t j = 0; j < n; j++) {
+        const float *kj = k + j * ldk;
+        float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        int64_t c = 0;
+        for (; c + 8 <= d; c += 8)
+            for (int t = 0; t < 8; t++) acc[t] += q[c + t] * kj[c + t];
+        float sum = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+        for (; c < d; c++) sum += q[c] * kj[c];
+        s[j] = sum;
+    }
+}
+
+void tk_attn_values_f32_generic(const float *p, const float *v, int64_t ldv, int64_t n, int64_t d, float *out) {
+    for (int64_t c = 0; c < d; c++) out[c] = 0.0f;
+    for (int64_t j = 0; j < n; j++) {
+        const float pj = p[j];
+        if (pj == 0.0f) continue;  // masked keys: their cached values may be anything
+        const float *vj = v + j * ldv;
+        for (int64_t c = 0; c < d; c++) out[c] += pj * vj[c];
+    }
+}
+
+#if defined(TK_HAVE_AVX2)
+#include <immintrin.h>
+
+#define TK_ATTN_AVX2 __attribute__((target("avx2,fma")))
+
+TK_ATTN_AVX2 void tk_attn_scores_f32_avx2(const float *q, const float *k, int64_t ldk, int64_t n, int64_t d, float *s) {
+    const int64_t d8 = d & ~(int64_t)7;
+    int64_t j = 0;
+    for (; j + 4 <= n; j += 4) {
+        const float *k0 = k + j * ldk, *k1 = k0 + ldk, *k2 = k1 + ldk, *k3 = k2 + ldk;
+        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+        __m256 a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+        for (int64_t c = 0; c < d8; c += 8) {
+            const __m256 qv = _mm256_loadu_ps(q + c);
+            a0 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k0 + c), a0);
+            a1 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k1 + c), a1);
+            a2 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k2 + c), a2);
+            a3 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k3 + c), a3);
+        }
+        // Pairwise adds leave lane i of each 128-bit half holding part of score i.
+        const __m256 t = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
+        __m128 r = _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
+        if (d8 < d) {
+            float tail[4] = {0, 0, 0, 0};
+            for (int64_t c = d8; c < d; c++) {
+                tail[0] += q[c] * k0[c];
+                tail[1] += q[c] * k1[c];
+                tail[2] += q[c] * k2[c];
+                tail[3] += q[c] * k3[c];
+            }
+            r = _mm_add_ps(r, _mm_loadu_ps(tail));
+        }
+        _mm_storeu_ps(s + j, r);
+    }
+    if (j < n) tk_attn_scores_f32_generic(q, k + j * ldk, ldk, n - j, d, s + j);
+}
+
+TK_ATTN_AVX2 void tk_attn_values_f32_avx2(const float *p, const float *v, int64_t ldv, int64_t n, int64_t d, float *out) {
+    int64_t c0 = 0;
+    for (; c0 + 64 <= d; c0 += 64) {
+        __m256 acc[8];
+        for (int i = 0; i < 8; i++) acc[i] = _mm256_setzero_ps();
+        for (int64_t j = 0; j < n; j++) {
+            if (p[j] == 0.0f) continue;
+            const __m256 pj = _mm256_set1_ps(p[j]);
+            const float *vj = v + j * ldv + c0;
+            for (int i = 0; i < 8; i++) acc[i] = _mm256_fmadd_ps(pj, _mm256_loadu_ps(vj + 8 * i), acc[i]);
+        }
+        for (int i = 0; i < 8; i++) _mm256_storeu_ps(out + c0 + 8 * i, acc[i]);
+    }
+    for (; c0 + 8 <= d; c0 += 8) {
+        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();  // even and odd keys
+        int64_t j = 0;
+        for (; j + 2 <= n; j += 2) {
+            if (p[j] != 0.0f) a0 = _mm256_fmadd_ps(_mm256_set1_ps(p[j]), _mm256_loadu_ps(v + j * ldv + c0), a0);
+            if (p[j + 1] != 0.0f) a1 = _mm256_fmadd_ps(_mm256_set1_ps(p[j + 1]), _mm256_loadu_ps(v + (j + 1) * ldv + c0), a1);
+        }
+        if (j < n && p[j] != 0.0f) a0 = _mm256_fmadd_ps(_mm256_set1_ps(p[j]), _mm256_loadu_ps(v + j * ldv + c0), a0);
+        _mm256_storeu_ps(out + c0, _mm256_add_ps(a0, a1));
+    }
+    if (c0 < d) tk_attn_values_f32_generic(p, v + c0, ldv, n, d - c0, out + c0);
+}
+#endif
