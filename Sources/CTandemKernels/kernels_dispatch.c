@@ -25,6 +25,19 @@ static int tk_cpu_has_avx_vnni(void) {
     if (!__get_cpuid_count(7, 1, &a, &b, &c, &d)) return 0;
     return (a >> 4) & 1;
 }
+
+/// AVX-512 F, BW, VL and VNNI (cpuid leaf 7: EBX bits 16, 30, 31; ECX bit 11), and the OS saving
+/// the opmask and ZMM state (XCR0 bits 5–7) as well as the YMM state.
+static int tk_cpu_has_avx512_vnni(void) {
+    if (!tk_cpu_has_avx2_fma_f16c()) return 0;
+    unsigned a, b, c, d;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
+    const int f = (b >> 16) & 1, bw = (b >> 30) & 1, vl = (b >> 31) & 1, vnni = (c >> 11) & 1;
+    if (!(f && bw && vl && vnni)) return 0;
+    unsigned lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    return (lo & 0xE6) == 0xE6;
+}
 #endif
 
 static int tk_isa_probe(tk_isa isa);
@@ -55,6 +68,12 @@ static int tk_isa_probe(tk_isa isa) {
     case TK_ISA_AVX2_VNNI:
 #if defined(TK_HAVE_AVX2)
         return tk_cpu_has_avx2_fma_f16c() && tk_cpu_has_avx_vnni();
+#else
+        return 0;
+#endif
+    case TK_ISA_AVX512:
+#if defined(TK_HAVE_AVX2)
+        return tk_cpu_has_avx512_vnni() && tk_cpu_has_avx_vnni();
 #else
         return 0;
 #endif
@@ -120,6 +139,25 @@ static const tk_kernels tk_avx2_vnni = {
     .attn_scores = tk_attn_scores_f32_avx2,
     .attn_values = tk_attn_values_f32_avx2,
 };
+
+/// The AVX2 + VNNI table with 512-bit GEMMs (GEMV stays 256-bit: it is bound by memory, or by
+/// per-block scale work that wider registers do not shorten).
+static const tk_kernels tk_avx512 = {
+    .name = "avx512",
+    .quantize_row_q8_0 = tk_quantize_row_q8_0_avx2,
+    .vec_dot = {tk_vec_dot_f32_avx2, tk_vec_dot_f16_avx2, tk_vec_dot_q8_0_q8_0_avx2,
+                tk_vec_dot_q4_0_q8_0_avx2},
+    .gemv = {tk_gemv_f32_avx2, tk_gemv_f16_avx2, tk_gemv_q8_0_avxvnni, tk_gemv_q4_0_avxvnni},
+    .gemm = {tk_gemm_f32_avx512, tk_gemm_f16_avx512, tk_gemm_q8_0_avx512, tk_gemm_q4_0_avx512},
+    .gemm_f32act = {NULL, NULL, NULL, NULL},
+    .sum_f32 = tk_sum_f32_avx2,
+    .fma_loop = tk_fma_loop_avx512,
+    .exp_shifted = tk_exp_shifted_avx2,
+    .silu_mul = tk_silu_mul_avx2,
+    .gelu_tanh_mul = tk_gelu_tanh_mul_avx2,
+    .attn_scores = tk_attn_scores_f32_avx2,
+    .attn_values = tk_attn_values_f32_avx2,
+};
 #endif
 
 #if defined(TK_HAVE_NEON)
@@ -151,6 +189,7 @@ const tk_kernels *tk_kernels_for(tk_isa isa) {
 #if defined(TK_HAVE_AVX2)
     case TK_ISA_AVX2: return &tk_avx2;
     case TK_ISA_AVX2_VNNI: return &tk_avx2_vnni;
+    case TK_ISA_AVX512: return &tk_avx512;
 #endif
 #if defined(TK_HAVE_NEON)
     case TK_ISA_NEON: return &tk_neon;

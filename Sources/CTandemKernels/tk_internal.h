@@ -82,6 +82,11 @@ void tk_gemv_f32_avx2(const void *w, const void *x, float *y, int64_t k, int64_t
 void tk_gemv_f16_avx2(const void *w, const void *x, float *y, int64_t k, int64_t r0, int64_t r1);
 void tk_gemv_q8_0_avx2(const void *w, const void *x, float *y, int64_t k, int64_t r0, int64_t r1);
 void tk_gemv_q4_0_avx2(const void *w, const void *x, float *y, int64_t k, int64_t r0, int64_t r1);
+double tk_fma_loop_avx512(int64_t iters, float *sink);
+void tk_gemm_f32_avx512(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k, int64_t n0, int64_t n1);
+void tk_gemm_f16_avx512(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k, int64_t n0, int64_t n1);
+void tk_gemm_q8_0_avx512(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k, int64_t n0, int64_t n1);
+void tk_gemm_q4_0_avx512(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k, int64_t n0, int64_t n1);
 void tk_gemv_q8_0_avxvnni(const void *w, const void *x, float *y, int64_t k, int64_t r0, int64_t r1);
 void tk_gemv_q4_0_avxvnni(const void *w, const void *x, float *y, int64_t k, int64_t r0, int64_t r1);
 void tk_gemm_q8_0_avxvnni(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k,

@@ -1,5 +1,5 @@
 // The instruction set every kernel call uses, chosen once at start-up (after CTranslate2's
-// `cpu_isa.h`): the best one this CPU supports, unless `TANDEM_ISA=generic|avx2|avx2vnni|neon`
+// `cpu_isa.h`): the best one this CPU supports, unless `TANDEM_ISA=generic|avx2|avx2vnni|avx512|neon`
 // names another, so that every path can be run and tested on one machine. Asking for one this CPU
 // cannot run is an error (message on stderr, exit status 2), never a silent fallback.
 import CTandemKernels
@@ -18,6 +18,9 @@ public enum KernelISA: String, CaseIterable, Sendable, CustomStringConvertible {
     case avx2
     /// `avx2` plus AVX-VNNI (`vpdpbusd`) for the int8 GEMM (Alder Lake, Sapphire Rapids, Zen 5).
     case avx2vnni
+    /// `avx2vnni` with 512-bit GEMM kernels: AVX-512 F/BW/VL + AVX512-VNNI (Ice Lake and
+    /// Sapphire Rapids servers, Zen 4 and later).
+    case avx512
     /// Advanced SIMD on AArch64 (`sdot` when compiled for a CPU with the dot-product extension).
     case neon
 
@@ -26,6 +29,7 @@ public enum KernelISA: String, CaseIterable, Sendable, CustomStringConvertible {
         case .generic: TK_ISA_GENERIC
         case .avx2: TK_ISA_AVX2
         case .avx2vnni: TK_ISA_AVX2_VNNI
+        case .avx512: TK_ISA_AVX512
         case .neon: TK_ISA_NEON
         }
     }

@@ -142,8 +142,8 @@ public enum MatMul {
         let quantize = usesQuantizedActivations(w.dtype, m: m, isa: isa)
         withActivations(w, x.baseAddress!, rows: m, table: table, pool: pool, quantize: quantize) { act in
             // Split the outputs (weight rows): each thread streams its own weights once and packs
-            // its own panels; 16 = the f32 micro-kernel's panel width.
-            pool.parallelFor(w.rows, alignment: 16) { r in
+            // its own panels; 32 = the widest micro-kernel panel (AVX-512 f32).
+            pool.parallelFor(w.rows, alignment: 32) { r in
                 tk_gemm(table, dt, w.data, act, y.baseAddress!, Int64(w.rows), Int64(m), k,
                         Int64(r.lowerBound), Int64(r.upperBound))
             }

@@ -45,6 +45,8 @@ typedef enum {
     TK_ISA_NEON = 2,
     /// AVX2 plus AVX-VNNI (`vpdpbusd`): the AVX2 kernels with an int8 GEMM that needs no sign trick.
     TK_ISA_AVX2_VNNI = 3,
+    /// AVX-512 (F, BW, VL) plus AVX512-VNNI: 512-bit GEMM kernels, the AVX2 + VNNI ones otherwise.
+    TK_ISA_AVX512 = 4,
 } tk_isa;
 
 /// Weight element types handled by the matrix products (numbering is Tandem's, not the file's).

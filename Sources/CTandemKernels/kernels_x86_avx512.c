@@ -1,0 +1,303 @@
+// x86-64 GEMM with AVX-512 (F, BW, VL) and AVX512-VNNI: Ice Lake / Sapphire Rapids servers,
+// Zen 4 and later. Everything else in this table is the AVX2 + AVX-VNNI code.
+//
+// Why: each instruction here does twice the work of its 256-bit form, and there are 32 vector
+// registers, so a micro-tile can hold 12×32 f32 results (AVX2: 6×16). Encoding (all prompt
+// tokens at once) is GEMM-bound, so this is where a 512-token T5 or SmolLM2 prompt spends its
+// time. Chosen at run time only when cpuid and the OS (XCR0 opmask/ZMM state) allow it;
+// `TANDEM_ISA=avx2vnni` or `avx2` runs the narrower kernels on the same machine.
+//
+// * f32/f16: BLIS-style. Per 256-input slab, the activation rows are packed 12 at a time as
+//   [p][12] (one pointer, broadcasts at fixed offsets), each 32-output weight panel as [p][32]
+//   (f16 widened while packing), then a 12×32 register tile runs over the slab.
+// * q8_0/q4_0: the AVX-VNNI scheme of kernels_x86_avxvnni.c, 16 outputs per register:
+//   acc[n] += Σ_{t<4} xu[k+t]·w[n][k+t] with xu = x + 128 (vpdpbusd multiplies unsigned by
+//   signed); the accumulator starts each block at −128·Σw (computed while packing), so the block
+//   sum is exact, then one convert and one FMA per block apply the two scales.
+#include "tk_internal.h"
+
+#if defined(TK_HAVE_AVX2)
+#include <immintrin.h>
+#include <stdlib.h>
+
+#define TK_512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")))
+#define TK_512_INLINE __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c"), always_inline)) static inline
+
+enum { K5_MR = 12, K5_NR = 32, K5_KC = 256 };
+
+TK_512_INLINE float k5_half(uint16_t h) {
+    __m128i v;
+    __asm__("vmovd %1, %0" : "=x"(v) : "r"((uint32_t)h));
+    return _mm_cvtss_f32(_mm_cvtph_ps(v));
+}
+
+/// C[12×32] (+)= Apack[kc][12] · Bpanel[kc][32].
+TK_512_INLINE void k5_kernel(const float *a, const float *b, int64_t kc, float *c, int64_t ldc, int accumulate) {
+    __m512 acc[K5_MR][2];
+    for (int i = 0; i < K5_MR; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+    for (int64_t p = 0; p < kc; p++, a += K5_MR, b += K5_NR) {
+        const __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
+        for (int i = 0; i < K5_MR; i++) {
+            const __m512 ai = _mm512_set1_ps(a[i]);
+            acc[i][0] = _mm512_fmadd_ps(ai, b0, acc[i][0]);
+            acc[i][1] = _mm512_fmadd_ps(ai, b1, acc[i][1]);
+        }
+    }
+    for (int i = 0; i < K5_MR; i++) {
+        float *r = c + i * ldc;
+        if (accumulate) {
+            acc[i][0] = _mm512_add_ps(acc[i][0], _mm512_loadu_ps(r));
+            acc[i][1] = _mm512_add_ps(acc[i][1], _mm512_loadu_ps(r + 16));
+        }
+        _mm512_storeu_ps(r, acc[i][0]);
+        _mm512_storeu_ps(r + 16, acc[i][1]);
+    }
+}
+
+/// Weight rows [nb, nb + nr) × inputs [k0, k0 + kc) as panel[p·32 + j], zero past nr: 16×16
+/// blocks are transposed through a small buffer so each source row is read contiguously.
+TK_512 static void k5_pack_panel(const void *w, int64_t k, int64_t nb, int64_t nr, int64_t k0, int64_t kc,
+                                 int f16, float *panel) {
+    for (int64_t j = 0; j < K5_NR; j++) {
+        float *dst = panel + j;
+        if (j >= nr) {
+            for (int64_t p = 0; p < kc; p++) dst[p * K5_NR] = 0.0f;
+            continue;
+        }
+        if (f16) {
+            const uint16_t *src = (const uint16_t *)w + (nb + j) * k + k0;
+            int64_t p = 0;
+            float tmp[16];
+            for (; p + 16 <= kc; p += 16) {
+                _mm512_storeu_ps(tmp, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(src + p))));
+                for (int q = 0; q < 16; q++) dst[(p + q) * K5_NR] = tmp[q];
+            }
+            for (; p < kc; p++) dst[p * K5_NR] = k5_half(src[p]);
+        } else {
+            const float *src = (const float *)w + (nb + j) * k + k0;
+            for (int64_t p = 0; p < kc; p++) dst[p * K5_NR] = src[p];
+        }
+    }
+}
+
+TK_512 static void k5_gemm_float(const void *w, const float *x, float *y, int64_t ldy, int64_t m, int64_t k,
+                                 int64_t n0, int64_t n1, int f16) {
+    const int64_t groups = (m + K5_MR - 1) / K5_MR;
+    float *apack = aligned_alloc(64, sizeof(float) * (size_t)(groups * K5_MR * K5_KC));
+    float *panel = aligned_alloc(64, sizeof(float) * K5_KC * K5_NR);
+    if (!apack || !panel) abort();
+    float ctile[K5_MR * K5_NR];
+    for (int64_t k0 = 0; k0 < k; k0 += K5_KC) {
+        const int64_t kc = tk_min64(K5_KC, k - k0);
+        // Activation slab: group g holds rows 12g…12g+11 as [p][12], zero rows past m.
+        for (int64_t g = 0; g < groups; g++) {
+            float *dst = apack + g * K5_MR * kc;
+            for (int i = 0; i < K5_MR; i++) {
+                const int64_t row = g * K5_MR + i;
+                if (row < m) {
+                    const float *src = x + row * k + k0;
+                    for (int64_t p = 0; p < kc; p++) dst[p * K5_MR + i] = src[p];
+                } else {
+                    for (int64_t p = 0; p < kc; p++) dst[p * K5_MR + i] = 0.0f;
+                }
+            }
+        }
+        for (int64_t nb = n0; nb < n1; nb += K5_NR) {
+            const int64_t nr = tk_min64(K5_NR, n1 - nb);
+            k5_pack_panel(w, k, nb, nr, k0, kc, f16, panel);
+            for (int64_t g = 0; g < groups; g++) {
+                const int64_t mb = g * K5_MR, mr = tk_min64(K5_MR, m - mb);
+                const float *a = apack + g * K5_MR * kc;
+                if (mr == K5_MR && nr == K5_NR) {
+                    k5_kernel(a, panel, kc, y + mb * ldy + nb, ldy, k0 > 0);
+                    continue;
+                }
+                k5_kernel(a, panel, kc, ctile, K5_NR, 0);
+                for (int64_t i = 0; i < mr; i++) {
+                    float *yr = y + (mb + i) * ldy + nb;
+                    for (int64_t j = 0; j < nr; j++) yr[j] = (k0 > 0 ? yr[j] : 0.0f) + ctile[i * K5_NR + j];
+                }
+            }
+        }
+    }
+    free(apack);
+    free(panel);
+}
+
+TK_512 void tk_gemm_f32_avx512(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k,
+                               int64_t n0, int64_t n1) {
+    k5_gemm_float(w, (const float *)x, y, ldy, m, k, n0, n1, 0);
+}
+
+TK_512 void tk_gemm_f16_avx512(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k,
+                               int64_t n0, int64_t n1) {
+    k5_gemm_float(w, (const float *)x, y, ldy, m, k, n0, n1, 1);
+}
+
+// ---- q8_0 / q4_0 with AVX512-VNNI ----------------------------------------------------------
+
+enum { V5_NR = 16, V5_MR = 6, V5_PANELS = 2 };  // tile: 6 activation rows × 2 panels of 16 outputs
+
+/// One panel of 16 weight rows: q[b][g][j][t] = w[row j][32b + 4g + t] (512 bytes a block), the
+/// row scales d[b][j] and the starting sums s[b][j] = −128·Σ_k w[row j][k in block b].
+typedef struct {
+    int8_t *q;
+    float *d;
+    int32_t *s;
+} v5_panel;
+
+/// Eight 32-byte rows as an 8×8 matrix of 4-byte groups, transposed: out[g] = group g of rows 0…7.
+TK_512_INLINE void v5_transpose8(const __m256i r[8], __m256i out[8]) {
+    __m256 a[8], t[8];
+    for (int j = 0; j < 8; j++) a[j] = _mm256_castsi256_ps(r[j]);
+    for (int j = 0; j < 8; j += 2) {
+        t[j] = _mm256_unpacklo_ps(a[j], a[j + 1]);
+        t[j + 1] = _mm256_unpackhi_ps(a[j], a[j + 1]);
+    }
+    for (int h = 0; h < 2; h++)
+        for (int q = 0; q < 2; q++) {
+            a[4 * q + 2 * h] = _mm256_shuffle_ps(t[4 * q + h], t[4 * q + 2 + h], _MM_SHUFFLE(1, 0, 1, 0));
+            a[4 * q + 2 * h + 1] = _mm256_shuffle_ps(t[4 * q + h], t[4 * q + 2 + h], _MM_SHUFFLE(3, 2, 3, 2));
+        }
+    for (int g = 0; g < 4; g++) {
+        out[g] = _mm256_castps_si256(_mm256_permute2f128_ps(a[g], a[4 + g], 0x20));
+        out[g + 4] = _mm256_castps_si256(_mm256_permute2f128_ps(a[g], a[4 + g], 0x31));
+    }
+}
+
+TK_512_INLINE __m256i v5_block_values(const char *row, int64_t b, int q4, float *d) {
+    if (q4) {
+        const tk_block_q4_0 *blk = (const tk_block_q4_0 *)row + b;
+        const __m128i raw = _mm_loadu_si128((const __m128i *)blk->qs);
+        const __m128i low = _mm_set1_epi8(0x0F);
+        const __m256i v = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(raw, 4), low), _mm_and_si128(raw, low));
+        *d = k5_half(blk->d);
+        return _mm256_sub_epi8(v, _mm256_set1_epi8(8));
+    }
+    const tk_block_q8_0 *blk = (const tk_block_q8_0 *)row + b;
+    *d = k5_half(blk->d);
+    return _mm256_loadu_si256((const __m256i *)blk->qs);
+}
+
+TK_512 static void v5_pack(const void *w, int64_t k, int64_t n, int64_t nr, int q4, v5_panel p) {
+    const int64_t nb = k / TK_QK;
+    const int64_t rb = tk_row_bytes(q4 ? TK_Q4_0 : TK_Q8_0, k);
+    const char *rows[V5_NR];
+    for (int64_t j = 0; j < V5_NR; j++) rows[j] = (const char *)w + (n + (j < nr ? j : 0)) * rb;
+    const __m512i k128 = _mm512_set1_epi8((char)0x80);
+    for (int64_t b = 0; b < nb; b++) {
+        __m256i r[V5_NR], lo[8], hi[8];
+        for (int64_t j = 0; j < V5_NR; j++) {
+            float d = 0.0f;
+            r[j] = j < nr ? v5_block_values(rows[j], b, q4, &d) : _mm256_setzero_si256();
+            p.d[b * V5_NR + j] = d;
+        }
+        v5_transpose8(r, lo);
+        v5_transpose8(r + 8, hi);
+        __m512i s = _mm512_setzero_si512();
+        for (int g = 0; g < 8; g++) {
+            const __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(lo[g]), hi[g], 1);
+            _mm512_storeu_si512((void *)(p.q + b * 512 + g * 64), v);
+            s = _mm512_dpbusd_epi32(s, k128, v);
+        }
+        _mm512_storeu_si512((void *)(p.s + b * V5_NR), _mm512_sub_epi32(_mm512_setzero_si512(), s));
+    }
+}
+
+/// Rows m0…m0+mr−1 (mr ≤ 6) × np (≤ 2) panels of 16 outputs into out (row stride ldo).
+TK_512_INLINE void v5_tile(const uint8_t *xu, const float *dx, int64_t k, int64_t m0, int mr,
+                           const v5_panel *pan, int np, float *out, int64_t ldo) {
+    const int64_t nb = k / TK_QK;
+    __m512 f[V5_MR][V5_PANELS];
+    for (int i = 0; i < V5_MR; i++)
+        for (int q = 0; q < V5_PANELS; q++) f[i][q] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        __m512i acc[V5_MR][V5_PANELS];
+        for (int q = 0; q < np; q++) {
+            const __m512i start = _mm512_loadu_si512((const void *)(pan[q].s + b * V5_NR));
+            for (int i = 0; i < mr; i++) acc[i][q] = start;
+        }
+        for (int g = 0; g < 8; g++) {
+            __m512i wv[V5_PANELS];
+            for (int q = 0; q < np; q++) wv[q] = _mm512_loadu_si512((const void *)(pan[q].q + b * 512 + g * 64));
+            for (int i = 0; i < mr; i++) {
+                int32_t four;
+                memcpy(&four, xu + (m0 + i) * k + b * TK_QK + g * 4, 4);
+                const __m512i xv = _mm512_set1_epi32(four);
+                for (int q = 0; q < np; q++) acc[i][q] = _mm512_dpbusd_epi32(acc[i][q], xv, wv[q]);
+            }
+        }
+        for (int q = 0; q < np; q++) {
+            const __m512 dw = _mm512_loadu_ps(pan[q].d + b * V5_NR);
+            for (int i = 0; i < mr; i++)
+                f[i][q] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[i][q]),
+                                          _mm512_mul_ps(dw, _mm512_set1_ps(dx[(m0 + i) * nb + b])), f[i][q]);
+        }
+    }
+    for (int i = 0; i < mr; i++)
+        for (int q = 0; q < np; q++) _mm512_storeu_ps(out + i * ldo + q * V5_NR, f[i][q]);
+}
+
+TK_512 static void v5_gemm(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k,
+                           int64_t n0, int64_t n1, int q4) {
+    const int64_t nb = k / TK_QK;
+    const tk_block_q8_0 *xq = (const tk_block_q8_0 *)x;
+    uint8_t *xu = malloc((size_t)(m * k));
+    float *dx = malloc(sizeof(float) * (size_t)(m * nb));
+    int8_t *pq = aligned_alloc(64, (size_t)(V5_PANELS * nb * 512));
+    float *pd = malloc(sizeof(float) * (size_t)(V5_PANELS * nb * V5_NR));
+    int32_t *ps = malloc(sizeof(int32_t) * (size_t)(V5_PANELS * nb * V5_NR));
+    if (!xu || !dx || !pq || !pd || !ps) abort();
+    const __m256i flip = _mm256_set1_epi8((char)0x80);
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t b = 0; b < nb; b++) {
+            const __m256i v = _mm256_loadu_si256((const __m256i *)xq[i * nb + b].qs);
+            _mm256_storeu_si256((__m256i *)(xu + i * k + b * TK_QK), _mm256_xor_si256(v, flip));
+            dx[i * nb + b] = k5_half(xq[i * nb + b].d);
+        }
+    v5_panel pan[V5_PANELS];
+    for (int q = 0; q < V5_PANELS; q++)
+        pan[q] = (v5_panel){pq + q * nb * 512, pd + q * nb * V5_NR, ps + q * nb * V5_NR};
+    float tmp[V5_MR * V5_NR * V5_PANELS];
+    for (int64_t n = n0; n < n1; n += V5_NR * V5_PANELS) {
+        const int64_t nr = tk_min64(V5_NR * V5_PANELS, n1 - n);
+        const int np = (int)((nr + V5_NR - 1) / V5_NR);
+        for (int q = 0; q < np; q++) v5_pack(w, k, n + q * V5_NR, tk_min64(V5_NR, nr - q * V5_NR), q4, pan[q]);
+        for (int64_t i = 0; i < m; i += V5_MR) {
+            const int mr = (int)tk_min64(V5_MR, m - i);
+            if (nr == V5_NR * V5_PANELS && mr == V5_MR) {
+                v5_tile(xu, dx, k, i, V5_MR, pan, V5_PANELS, y + i * ldy + n, ldy);
+                continue;
+            }
+            v5_tile(xu, dx, k, i, mr, pan, np, tmp, V5_NR * V5_PANELS);
+            for (int r = 0; r < mr; r++)
+                for (int64_t c = 0; c < nr; c++) y[(i + r) * ldy + n + c] = tmp[r * V5_NR * V5_PANELS + c];
+        }
+    }
+    free(xu); free(dx); free(pq); free(pd); free(ps);
+}
+
+TK_512 void tk_gemm_q8_0_avx512(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k,
+                                int64_t n0, int64_t n1) {
+    v5_gemm(w, x, y, ldy, m, k, n0, n1, 0);
+}
+
+TK_512 void tk_gemm_q4_0_avx512(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k,
+                                int64_t n0, int64_t n1) {
+    v5_gemm(w, x, y, ldy, m, k, n0, n1, 1);
+}
+
+/// The FMA peak probe at 512 bits: 12 independent chains, as in the AVX2 probe.
+TK_512 double tk_fma_loop_avx512(int64_t iters, float *sink) {
+    __m512 a[12];
+    for (int i = 0; i < 12; i++) a[i] = _mm512_set1_ps(0.1f * (float)(i + 1));
+    const __m512 m = _mm512_set1_ps(0.999f), c = _mm512_set1_ps(1e-4f);
+    for (int64_t it = 0; it < iters; it++)
+        for (int i = 0; i < 12; i++) a[i] = _mm512_fmadd_ps(a[i], m, c);
+    __m512 s = a[0];
+    for (int i = 1; i < 12; i++) s = _mm512_add_ps(s, a[i]);
+    *sink = _mm512_reduce_add_ps(s);
+    return (double)iters * 12.0 * 16.0 * 2.0;
+}
+
+#endif // TK_HAVE_AVX2
