@@ -54,30 +54,71 @@ TK_512_INLINE void k5_kernel(const float *a, const float *b, int64_t kc, float *
     }
 }
 
-/// Weight rows [nb, nb + nr) × inputs [k0, k0 + kc) as panel[p·32 + j], zero past nr: 16×16
-/// blocks are transposed through a small buffer so each source row is read contiguously.
+/// 8×8 transpose of 32-bit elements: out[c] = element c of rows 0…7 (unpack, shuffle, then
+/// 128-bit lane swaps; 24 shuffles for 64 elements, where element-wise strided stores cost 64).
+TK_512_INLINE void k5_transpose8(const __m256 r[8], __m256 out[8]) {
+    __m256 a[8], t[8];
+    for (int j = 0; j < 8; j += 2) {
+        t[j] = _mm256_unpacklo_ps(r[j], r[j + 1]);
+        t[j + 1] = _mm256_unpackhi_ps(r[j], r[j + 1]);
+    }
+    for (int h = 0; h < 2; h++)
+        for (int q = 0; q < 2; q++) {
+            a[4 * q + 2 * h] = _mm256_shuffle_ps(t[4 * q + h], t[4 * q + 2 + h], _MM_SHUFFLE(1, 0, 1, 0));
+            a[4 * q + 2 * h + 1] = _mm256_shuffle_ps(t[4 * q + h], t[4 * q + 2 + h], _MM_SHUFFLE(3, 2, 3, 2));
+        }
+    for (int g = 0; g < 4; g++) {
+        out[g] = _mm256_permute2f128_ps(a[g], a[4 + g], 0x20);
+        out[g + 4] = _mm256_permute2f128_ps(a[g], a[4 + g], 0x31);
+    }
+}
+
+/// Eight floats of weight row `row` from input p (f16 rows widened).
+TK_512_INLINE __m256 k5_load8(const void *w, int64_t k, int64_t row, int64_t p, int f16) {
+    if (f16) return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)w + row * k + p)));
+    return _mm256_loadu_ps((const float *)w + row * k + p);
+}
+
+/// Weight rows [nb, nb + nr) × inputs [k0, k0 + kc) as panel[p·32 + j], zero past nr, through
+/// 8×8 transposes so that both the reads (along rows) and the writes (along the panel) are whole
+/// vectors.
 TK_512 static void k5_pack_panel(const void *w, int64_t k, int64_t nb, int64_t nr, int64_t k0, int64_t kc,
                                  int f16, float *panel) {
-    for (int64_t j = 0; j < K5_NR; j++) {
-        float *dst = panel + j;
-        if (j >= nr) {
-            for (int64_t p = 0; p < kc; p++) dst[p * K5_NR] = 0.0f;
-            continue;
+    const int64_t kc8 = kc & ~(int64_t)7;
+    for (int64_t j0 = 0; j0 < K5_NR; j0 += 8) {
+        for (int64_t p = 0; p < kc8; p += 8) {
+            __m256 r[8], t[8];
+            for (int64_t j = 0; j < 8; j++)
+                r[j] = j0 + j < nr ? k5_load8(w, k, nb + j0 + j, k0 + p, f16) : _mm256_setzero_ps();
+            k5_transpose8(r, t);
+            for (int c = 0; c < 8; c++) _mm256_store_ps(panel + (p + c) * K5_NR + j0, t[c]);
         }
-        if (f16) {
-            const uint16_t *src = (const uint16_t *)w + (nb + j) * k + k0;
-            int64_t p = 0;
-            float tmp[16];
-            for (; p + 16 <= kc; p += 16) {
-                _mm512_storeu_ps(tmp, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(src + p))));
-                for (int q = 0; q < 16; q++) dst[(p + q) * K5_NR] = tmp[q];
+        for (int64_t p = kc8; p < kc; p++)
+            for (int64_t j = j0; j < j0 + 8; j++) {
+                float v = 0.0f;
+                if (j < nr) v = f16 ? k5_half(((const uint16_t *)w)[(nb + j) * k + k0 + p]) : ((const float *)w)[(nb + j) * k + k0 + p];
+                panel[p * K5_NR + j] = v;
             }
-            for (; p < kc; p++) dst[p * K5_NR] = k5_half(src[p]);
-        } else {
-            const float *src = (const float *)w + (nb + j) * k + k0;
-            for (int64_t p = 0; p < kc; p++) dst[p * K5_NR] = src[p];
+    }
+}
+
+/// Activation rows [r0, r0 + 12) × inputs [k0, k0 + kc) as dst[p·12 + i], zero rows at and past m.
+TK_512 static void k5_pack_rows(const float *x, int64_t k, int64_t m, int64_t r0, int64_t k0, int64_t kc, float *dst) {
+    const int64_t kc8 = kc & ~(int64_t)7;
+    for (int64_t p = 0; p < kc8; p += 8) {
+        __m256 r[8], t[8];
+        for (int64_t i = 0; i < 8; i++)
+            r[i] = r0 + i < m ? _mm256_loadu_ps(x + (r0 + i) * k + k0 + p) : _mm256_setzero_ps();
+        k5_transpose8(r, t);
+        for (int c = 0; c < 8; c++) _mm256_storeu_ps(dst + (p + c) * K5_MR, t[c]);
+        for (int64_t i = 8; i < K5_MR; i++) {
+            float v[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+            if (r0 + i < m) memcpy(v, x + (r0 + i) * k + k0 + p, sizeof v);
+            for (int c = 0; c < 8; c++) dst[(p + c) * K5_MR + i] = v[c];
         }
     }
+    for (int64_t p = kc8; p < kc; p++)
+        for (int64_t i = 0; i < K5_MR; i++) dst[p * K5_MR + i] = r0 + i < m ? x[(r0 + i) * k + k0 + p] : 0.0f;
 }
 
 TK_512 static void k5_gemm_float(const void *w, const float *x, float *y, int64_t ldy, int64_t m, int64_t k,
@@ -90,18 +131,7 @@ TK_512 static void k5_gemm_float(const void *w, const float *x, float *y, int64_
     for (int64_t k0 = 0; k0 < k; k0 += K5_KC) {
         const int64_t kc = tk_min64(K5_KC, k - k0);
         // Activation slab: group g holds rows 12g…12g+11 as [p][12], zero rows past m.
-        for (int64_t g = 0; g < groups; g++) {
-            float *dst = apack + g * K5_MR * kc;
-            for (int i = 0; i < K5_MR; i++) {
-                const int64_t row = g * K5_MR + i;
-                if (row < m) {
-                    const float *src = x + row * k + k0;
-                    for (int64_t p = 0; p < kc; p++) dst[p * K5_MR + i] = src[p];
-                } else {
-                    for (int64_t p = 0; p < kc; p++) dst[p * K5_MR + i] = 0.0f;
-                }
-            }
-        }
+        for (int64_t g = 0; g < groups; g++) k5_pack_rows(x, k, m, g * K5_MR, k0, kc, apack + g * K5_MR * kc);
         for (int64_t nb = n0; nb < n1; nb += K5_NR) {
             const int64_t nr = tk_min64(K5_NR, n1 - nb);
             k5_pack_panel(w, k, nb, nr, k0, kc, f16, panel);
