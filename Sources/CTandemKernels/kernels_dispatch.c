@@ -90,12 +90,14 @@ static int tk_isa_probe(tk_isa isa) {
 static const tk_kernels tk_generic = {
     .name = "generic",
     .quantize_row_q8_0 = tk_quantize_row_q8_0_generic,
+    .f32_to_f16 = tk_f32_to_f16_generic,
     .vec_dot = {tk_vec_dot_f32_generic, tk_vec_dot_f16_generic, tk_vec_dot_q8_0_q8_0_generic,
                 tk_vec_dot_q4_0_q8_0_generic},
     .gemm = {NULL, NULL, NULL, NULL},
     .sum_f32 = tk_sum_f32_generic,
     .fma_loop = tk_fma_loop_generic,
     .exp_shifted = tk_exp_shifted_generic,
+    .softmax = tk_softmax_generic,
     .silu_mul = tk_silu_mul_generic,
     .gelu_tanh_mul = tk_gelu_tanh_mul_generic,
     .attn_scores = tk_attn_scores_f32_generic,
@@ -106,6 +108,7 @@ static const tk_kernels tk_generic = {
 static const tk_kernels tk_avx2 = {
     .name = "avx2",
     .quantize_row_q8_0 = tk_quantize_row_q8_0_avx2,
+    .f32_to_f16 = tk_f32_to_f16_avx2,
     .vec_dot = {tk_vec_dot_f32_avx2, tk_vec_dot_f16_avx2, tk_vec_dot_q8_0_q8_0_avx2,
                 tk_vec_dot_q4_0_q8_0_avx2},
     .gemv = {tk_gemv_f32_avx2, tk_gemv_f16_avx2, tk_gemv_q8_0_avx2, tk_gemv_q4_0_avx2},
@@ -114,6 +117,7 @@ static const tk_kernels tk_avx2 = {
     .sum_f32 = tk_sum_f32_avx2,
     .fma_loop = tk_fma_loop_avx2,
     .exp_shifted = tk_exp_shifted_avx2,
+    .softmax = tk_softmax_avx2,
     .silu_mul = tk_silu_mul_avx2,
     .gelu_tanh_mul = tk_gelu_tanh_mul_avx2,
     .attn_scores = tk_attn_scores_f32_avx2,
@@ -126,6 +130,7 @@ static const tk_kernels tk_avx2 = {
 static const tk_kernels tk_avx2_vnni = {
     .name = "avx2+vnni",
     .quantize_row_q8_0 = tk_quantize_row_q8_0_avx2,
+    .f32_to_f16 = tk_f32_to_f16_avx2,
     .vec_dot = {tk_vec_dot_f32_avx2, tk_vec_dot_f16_avx2, tk_vec_dot_q8_0_q8_0_avx2,
                 tk_vec_dot_q4_0_q8_0_avx2},
     .gemv = {tk_gemv_f32_avx2, tk_gemv_f16_avx2, tk_gemv_q8_0_avxvnni, tk_gemv_q4_0_avxvnni},
@@ -134,6 +139,7 @@ static const tk_kernels tk_avx2_vnni = {
     .sum_f32 = tk_sum_f32_avx2,
     .fma_loop = tk_fma_loop_avx2,
     .exp_shifted = tk_exp_shifted_avx2,
+    .softmax = tk_softmax_avx2,
     .silu_mul = tk_silu_mul_avx2,
     .gelu_tanh_mul = tk_gelu_tanh_mul_avx2,
     .attn_scores = tk_attn_scores_f32_avx2,
@@ -145,6 +151,7 @@ static const tk_kernels tk_avx2_vnni = {
 static const tk_kernels tk_avx512 = {
     .name = "avx512",
     .quantize_row_q8_0 = tk_quantize_row_q8_0_avx2,
+    .f32_to_f16 = tk_f32_to_f16_avx2,
     .vec_dot = {tk_vec_dot_f32_avx2, tk_vec_dot_f16_avx2, tk_vec_dot_q8_0_q8_0_avx2,
                 tk_vec_dot_q4_0_q8_0_avx2},
     .gemv = {tk_gemv_f32_avx2, tk_gemv_f16_avx2, tk_gemv_q8_0_avxvnni, tk_gemv_q4_0_avxvnni},
@@ -153,6 +160,7 @@ static const tk_kernels tk_avx512 = {
     .sum_f32 = tk_sum_f32_avx2,
     .fma_loop = tk_fma_loop_avx512,
     .exp_shifted = tk_exp_shifted_avx2,
+    .softmax = tk_softmax_avx2,
     .silu_mul = tk_silu_mul_avx2,
     .gelu_tanh_mul = tk_gelu_tanh_mul_avx2,
     .attn_scores = tk_attn_scores_f32_avx2,
@@ -168,6 +176,7 @@ static const tk_kernels tk_neon = {
     .name = "neon",
 #endif
     .quantize_row_q8_0 = tk_quantize_row_q8_0_neon,
+    .f32_to_f16 = tk_f32_to_f16_generic,
     .vec_dot = {tk_vec_dot_f32_neon, tk_vec_dot_f16_neon, tk_vec_dot_q8_0_q8_0_neon,
                 tk_vec_dot_q4_0_q8_0_neon},
     .gemm = {NULL, NULL, NULL, NULL},
@@ -175,6 +184,7 @@ static const tk_kernels tk_neon = {
     .fma_loop = tk_fma_loop_neon,
     // Advanced SIMD is the AArch64 baseline: the generic copies compile to NEON there.
     .exp_shifted = tk_exp_shifted_generic,
+    .softmax = tk_softmax_generic,
     .silu_mul = tk_silu_mul_generic,
     .gelu_tanh_mul = tk_gelu_tanh_mul_generic,
     .attn_scores = tk_attn_scores_f32_generic,

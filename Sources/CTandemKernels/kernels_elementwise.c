@@ -51,6 +51,23 @@
         for (; i < n; i++) sum += x[i];                                                          \
         return sum;                                                                              \
     }                                                                                            \
+    ATTR void tk_softmax_##SUFFIX(float *x, int64_t n) {                                        \
+        /* Eight running maxima (branch-free, so the compiler vectorizes the pass). */           \
+        float mx[8];                                                                             \
+        for (int j = 0; j < 8; j++) mx[j] = -__builtin_inff();                                   \
+        int64_t i = 0;                                                                           \
+        for (; i + 8 <= n; i += 8)                                                               \
+            for (int j = 0; j < 8; j++) mx[j] = x[i + j] > mx[j] ? x[i + j] : mx[j];             \
+        float m = -__builtin_inff();                                                             \
+        for (int j = 0; j < 8; j++) m = mx[j] > m ? mx[j] : m;                                   \
+        for (; i < n; i++) m = x[i] > m ? x[i] : m;                                              \
+        if (m == -__builtin_inff()) { /* every key masked: weigh nothing, not NaN */             \
+            for (int64_t t = 0; t < n; t++) x[t] = 0.0f;                                         \
+            return;                                                                              \
+        }                                                                                        \
+        const float inv = 1.0f / tk_exp_shifted_##SUFFIX(x, n, m);                               \
+        for (int64_t t = 0; t < n; t++) x[t] *= inv;                                             \
+    }                                                                                            \
     ATTR void tk_silu_mul_##SUFFIX(float *gate, const float *up, int64_t n) {                    \
         for (int64_t i = 0; i < n; i++) {                                                        \
             const float g = gate[i];                                                             \

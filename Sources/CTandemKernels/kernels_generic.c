@@ -106,3 +106,7 @@ double tk_fma_loop_generic(int64_t iters, float *sink) {
     *sink = s;
     return (double)iters * 16.0 * 2.0;
 }
+
+void tk_f32_to_f16_generic(const float *x, uint16_t *y, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] = tk_float_to_half(x[i]);
+}

@@ -607,4 +607,12 @@ TK_AVX2 double tk_fma_loop_avx2(int64_t iters, float *sink) {
     return (double)iters * 12.0 * 8.0 * 2.0;
 }
 
+/// F16C conversion, 8 at a time; the tail through the exact scalar routine (same rounding).
+TK_AVX2 void tk_f32_to_f16_avx2(const float *x, uint16_t *y, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128((__m128i *)(y + i), _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
+    for (; i < n; i++) y[i] = tk_float_to_half(x[i]);
+}
+
 #endif // TK_HAVE_AVX2

@@ -46,6 +46,7 @@ static inline int64_t tk_min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
 // ---- generic (kernels_generic.c): always compiled ----
 void tk_quantize_row_q8_0_generic(const float *x, tk_block_q8_0 *y, int64_t k);
+void tk_f32_to_f16_generic(const float *x, uint16_t *y, int64_t n);
 float tk_vec_dot_f32_generic(const void *w, const void *x, int64_t k);
 float tk_vec_dot_f16_generic(const void *w, const void *x, int64_t k);
 float tk_vec_dot_q8_0_q8_0_generic(const void *w, const void *x, int64_t k);
@@ -53,6 +54,7 @@ float tk_vec_dot_q4_0_q8_0_generic(const void *w, const void *x, int64_t k);
 double tk_sum_f32_generic(const float *x, int64_t n);
 double tk_fma_loop_generic(int64_t iters, float *sink);
 float tk_exp_shifted_generic(float *x, int64_t n, float shift);
+void tk_softmax_generic(float *x, int64_t n);
 void tk_silu_mul_generic(float *gate, const float *up, int64_t n);
 void tk_attn_scores_f32_generic(const float *q, const float *k, int64_t ldk, int64_t n, int64_t d, float *s);
 void tk_attn_values_f32_generic(const float *p, const float *v, int64_t ldv, int64_t n, int64_t d, float *out);
@@ -78,6 +80,7 @@ void tk_gemm_q8_0_f32_avx2(const void *w, const void *x, float *y, int64_t ldy, 
                            int64_t n0, int64_t n1);
 void tk_gemm_q4_0_f32_avx2(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k,
                            int64_t n0, int64_t n1);
+void tk_f32_to_f16_avx2(const float *x, uint16_t *y, int64_t n);
 void tk_gemv_f32_avx2(const void *w, const void *x, float *y, int64_t k, int64_t r0, int64_t r1);
 void tk_gemv_f16_avx2(const void *w, const void *x, float *y, int64_t k, int64_t r0, int64_t r1);
 void tk_gemv_q8_0_avx2(const void *w, const void *x, float *y, int64_t k, int64_t r0, int64_t r1);
@@ -96,6 +99,7 @@ void tk_gemm_q4_0_avxvnni(const void *w, const void *x, float *y, int64_t ldy, i
 double tk_sum_f32_avx2(const float *x, int64_t n);
 double tk_fma_loop_avx2(int64_t iters, float *sink);
 float tk_exp_shifted_avx2(float *x, int64_t n, float shift);
+void tk_softmax_avx2(float *x, int64_t n);
 void tk_silu_mul_avx2(float *gate, const float *up, int64_t n);
 void tk_attn_scores_f32_avx2(const float *q, const float *k, int64_t ldk, int64_t n, int64_t d, float *s);
 void tk_attn_values_f32_avx2(const float *p, const float *v, int64_t ldv, int64_t n, int64_t d, float *out);

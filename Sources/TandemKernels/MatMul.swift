@@ -180,6 +180,13 @@ public enum MatMul {
         return tk_gemm_prefers_f32(isa.table, dt, Int64(m)) == 0
     }
 
+    /// Rounds `n` floats to half precision (nearest even) into `y` (F16C where the ISA has it).
+    public static func convertToF16(
+        _ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<UInt16>, count n: Int, isa: KernelISA = .current
+    ) {
+        isa.table.pointee.f32_to_f16(x, y, Int64(n))
+    }
+
     /// Quantizes `x` (a multiple of 32 floats) to q8_0 blocks, 34 bytes per 32 values.
     public static func quantizeQ8_0(
         _ x: UnsafeBufferPointer<Float>, into blocks: UnsafeMutableRawBufferPointer, isa: KernelISA = .current

@@ -75,6 +75,8 @@ typedef struct {
     const char *name;
     /// Quantize `k` floats (a multiple of 32) to q8_0 blocks, as ggml's quantize_row_q8_0.
     void (*quantize_row_q8_0)(const float *x, tk_block_q8_0 *y, int64_t k);
+    /// y[i] ← x[i] rounded to half precision (nearest even), for i < n.
+    void (*f32_to_f16)(const float *x, uint16_t *y, int64_t n);
     tk_vec_dot_fn vec_dot[TK_DTYPE_COUNT];
     /// A GEMV over rows [r0, r1) that beats a loop of `vec_dot`; NULL means "loop `vec_dot`".
     tk_gemv_fn gemv[TK_DTYPE_COUNT];
@@ -91,6 +93,8 @@ typedef struct {
     /// x[i] ← exp(x[i] − shift) for i < n; returns Σ x[i] (the softmax core). Exactly 0 where
     /// x[i] − shift < −87.34, so −∞ entries stay weightless.
     float (*exp_shifted)(float *x, int64_t n, float shift);
+    /// x ← softmax(x) in place, stable (x − max); −∞ entries become 0, an all −∞ row all zeros.
+    void (*softmax)(float *x, int64_t n);
     /// gate[i] ← silu(gate[i]) · up[i] (SwiGLU), or silu(gate[i]) when `up` is NULL.
     void (*silu_mul)(float *gate, const float *up, int64_t n);
     /// gate[i] ← gelu_tanh(gate[i]) · up[i] (gated GELU), or gelu_tanh(gate[i]) when `up` is NULL.
