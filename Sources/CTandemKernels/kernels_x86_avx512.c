@@ -268,16 +268,35 @@ TK_512_INLINE void v5_tile(const uint8_t *xu, const float *dx, int64_t k, int64_
         for (int q = 0; q < np; q++) _mm512_storeu_ps(out + i * ldo + q * V5_NR, f[i][q]);
 }
 
-TK_512 static void v5_gemm(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k,
-                           int64_t n0, int64_t n1, int q4) {
+/// Bytes of one prepacked panel of 16 rows: per block 512 bytes of values, 16 scales and 16 sums.
+static inline int64_t v5_panel_bytes(int64_t nb) { return nb * (512 + V5_NR * 4 + V5_NR * 4); }
+
+static inline v5_panel v5_panel_at(const void *packed, int64_t index, int64_t nb) {
+    int8_t *base = (int8_t *)packed + index * v5_panel_bytes(nb);
+    return (v5_panel){base, (float *)(base + nb * 512), (int32_t *)(base + nb * 512 + nb * V5_NR * 4)};
+}
+
+/// `prepacked` (from `tk_pack_avx512`) or NULL to pack each 16-row panel on the fly; with it,
+/// n0 must be a multiple of 16 (MatMul splits rows at multiples of 32).
+TK_512 static void v5_gemm(const void *w, const void *prepacked, const void *x, float *y, int64_t ldy, int64_t m,
+                           int64_t k, int64_t n0, int64_t n1, int q4) {
     const int64_t nb = k / TK_QK;
     const tk_block_q8_0 *xq = (const tk_block_q8_0 *)x;
     uint8_t *xu = malloc((size_t)(m * k));
     float *dx = malloc(sizeof(float) * (size_t)(m * nb));
-    int8_t *pq = aligned_alloc(64, (size_t)(V5_PANELS * nb * 512));
-    float *pd = malloc(sizeof(float) * (size_t)(V5_PANELS * nb * V5_NR));
-    int32_t *ps = malloc(sizeof(int32_t) * (size_t)(V5_PANELS * nb * V5_NR));
-    if (!xu || !dx || !pq || !pd || !ps) abort();
+    if (!xu || !dx) abort();
+    int8_t *pq = NULL;
+    float *pd = NULL;
+    int32_t *ps = NULL;
+    v5_panel pan[V5_PANELS];
+    if (!prepacked) {
+        pq = aligned_alloc(64, (size_t)(V5_PANELS * nb * 512));
+        pd = malloc(sizeof(float) * (size_t)(V5_PANELS * nb * V5_NR));
+        ps = malloc(sizeof(int32_t) * (size_t)(V5_PANELS * nb * V5_NR));
+        if (!pq || !pd || !ps) abort();
+        for (int q = 0; q < V5_PANELS; q++)
+            pan[q] = (v5_panel){pq + q * nb * 512, pd + q * nb * V5_NR, ps + q * nb * V5_NR};
+    }
     const __m256i flip = _mm256_set1_epi8((char)0x80);
     for (int64_t i = 0; i < m; i++)
         for (int64_t b = 0; b < nb; b++) {
@@ -285,14 +304,14 @@ TK_512 static void v5_gemm(const void *w, const void *x, float *y, int64_t ldy, 
             _mm256_storeu_si256((__m256i *)(xu + i * k + b * TK_QK), _mm256_xor_si256(v, flip));
             dx[i * nb + b] = k5_half(xq[i * nb + b].d);
         }
-    v5_panel pan[V5_PANELS];
-    for (int q = 0; q < V5_PANELS; q++)
-        pan[q] = (v5_panel){pq + q * nb * 512, pd + q * nb * V5_NR, ps + q * nb * V5_NR};
     float tmp[V5_MR * V5_NR * V5_PANELS];
     for (int64_t n = n0; n < n1; n += V5_NR * V5_PANELS) {
         const int64_t nr = tk_min64(V5_NR * V5_PANELS, n1 - n);
         const int np = (int)((nr + V5_NR - 1) / V5_NR);
-        for (int q = 0; q < np; q++) v5_pack(w, k, n + q * V5_NR, tk_min64(V5_NR, nr - q * V5_NR), q4, pan[q]);
+        for (int q = 0; q < np; q++) {
+            if (prepacked) pan[q] = v5_panel_at(prepacked, n / V5_NR + q, nb);
+            else v5_pack(w, k, n + q * V5_NR, tk_min64(V5_NR, nr - q * V5_NR), q4, pan[q]);
+        }
         for (int64_t i = 0; i < m; i += V5_MR) {
             const int mr = (int)tk_min64(V5_MR, m - i);
             if (nr == V5_NR * V5_PANELS && mr == V5_MR) {
@@ -307,14 +326,30 @@ TK_512 static void v5_gemm(const void *w, const void *x, float *y, int64_t ldy, 
     free(xu); free(dx); free(pq); free(pd); free(ps);
 }
 
+int64_t tk_pack_size_avx512(tk_dtype dtype, int64_t n, int64_t k) {
+    if (dtype != TK_Q8_0 && dtype != TK_Q4_0) return 0;
+    return (n + V5_NR - 1) / V5_NR * v5_panel_bytes(k / TK_QK);
+}
+
+TK_512 void tk_pack_avx512(tk_dtype dtype, const void *w, int64_t n, int64_t k, void *packed, int64_t p0, int64_t p1) {
+    const int64_t nb = k / TK_QK;
+    for (int64_t p = p0; p < p1; p++)
+        v5_pack(w, k, p * V5_NR, tk_min64(V5_NR, n - p * V5_NR), dtype == TK_Q4_0, v5_panel_at(packed, p, nb));
+}
+
+TK_512 void tk_gemm_prepacked_avx512(tk_dtype dtype, const void *packed, const void *x, float *y, int64_t ldy,
+                                     int64_t m, int64_t k, int64_t n0, int64_t n1) {
+    v5_gemm(NULL, packed, x, y, ldy, m, k, n0, n1, dtype == TK_Q4_0);
+}
+
 TK_512 void tk_gemm_q8_0_avx512(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k,
                                 int64_t n0, int64_t n1) {
-    v5_gemm(w, x, y, ldy, m, k, n0, n1, 0);
+    v5_gemm(w, NULL, x, y, ldy, m, k, n0, n1, 0);
 }
 
 TK_512 void tk_gemm_q4_0_avx512(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k,
                                 int64_t n0, int64_t n1) {
-    v5_gemm(w, x, y, ldy, m, k, n0, n1, 1);
+    v5_gemm(w, NULL, x, y, ldy, m, k, n0, n1, 1);
 }
 
 /// The FMA peak probe at 512 bits: 12 independent chains, as in the AVX2 probe.

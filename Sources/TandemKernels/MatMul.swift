@@ -125,9 +125,11 @@ public enum MatMul {
     /// - Parameters:
     ///   - x: `m × w.columns` floats, row-major.
     ///   - y: `m × w.rows` floats, row-major, overwritten.
+    ///   - prepacked: `w` in the instruction set's prepacked layout (`PrepackedWeights`), used when
+    ///     it was made for `isa`; otherwise each call packs what it needs.
     public static func gemm(
         _ w: WeightMatrix, x: UnsafeBufferPointer<Float>, m: Int, y: UnsafeMutableBufferPointer<Float>,
-        pool: ThreadPool = .shared, isa: KernelISA = .current
+        pool: ThreadPool = .shared, isa: KernelISA = .current, prepacked: PrepackedWeights? = nil
     ) {
         precondition(m >= 1, "gemm: m must be positive")
         precondition(x.count == m * w.columns, "gemm: x has \(x.count) elements, need \(m)×\(w.columns)")
@@ -140,6 +142,16 @@ public enum MatMul {
         let dt = w.cDType
         let k = Int64(w.columns)
         let quantize = usesQuantizedActivations(w.dtype, m: m, isa: isa)
+        if let prepacked, prepacked.isa == isa, quantize, let kernel = table.pointee.gemm_prepacked {
+            precondition(prepacked.rows == w.rows && prepacked.columns == w.columns, "gemm: prepacked weights of another shape")
+            withActivations(w, x.baseAddress!, rows: m, table: table, pool: pool, quantize: true) { act in
+                pool.parallelFor(w.rows, alignment: 32) { r in
+                    kernel(dt, prepacked.data, act, y.baseAddress!, Int64(w.rows), Int64(m), k,
+                           Int64(r.lowerBound), Int64(r.upperBound))
+                }
+            }
+            return
+        }
         withActivations(w, x.baseAddress!, rows: m, table: table, pool: pool, quantize: quantize) { act in
             // Split the outputs (weight rows): each thread streams its own weights once and packs
             // its own panels; 32 = the widest micro-kernel panel (AVX-512 f32).
@@ -225,4 +237,42 @@ public enum MatMul {
             body(UnsafeRawPointer(base))
         }
     }
+}
+
+/// A q8_0/q4_0 weight matrix copied once into the layout the instruction set's GEMM tile reads
+/// (`tk_kernels.pack`: 16-row panels of 4-byte groups with their scales and offset sums).
+///
+/// Why: a GEMM over few activation rows — a decoder step for a batch of 8 sequences — otherwise
+/// repacks every weight on every call, which costs as much as the multiply-adds themselves. The
+/// copy takes ≈ 40 bytes per 32 weights (q8_0 34, q4_0 18), so it is made only for matrices that
+/// are multiplied with small batches again and again (`Linear` decides).
+public final class PrepackedWeights: @unchecked Sendable {
+    public let isa: KernelISA
+    public let rows: Int
+    public let columns: Int
+    let data: UnsafeMutableRawPointer
+    public let byteCount: Int
+
+    /// nil when `isa` has no prepacked GEMM or `w` is not q8_0/q4_0.
+    public init?(_ w: WeightMatrix, isa: KernelISA = .current, pool: ThreadPool = .shared) {
+        let table = isa.table.pointee
+        guard w.dtype.isQuantized, let size = table.pack_size, let pack = table.pack, table.gemm_prepacked != nil,
+              table.pack_rows > 0 else { return nil }
+        let dt = w.cDType, n = Int64(w.rows), k = Int64(w.columns)
+        let bytes = Int(size(dt, n, k))
+        guard bytes > 0 else { return nil }
+        self.isa = isa
+        rows = w.rows
+        columns = w.columns
+        byteCount = bytes
+        data = .allocate(byteCount: bytes, alignment: 64)
+        let panelRows = Int(table.pack_rows)
+        let panels = (w.rows + panelRows - 1) / panelRows
+        let out = data
+        pool.parallelFor(panels) { r in
+            pack(dt, w.data, n, k, out, Int64(r.lowerBound), Int64(r.upperBound))
+        }
+    }
+
+    deinit { data.deallocate() }
 }

@@ -2,6 +2,7 @@
 // mapped Tandem file, `Linear` (which dispatches on the weight's dtype, so there is never a
 // separate quantized model), `Embedding` (rows gathered from any dtype), and the tracer that
 // dumps named intermediate tensors for comparison with a reference dump.
+import Foundation
 import TandemFormat
 import TandemKernels
 
@@ -72,6 +73,7 @@ public struct ModelWeights: @unchecked Sendable {
 public struct Linear: @unchecked Sendable {
     public let weight: WeightMatrix
     public let bias: UnsafeBufferPointer<Float>?
+    private let prepack = PrepackCache()
 
     public var inFeatures: Int { weight.columns }
     public var outFeatures: Int { weight.rows }
@@ -82,14 +84,40 @@ public struct Linear: @unchecked Sendable {
     }
 
     public func callAsFunction(_ x: UnsafeBufferPointer<Float>, rows: Int, into y: UnsafeMutableBufferPointer<Float>, pool: ThreadPool) {
+        let packed = rows > 1 && rows <= PrepackCache.maxRows ? prepack.weights(for: weight, pool: pool) : nil
         MatMul.gemm(weight, x: UnsafeBufferPointer(rebasing: x[0..<rows * inFeatures]), m: rows,
-                    y: UnsafeMutableBufferPointer(rebasing: y[0..<rows * outFeatures]), pool: pool)
+                    y: UnsafeMutableBufferPointer(rebasing: y[0..<rows * outFeatures]), pool: pool, prepacked: packed)
         if let bias {
             for r in 0..<rows {
                 let base = r * outFeatures
                 for i in 0..<outFeatures { y[base + i] += bias[i] }
             }
         }
+    }
+}
+
+/// When a `Linear` keeps a prepacked copy of its weights: once it has been applied to a small
+/// batch of rows (2…`maxRows`) `uses` times — batched decoding, one call per step — not for a
+/// one-off short prompt, so a single-sequence run never pays the copy's memory.
+final class PrepackCache: @unchecked Sendable {
+    static let maxRows = 32
+    static let uses = 3
+    private let lock = NSLock()
+    private var calls = 0
+    private var packed: PrepackedWeights?
+    private var unavailable = false
+
+    func weights(for w: WeightMatrix, pool: ThreadPool) -> PrepackedWeights? {
+        guard w.dtype.isQuantized else { return nil }
+        lock.lock()
+        defer { lock.unlock() }
+        if let packed, packed.isa == KernelISA.current { return packed }
+        if unavailable { return nil }
+        calls += 1
+        guard calls >= Self.uses else { return nil }
+        packed = PrepackedWeights(w, pool: pool)
+        unavailable = packed == nil
+        return packed
     }
 }
 

@@ -116,6 +116,39 @@ struct MatMulTests {
         }
     }
 
+    /// The prepacked GEMM (batched decoding) against the same GEMM packing on the fly: the same
+    /// tiles and sums, so the same floats; and against the reference. Row counts that are not
+    /// multiples of the 16-row panels or of the 32-row thread split; 2…13 activation rows.
+    @Test(arguments: KernelISA.available, [DType.q8_0, .q4_0])
+    func prepackedGEMMMatchesPackingOnTheFly(isa: KernelISA, dtype: DType) {
+        let shapes = [(n: 16, k: 32), (n: 50, k: 96), (n: 97, k: 256), (n: 130, k: 64)]
+        var checked = 0
+        for (n, k) in shapes {
+            withWeights(randomFloats(n * k, seed: UInt64(n + k)), rows: n, columns: k, dtype: dtype) { wm in
+                guard let packed = PrepackedWeights(wm, isa: isa, pool: Self.pools[1]) else { return }
+                #expect(packed.rows == n && packed.columns == k)
+                for m in [2, 3, 7, 8, 13] {
+                    let x = randomFloats(m * k, scale: 3, seed: UInt64(m))
+                    var plain = [Float](repeating: .nan, count: m * n), fromPacked = plain
+                    for pool in Self.pools {
+                        x.withUnsafeBufferPointer { xb in
+                            plain.withUnsafeMutableBufferPointer { MatMul.gemm(wm, x: xb, m: m, y: $0, pool: pool, isa: isa) }
+                            fromPacked.withUnsafeMutableBufferPointer {
+                                MatMul.gemm(wm, x: xb, m: m, y: $0, pool: pool, isa: isa, prepacked: packed)
+                            }
+                        }
+                        #expect(fromPacked == plain, "\(isa) \(dtype) \(m)×\(n)×\(k)")
+                        #expect(nmse(fromPacked, Reference.gemm(wm, x: x, m: m)) < 1e-4)
+                    }
+                }
+                checked += 1
+            }
+        }
+        // Only the instruction sets with a prepacked GEMM make one; the others answer nil.
+        #expect(checked == 0 || checked == shapes.count)
+        if isa == .avx512 { #expect(checked == shapes.count) }
+    }
+
     @Test(arguments: KernelISA.available, dtypes)
     func zerosGiveZeros(isa: KernelISA, dtype: DType) {
         let (m, n, k) = (7, 18, 64)

@@ -86,6 +86,16 @@ typedef struct {
     /// NULL where the ISA has none. Faster than `gemm` once there are enough activation rows to
     /// amortize the widening (see `tk_gemm_prefers_f32`).
     tk_gemm_fn gemm_f32act[TK_DTYPE_COUNT];
+    /// Prepacked GEMM (NULL where the ISA has none): a quantized matrix copied once into the
+    /// layout the GEMM tile reads, so products with few activation rows (batched decoding) do
+    /// not repack every weight on every call. `pack_size` gives the bytes for an n×k matrix (0 for
+    /// dtypes without one), `pack` fills panels [p0, p1) of `pack_rows` rows each.
+    int64_t pack_rows;
+    int64_t (*pack_size)(tk_dtype dtype, int64_t n, int64_t k);
+    void (*pack)(tk_dtype dtype, const void *w, int64_t n, int64_t k, void *packed, int64_t p0, int64_t p1);
+    /// y = x·Wᵀ from `pack`'s output, rows [n0, n1), n0 a multiple of `pack_rows`.
+    void (*gemm_prepacked)(tk_dtype dtype, const void *packed, const void *x, float *y, int64_t ldy,
+                           int64_t m, int64_t k, int64_t n0, int64_t n1);
     /// Sum of `n` floats, streaming (the bandwidth probe).
     double (*sum_f32)(const float *x, int64_t n);
     /// `iters` rounds of independent FMAs; returns the flop count done (the peak probe).
