@@ -16,6 +16,10 @@ final class LineReader {
     private let handle: FileHandle
     private var buffer: [UInt8] = []
     private var start = 0
+    /// buffer[start..<scanned] holds no newline: each byte is searched once, so a line that
+    /// arrives in many chunks costs linear time, not quadratic (a 10^7-character document used to
+    /// rescan its growing prefix after every 64 KiB read).
+    private var scanned = 0
     private var eof = false
     /// Longest line accepted; longer lines are skipped (bounded memory on hostile input).
     let maxLineBytes: Int
@@ -30,17 +34,20 @@ final class LineReader {
     func next() -> (bytes: ArraySlice<UInt8>, tooLong: Bool)? {
         var skipping = false
         while true {
-            if let nl = buffer[start...].firstIndex(of: UInt8(ascii: "\n")) {
+            if let nl = Self.newline(in: buffer, from: max(start, scanned)) {
                 let line = buffer[start..<nl]
                 start = nl + 1
-                if start > 1 << 20 { buffer.removeFirst(start); start = 0 }
+                scanned = start
+                if start > 1 << 20 { buffer.removeFirst(start); start = 0; scanned = 0 }
                 if skipping { return ([], true) }
                 return (line.last == UInt8(ascii: "\r") ? line.dropLast() : line, false)
             }
+            scanned = buffer.count
             if buffer.count - start > maxLineBytes {
                 skipping = true
                 buffer.removeAll(keepingCapacity: true)
                 start = 0
+                scanned = 0
             }
             if eof {
                 if start < buffer.count {
@@ -52,6 +59,15 @@ final class LineReader {
             }
             let chunk = handle.readData(ofLength: 1 << 16)
             if chunk.isEmpty { eof = true } else { buffer.append(contentsOf: chunk) }
+        }
+    }
+
+    /// Index of the first newline in bytes[from...], by memchr.
+    private static func newline(in bytes: [UInt8], from: Int) -> Int? {
+        bytes.withUnsafeBufferPointer { p in
+            guard from < p.count, let base = p.baseAddress,
+                  let hit = memchr(base + from, Int32(UInt8(ascii: "\n")), p.count - from) else { return nil }
+            return base.distance(to: hit.assumingMemoryBound(to: UInt8.self))
         }
     }
 }
