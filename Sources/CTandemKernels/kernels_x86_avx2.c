@@ -9,38 +9,13 @@
 //
 // SwiftPM builds this file at -O2 with no -march, so the loops are written with explicit
 // intrinsics and explicit register tiles rather than relying on the auto-vectorizer.
-#include "tk_internal.h"
+#include "tk_x86.h"
 
 #if defined(TK_HAVE_AVX2)
 #include <immintrin.h>
 
 #define TK_AVX2 __attribute__((target("avx2,fma,f16c")))
 #define TK_AVX2_INLINE __attribute__((target("avx2,fma,f16c"), always_inline)) static inline
-
-TK_AVX2_INLINE float hsum_f32_8(__m256 x) {
-    __m128 r = _mm_add_ps(_mm256_extractf128_ps(x, 1), _mm256_castps256_ps128(x));
-    r = _mm_add_ps(r, _mm_movehl_ps(r, r));
-    r = _mm_add_ss(r, _mm_movehdup_ps(r));
-    return _mm_cvtss_f32(r);
-}
-
-/// One half -> float. Not plain `_cvtsh_ss`: clang lowers it to `vpinsrw` into whatever register
-/// is at hand (often an accumulator, since only lane 0 is used), a false dependency that chained
-/// every block's scale to the previous block's FMA and halved the q8_0 dot product's speed. The
-/// `vmovd` in asm writes the whole register, so the chain is cut.
-TK_AVX2_INLINE float half_to_float(uint16_t h) {
-    __m128i v;
-    __asm__("vmovd %1, %0" : "=x"(v) : "r"((uint32_t)h));
-    return _mm_cvtss_f32(_mm_cvtph_ps(v));
-}
-
-/// 16 bytes of packed nibbles -> 32 bytes: elements 0..15 from the low nibbles, 16..31 from the
-/// high ones (the q4_0 order), still offset by 8.
-TK_AVX2_INLINE __m256i bytes_from_nibbles_32(const uint8_t *p) {
-    const __m128i tmp = _mm_loadu_si128((const __m128i *)p);
-    const __m256i bytes = _mm256_insertf128_si256(_mm256_castsi128_si256(tmp), _mm_srli_epi16(tmp, 4), 1);
-    return _mm256_and_si256(_mm256_set1_epi8(0x0F), bytes);
-}
 
 /// Sum over pairs of w[i]*x[i] for 32 int8 lanes, as 8 floats (sign trick, see file header).
 TK_AVX2_INLINE __m256 mul_sum_i8_pairs_float(__m256i w, __m256i x) {
@@ -91,7 +66,7 @@ TK_AVX2 float tk_vec_dot_f32_avx2(const void *w, const void *x, int64_t k) {
         s3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24), s3);
     }
     for (; i + 8 <= k; i += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
-    float s = hsum_f32_8(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+    float s = tk_x86_hsum8(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
     for (; i < k; i++) s += a[i] * b[i];
     return s;
 }
@@ -111,8 +86,8 @@ TK_AVX2 float tk_vec_dot_f16_avx2(const void *w, const void *x, int64_t k) {
     }
     for (; i + 8 <= k; i += 8) s0 = _mm256_fmadd_ps(TK_LOAD_H(a + i), _mm256_loadu_ps(b + i), s0);
 #undef TK_LOAD_H
-    float s = hsum_f32_8(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
-    for (; i < k; i++) s += half_to_float(a[i]) * b[i];
+    float s = tk_x86_hsum8(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+    for (; i < k; i++) s += tk_x86_half(a[i]) * b[i];
     return s;
 }
 
@@ -123,8 +98,8 @@ TK_AVX2 float tk_vec_dot_q8_0_q8_0_avx2(const void *w, const void *x, int64_t k)
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
     int64_t i = 0;
     for (; i + 2 <= nb; i += 2) {
-        const __m256 d0 = _mm256_set1_ps(half_to_float(a[i].d) * half_to_float(b[i].d));
-        const __m256 d1 = _mm256_set1_ps(half_to_float(a[i + 1].d) * half_to_float(b[i + 1].d));
+        const __m256 d0 = _mm256_set1_ps(tk_x86_half(a[i].d) * tk_x86_half(b[i].d));
+        const __m256 d1 = _mm256_set1_ps(tk_x86_half(a[i + 1].d) * tk_x86_half(b[i + 1].d));
         const __m256 q0 = mul_sum_i8_pairs_float(_mm256_loadu_si256((const __m256i *)a[i].qs),
                                                  _mm256_loadu_si256((const __m256i *)b[i].qs));
         const __m256 q1 = mul_sum_i8_pairs_float(_mm256_loadu_si256((const __m256i *)a[i + 1].qs),
@@ -133,12 +108,12 @@ TK_AVX2 float tk_vec_dot_q8_0_q8_0_avx2(const void *w, const void *x, int64_t k)
         acc1 = _mm256_fmadd_ps(d1, q1, acc1);
     }
     for (; i < nb; i++) {
-        const __m256 d0 = _mm256_set1_ps(half_to_float(a[i].d) * half_to_float(b[i].d));
+        const __m256 d0 = _mm256_set1_ps(tk_x86_half(a[i].d) * tk_x86_half(b[i].d));
         const __m256 q0 = mul_sum_i8_pairs_float(_mm256_loadu_si256((const __m256i *)a[i].qs),
                                                  _mm256_loadu_si256((const __m256i *)b[i].qs));
         acc0 = _mm256_fmadd_ps(d0, q0, acc0);
     }
-    return hsum_f32_8(_mm256_add_ps(acc0, acc1));
+    return tk_x86_hsum8(_mm256_add_ps(acc0, acc1));
 }
 
 TK_AVX2 float tk_vec_dot_q4_0_q8_0_avx2(const void *w, const void *x, int64_t k) {
@@ -149,19 +124,19 @@ TK_AVX2 float tk_vec_dot_q4_0_q8_0_avx2(const void *w, const void *x, int64_t k)
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
     int64_t i = 0;
     for (; i + 2 <= nb; i += 2) {
-        const __m256 d0 = _mm256_set1_ps(half_to_float(a[i].d) * half_to_float(b[i].d));
-        const __m256 d1 = _mm256_set1_ps(half_to_float(a[i + 1].d) * half_to_float(b[i + 1].d));
-        const __m256i w0 = _mm256_sub_epi8(bytes_from_nibbles_32(a[i].qs), off);
-        const __m256i w1 = _mm256_sub_epi8(bytes_from_nibbles_32(a[i + 1].qs), off);
+        const __m256 d0 = _mm256_set1_ps(tk_x86_half(a[i].d) * tk_x86_half(b[i].d));
+        const __m256 d1 = _mm256_set1_ps(tk_x86_half(a[i + 1].d) * tk_x86_half(b[i + 1].d));
+        const __m256i w0 = _mm256_sub_epi8(tk_x86_nibbles32(a[i].qs), off);
+        const __m256i w1 = _mm256_sub_epi8(tk_x86_nibbles32(a[i + 1].qs), off);
         acc0 = _mm256_fmadd_ps(d0, mul_sum_i8_pairs_float(w0, _mm256_loadu_si256((const __m256i *)b[i].qs)), acc0);
         acc1 = _mm256_fmadd_ps(d1, mul_sum_i8_pairs_float(w1, _mm256_loadu_si256((const __m256i *)b[i + 1].qs)), acc1);
     }
     for (; i < nb; i++) {
-        const __m256 d0 = _mm256_set1_ps(half_to_float(a[i].d) * half_to_float(b[i].d));
-        const __m256i w0 = _mm256_sub_epi8(bytes_from_nibbles_32(a[i].qs), off);
+        const __m256 d0 = _mm256_set1_ps(tk_x86_half(a[i].d) * tk_x86_half(b[i].d));
+        const __m256i w0 = _mm256_sub_epi8(tk_x86_nibbles32(a[i].qs), off);
         acc0 = _mm256_fmadd_ps(d0, mul_sum_i8_pairs_float(w0, _mm256_loadu_si256((const __m256i *)b[i].qs)), acc0);
     }
-    return hsum_f32_8(_mm256_add_ps(acc0, acc1));
+    return tk_x86_hsum8(_mm256_add_ps(acc0, acc1));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -176,7 +151,7 @@ enum { TK_GEMV_CHUNK = 256 };  // activation blocks per pass: 8 KiB of pair sums
 TK_AVX2_INLINE __m256i block_products(const char *row, int64_t b, __m256i xv, __m256i corr, int q4) {
     if (q4) {
         const tk_block_q4_0 *blk = (const tk_block_q4_0 *)row + b;
-        return _mm256_sub_epi16(_mm256_maddubs_epi16(bytes_from_nibbles_32(blk->qs), xv), corr);
+        return _mm256_sub_epi16(_mm256_maddubs_epi16(tk_x86_nibbles32(blk->qs), xv), corr);
     }
     const tk_block_q8_0 *blk = (const tk_block_q8_0 *)row + b;
     const __m256i w = _mm256_loadu_si256((const __m256i *)blk->qs);
@@ -184,7 +159,7 @@ TK_AVX2_INLINE __m256i block_products(const char *row, int64_t b, __m256i xv, __
 }
 
 TK_AVX2_INLINE float block_scale(const char *row, int64_t b, int q4) {
-    return q4 ? half_to_float(((const tk_block_q4_0 *)row)[b].d) : half_to_float(((const tk_block_q8_0 *)row)[b].d);
+    return q4 ? tk_x86_half(((const tk_block_q4_0 *)row)[b].d) : tk_x86_half(((const tk_block_q8_0 *)row)[b].d);
 }
 
 TK_AVX2_INLINE void gemv_quant(const void *w, const void *x, float *y, int64_t k, int64_t r0,
@@ -198,7 +173,7 @@ TK_AVX2_INLINE void gemv_quant(const void *w, const void *x, float *y, int64_t k
     for (int64_t c0 = 0; c0 < nb; c0 += TK_GEMV_CHUNK) {
         const int64_t nc = tk_min64(TK_GEMV_CHUNK, nb - c0);
         for (int64_t b = 0; b < nc; b++) {
-            dx[b] = half_to_float(xq[c0 + b].d);
+            dx[b] = tk_x86_half(xq[c0 + b].d);
             corr[b] = q4 ? _mm256_maddubs_epi16(_mm256_set1_epi8(8), _mm256_loadu_si256((const __m256i *)xq[c0 + b].qs))
                          : _mm256_setzero_si256();
         }
@@ -236,7 +211,7 @@ TK_AVX2_INLINE void gemv_quant(const void *w, const void *x, float *y, int64_t k
                 a0 = _mm256_fmadd_ps(_mm256_set1_ps(block_scale(w0, b, q4) * dx[b]), _mm256_cvtepi32_ps(p00), a0);
                 a1 = _mm256_fmadd_ps(_mm256_set1_ps(block_scale(w1, b, q4) * dx[b]), _mm256_cvtepi32_ps(p10), a1);
             }
-            const float s0 = hsum_f32_8(_mm256_add_ps(a0, b0)), s1 = hsum_f32_8(_mm256_add_ps(a1, b1));
+            const float s0 = tk_x86_hsum8(_mm256_add_ps(a0, b0)), s1 = tk_x86_hsum8(_mm256_add_ps(a1, b1));
             y[r] = c0 ? y[r] + s0 : s0;
             y[r + 1] = c0 ? y[r + 1] + s1 : s1;
         }
@@ -248,7 +223,7 @@ TK_AVX2_INLINE void gemv_quant(const void *w, const void *x, float *y, int64_t k
                 const __m256i p = _mm256_madd_epi16(ones, block_products(w0, b, x0, corr[b], q4));
                 a0 = _mm256_fmadd_ps(_mm256_set1_ps(block_scale(w0, b, q4) * dx[b]), _mm256_cvtepi32_ps(p), a0);
             }
-            const float s0 = hsum_f32_8(a0);
+            const float s0 = tk_x86_hsum8(a0);
             y[r] = c0 ? y[r] + s0 : s0;
         }
     }
@@ -295,7 +270,7 @@ TK_AVX2_INLINE void gemv_float(const void *w, const float *x, float *y, int64_t 
             s2 = _mm256_fmadd_ps(w2, _mm256_loadu_ps(x + i + 16), s2);
             s3 = _mm256_fmadd_ps(w3, _mm256_loadu_ps(x + i + 24), s3);
         }
-        float s = hsum_f32_8(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+        float s = tk_x86_hsum8(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
         // The tail (k mod 32) goes through the plain dot product on the remaining elements.
         if (i < k) {
             s += f16 ? tk_vec_dot_f16_avx2((const uint16_t *)row + i, x + i, k - i)
@@ -385,7 +360,7 @@ TK_AVX2 static void pack_f16(const void *w, int64_t k, int64_t nb, int64_t nr, i
                 _mm256_storeu_ps(tmp, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(src + p))));
                 for (int q = 0; q < 8; q++) panel[(p + q) * TK_NR + j] = tmp[q];
             }
-            for (; p < kc; p++) panel[p * TK_NR + j] = half_to_float(src[p]);
+            for (; p < kc; p++) panel[p * TK_NR + j] = tk_x86_half(src[p]);
         } else {
             for (int64_t p = 0; p < kc; p++) panel[p * TK_NR + j] = 0.0f;
         }
@@ -403,7 +378,7 @@ TK_AVX2 static void pack_q8_0(const void *w, int64_t k, int64_t nb, int64_t nr, 
         }
         const tk_block_q8_0 *row = (const tk_block_q8_0 *)((const char *)w + (nb + j) * tk_row_bytes(TK_Q8_0, k));
         for (int64_t b = k0 / TK_QK; b < (k0 + kc) / TK_QK; b++) {
-            const __m256 d = _mm256_set1_ps(half_to_float(row[b].d));
+            const __m256 d = _mm256_set1_ps(tk_x86_half(row[b].d));
             const int64_t p0 = b * TK_QK - k0;
             for (int q = 0; q < TK_QK; q += 8) {
                 const __m256i v = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(row[b].qs + q)));
@@ -425,9 +400,9 @@ TK_AVX2 static void pack_q4_0(const void *w, int64_t k, int64_t nb, int64_t nr, 
         }
         const tk_block_q4_0 *row = (const tk_block_q4_0 *)((const char *)w + (nb + j) * tk_row_bytes(TK_Q4_0, k));
         for (int64_t b = k0 / TK_QK; b < (k0 + kc) / TK_QK; b++) {
-            const __m256 d = _mm256_set1_ps(half_to_float(row[b].d));
+            const __m256 d = _mm256_set1_ps(tk_x86_half(row[b].d));
             int8_t q8[TK_QK];
-            _mm256_storeu_si256((__m256i *)q8, _mm256_sub_epi8(bytes_from_nibbles_32(row[b].qs), _mm256_set1_epi8(8)));
+            _mm256_storeu_si256((__m256i *)q8, _mm256_sub_epi8(tk_x86_nibbles32(row[b].qs), _mm256_set1_epi8(8)));
             const int64_t p0 = b * TK_QK - k0;
             for (int q = 0; q < TK_QK; q += 8) {
                 const __m256i v = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(q8 + q)));
@@ -512,19 +487,19 @@ TK_AVX2_INLINE void qtile(const char *w, int64_t wrb, const tk_block_q8_0 *x, in
         for (int j = 0; j < TK_QRN; j++) {
             if (q4) {
                 const tk_block_q4_0 *blk = (const tk_block_q4_0 *)(w + j * wrb) + b;
-                wq[j] = _mm256_sub_epi8(bytes_from_nibbles_32(blk->qs), _mm256_set1_epi8(8));
-                dw[j] = half_to_float(blk->d);
+                wq[j] = _mm256_sub_epi8(tk_x86_nibbles32(blk->qs), _mm256_set1_epi8(8));
+                dw[j] = tk_x86_half(blk->d);
             } else {
                 const tk_block_q8_0 *blk = (const tk_block_q8_0 *)(w + j * wrb) + b;
                 wq[j] = _mm256_loadu_si256((const __m256i *)blk->qs);
-                dw[j] = half_to_float(blk->d);
+                dw[j] = tk_x86_half(blk->d);
             }
             aw[j] = _mm256_sign_epi8(wq[j], wq[j]);
         }
         for (int i = 0; i < TK_QRM; i++) {
             const tk_block_q8_0 *xb = x + i * nb + b;
             const __m256i xv = _mm256_loadu_si256((const __m256i *)xb->qs);
-            const float dx = half_to_float(xb->d);
+            const float dx = tk_x86_half(xb->d);
             for (int j = 0; j < TK_QRN; j++) {
                 const __m256i dot = _mm256_maddubs_epi16(aw[j], _mm256_sign_epi8(xv, wq[j]));
                 const __m256 s = _mm256_cvtepi32_ps(_mm256_madd_epi16(ones, dot));
@@ -533,7 +508,7 @@ TK_AVX2_INLINE void qtile(const char *w, int64_t wrb, const tk_block_q8_0 *x, in
         }
     }
     for (int i = 0; i < TK_QRM; i++)
-        for (int j = 0; j < TK_QRN; j++) out[i][j] = hsum_f32_8(acc[i][j]);
+        for (int j = 0; j < TK_QRN; j++) out[i][j] = tk_x86_hsum8(acc[i][j]);
 }
 
 TK_AVX2_INLINE void gemm_quant(const void *w, const void *x, float *y, int64_t ldy, int64_t m,
@@ -582,7 +557,7 @@ TK_AVX2 double tk_sum_f32_avx2(const float *x, int64_t n) {
         s2 = _mm256_add_ps(s2, _mm256_loadu_ps(x + i + 16));
         s3 = _mm256_add_ps(s3, _mm256_loadu_ps(x + i + 24));
     }
-    double s = hsum_f32_8(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+    double s = tk_x86_hsum8(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
     for (; i < n; i++) s += x[i];
     return s;
 }
@@ -603,7 +578,7 @@ TK_AVX2 double tk_fma_loop_avx2(int64_t iters, float *sink) {
     __m256 s = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)),
                              _mm256_add_ps(_mm256_add_ps(a4, a5), _mm256_add_ps(a6, a7)));
     s = _mm256_add_ps(s, _mm256_add_ps(_mm256_add_ps(a8, a9), _mm256_add_ps(a10, a11)));
-    *sink = hsum_f32_8(s);
+    *sink = tk_x86_hsum8(s);
     return (double)iters * 12.0 * 8.0 * 2.0;
 }
 

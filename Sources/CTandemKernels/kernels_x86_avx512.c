@@ -14,7 +14,7 @@
 //   acc[n] += Σ_{t<4} xu[k+t]·w[n][k+t] with xu = x + 128 (vpdpbusd multiplies unsigned by
 //   signed); the accumulator starts each block at −128·Σw (computed while packing), so the block
 //   sum is exact, then one convert and one FMA per block apply the two scales.
-#include "tk_internal.h"
+#include "tk_x86.h"
 
 #if defined(TK_HAVE_AVX2)
 #include <immintrin.h>
@@ -24,12 +24,6 @@
 #define TK_512_INLINE __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c"), always_inline)) static inline
 
 enum { K5_MR = 12, K5_NR = 32, K5_KC = 256 };
-
-TK_512_INLINE float k5_half(uint16_t h) {
-    __m128i v;
-    __asm__("vmovd %1, %0" : "=x"(v) : "r"((uint32_t)h));
-    return _mm_cvtss_f32(_mm_cvtph_ps(v));
-}
 
 /// C[12×32] (+)= Apack[kc][12] · Bpanel[kc][32].
 TK_512_INLINE void k5_kernel(const float *a, const float *b, int64_t kc, float *c, int64_t ldc, int accumulate) {
@@ -54,25 +48,6 @@ TK_512_INLINE void k5_kernel(const float *a, const float *b, int64_t kc, float *
     }
 }
 
-/// 8×8 transpose of 32-bit elements: out[c] = element c of rows 0…7 (unpack, shuffle, then
-/// 128-bit lane swaps; 24 shuffles for 64 elements, where element-wise strided stores cost 64).
-TK_512_INLINE void k5_transpose8(const __m256 r[8], __m256 out[8]) {
-    __m256 a[8], t[8];
-    for (int j = 0; j < 8; j += 2) {
-        t[j] = _mm256_unpacklo_ps(r[j], r[j + 1]);
-        t[j + 1] = _mm256_unpackhi_ps(r[j], r[j + 1]);
-    }
-    for (int h = 0; h < 2; h++)
-        for (int q = 0; q < 2; q++) {
-            a[4 * q + 2 * h] = _mm256_shuffle_ps(t[4 * q + h], t[4 * q + 2 + h], _MM_SHUFFLE(1, 0, 1, 0));
-            a[4 * q + 2 * h + 1] = _mm256_shuffle_ps(t[4 * q + h], t[4 * q + 2 + h], _MM_SHUFFLE(3, 2, 3, 2));
-        }
-    for (int g = 0; g < 4; g++) {
-        out[g] = _mm256_permute2f128_ps(a[g], a[4 + g], 0x20);
-        out[g + 4] = _mm256_permute2f128_ps(a[g], a[4 + g], 0x31);
-    }
-}
-
 /// Eight floats of weight row `row` from input p (f16 rows widened).
 TK_512_INLINE __m256 k5_load8(const void *w, int64_t k, int64_t row, int64_t p, int f16) {
     if (f16) return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)w + row * k + p)));
@@ -90,13 +65,13 @@ TK_512 static void k5_pack_panel(const void *w, int64_t k, int64_t nb, int64_t n
             __m256 r[8], t[8];
             for (int64_t j = 0; j < 8; j++)
                 r[j] = j0 + j < nr ? k5_load8(w, k, nb + j0 + j, k0 + p, f16) : _mm256_setzero_ps();
-            k5_transpose8(r, t);
+            tk_x86_transpose8(r, t);
             for (int c = 0; c < 8; c++) _mm256_store_ps(panel + (p + c) * K5_NR + j0, t[c]);
         }
         for (int64_t p = kc8; p < kc; p++)
             for (int64_t j = j0; j < j0 + 8; j++) {
                 float v = 0.0f;
-                if (j < nr) v = f16 ? k5_half(((const uint16_t *)w)[(nb + j) * k + k0 + p]) : ((const float *)w)[(nb + j) * k + k0 + p];
+                if (j < nr) v = f16 ? tk_x86_half(((const uint16_t *)w)[(nb + j) * k + k0 + p]) : ((const float *)w)[(nb + j) * k + k0 + p];
                 panel[p * K5_NR + j] = v;
             }
     }
@@ -109,7 +84,7 @@ TK_512 static void k5_pack_rows(const float *x, int64_t k, int64_t m, int64_t r0
         __m256 r[8], t[8];
         for (int64_t i = 0; i < 8; i++)
             r[i] = r0 + i < m ? _mm256_loadu_ps(x + (r0 + i) * k + k0 + p) : _mm256_setzero_ps();
-        k5_transpose8(r, t);
+        tk_x86_transpose8(r, t);
         for (int c = 0; c < 8; c++) _mm256_storeu_ps(dst + (p + c) * K5_MR, t[c]);
         for (int64_t i = 8; i < K5_MR; i++) {
             float v[8] = {0, 0, 0, 0, 0, 0, 0, 0};
@@ -176,39 +151,6 @@ typedef struct {
     int32_t *s;
 } v5_panel;
 
-/// Eight 32-byte rows as an 8×8 matrix of 4-byte groups, transposed: out[g] = group g of rows 0…7.
-TK_512_INLINE void v5_transpose8(const __m256i r[8], __m256i out[8]) {
-    __m256 a[8], t[8];
-    for (int j = 0; j < 8; j++) a[j] = _mm256_castsi256_ps(r[j]);
-    for (int j = 0; j < 8; j += 2) {
-        t[j] = _mm256_unpacklo_ps(a[j], a[j + 1]);
-        t[j + 1] = _mm256_unpackhi_ps(a[j], a[j + 1]);
-    }
-    for (int h = 0; h < 2; h++)
-        for (int q = 0; q < 2; q++) {
-            a[4 * q + 2 * h] = _mm256_shuffle_ps(t[4 * q + h], t[4 * q + 2 + h], _MM_SHUFFLE(1, 0, 1, 0));
-            a[4 * q + 2 * h + 1] = _mm256_shuffle_ps(t[4 * q + h], t[4 * q + 2 + h], _MM_SHUFFLE(3, 2, 3, 2));
-        }
-    for (int g = 0; g < 4; g++) {
-        out[g] = _mm256_castps_si256(_mm256_permute2f128_ps(a[g], a[4 + g], 0x20));
-        out[g + 4] = _mm256_castps_si256(_mm256_permute2f128_ps(a[g], a[4 + g], 0x31));
-    }
-}
-
-TK_512_INLINE __m256i v5_block_values(const char *row, int64_t b, int q4, float *d) {
-    if (q4) {
-        const tk_block_q4_0 *blk = (const tk_block_q4_0 *)row + b;
-        const __m128i raw = _mm_loadu_si128((const __m128i *)blk->qs);
-        const __m128i low = _mm_set1_epi8(0x0F);
-        const __m256i v = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(raw, 4), low), _mm_and_si128(raw, low));
-        *d = k5_half(blk->d);
-        return _mm256_sub_epi8(v, _mm256_set1_epi8(8));
-    }
-    const tk_block_q8_0 *blk = (const tk_block_q8_0 *)row + b;
-    *d = k5_half(blk->d);
-    return _mm256_loadu_si256((const __m256i *)blk->qs);
-}
-
 TK_512 static void v5_pack(const void *w, int64_t k, int64_t n, int64_t nr, int q4, v5_panel p) {
     const int64_t nb = k / TK_QK;
     const int64_t rb = tk_row_bytes(q4 ? TK_Q4_0 : TK_Q8_0, k);
@@ -219,11 +161,11 @@ TK_512 static void v5_pack(const void *w, int64_t k, int64_t n, int64_t nr, int 
         __m256i r[V5_NR], lo[8], hi[8];
         for (int64_t j = 0; j < V5_NR; j++) {
             float d = 0.0f;
-            r[j] = j < nr ? v5_block_values(rows[j], b, q4, &d) : _mm256_setzero_si256();
+            r[j] = j < nr ? tk_x86_block_values(rows[j], b, q4, &d) : _mm256_setzero_si256();
             p.d[b * V5_NR + j] = d;
         }
-        v5_transpose8(r, lo);
-        v5_transpose8(r + 8, hi);
+        tk_x86_transpose8i(r, lo);
+        tk_x86_transpose8i(r + 8, hi);
         __m512i s = _mm512_setzero_si512();
         for (int g = 0; g < 8; g++) {
             const __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(lo[g]), hi[g], 1);
@@ -302,7 +244,7 @@ TK_512 static void v5_gemm(const void *w, const void *prepacked, const void *x, 
         for (int64_t b = 0; b < nb; b++) {
             const __m256i v = _mm256_loadu_si256((const __m256i *)xq[i * nb + b].qs);
             _mm256_storeu_si256((__m256i *)(xu + i * k + b * TK_QK), _mm256_xor_si256(v, flip));
-            dx[i * nb + b] = k5_half(xq[i * nb + b].d);
+            dx[i * nb + b] = tk_x86_half(xq[i * nb + b].d);
         }
     float tmp[V5_MR * V5_NR * V5_PANELS];
     for (int64_t n = n0; n < n1; n += V5_NR * V5_PANELS) {

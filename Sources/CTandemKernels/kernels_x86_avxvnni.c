@@ -9,7 +9,7 @@
 // removed exactly per block with 128·Σw, computed while packing. Integer sums are exact; one f32
 // FMA per block, row and 8 outputs applies the scales. Chosen at run time only when cpuid reports
 // AVX-VNNI; the plain AVX2 table is still used (and tested) with TANDEM_ISA=avx2.
-#include "tk_internal.h"
+#include "tk_x86.h"
 
 #if defined(TK_HAVE_AVX2)
 #include <immintrin.h>
@@ -20,12 +20,6 @@
 
 enum { VN_NR = 8, VN_MR = 4, VN_PANELS = 2 };  // tile: 4 activation rows × 2 panels of 8 outputs
 
-TK_VNNI_INLINE float vn_half(uint16_t h) {
-    __m128i v;
-    __asm__("vmovd %1, %0" : "=x"(v) : "r"((uint32_t)h));
-    return _mm_cvtss_f32(_mm_cvtph_ps(v));
-}
-
 /// One panel of 8 weight rows over all blocks: q[b][g][j][t] = w[row j][32b + 4g + t] (256 bytes a
 /// block), the row scales d[b][j] and the offset corrections c[b][j] = 128·Σ_k w[row j][k in b].
 typedef struct {
@@ -33,45 +27,6 @@ typedef struct {
     float *d;
     int32_t *c;
 } vn_panel;
-
-/// Transposes eight 32-byte rows as an 8×8 matrix of 4-byte groups: out[g] holds group g of rows
-/// 0…7 (lane j = row j), which is the panel layout `vn_tile` broadcasts activations against.
-TK_VNNI_INLINE void vn_transpose8(const __m256i r[8], __m256i out[8]) {
-    __m256 a[8], t[8];
-    for (int j = 0; j < 8; j++) a[j] = _mm256_castsi256_ps(r[j]);
-    for (int j = 0; j < 8; j += 2) {
-        t[j] = _mm256_unpacklo_ps(a[j], a[j + 1]);      // r_j0 r_{j+1}0 r_j1 r_{j+1}1 | lanes 4,5
-        t[j + 1] = _mm256_unpackhi_ps(a[j], a[j + 1]);  // groups 2,3 | 6,7
-    }
-    for (int h = 0; h < 2; h++)
-        for (int q = 0; q < 2; q++) {
-            // Pairs of rows (0,1)+(2,3) and (4,5)+(6,7): 64-bit interleave puts four rows side by side.
-            const __m256 lo = _mm256_shuffle_ps(t[4 * q + h], t[4 * q + 2 + h], _MM_SHUFFLE(1, 0, 1, 0));
-            const __m256 hi = _mm256_shuffle_ps(t[4 * q + h], t[4 * q + 2 + h], _MM_SHUFFLE(3, 2, 3, 2));
-            a[4 * q + 2 * h] = lo;       // group 2h (low 128) and 2h+4 (high 128), rows 4q…4q+3
-            a[4 * q + 2 * h + 1] = hi;   // group 2h+1 and 2h+5
-        }
-    for (int g = 0; g < 4; g++) {
-        // Rows 0…3 from a[g], rows 4…7 from a[4+g]; low halves are groups 0…3, high halves 4…7.
-        out[g] = _mm256_castps_si256(_mm256_permute2f128_ps(a[g], a[4 + g], 0x20));
-        out[g + 4] = _mm256_castps_si256(_mm256_permute2f128_ps(a[g], a[4 + g], 0x31));
-    }
-}
-
-/// The 32 signed values of weight block `b` of one row (q4_0 nibbles widened and re-centred).
-TK_VNNI_INLINE __m256i vn_block_values(const char *row, int64_t b, int q4, float *d) {
-    if (q4) {
-        const tk_block_q4_0 *blk = (const tk_block_q4_0 *)row + b;
-        const __m128i raw = _mm_loadu_si128((const __m128i *)blk->qs);
-        const __m128i low = _mm_set1_epi8(0x0F);
-        const __m256i v = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(raw, 4), low), _mm_and_si128(raw, low));
-        *d = vn_half(blk->d);
-        return _mm256_sub_epi8(v, _mm256_set1_epi8(8));
-    }
-    const tk_block_q8_0 *blk = (const tk_block_q8_0 *)row + b;
-    *d = vn_half(blk->d);
-    return _mm256_loadu_si256((const __m256i *)blk->qs);
-}
 
 TK_VNNI static void vn_pack(const void *w, int64_t k, int64_t n, int64_t nr, int q4, vn_panel p) {
     const int64_t nb = k / TK_QK;
@@ -83,10 +38,10 @@ TK_VNNI static void vn_pack(const void *w, int64_t k, int64_t n, int64_t nr, int
         __m256i r[VN_NR], t[8];
         for (int64_t j = 0; j < VN_NR; j++) {
             float d = 0.0f;
-            r[j] = j < nr ? vn_block_values(rows[j], b, q4, &d) : _mm256_setzero_si256();
+            r[j] = j < nr ? tk_x86_block_values(rows[j], b, q4, &d) : _mm256_setzero_si256();
             p.d[b * VN_NR + j] = d;
         }
-        vn_transpose8(r, t);
+        tk_x86_transpose8i(r, t);
         // 128·Σw per row: vpdpbusd with 128 in every unsigned byte sums each lane's four weights.
         __m256i c = _mm256_setzero_si256();
         for (int g = 0; g < 8; g++) {
@@ -148,7 +103,7 @@ TK_VNNI static void vn_gemm(const void *w, const void *x, float *y, int64_t ldy,
         for (int64_t b = 0; b < nb; b++) {
             const __m256i v = _mm256_loadu_si256((const __m256i *)xq[i * nb + b].qs);
             _mm256_storeu_si256((__m256i *)(xu + i * k + b * TK_QK), _mm256_xor_si256(v, flip));
-            dx[i * nb + b] = vn_half(xq[i * nb + b].d);
+            dx[i * nb + b] = tk_x86_half(xq[i * nb + b].d);
         }
     vn_panel pan[VN_PANELS];
     for (int q = 0; q < VN_PANELS; q++)
@@ -200,14 +155,7 @@ TK_VNNI_INLINE __m256i vn_gemv_block(const char *row, int64_t b, __m256i xv, __m
 }
 
 TK_VNNI_INLINE float vn_block_scale(const char *row, int64_t b, int q4) {
-    return q4 ? vn_half(((const tk_block_q4_0 *)row)[b].d) : vn_half(((const tk_block_q8_0 *)row)[b].d);
-}
-
-TK_VNNI_INLINE float vn_hsum(__m256 x) {
-    __m128 r = _mm_add_ps(_mm256_extractf128_ps(x, 1), _mm256_castps256_ps128(x));
-    r = _mm_add_ps(r, _mm_movehl_ps(r, r));
-    r = _mm_add_ss(r, _mm_movehdup_ps(r));
-    return _mm_cvtss_f32(r);
+    return q4 ? tk_x86_half(((const tk_block_q4_0 *)row)[b].d) : tk_x86_half(((const tk_block_q8_0 *)row)[b].d);
 }
 
 TK_VNNI_INLINE void vn_gemv(const void *w, const void *x, float *y, int64_t k, int64_t r0, int64_t r1, int q4) {
@@ -220,7 +168,7 @@ TK_VNNI_INLINE void vn_gemv(const void *w, const void *x, float *y, int64_t k, i
     for (int64_t c0 = 0; c0 < nb; c0 += VN_GEMV_CHUNK) {
         const int64_t nc = tk_min64(VN_GEMV_CHUNK, nb - c0);
         for (int64_t b = 0; b < nc; b++) {
-            dx[b] = vn_half(xq[c0 + b].d);
+            dx[b] = tk_x86_half(xq[c0 + b].d);
             const __m256i xv = _mm256_loadu_si256((const __m256i *)xq[c0 + b].qs);
             init[b] = q4 ? _mm256_sub_epi32(_mm256_setzero_si256(),
                                             _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(8), xv))
@@ -254,7 +202,7 @@ TK_VNNI_INLINE void vn_gemv(const void *w, const void *x, float *y, int64_t k, i
                 a0 = _mm256_fmadd_ps(_mm256_set1_ps(vn_block_scale(w0, b, q4) * dx[b]), _mm256_cvtepi32_ps(p00), a0);
                 a1 = _mm256_fmadd_ps(_mm256_set1_ps(vn_block_scale(w1, b, q4) * dx[b]), _mm256_cvtepi32_ps(p10), a1);
             }
-            const float s0 = vn_hsum(_mm256_add_ps(a0, b0)), s1 = vn_hsum(_mm256_add_ps(a1, b1));
+            const float s0 = tk_x86_hsum8(_mm256_add_ps(a0, b0)), s1 = tk_x86_hsum8(_mm256_add_ps(a1, b1));
             y[r] = c0 ? y[r] + s0 : s0;
             y[r + 1] = c0 ? y[r + 1] + s1 : s1;
         }
@@ -266,7 +214,7 @@ TK_VNNI_INLINE void vn_gemv(const void *w, const void *x, float *y, int64_t k, i
                 const __m256i p = vn_gemv_block(w0, b, x0, init[b], q4);
                 a0 = _mm256_fmadd_ps(_mm256_set1_ps(vn_block_scale(w0, b, q4) * dx[b]), _mm256_cvtepi32_ps(p), a0);
             }
-            const float s0 = vn_hsum(a0);
+            const float s0 = tk_x86_hsum8(a0);
             y[r] = c0 ? y[r] + s0 : s0;
         }
     }
