@@ -146,88 +146,26 @@ TK_AVX2 float tk_vec_dot_q4_0_q8_0_avx2(const void *w, const void *x, int64_t k)
 // trick: the stored nibbles q = w + 8 are already unsigned, so maddubs(q, x) − maddubs(8, x)
 // = Σ w·x per pair (|values| ≤ 2·15·127, no saturation).
 // ---------------------------------------------------------------------------------------------
-enum { TK_GEMV_CHUNK = 256 };  // activation blocks per pass: 8 KiB of pair sums + 1 KiB of scales
-
-TK_AVX2_INLINE __m256i block_products(const char *row, int64_t b, __m256i xv, __m256i corr, int q4) {
+/// Pair products (int16, see above), summed to 8 int32 lanes.
+TK_AVX2_INLINE __m256i gemv_block(const char *row, int64_t b, __m256i xv, __m256i corr, int q4) {
+    __m256i products;
     if (q4) {
         const tk_block_q4_0 *blk = (const tk_block_q4_0 *)row + b;
-        return _mm256_sub_epi16(_mm256_maddubs_epi16(tk_x86_nibbles32(blk->qs), xv), corr);
+        products = _mm256_sub_epi16(_mm256_maddubs_epi16(tk_x86_nibbles32(blk->qs), xv), corr);
+    } else {
+        const tk_block_q8_0 *blk = (const tk_block_q8_0 *)row + b;
+        const __m256i w = _mm256_loadu_si256((const __m256i *)blk->qs);
+        products = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(xv, w));
     }
-    const tk_block_q8_0 *blk = (const tk_block_q8_0 *)row + b;
-    const __m256i w = _mm256_loadu_si256((const __m256i *)blk->qs);
-    return _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(xv, w));
+    return _mm256_madd_epi16(_mm256_set1_epi16(1), products);
 }
 
-TK_AVX2_INLINE float block_scale(const char *row, int64_t b, int q4) {
-    return q4 ? tk_x86_half(((const tk_block_q4_0 *)row)[b].d) : tk_x86_half(((const tk_block_q8_0 *)row)[b].d);
+/// Per activation block, for q4_0: the pair sums 8·(x[2i] + x[2i+1]).
+TK_AVX2_INLINE __m256i gemv_pre(__m256i xv, int q4) {
+    return q4 ? _mm256_maddubs_epi16(_mm256_set1_epi8(8), xv) : _mm256_setzero_si256();
 }
 
-TK_AVX2_INLINE void gemv_quant(const void *w, const void *x, float *y, int64_t k, int64_t r0,
-                               int64_t r1, int q4) {
-    const int64_t nb = k / TK_QK;
-    const int64_t wrb = tk_row_bytes(q4 ? TK_Q4_0 : TK_Q8_0, k);
-    const tk_block_q8_0 *xq = (const tk_block_q8_0 *)x;
-    const __m256i ones = _mm256_set1_epi16(1);
-    __m256i corr[TK_GEMV_CHUNK];
-    float dx[TK_GEMV_CHUNK];
-    for (int64_t c0 = 0; c0 < nb; c0 += TK_GEMV_CHUNK) {
-        const int64_t nc = tk_min64(TK_GEMV_CHUNK, nb - c0);
-        for (int64_t b = 0; b < nc; b++) {
-            dx[b] = tk_x86_half(xq[c0 + b].d);
-            corr[b] = q4 ? _mm256_maddubs_epi16(_mm256_set1_epi8(8), _mm256_loadu_si256((const __m256i *)xq[c0 + b].qs))
-                         : _mm256_setzero_si256();
-        }
-        const int64_t bs = q4 ? (int64_t)sizeof(tk_block_q4_0) : (int64_t)sizeof(tk_block_q8_0);
-        const int64_t bo = c0 * bs;
-        int64_t r = r0;
-        for (; r + 2 <= r1; r += 2) {
-            const char *w0 = (const char *)w + r * wrb + bo, *w1 = w0 + wrb;
-            // Two accumulators per row (even and odd blocks) hide the FMA latency.
-            __m256 a0 = _mm256_setzero_ps(), b0 = _mm256_setzero_ps();
-            __m256 a1 = _mm256_setzero_ps(), b1 = _mm256_setzero_ps();
-            int64_t b = 0;
-            for (; b + 2 <= nc; b += 2) {
-                // Prefetch the next row pair at the same offset. Rows are short (2–9 KiB), and the
-                // hardware prefetcher retrains at every row start, so without this a core streamed
-                // 4096×4096 q8_0 / q4_0 from DRAM at ~6 / ~4 GB/s; with it ~10.5 / ~7.8 (a fixed
-                // 1 KiB look-ahead within the row gave ~8 / ~4.6).
-                _mm_prefetch(w0 + 2 * wrb + b * bs, _MM_HINT_T0);
-                _mm_prefetch(w1 + 2 * wrb + b * bs, _MM_HINT_T0);
-                const __m256i x0 = _mm256_loadu_si256((const __m256i *)xq[c0 + b].qs);
-                const __m256i x1 = _mm256_loadu_si256((const __m256i *)xq[c0 + b + 1].qs);
-                const __m256i p00 = _mm256_madd_epi16(ones, block_products(w0, b, x0, corr[b], q4));
-                const __m256i p10 = _mm256_madd_epi16(ones, block_products(w1, b, x0, corr[b], q4));
-                const __m256i p01 = _mm256_madd_epi16(ones, block_products(w0, b + 1, x1, corr[b + 1], q4));
-                const __m256i p11 = _mm256_madd_epi16(ones, block_products(w1, b + 1, x1, corr[b + 1], q4));
-                a0 = _mm256_fmadd_ps(_mm256_set1_ps(block_scale(w0, b, q4) * dx[b]), _mm256_cvtepi32_ps(p00), a0);
-                a1 = _mm256_fmadd_ps(_mm256_set1_ps(block_scale(w1, b, q4) * dx[b]), _mm256_cvtepi32_ps(p10), a1);
-                b0 = _mm256_fmadd_ps(_mm256_set1_ps(block_scale(w0, b + 1, q4) * dx[b + 1]), _mm256_cvtepi32_ps(p01), b0);
-                b1 = _mm256_fmadd_ps(_mm256_set1_ps(block_scale(w1, b + 1, q4) * dx[b + 1]), _mm256_cvtepi32_ps(p11), b1);
-            }
-            for (; b < nc; b++) {
-                const __m256i x0 = _mm256_loadu_si256((const __m256i *)xq[c0 + b].qs);
-                const __m256i p00 = _mm256_madd_epi16(ones, block_products(w0, b, x0, corr[b], q4));
-                const __m256i p10 = _mm256_madd_epi16(ones, block_products(w1, b, x0, corr[b], q4));
-                a0 = _mm256_fmadd_ps(_mm256_set1_ps(block_scale(w0, b, q4) * dx[b]), _mm256_cvtepi32_ps(p00), a0);
-                a1 = _mm256_fmadd_ps(_mm256_set1_ps(block_scale(w1, b, q4) * dx[b]), _mm256_cvtepi32_ps(p10), a1);
-            }
-            const float s0 = tk_x86_hsum8(_mm256_add_ps(a0, b0)), s1 = tk_x86_hsum8(_mm256_add_ps(a1, b1));
-            y[r] = c0 ? y[r] + s0 : s0;
-            y[r + 1] = c0 ? y[r + 1] + s1 : s1;
-        }
-        if (r < r1) {
-            const char *w0 = (const char *)w + r * wrb + bo;
-            __m256 a0 = _mm256_setzero_ps();
-            for (int64_t b = 0; b < nc; b++) {
-                const __m256i x0 = _mm256_loadu_si256((const __m256i *)xq[c0 + b].qs);
-                const __m256i p = _mm256_madd_epi16(ones, block_products(w0, b, x0, corr[b], q4));
-                a0 = _mm256_fmadd_ps(_mm256_set1_ps(block_scale(w0, b, q4) * dx[b]), _mm256_cvtepi32_ps(p), a0);
-            }
-            const float s0 = tk_x86_hsum8(a0);
-            y[r] = c0 ? y[r] + s0 : s0;
-        }
-    }
-}
+TK_X86_DEFINE_GEMV_QUANT(gemv_quant, TK_AVX2_INLINE, gemv_pre, gemv_block)
 
 TK_AVX2 void tk_gemv_q8_0_avx2(const void *w, const void *x, float *y, int64_t k, int64_t r0, int64_t r1) {
     gemv_quant(w, x, y, k, r0, r1, 0);

@@ -137,8 +137,6 @@ TK_VNNI static void vn_gemm(const void *w, const void *x, float *y, int64_t ldy,
 // Two rows per pass share each activation block; the next row pair is prefetched (same reasons
 // as the AVX2 kernel).
 // ---------------------------------------------------------------------------------------------
-enum { VN_GEMV_CHUNK = 256 };  // activation blocks per pass: 8 KiB of initial sums + 1 KiB of scales
-
 TK_VNNI_INLINE __m256i vn_gemv_block(const char *row, int64_t b, __m256i xv, __m256i init, int q4) {
     if (q4) {
         const tk_block_q4_0 *blk = (const tk_block_q4_0 *)row + b;
@@ -154,71 +152,13 @@ TK_VNNI_INLINE __m256i vn_gemv_block(const char *row, int64_t b, __m256i xv, __m
     return _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), _mm256_sign_epi8(w, w), _mm256_sign_epi8(xv, w));
 }
 
-TK_VNNI_INLINE float vn_block_scale(const char *row, int64_t b, int q4) {
-    return q4 ? tk_x86_half(((const tk_block_q4_0 *)row)[b].d) : tk_x86_half(((const tk_block_q8_0 *)row)[b].d);
+/// Per activation block, for q4_0: the accumulator's start, −8·Σx per lane.
+TK_VNNI_INLINE __m256i vn_gemv_pre(__m256i xv, int q4) {
+    return q4 ? _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(8), xv))
+              : _mm256_setzero_si256();
 }
 
-TK_VNNI_INLINE void vn_gemv(const void *w, const void *x, float *y, int64_t k, int64_t r0, int64_t r1, int q4) {
-    const int64_t nb = k / TK_QK;
-    const int64_t wrb = tk_row_bytes(q4 ? TK_Q4_0 : TK_Q8_0, k);
-    const int64_t bs = q4 ? (int64_t)sizeof(tk_block_q4_0) : (int64_t)sizeof(tk_block_q8_0);
-    const tk_block_q8_0 *xq = (const tk_block_q8_0 *)x;
-    __m256i init[VN_GEMV_CHUNK];
-    float dx[VN_GEMV_CHUNK];
-    for (int64_t c0 = 0; c0 < nb; c0 += VN_GEMV_CHUNK) {
-        const int64_t nc = tk_min64(VN_GEMV_CHUNK, nb - c0);
-        for (int64_t b = 0; b < nc; b++) {
-            dx[b] = tk_x86_half(xq[c0 + b].d);
-            const __m256i xv = _mm256_loadu_si256((const __m256i *)xq[c0 + b].qs);
-            init[b] = q4 ? _mm256_sub_epi32(_mm256_setzero_si256(),
-                                            _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(8), xv))
-                         : _mm256_setzero_si256();
-        }
-        const int64_t bo = c0 * bs;
-        int64_t r = r0;
-        for (; r + 2 <= r1; r += 2) {
-            const char *w0 = (const char *)w + r * wrb + bo, *w1 = w0 + wrb;
-            __m256 a0 = _mm256_setzero_ps(), b0 = _mm256_setzero_ps();
-            __m256 a1 = _mm256_setzero_ps(), b1 = _mm256_setzero_ps();
-            int64_t b = 0;
-            for (; b + 2 <= nc; b += 2) {
-                _mm_prefetch(w0 + 2 * wrb + b * bs, _MM_HINT_T0);
-                _mm_prefetch(w1 + 2 * wrb + b * bs, _MM_HINT_T0);
-                const __m256i x0 = _mm256_loadu_si256((const __m256i *)xq[c0 + b].qs);
-                const __m256i x1 = _mm256_loadu_si256((const __m256i *)xq[c0 + b + 1].qs);
-                const __m256i p00 = vn_gemv_block(w0, b, x0, init[b], q4);
-                const __m256i p10 = vn_gemv_block(w1, b, x0, init[b], q4);
-                const __m256i p01 = vn_gemv_block(w0, b + 1, x1, init[b + 1], q4);
-                const __m256i p11 = vn_gemv_block(w1, b + 1, x1, init[b + 1], q4);
-                a0 = _mm256_fmadd_ps(_mm256_set1_ps(vn_block_scale(w0, b, q4) * dx[b]), _mm256_cvtepi32_ps(p00), a0);
-                a1 = _mm256_fmadd_ps(_mm256_set1_ps(vn_block_scale(w1, b, q4) * dx[b]), _mm256_cvtepi32_ps(p10), a1);
-                b0 = _mm256_fmadd_ps(_mm256_set1_ps(vn_block_scale(w0, b + 1, q4) * dx[b + 1]), _mm256_cvtepi32_ps(p01), b0);
-                b1 = _mm256_fmadd_ps(_mm256_set1_ps(vn_block_scale(w1, b + 1, q4) * dx[b + 1]), _mm256_cvtepi32_ps(p11), b1);
-            }
-            for (; b < nc; b++) {
-                const __m256i x0 = _mm256_loadu_si256((const __m256i *)xq[c0 + b].qs);
-                const __m256i p00 = vn_gemv_block(w0, b, x0, init[b], q4);
-                const __m256i p10 = vn_gemv_block(w1, b, x0, init[b], q4);
-                a0 = _mm256_fmadd_ps(_mm256_set1_ps(vn_block_scale(w0, b, q4) * dx[b]), _mm256_cvtepi32_ps(p00), a0);
-                a1 = _mm256_fmadd_ps(_mm256_set1_ps(vn_block_scale(w1, b, q4) * dx[b]), _mm256_cvtepi32_ps(p10), a1);
-            }
-            const float s0 = tk_x86_hsum8(_mm256_add_ps(a0, b0)), s1 = tk_x86_hsum8(_mm256_add_ps(a1, b1));
-            y[r] = c0 ? y[r] + s0 : s0;
-            y[r + 1] = c0 ? y[r + 1] + s1 : s1;
-        }
-        if (r < r1) {
-            const char *w0 = (const char *)w + r * wrb + bo;
-            __m256 a0 = _mm256_setzero_ps();
-            for (int64_t b = 0; b < nc; b++) {
-                const __m256i x0 = _mm256_loadu_si256((const __m256i *)xq[c0 + b].qs);
-                const __m256i p = vn_gemv_block(w0, b, x0, init[b], q4);
-                a0 = _mm256_fmadd_ps(_mm256_set1_ps(vn_block_scale(w0, b, q4) * dx[b]), _mm256_cvtepi32_ps(p), a0);
-            }
-            const float s0 = tk_x86_hsum8(a0);
-            y[r] = c0 ? y[r] + s0 : s0;
-        }
-    }
-}
+TK_X86_DEFINE_GEMV_QUANT(vn_gemv, TK_VNNI_INLINE, vn_gemv_pre, vn_gemv_block)
 
 TK_VNNI void tk_gemv_q8_0_avxvnni(const void *w, const void *x, float *y, int64_t k, int64_t r0, int64_t r1) {
     vn_gemv(w, x, y, k, r0, r1, 0);
