@@ -105,70 +105,54 @@ static const tk_kernels tk_generic = {
 };
 
 #if defined(TK_HAVE_AVX2)
+/// What every x86 table shares: the AVX2 element-wise, activation and attention kernels. The
+/// tables below differ only in their matrix products and peak probe.
+#define TK_X86_COMMON                                                                             \
+    .quantize_row_q8_0 = tk_quantize_row_q8_0_avx2,                                               \
+    .f32_to_f16 = tk_f32_to_f16_avx2,                                                             \
+    .vec_dot = {tk_vec_dot_f32_avx2, tk_vec_dot_f16_avx2, tk_vec_dot_q8_0_q8_0_avx2,              \
+                tk_vec_dot_q4_0_q8_0_avx2},                                                       \
+    .sum_f32 = tk_sum_f32_avx2,                                                                   \
+    .exp_shifted = tk_exp_shifted_avx2,                                                           \
+    .softmax = tk_softmax_avx2,                                                                   \
+    .silu_mul = tk_silu_mul_avx2,                                                                 \
+    .gelu_tanh_mul = tk_gelu_tanh_mul_avx2,                                                       \
+    .attn_scores = tk_attn_scores_f32_avx2,                                                       \
+    .attn_values = tk_attn_values_f32_avx2
+
 static const tk_kernels tk_avx2 = {
     .name = "avx2",
-    .quantize_row_q8_0 = tk_quantize_row_q8_0_avx2,
-    .f32_to_f16 = tk_f32_to_f16_avx2,
-    .vec_dot = {tk_vec_dot_f32_avx2, tk_vec_dot_f16_avx2, tk_vec_dot_q8_0_q8_0_avx2,
-                tk_vec_dot_q4_0_q8_0_avx2},
+    TK_X86_COMMON,
     .gemv = {tk_gemv_f32_avx2, tk_gemv_f16_avx2, tk_gemv_q8_0_avx2, tk_gemv_q4_0_avx2},
     .gemm = {tk_gemm_f32_avx2, tk_gemm_f16_avx2, tk_gemm_q8_0_avx2, tk_gemm_q4_0_avx2},
     .gemm_f32act = {NULL, NULL, tk_gemm_q8_0_f32_avx2, tk_gemm_q4_0_f32_avx2},
-    .sum_f32 = tk_sum_f32_avx2,
     .fma_loop = tk_fma_loop_avx2,
-    .exp_shifted = tk_exp_shifted_avx2,
-    .softmax = tk_softmax_avx2,
-    .silu_mul = tk_silu_mul_avx2,
-    .gelu_tanh_mul = tk_gelu_tanh_mul_avx2,
-    .attn_scores = tk_attn_scores_f32_avx2,
-    .attn_values = tk_attn_values_f32_avx2,
 };
-#endif
 
-#if defined(TK_HAVE_AVX2)
-/// The AVX2 table with the VNNI int8 GEMM, used for every m ≥ 2 (it beats widening to f32).
+/// The AVX2 table with the VNNI int8 GEMV and GEMM, the GEMM used for every m ≥ 2 (it beats
+/// widening to f32).
 static const tk_kernels tk_avx2_vnni = {
     .name = "avx2+vnni",
-    .quantize_row_q8_0 = tk_quantize_row_q8_0_avx2,
-    .f32_to_f16 = tk_f32_to_f16_avx2,
-    .vec_dot = {tk_vec_dot_f32_avx2, tk_vec_dot_f16_avx2, tk_vec_dot_q8_0_q8_0_avx2,
-                tk_vec_dot_q4_0_q8_0_avx2},
+    TK_X86_COMMON,
     .gemv = {tk_gemv_f32_avx2, tk_gemv_f16_avx2, tk_gemv_q8_0_avxvnni, tk_gemv_q4_0_avxvnni},
     .gemm = {tk_gemm_f32_avx2, tk_gemm_f16_avx2, tk_gemm_q8_0_avxvnni, tk_gemm_q4_0_avxvnni},
     .gemm_f32act = {NULL, NULL, NULL, NULL},
-    .sum_f32 = tk_sum_f32_avx2,
     .fma_loop = tk_fma_loop_avx2,
-    .exp_shifted = tk_exp_shifted_avx2,
-    .softmax = tk_softmax_avx2,
-    .silu_mul = tk_silu_mul_avx2,
-    .gelu_tanh_mul = tk_gelu_tanh_mul_avx2,
-    .attn_scores = tk_attn_scores_f32_avx2,
-    .attn_values = tk_attn_values_f32_avx2,
 };
 
 /// The AVX2 + VNNI table with 512-bit GEMMs (GEMV stays 256-bit: it is bound by memory, or by
-/// per-block scale work that wider registers do not shorten).
+/// per-block scale work that wider registers do not shorten) and the prepacked batch GEMM.
 static const tk_kernels tk_avx512 = {
     .name = "avx512",
-    .quantize_row_q8_0 = tk_quantize_row_q8_0_avx2,
-    .f32_to_f16 = tk_f32_to_f16_avx2,
-    .vec_dot = {tk_vec_dot_f32_avx2, tk_vec_dot_f16_avx2, tk_vec_dot_q8_0_q8_0_avx2,
-                tk_vec_dot_q4_0_q8_0_avx2},
+    TK_X86_COMMON,
     .gemv = {tk_gemv_f32_avx2, tk_gemv_f16_avx2, tk_gemv_q8_0_avxvnni, tk_gemv_q4_0_avxvnni},
     .gemm = {tk_gemm_f32_avx512, tk_gemm_f16_avx512, tk_gemm_q8_0_avx512, tk_gemm_q4_0_avx512},
     .gemm_f32act = {NULL, NULL, NULL, NULL},
-    .sum_f32 = tk_sum_f32_avx2,
     .fma_loop = tk_fma_loop_avx512,
     .pack_rows = 16,
     .pack_size = tk_pack_size_avx512,
     .pack = tk_pack_avx512,
     .gemm_prepacked = tk_gemm_prepacked_avx512,
-    .exp_shifted = tk_exp_shifted_avx2,
-    .softmax = tk_softmax_avx2,
-    .silu_mul = tk_silu_mul_avx2,
-    .gelu_tanh_mul = tk_gelu_tanh_mul_avx2,
-    .attn_scores = tk_attn_scores_f32_avx2,
-    .attn_values = tk_attn_values_f32_avx2,
 };
 #endif
 
