@@ -293,23 +293,21 @@ def gguf_cases():
             g.u32(GGUF_ARRAY); g.u64(1)
         g.u32(GGUF_U8); g.u64(1); g.u8(7)
 
-    def overlap():
+    def two_tensors(second_name, elements, data_bytes):
+        """A llama GGUF with f32 tensors "a" at offset 0 and `second_name` at offset 32."""
         g = GGUF()
         g.header(2, 1)
         g.kv_string("general.architecture", "llama")
-        g.tensor("a", [16], 0)
-        g.tensor("b", [16], 32)
-        g.data(128)
+        g.tensor("a", [elements], 0)
+        g.tensor(second_name, [elements], 32)
+        g.data(data_bytes)
         return bytes(g.b)
 
+    def overlap():
+        return two_tensors("b", 16, 128)  # 64-byte tensors 32 bytes apart
+
     def duplicate():
-        g = GGUF()
-        g.header(2, 1)
-        g.kv_string("general.architecture", "llama")
-        g.tensor("a", [8], 0)
-        g.tensor("a", [8], 32)
-        g.data(64)
-        return bytes(g.b)
+        return two_tensors("a", 8, 64)
 
     def alignment48():
         g = GGUF()
