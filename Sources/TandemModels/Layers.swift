@@ -111,7 +111,7 @@ final class PrepackCache: @unchecked Sendable {
         guard w.dtype.isQuantized else { return nil }
         lock.lock()
         defer { lock.unlock() }
-        if let packed, packed.isa == KernelISA.current { return packed }
+        if let packed { return packed }
         if unavailable { return nil }
         calls += 1
         guard calls >= Self.uses else { return nil }
