@@ -23,8 +23,8 @@ public final class BundleRunner: AutoregressiveModel {
     let adapter: Linear?
     let pool: ThreadPool
     /// Seconds in the LLM encoder (+ projector), and in the SLM's prompt pass, since the last reset.
-    public var llmEncodeSeconds: Double = 0
-    public var slmEncodeSeconds: Double = 0
+    public let llmEncodeSeconds = SecondsCounter()
+    public let slmEncodeSeconds = SecondsCounter()
 
     public init(llm: T5Model, slm: SLM, project0: Linear, project2: Linear, adapter: Linear?, pool: ThreadPool) {
         self.llm = llm
@@ -67,14 +67,14 @@ public final class BundleRunner: AutoregressiveModel {
         let t0 = Clock.now
         let z = try project(prompt)
         let t1 = Clock.now
-        llmEncodeSeconds += Double(t1 - t0) / 1e9
+        llmEncodeSeconds.add(Double(t1 - t0) / 1e9)
         switch slm {
         case let .t5(r):
             let x = try r.model.embed(prompt)
             x.add(z, count: m * r.model.modelDimension)
             let encoded = r.model.encode(embeddings: x, count: m)
             let state = r.model.makeDecoderState(encoderOutput: encoded, length: m, maxSteps: maxNewTokens + 1)
-            slmEncodeSeconds += Clock.seconds(since: t1)
+            slmEncodeSeconds.add(Clock.seconds(since: t1))
             let logits = try r.model.decodeStep([state], tokens: [r.decoderStartTokenId])
             return (.t5(state), logits.array)
         case let .causal(r, bos):
@@ -85,7 +85,7 @@ public final class BundleRunner: AutoregressiveModel {
             x.add(z, count: x.count)
             let state = r.model.makeState(promptTokens: m + 1, maxNewTokens: maxNewTokens)
             _ = try r.model.forward(x, segments: [(state, m)], tracer: nil)
-            slmEncodeSeconds += Clock.seconds(since: t1)
+            slmEncodeSeconds.add(Clock.seconds(since: t1))
             let logits = try r.model.forward(try r.model.embed([bos]), segments: [(state, 1)], tracer: nil)
             return (.causal(state), logits.array)
         }

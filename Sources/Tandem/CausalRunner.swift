@@ -6,7 +6,7 @@ public final class CausalRunner: AutoregressiveModel {
     public let model: any CausalLanguageModel
     public let eosTokenId: Int32?
     /// Seconds spent processing prompts since the counter was last reset.
-    public var encodeSeconds: Double = 0
+    public let encodeSeconds = SecondsCounter()
 
     public init(model: any CausalLanguageModel, eosTokenId: Int32?) {
         self.model = model
@@ -25,7 +25,7 @@ public final class CausalRunner: AutoregressiveModel {
         let t0 = Clock.now
         let state = model.makeState(promptTokens: count, maxNewTokens: maxNewTokens)
         let logits = try model.forward(embeddings, segments: [(state, count)], tracer: nil)
-        encodeSeconds += Clock.seconds(since: t0)
+        encodeSeconds.add(Clock.seconds(since: t0))
         return (state, logits.array)
     }
 

@@ -1,4 +1,5 @@
 import Dispatch
+import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -13,5 +14,32 @@ public enum Clock {
         var usage = rusage()
         getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
         return UInt64(usage.ru_maxrss) * 1024
+    }
+}
+
+/// Seconds summed from any thread: a runner's encode-time counters. One model may serve several
+/// `generate` calls at once (tests do), so a plain `Double +=` on the runner would be a data race.
+public final class SecondsCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var total: Double = 0
+
+    public init() {}
+
+    public func add(_ seconds: Double) {
+        lock.lock()
+        total += seconds
+        lock.unlock()
+    }
+
+    public var value: Double {
+        lock.lock()
+        defer { lock.unlock() }
+        return total
+    }
+
+    public func reset() {
+        lock.lock()
+        total = 0
+        lock.unlock()
     }
 }

@@ -8,7 +8,7 @@ public final class T5Runner: AutoregressiveModel {
     public let decoderStartTokenId: Int32
     public let eosTokenId: Int32?
     /// Seconds spent in the encoder since the counter was last reset (for `--stats` and benchmarks).
-    public var encodeSeconds: Double = 0
+    public let encodeSeconds = SecondsCounter()
 
     public init(model: T5Model, decoderStartTokenId: Int32? = nil, eosTokenId: Int32? = nil) {
         self.model = model
@@ -23,7 +23,7 @@ public final class T5Runner: AutoregressiveModel {
         let encoded = try model.encode(prompt)
         // Cross-attention keys and values are per-input work too: counted as encoding.
         let state = model.makeDecoderState(encoderOutput: encoded, length: prompt.count, maxSteps: maxNewTokens + 1)
-        encodeSeconds += Clock.seconds(since: t0)
+        encodeSeconds.add(Clock.seconds(since: t0))
         let logits = try model.decodeStep([state], tokens: [decoderStartTokenId])
         return (state, logits.array)
     }

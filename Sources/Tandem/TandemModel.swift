@@ -271,19 +271,19 @@ public final class TandemModel: @unchecked Sendable {
         do {
             switch runner {
             case let .t5(r):
-                r.encodeSeconds = 0
+                r.encodeSeconds.reset()
                 results = try Generator.generate(r, prompts: prompts, options: options, onToken: handler)
-                stats.encodeMs = r.encodeSeconds * 1000
+                stats.encodeMs = r.encodeSeconds.value * 1000
             case let .causal(r):
-                r.encodeSeconds = 0
+                r.encodeSeconds.reset()
                 results = try Generator.generate(r, prompts: prompts, options: options, onToken: handler)
-                stats.encodeMs = r.encodeSeconds * 1000
+                stats.encodeMs = r.encodeSeconds.value * 1000
             case let .bundle(r):
-                r.llmEncodeSeconds = 0
-                r.slmEncodeSeconds = 0
+                r.llmEncodeSeconds.reset()
+                r.slmEncodeSeconds.reset()
                 results = try Generator.generate(r, prompts: prompts, options: options, onToken: handler)
-                stats.llmEncodeMs = r.llmEncodeSeconds * 1000
-                stats.slmEncodeMs = r.slmEncodeSeconds * 1000
+                stats.llmEncodeMs = r.llmEncodeSeconds.value * 1000
+                stats.slmEncodeMs = r.slmEncodeSeconds.value * 1000
                 stats.encodeMs = stats.llmEncodeMs! + stats.slmEncodeMs!
             }
         } catch let e as ModelError {
