@@ -2,8 +2,9 @@
 # The test suite, as CI runs it (.ci/run calls this script).
 #   1. every Swift test (debug build), with the instruction set chosen at start-up (AVX2 here);
 #   2. the same suite again with TANDEM_ISA=generic, so the portable kernels are tested too;
-#   3. the NEON kernels, cross-compiled for AArch64 and run under qemu-user (scripts/test-neon.sh),
-#      when the cross compiler is installed (.ci/run installs it);
+#   3. the C kernels' own tests, natively (every x86 table this CPU runs), then the NEON kernels
+#      cross-compiled for AArch64 and run under qemu-user (scripts/test-neon.sh) when the cross
+#      compiler is installed (.ci/run installs it);
 #   4. the Python tests of the LLM-to-SLM reference and trainer (Tests/python, PyTorch), when the
 #      virtual environment .venv-test exists (.ci/run creates it from Tests/python/requirements.txt);
 #   5. with TANDEM_SANITIZERS=1 (.ci/run sets it), the Swift tests under AddressSanitizer and
@@ -16,6 +17,12 @@ echo "==> swift test (native ISA)"
 swift test --skip-build
 echo "==> swift test (TANDEM_ISA=generic)"
 TANDEM_ISA=generic swift test --skip-build
+echo "==> C kernels natively (every x86 table this CPU runs, against the scalar reference)"
+native=$(mktemp -d)
+clang -std=c11 -O2 -Wall -Wextra -Werror -ISources/CTandemKernels/include \
+    Sources/CTandemKernels/*.c Tests/CTandemKernelsNative/test_kernels.c -lm -o "$native/test-kernels"
+"$native/test-kernels"
+rm -rf "$native"
 if command -v aarch64-linux-gnu-gcc >/dev/null && command -v qemu-aarch64 >/dev/null; then
     echo "==> NEON kernels under qemu-aarch64"
     scripts/test-neon.sh

@@ -153,6 +153,10 @@ static const tk_kernels tk_avx512 = {
     .pack_size = tk_pack_size_avx512,
     .pack = tk_pack_avx512,
     .gemm_prepacked = tk_gemm_prepacked_avx512,
+    .pack_x_rows = 12,
+    .pack_x_size = tk_pack_x_size_avx512,
+    .pack_x = tk_pack_x_avx512,
+    .gemm_packed_x = {tk_gemm_f32_packed_x_avx512, tk_gemm_f16_packed_x_avx512, NULL, NULL},
 };
 #endif
 
@@ -265,3 +269,12 @@ void tk_gemm(const tk_kernels *kt, tk_dtype dtype, const void *w, const void *x,
 
 float tk_fp16_to_fp32(uint16_t h) { return tk_half_to_float(h); }
 uint16_t tk_fp32_to_fp16(float f) { return tk_float_to_half(f); }
+
+int tk_gemm_packs_x(const tk_kernels *kt, tk_dtype dtype) {
+    return kt->pack_x != NULL && kt->pack_x_size != NULL && kt->gemm_packed_x[dtype] != NULL;
+}
+
+void tk_gemm_packed_x(const tk_kernels *kt, tk_dtype dtype, const void *w, const float *xpacked, float *y,
+                      int64_t ldy, int64_t m, int64_t k, int64_t n0, int64_t n1) {
+    kt->gemm_packed_x[dtype](w, xpacked, y, ldy, m, k, n0, n1);
+}

@@ -23,7 +23,10 @@
 #define TK_512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")))
 #define TK_512_INLINE __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c"), always_inline)) static inline
 
-enum { K5_MR = 12, K5_NR = 32, K5_KC = 256 };
+#ifndef K5_KC_OVERRIDE
+#define K5_KC_OVERRIDE 256
+#endif
+enum { K5_MR = 12, K5_NR = 32, K5_KC = K5_KC_OVERRIDE };
 
 /// C[12×32] (+)= Apack[kc][12] · Bpanel[kc][32].
 TK_512_INLINE void k5_kernel(const float *a, const float *b, int64_t kc, float *c, int64_t ldc, int accumulate) {
@@ -96,46 +99,82 @@ TK_512 static void k5_pack_rows(const float *x, int64_t k, int64_t m, int64_t r0
         for (int64_t i = 0; i < K5_MR; i++) dst[p * K5_MR + i] = r0 + i < m ? x[(r0 + i) * k + k0 + p] : 0.0f;
 }
 
-TK_512 static void k5_gemm_float(const void *w, const float *x, float *y, int64_t ldy, int64_t m, int64_t k,
-                                 int64_t n0, int64_t n1, int f16) {
-    const int64_t groups = (m + K5_MR - 1) / K5_MR;
-    float *apack = aligned_alloc(64, sizeof(float) * (size_t)(groups * K5_MR * K5_KC));
-    float *panel = aligned_alloc(64, sizeof(float) * K5_KC * K5_NR);
-    if (!apack || !panel) abort();
-    float ctile[K5_MR * K5_NR];
+/// Bytes of the packed activations for m rows of k inputs (`tk_pack_x_avx512`).
+TK_512 int64_t tk_pack_x_size_avx512(int64_t m, int64_t k) {
+    return (m + K5_MR - 1) / K5_MR * K5_MR * k * (int64_t)sizeof(float);
+}
+
+/// Row groups [g0, g1) (12 rows each) of x [m][k], every input slab: slab k0 starts at
+/// dst + mp·k0 (mp = m rounded up to 12) and holds group g at + 12·g·kc as [p][12], zero rows
+/// past m. Packed once per product and shared by every thread's output range.
+TK_512 void tk_pack_x_avx512(const float *x, int64_t m, int64_t k, float *dst, int64_t g0, int64_t g1) {
+    const int64_t mp = (m + K5_MR - 1) / K5_MR * K5_MR;
     for (int64_t k0 = 0; k0 < k; k0 += K5_KC) {
         const int64_t kc = tk_min64(K5_KC, k - k0);
-        // Activation slab: group g holds rows 12g…12g+11 as [p][12], zero rows past m.
-        for (int64_t g = 0; g < groups; g++) k5_pack_rows(x, k, m, g * K5_MR, k0, kc, apack + g * K5_MR * kc);
-        for (int64_t nb = n0; nb < n1; nb += K5_NR) {
-            const int64_t nr = tk_min64(K5_NR, n1 - nb);
-            k5_pack_panel(w, k, nb, nr, k0, kc, f16, panel);
-            for (int64_t g = 0; g < groups; g++) {
-                const int64_t mb = g * K5_MR, mr = tk_min64(K5_MR, m - mb);
-                const float *a = apack + g * K5_MR * kc;
-                if (mr == K5_MR && nr == K5_NR) {
-                    k5_kernel(a, panel, kc, y + mb * ldy + nb, ldy, k0 > 0);
-                    continue;
-                }
-                k5_kernel(a, panel, kc, ctile, K5_NR, 0);
-                for (int64_t i = 0; i < mr; i++) {
-                    float *yr = y + (mb + i) * ldy + nb;
-                    for (int64_t j = 0; j < nr; j++) yr[j] = (k0 > 0 ? yr[j] : 0.0f) + ctile[i * K5_NR + j];
-                }
+        for (int64_t g = g0; g < g1; g++) k5_pack_rows(x, k, m, g * K5_MR, k0, kc, dst + mp * k0 + g * K5_MR * kc);
+    }
+}
+
+/// Outputs [n0, n1) from packed activations, in blocks of `nc` outputs: per block, every input
+/// slab accumulates into a contiguous C buffer (mp rows × nc, so every tile is whole), copied
+/// out to y once at the end. Why not accumulate in y: y's rows are often a power of two apart
+/// (ldy = 4096 floats is 16 KiB), so a 12-row tile column falls into one L1 set and a few L2
+/// sets, and every slab after the first re-read C from DRAM (11 % of the time at 512×4096×1024);
+/// the contiguous buffer stays in L2.
+TK_512 static void k5_gemm_float(const void *w, const float *apack, float *y, int64_t ldy, int64_t m, int64_t k,
+                                 int64_t n0, int64_t n1, int f16) {
+    const int64_t groups = (m + K5_MR - 1) / K5_MR, mp = groups * K5_MR;
+    // C block ≤ 512 KiB, a whole number of panels, at least one.
+    int64_t nc = (512 * 1024 / (int64_t)sizeof(float) / mp) / K5_NR * K5_NR;
+    nc = tk_min64(tk_max64(nc, K5_NR), (n1 - n0 + K5_NR - 1) / K5_NR * K5_NR);
+    float *panel = aligned_alloc(64, sizeof(float) * K5_KC * K5_NR);
+    float *cbuf = aligned_alloc(64, sizeof(float) * (size_t)(mp * nc));
+    if (!panel || !cbuf) abort();
+    for (int64_t nb0 = n0; nb0 < n1; nb0 += nc) {
+        const int64_t ncb = tk_min64(nc, n1 - nb0);
+        for (int64_t k0 = 0; k0 < k; k0 += K5_KC) {
+            const int64_t kc = tk_min64(K5_KC, k - k0);
+            const float *slab = apack + mp * k0;
+            for (int64_t j = 0; j < ncb; j += K5_NR) {
+                k5_pack_panel(w, k, nb0 + j, tk_min64(K5_NR, ncb - j), k0, kc, f16, panel);
+                for (int64_t g = 0; g < groups; g++)
+                    k5_kernel(slab + g * K5_MR * kc, panel, kc, cbuf + g * K5_MR * nc + j, nc, k0 > 0);
             }
         }
+        for (int64_t i = 0; i < m; i++) memcpy(y + i * ldy + nb0, cbuf + i * nc, sizeof(float) * (size_t)ncb);
     }
-    free(apack);
     free(panel);
+    free(cbuf);
+}
+
+/// Packs x itself (a caller with several threads packs once with `tk_pack_x_avx512` and calls
+/// the `_packed_x` entries instead).
+TK_512 static void k5_gemm_unpacked(const void *w, const float *x, float *y, int64_t ldy, int64_t m, int64_t k,
+                                    int64_t n0, int64_t n1, int f16) {
+    float *apack = aligned_alloc(64, (size_t)tk_pack_x_size_avx512(m, k));
+    if (!apack) abort();
+    tk_pack_x_avx512(x, m, k, apack, 0, (m + K5_MR - 1) / K5_MR);
+    k5_gemm_float(w, apack, y, ldy, m, k, n0, n1, f16);
+    free(apack);
 }
 
 TK_512 void tk_gemm_f32_avx512(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k,
                                int64_t n0, int64_t n1) {
-    k5_gemm_float(w, (const float *)x, y, ldy, m, k, n0, n1, 0);
+    k5_gemm_unpacked(w, (const float *)x, y, ldy, m, k, n0, n1, 0);
 }
 
 TK_512 void tk_gemm_f16_avx512(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k,
                                int64_t n0, int64_t n1) {
+    k5_gemm_unpacked(w, (const float *)x, y, ldy, m, k, n0, n1, 1);
+}
+
+TK_512 void tk_gemm_f32_packed_x_avx512(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k,
+                                        int64_t n0, int64_t n1) {
+    k5_gemm_float(w, (const float *)x, y, ldy, m, k, n0, n1, 0);
+}
+
+TK_512 void tk_gemm_f16_packed_x_avx512(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k,
+                                        int64_t n0, int64_t n1) {
     k5_gemm_float(w, (const float *)x, y, ldy, m, k, n0, n1, 1);
 }
 

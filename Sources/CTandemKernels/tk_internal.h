@@ -43,6 +43,7 @@ static inline uint16_t tk_float_to_half(float f) {
 }
 
 static inline int64_t tk_min64(int64_t a, int64_t b) { return a < b ? a : b; }
+static inline int64_t tk_max64(int64_t a, int64_t b) { return a > b ? a : b; }
 
 // ---- generic (kernels_generic.c): always compiled ----
 void tk_quantize_row_q8_0_generic(const float *x, tk_block_q8_0 *y, int64_t k);
@@ -92,6 +93,10 @@ void tk_gemm_prepacked_avx512(tk_dtype dtype, const void *packed, const void *x,
                               int64_t m, int64_t k, int64_t n0, int64_t n1);
 void tk_gemm_f32_avx512(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k, int64_t n0, int64_t n1);
 void tk_gemm_f16_avx512(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k, int64_t n0, int64_t n1);
+int64_t tk_pack_x_size_avx512(int64_t m, int64_t k);
+void tk_pack_x_avx512(const float *x, int64_t m, int64_t k, float *dst, int64_t g0, int64_t g1);
+void tk_gemm_f32_packed_x_avx512(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k, int64_t n0, int64_t n1);
+void tk_gemm_f16_packed_x_avx512(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k, int64_t n0, int64_t n1);
 void tk_gemm_q8_0_avx512(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k, int64_t n0, int64_t n1);
 void tk_gemm_q4_0_avx512(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k, int64_t n0, int64_t n1);
 void tk_gemv_q8_0_avxvnni(const void *w, const void *x, float *y, int64_t k, int64_t r0, int64_t r1);

@@ -152,6 +152,23 @@ public enum MatMul {
             }
             return
         }
+        if !quantize, tk_gemm_packs_x(table, dt) != 0, let size = table.pointee.pack_x_size,
+           let pack = table.pointee.pack_x {
+            // f32/f16 weights on an ISA that packs the activations once for all threads.
+            let groupRows = Int(table.pointee.pack_x_rows)
+            let groups = (m + groupRows - 1) / groupRows
+            withUnsafeTemporaryAllocation(byteCount: Int(size(Int64(m), k)), alignment: 64) { buffer in
+                let packed = buffer.baseAddress!.assumingMemoryBound(to: Float.self)
+                pool.parallelFor(groups) { g in
+                    pack(x.baseAddress!, Int64(m), k, packed, Int64(g.lowerBound), Int64(g.upperBound))
+                }
+                pool.parallelFor(w.rows, alignment: 32) { r in
+                    tk_gemm_packed_x(table, dt, w.data, packed, y.baseAddress!, Int64(w.rows), Int64(m), k,
+                                     Int64(r.lowerBound), Int64(r.upperBound))
+                }
+            }
+            return
+        }
         withActivations(w, x.baseAddress!, rows: m, table: table, pool: pool, quantize: quantize) { act in
             // Split the outputs (weight rows): each thread streams its own weights once and packs
             // its own panels; 32 = the widest micro-kernel panel (AVX-512 f32).

@@ -105,11 +105,24 @@ static void test_product(const tk_kernels *kt, tk_dtype dt, long m, long n, long
         x = xq;
     }
     float *y = malloc(sizeof(float) * m * n);
-    for (int pass = 0; pass < 2; pass++) {
-        if (pass == 1 && (m != 1 || f32act != (dt == TK_F32 || dt == TK_F16))) break;
+    // Pass 0: tk_gemm; 1: tk_gemv (m = 1); 2: activations packed once, outputs in two ranges
+    // split at a multiple of 32 (as the thread pool splits them).
+    for (int pass = 0; pass < 3; pass++) {
+        if (pass == 1 && (m != 1 || f32act != (dt == TK_F32 || dt == TK_F16))) continue;
+        if (pass == 2 && !tk_gemm_packs_x(kt, dt)) continue;
         for (long i = 0; i < m * n; i++) y[i] = NAN;
         if (pass == 0) tk_gemm(kt, dt, w, x, y, n, m, k, 0, n);
-        else tk_gemv(kt, dt, w, x, y, k, 0, n);
+        else if (pass == 1) tk_gemv(kt, dt, w, x, y, k, 0, n);
+        else {
+            float *xp = malloc((size_t)kt->pack_x_size(m, k));
+            const long groups = (m + kt->pack_x_rows - 1) / kt->pack_x_rows;
+            kt->pack_x(xf, m, k, xp, 0, groups / 2);
+            kt->pack_x(xf, m, k, xp, groups / 2, groups);
+            const long split = n / 64 * 32;
+            tk_gemm_packed_x(kt, dt, w, xp, y, n, m, k, 0, split);
+            tk_gemm_packed_x(kt, dt, w, xp, y, n, m, k, split, n);
+            free(xp);
+        }
         double num = 0, den = 0;
         for (long i = 0; i < m; i++)
             for (long j = 0; j < n; j++) {
@@ -121,7 +134,7 @@ static void test_product(const tk_kernels *kt, tk_dtype dt, long m, long n, long
             }
         const double nmse = den > 0 ? num / den : num;
         char what[64];
-        snprintf(what, sizeof what, "%s %s", pass ? "gemv" : "gemm", dtype_name[dt]);
+        snprintf(what, sizeof what, "%s %s", pass == 0 ? "gemm" : pass == 1 ? "gemv" : "gemm packed x", dtype_name[dt]);
         check(nmse < 1e-9, what, kt->name, m, n, k, nmse);
     }
     free(w); free(xf); free(xq); free(y);
@@ -186,8 +199,8 @@ int main(void) {
         {6, 16, 288}, {7, 31, 320}, {13, 40, 544}, {1, 64, 1024}, {9, 3, 32}, {16, 16, 64},
         {33, 21, 288}, {40, 7, 32}, {1, 5, 8224}, {1, 4, 16384},
     };
-    const tk_isa isas[] = {TK_ISA_GENERIC, TK_ISA_AVX2, TK_ISA_AVX2_VNNI, TK_ISA_NEON};
-    for (int t = 0; t < 4; t++) {
+    const tk_isa isas[] = {TK_ISA_GENERIC, TK_ISA_AVX2, TK_ISA_AVX2_VNNI, TK_ISA_AVX512, TK_ISA_NEON};
+    for (int t = 0; t < 5; t++) {
         const tk_kernels *kt = tk_kernels_for(isas[t]);
         if (!kt) continue;
         printf("testing %s\n", kt->name);
@@ -206,6 +219,8 @@ int main(void) {
             test_product(kt, (tk_dtype)dt, 7, 19, 37, 1.0f);
             test_product(kt, (tk_dtype)dt, 8, 17, 300, 1.0f);
         }
+        // Packed activations: several input slabs and several output blocks per range.
+        if (kt->pack_x) for (int dt = 0; dt < 2; dt++) test_product(kt, (tk_dtype)dt, 300, 500, 600, 1.0f);
         // Zeros everywhere.
         for (int dt = 0; dt < TK_DTYPE_COUNT; dt++) test_product(kt, (tk_dtype)dt, 4, 4, 64, 0.0f);
     }

@@ -96,6 +96,15 @@ typedef struct {
     /// y = x·Wᵀ from `pack`'s output, rows [n0, n1), n0 a multiple of `pack_rows`.
     void (*gemm_prepacked)(tk_dtype dtype, const void *packed, const void *x, float *y, int64_t ldy,
                            int64_t m, int64_t k, int64_t n0, int64_t n1);
+    /// f32/f16 GEMM over activations packed once per product (NULL where the ISA has none):
+    /// `pack_x_size` bytes for m×k, `pack_x` fills row groups [g0, g1) of `pack_x_rows` rows,
+    /// then `gemm_packed_x[dtype]` (f32 and f16 only) takes the packed buffer as `x`. Why: with
+    /// several threads each taking a range of outputs, every thread would otherwise pack the
+    /// same activations again.
+    int64_t pack_x_rows;
+    int64_t (*pack_x_size)(int64_t m, int64_t k);
+    void (*pack_x)(const float *x, int64_t m, int64_t k, float *dst, int64_t g0, int64_t g1);
+    tk_gemm_fn gemm_packed_x[TK_DTYPE_COUNT];
     /// Sum of `n` floats, streaming (the bandwidth probe).
     double (*sum_f32)(const float *x, int64_t n);
     /// `iters` rounds of independent FMAs; returns the flop count done (the peak probe).
@@ -131,6 +140,13 @@ void tk_gemv(const tk_kernels *kt, tk_dtype dtype, const void *w, const void *x,
 /// `tk_gemm_prefers_f32` said yes, in which case it is f32.
 void tk_gemm(const tk_kernels *kt, tk_dtype dtype, const void *w, const void *x, float *y,
              int64_t ldy, int64_t m, int64_t k, int64_t n0, int64_t n1);
+
+/// Whether `kt` multiplies `dtype` weights with activations packed by `pack_x`.
+int tk_gemm_packs_x(const tk_kernels *kt, tk_dtype dtype);
+
+/// `gemm_packed_x[dtype]` over outputs [n0, n1); `xpacked` from `pack_x` over all row groups.
+void tk_gemm_packed_x(const tk_kernels *kt, tk_dtype dtype, const void *w, const float *xpacked, float *y,
+                      int64_t ldy, int64_t m, int64_t k, int64_t n0, int64_t n1);
 
 /// Whether a GEMM of `m` rows with `dtype` weights should take f32 activations (`gemm_f32act`)
 /// rather than q8_0 blocks. Always true for f32/f16 weights.
