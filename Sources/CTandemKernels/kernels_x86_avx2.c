@@ -17,6 +17,14 @@
 #define TK_AVX2 __attribute__((target("avx2,fma,f16c")))
 #define TK_AVX2_INLINE __attribute__((target("avx2,fma,f16c"), always_inline)) static inline
 
+float tk_x86_half_table[65536];
+
+/// Fills tk_x86_half_table when the library loads (≈ 0.1 ms, portable C so that it runs on any
+/// x86 CPU; the tables that read it are chosen only on AVX2 machines).
+__attribute__((constructor)) static void tk_x86_fill_half_table(void) {
+    for (uint32_t h = 0; h < 65536; h++) tk_x86_half_table[h] = tk_half_to_float((uint16_t)h);
+}
+
 /// Sum over pairs of w[i]*x[i] for 32 int8 lanes, as 8 floats (sign trick, see file header).
 TK_AVX2_INLINE __m256 mul_sum_i8_pairs_float(__m256i w, __m256i x) {
     const __m256i aw = _mm256_sign_epi8(w, w);

@@ -79,9 +79,17 @@ TK_X86_INLINE void tk_x86_transpose8i(const __m256i r[8], __m256i out[8]) {
     for (int j = 0; j < 8; j++) out[j] = _mm256_castps_si256(t[j]);
 }
 
-/// The per-block scale of a q8_0 or q4_0 row.
-TK_X86_INLINE float tk_x86_block_scale(const char *row, int64_t b, int q4) {
-    return q4 ? tk_x86_half(((const tk_block_q4_0 *)row)[b].d) : tk_x86_half(((const tk_block_q8_0 *)row)[b].d);
+/// Every half as a float (256 KiB, filled once at load by kernels_x86_avx2.c). Why a table: the
+/// GEMV's per-block scale is what bounds it once the weights stream fast enough, and converting a
+/// lone half costs three vector uops (vmovd, vcvtph2ps's two) where the table costs one load, which
+/// the broadcast that follows can take straight from memory.
+extern float tk_x86_half_table[65536];
+
+/// The 8-lane factor of a weight block: its half scale (through the table) times the activation
+/// block's scale `*dx`.
+TK_X86_INLINE __m256 tk_x86_block_factor(const char *row, int64_t b, int q4, const float *dx) {
+    const uint16_t h = q4 ? ((const tk_block_q4_0 *)row)[b].d : ((const tk_block_q8_0 *)row)[b].d;
+    return _mm256_mul_ps(_mm256_broadcast_ss(&tk_x86_half_table[h]), _mm256_broadcast_ss(dx));
 }
 
 enum { TK_X86_GEMV_CHUNK = 256 };  // activation blocks per pass: 8 KiB of per-block vectors + 1 KiB of scales
@@ -118,25 +126,25 @@ ATTR void NAME(const void *w, const void *x, float *y, int64_t k, int64_t r0, in
                    the hardware prefetcher retrains at every row start, so without this a core               \
                    streamed 4096×4096 q8_0 / q4_0 from DRAM at ~6 / ~4 GB/s; with it ~10.5 / ~7.8            \
                    (AVX2; a fixed 1 KiB look-ahead within the row gave ~8 / ~4.6). */                        \
-                _mm_prefetch(w0 + 2 * wrb + b * bs, _MM_HINT_T0);                                            \
-                _mm_prefetch(w1 + 2 * wrb + b * bs, _MM_HINT_T0);                                            \
+                _mm_prefetch(w0 + 2 * wrb + b * bs, _MM_HINT_T0);                                          \
+                _mm_prefetch(w1 + 2 * wrb + b * bs, _MM_HINT_T0);                                          \
                 const __m256i x0 = _mm256_loadu_si256((const __m256i *)xq[c0 + b].qs);                       \
                 const __m256i x1 = _mm256_loadu_si256((const __m256i *)xq[c0 + b + 1].qs);                   \
                 const __m256i p00 = BLOCK(w0, b, x0, pre[b], q4);                                            \
                 const __m256i p10 = BLOCK(w1, b, x0, pre[b], q4);                                            \
                 const __m256i p01 = BLOCK(w0, b + 1, x1, pre[b + 1], q4);                                    \
                 const __m256i p11 = BLOCK(w1, b + 1, x1, pre[b + 1], q4);                                    \
-                a0 = _mm256_fmadd_ps(_mm256_set1_ps(tk_x86_block_scale(w0, b, q4) * dx[b]), _mm256_cvtepi32_ps(p00), a0); \
-                a1 = _mm256_fmadd_ps(_mm256_set1_ps(tk_x86_block_scale(w1, b, q4) * dx[b]), _mm256_cvtepi32_ps(p10), a1); \
-                b0 = _mm256_fmadd_ps(_mm256_set1_ps(tk_x86_block_scale(w0, b + 1, q4) * dx[b + 1]), _mm256_cvtepi32_ps(p01), b0); \
-                b1 = _mm256_fmadd_ps(_mm256_set1_ps(tk_x86_block_scale(w1, b + 1, q4) * dx[b + 1]), _mm256_cvtepi32_ps(p11), b1); \
+                a0 = _mm256_fmadd_ps(tk_x86_block_factor(w0, b, q4, &dx[b]), _mm256_cvtepi32_ps(p00), a0); \
+                a1 = _mm256_fmadd_ps(tk_x86_block_factor(w1, b, q4, &dx[b]), _mm256_cvtepi32_ps(p10), a1); \
+                b0 = _mm256_fmadd_ps(tk_x86_block_factor(w0, b + 1, q4, &dx[b + 1]), _mm256_cvtepi32_ps(p01), b0); \
+                b1 = _mm256_fmadd_ps(tk_x86_block_factor(w1, b + 1, q4, &dx[b + 1]), _mm256_cvtepi32_ps(p11), b1); \
             }                                                                                                \
             for (; b < nc; b++) {                                                                            \
                 const __m256i x0 = _mm256_loadu_si256((const __m256i *)xq[c0 + b].qs);                       \
                 const __m256i p00 = BLOCK(w0, b, x0, pre[b], q4);                                            \
                 const __m256i p10 = BLOCK(w1, b, x0, pre[b], q4);                                            \
-                a0 = _mm256_fmadd_ps(_mm256_set1_ps(tk_x86_block_scale(w0, b, q4) * dx[b]), _mm256_cvtepi32_ps(p00), a0); \
-                a1 = _mm256_fmadd_ps(_mm256_set1_ps(tk_x86_block_scale(w1, b, q4) * dx[b]), _mm256_cvtepi32_ps(p10), a1); \
+                a0 = _mm256_fmadd_ps(tk_x86_block_factor(w0, b, q4, &dx[b]), _mm256_cvtepi32_ps(p00), a0); \
+                a1 = _mm256_fmadd_ps(tk_x86_block_factor(w1, b, q4, &dx[b]), _mm256_cvtepi32_ps(p10), a1); \
             }                                                                                                \
             const float s0 = tk_x86_hsum8(_mm256_add_ps(a0, b0)), s1 = tk_x86_hsum8(_mm256_add_ps(a1, b1));  \
             y[r] = c0 ? y[r] + s0 : s0;                                                                      \
@@ -148,7 +156,7 @@ ATTR void NAME(const void *w, const void *x, float *y, int64_t k, int64_t r0, in
             for (int64_t b = 0; b < nc; b++) {                                                               \
                 const __m256i x0 = _mm256_loadu_si256((const __m256i *)xq[c0 + b].qs);                       \
                 const __m256i p = BLOCK(w0, b, x0, pre[b], q4);                                              \
-                a0 = _mm256_fmadd_ps(_mm256_set1_ps(tk_x86_block_scale(w0, b, q4) * dx[b]), _mm256_cvtepi32_ps(p), a0); \
+                a0 = _mm256_fmadd_ps(tk_x86_block_factor(w0, b, q4, &dx[b]), _mm256_cvtepi32_ps(p), a0); \
             }                                                                                                \
             const float s0 = tk_x86_hsum8(a0);                                                               \
             y[r] = c0 ? y[r] + s0 : s0;                                                                      \
