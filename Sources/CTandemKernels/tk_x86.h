@@ -86,13 +86,14 @@ TK_X86_INLINE void tk_x86_transpose8i(const __m256i r[8], __m256i out[8]) {
 extern float tk_x86_half_table[65536];
 
 /// The 8-lane factor of a weight block: its half scale (through the table) times the activation
-/// block's scale `*dx`.
-TK_X86_INLINE __m256 tk_x86_block_factor(const char *row, int64_t b, int q4, const float *dx) {
+/// block's scale, given as a vector of 8 copies: a vector multiply from memory is one uop, where
+/// two scalars are multiplied and then broadcast through the shuffle port.
+TK_X86_INLINE __m256 tk_x86_block_factor(const char *row, int64_t b, int q4, const __m256 *dxv) {
     const uint16_t h = q4 ? ((const tk_block_q4_0 *)row)[b].d : ((const tk_block_q8_0 *)row)[b].d;
-    return _mm256_mul_ps(_mm256_broadcast_ss(&tk_x86_half_table[h]), _mm256_broadcast_ss(dx));
+    return _mm256_mul_ps(_mm256_broadcast_ss(&tk_x86_half_table[h]), *dxv);
 }
 
-enum { TK_X86_GEMV_CHUNK = 256 };  // activation blocks per pass: 8 KiB of per-block vectors + 1 KiB of scales
+enum { TK_X86_GEMV_CHUNK = 256 };  // activation blocks per pass: 8 KiB of per-block vectors + 8 KiB of scale vectors
 
 /// The q8_0 / q4_0 GEMV driver of every x86 tier, which differ only in the block's integer dot
 /// product: `void NAME(w, x, y, k, r0, r1, q4)` over rows [r0, r1). Two weight rows per pass share
@@ -106,11 +107,11 @@ ATTR void NAME(const void *w, const void *x, float *y, int64_t k, int64_t r0, in
     const int64_t bs = q4 ? (int64_t)sizeof(tk_block_q4_0) : (int64_t)sizeof(tk_block_q8_0);                 \
     const tk_block_q8_0 *xq = (const tk_block_q8_0 *)x;                                                      \
     __m256i pre[TK_X86_GEMV_CHUNK];                                                                          \
-    float dx[TK_X86_GEMV_CHUNK];                                                                             \
+    __m256 dx[TK_X86_GEMV_CHUNK];                                                                            \
     for (int64_t c0 = 0; c0 < nb; c0 += TK_X86_GEMV_CHUNK) {                                                 \
         const int64_t nc = tk_min64(TK_X86_GEMV_CHUNK, nb - c0);                                             \
         for (int64_t b = 0; b < nc; b++) {                                                                   \
-            dx[b] = tk_x86_half(xq[c0 + b].d);                                                               \
+            dx[b] = _mm256_set1_ps(tk_x86_half(xq[c0 + b].d));                                               \
             pre[b] = PRE(_mm256_loadu_si256((const __m256i *)xq[c0 + b].qs), q4);                            \
         }                                                                                                    \
         const int64_t bo = c0 * bs;                                                                          \
