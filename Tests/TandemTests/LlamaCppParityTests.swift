@@ -19,8 +19,9 @@ import TandemFormat
 /// fails the test.
 ///
 /// The 145 MB model is not in the repository: `scripts/prepare-parity.sh` fetches and derives it
-/// (CI runs it) and exports `TANDEM_PARITY_DIR`; without that variable these tests are reported
-/// as skipped, never passed.
+/// and prints the directory to export as `TANDEM_PARITY_DIR` (README, "Parity with llama.cpp");
+/// without that variable these tests are reported as skipped, never passed. CI does not set it
+/// (the greedy comparison alone takes ~4 minutes per instruction set on 2 cores).
 enum LlamaCppParity {
     static let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     static let directory = ProcessInfo.processInfo.environment["TANDEM_PARITY_DIR"]
@@ -33,10 +34,16 @@ enum LlamaCppParity {
 
     /// Largest difference from llama.cpp's prompt logits allowed (logits here are ~10–25). Both
     /// engines quantize activations to q8_0 blocks, but llama.cpp keeps its KV cache in f16,
-    /// rounds queries to f16 for the attention product and sums in another order; measured
-    /// gaps: 0.14–0.52 (q8_0) and 0.17–1.17 (q4_0), against llama.cpp's own 0.24–0.30 between
-    /// two of its micro-batch sizes.
-    static let logitBound: [String: Float] = ["q8_0": 0.6, "q4_0": 1.25]
+    /// rounds queries to f16 for the attention product and sums in another order; and because
+    /// every layer re-quantizes its input, a last-bit difference can move one int8 step and grow
+    /// from layer to layer, so the gap depends on each kernel's summation order. Measured worst
+    /// gaps over the 8 prompts, per instruction set (2026-11-29): q8_0 0.52 (avx512), 0.52
+    /// (avx2+vnni), 0.62 (avx2); q4_0 1.43 (avx512), 1.43 (avx2+vnni), 0.78 (avx2); against
+    /// llama.cpp's own 0.24–0.30 between two of its micro-batch sizes. Rounding K, V and the
+    /// queries to f16 as llama.cpp does moved the q4_0 worst case to 0.54–0.68, not near 0, so
+    /// the rest is that amplification, not a modelling difference (a wrong RoPE convention or
+    /// norm moves these logits by several units).
+    static let logitBound: [String: Float] = ["q8_0": 0.75, "q4_0": 1.6]
 
     nonisolated(unsafe) static var opened: [String: TandemModel] = [:]
     static let lock = NSLock()
