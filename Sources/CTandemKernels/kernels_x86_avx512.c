@@ -23,10 +23,7 @@
 #define TK_512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")))
 #define TK_512_INLINE __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c"), always_inline)) static inline
 
-#ifndef K5_KC_OVERRIDE
-#define K5_KC_OVERRIDE 256
-#endif
-enum { K5_MR = 12, K5_NR = 32, K5_KC = K5_KC_OVERRIDE };
+enum { K5_MR = 12, K5_NR = 32, K5_KC = 256, K5_CBUF = 512 * 1024 };
 
 /// C[12×32] (+)= Apack[kc][12] · Bpanel[kc][32].
 TK_512_INLINE void k5_kernel(const float *a, const float *b, int64_t kc, float *c, int64_t ldc, int accumulate) {
@@ -124,8 +121,8 @@ TK_512 void tk_pack_x_avx512(const float *x, int64_t m, int64_t k, float *dst, i
 TK_512 static void k5_gemm_float(const void *w, const float *apack, float *y, int64_t ldy, int64_t m, int64_t k,
                                  int64_t n0, int64_t n1, int f16) {
     const int64_t groups = (m + K5_MR - 1) / K5_MR, mp = groups * K5_MR;
-    // C block ≤ 512 KiB, a whole number of panels, at least one.
-    int64_t nc = (512 * 1024 / (int64_t)sizeof(float) / mp) / K5_NR * K5_NR;
+    // C block ≤ K5_CBUF bytes, a whole number of panels, at least one.
+    int64_t nc = (K5_CBUF / (int64_t)sizeof(float) / mp) / K5_NR * K5_NR;
     nc = tk_min64(tk_max64(nc, K5_NR), (n1 - n0 + K5_NR - 1) / K5_NR * K5_NR);
     float *panel = aligned_alloc(64, sizeof(float) * K5_KC * K5_NR);
     float *cbuf = aligned_alloc(64, sizeof(float) * (size_t)(mp * nc));

@@ -80,18 +80,33 @@ public struct KernelBenchmark {
             }
         }
         // numpy as installed (OpenBLAS DYNAMIC_ARCH picks AVX-512 kernels where the CPU has them)
-        // and pinned to OpenBLAS's Haswell (AVX2) kernels, the same instruction set as ours.
-        let numpy = numpyGEMM(threads: options.threads, coreType: nil)
-        let numpyAVX2 = numpyGEMM(threads: options.threads, coreType: "Haswell")
+        // and pinned to OpenBLAS's Haswell (AVX2) kernels. Each runs one matmul between two of
+        // Tandem's f32 runs, so all three see the same states of a host that drifts by ±20 %
+        // from minute to minute.
+        let references = [("numpy", NumpyServer(script: options.numpyScript, threads: options.threads, coreType: nil)),
+                          ("numpy-avx2", NumpyServer(script: options.numpyScript, threads: options.threads, coreType: "Haswell"))]
+            .compactMap { name, server in server.map { (name, $0) } }
+        if options.numpyScript != nil { log("numpy reference: \(options.numpyScript!)") }
         for shape in Self.gemmShapes {
-            for dtype in Self.dtypes {
-                measureGEMM(dtype: dtype, m: shape.m, n: shape.n, k: shape.k, threads: options.threads, peak: peak[options.threads]!)
-            }
             let key = "\(shape.m)x\(shape.n)x\(shape.k)"
-            for (engine, results) in [("numpy", numpy), ("numpy-avx2", numpyAVX2)] {
-                guard let g = results[key] else { continue }
+            var reference = [String: [Double]]()
+            for dtype in Self.dtypes {
+                measureGEMM(dtype: dtype, m: shape.m, n: shape.n, k: shape.k, threads: options.threads, peak: peak[options.threads]!) {
+                    guard dtype == .f32 else { return }
+                    for (name, server) in references {
+                        // Idle workers spin before they sleep (ours ~1 ms, OpenBLAS's ~0.1 s by
+                        // default): the pauses keep each engine's spinning out of the other's run.
+                        usleep(20_000)
+                        if let g = server.gflops(key) { reference[name, default: []].append(g) }
+                        usleep(250_000)
+                    }
+                }
+            }
+            for (name, _) in references {
+                guard let g = reference[name], !g.isEmpty else { continue }
                 add(KernelBenchRecord(kind: "gemm", dtype: "f32", m: shape.m, n: shape.n, k: shape.k, threads: options.threads,
-                                      gflops: g, fraction: g / peak[options.threads]!, engine: engine, isa: "openblas"))
+                                      gflops: median(g), fraction: median(g) / peak[options.threads]!, engine: name,
+                                      isa: "openblas", low: g.min(), high: g.max()))
             }
         }
         measurePool()
@@ -168,7 +183,8 @@ public struct KernelBenchmark {
                               engine: "tandem", isa: isa.rawValue, low: gbps.min(), high: gbps.max()))
     }
 
-    mutating func measureGEMM(dtype: DType, m: Int, n: Int, k: Int, threads: Int, peak: Double) {
+    /// `between` runs after the warm-up and after each timed run (the reference engines' turns).
+    mutating func measureGEMM(dtype: DType, m: Int, n: Int, k: Int, threads: Int, peak: Double, between: () -> Void = {}) {
         let bytes = dtype.rowBytes(columns: k) * n
         let weights = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
         defer { weights.deallocate() }
@@ -180,7 +196,7 @@ public struct KernelBenchmark {
         let isa = options.isa
         let times = x.withUnsafeBufferPointer { xb in
             y.withUnsafeMutableBufferPointer { yb in
-                timeRuns { MatMul.gemm(w, x: xb, m: m, y: yb, pool: pool, isa: isa) }
+                timeRuns(between: between) { MatMul.gemm(w, x: xb, m: m, y: yb, pool: pool, isa: isa) }
             }
         }
         let flops = 2.0 * Double(m) * Double(n) * Double(k)
@@ -225,28 +241,6 @@ public struct KernelBenchmark {
 
     // MARK: numpy / OpenBLAS reference
 
-    /// GFLOP/s of numpy's f32 matmul for each GEMM shape ("MxNxK" keys), or empty when python3 or
-    /// numpy is missing. OpenBLAS tuning variables of the environment are removed, as BENCHMARKS.md says.
-    func numpyGEMM(threads: Int, coreType: String?) -> [String: Double] {
-        guard let script = options.numpyScript, FileManager.default.fileExists(atPath: script) else { return [:] }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        let shapes = Self.gemmShapes.map { "\($0.m)x\($0.n)x\($0.k)" }
-        process.arguments = ["-u", "OPENBLAS_CORETYPE", "-u", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS=\(threads)",
-                             "OMP_NUM_THREADS=\(threads)"] + (coreType.map { ["OPENBLAS_CORETYPE=\($0)"] } ?? [])
-            + ["python3", script, "--runs", "\(options.runs)"] + shapes
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = FileHandle.nullDevice
-        log("numpy reference: \(script)")
-        do { try process.run() } catch { return [:] }
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0,
-              let json = try? JSONSerialization.jsonObject(with: data) as? [String: Double] else { return [:] }
-        return json
-    }
-
     // MARK: Helpers
 
     /// Random weights (speed does not depend on the values, but identical pages could be merged or
@@ -288,13 +282,17 @@ public struct KernelBenchmark {
         log(Self.row(r))
     }
 
-    /// One warm-up, then `runs` timed runs; seconds per run.
-    func timeRuns(_ body: () -> Void) -> [Double] {
+    /// One warm-up, then `runs` timed runs; seconds per run. `between` (untimed) runs after the
+    /// warm-up and after every timed run.
+    func timeRuns(between: () -> Void = {}, _ body: () -> Void) -> [Double] {
         body()
+        between()
         return (0..<max(1, options.runs)).map { _ in
             let start = DispatchTime.now().uptimeNanoseconds
             body()
-            return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            between()
+            return seconds
         }
     }
 
@@ -330,5 +328,50 @@ public struct KernelBenchmark {
         guard n < width else { return s }
         let fill = String(repeating: " ", count: width - n)
         return right ? fill + s : s + fill
+    }
+}
+
+/// numpy's f32 matmul in a long-lived `numpy_gemm.py --serve` process: one timed matmul per
+/// request, so the bench can interleave it with its own runs. nil when there is no script or
+/// python3/numpy is missing. OpenBLAS tuning variables of the environment are removed, as
+/// BENCHMARKS.md says.
+final class NumpyServer {
+    let process = Process()
+    let input = Pipe(), output = Pipe()
+    var pending = Data()
+
+    init?(script: String?, threads: Int, coreType: String?) {
+        guard let script, FileManager.default.fileExists(atPath: script) else { return nil }
+        // A script that dies (no numpy) must fail the request, not kill the bench with SIGPIPE.
+        signal(SIGPIPE, SIG_IGN)
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["-u", "OPENBLAS_CORETYPE", "-u", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS=\(threads)",
+                             "OMP_NUM_THREADS=\(threads)"] + (coreType.map { ["OPENBLAS_CORETYPE=\($0)"] } ?? [])
+            + ["python3", script, "--serve"]
+        process.standardInput = input
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        do { try process.run() } catch { return nil }
+    }
+
+    deinit {
+        try? input.fileHandleForWriting.close()
+        process.waitUntilExit()
+    }
+
+    /// GFLOP/s of one matmul of shape "MxNxK", or nil once the process has failed.
+    func gflops(_ shape: String) -> Double? {
+        guard process.isRunning else { return nil }
+        do { try input.fileHandleForWriting.write(contentsOf: Data((shape + "\n").utf8)) } catch { return nil }
+        while true {
+            if let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
+                let line = String(decoding: pending[pending.startIndex..<newline], as: UTF8.self)
+                pending.removeSubrange(pending.startIndex...newline)
+                return Double(line.trimmingCharacters(in: .whitespaces))
+            }
+            let chunk = output.fileHandleForReading.availableData
+            if chunk.isEmpty { return nil }  // end of file: the script failed (no numpy?)
+            pending.append(chunk)
+        }
     }
 }
