@@ -178,6 +178,7 @@ TK_512 void tk_gemm_f16_packed_x_avx512(const void *w, const void *x, float *y, 
 // ---- q8_0 / q4_0 with AVX512-VNNI ----------------------------------------------------------
 
 enum { V5_NR = 16, V5_MR = 6, V5_PANELS = 2 };  // tile: 6 activation rows × 2 panels of 16 outputs
+enum { V5_XBLOCK = 8 * V5_MR * 4 };  // packed activation bytes per block and group of 6 rows
 
 /// One panel of 16 weight rows: q[b][g][j][t] = w[row j][32b + 4g + t] (512 bytes a block), the
 /// row scales d[b][j] and the starting sums s[b][j] = −128·Σ_k w[row j][k in block b].
@@ -212,34 +213,36 @@ TK_512 static void v5_pack(const void *w, int64_t k, int64_t n, int64_t nr, int 
     }
 }
 
-/// Rows m0…m0+mr−1 (mr ≤ 6) × np (≤ 2) panels of 16 outputs into out (row stride ldo).
-TK_512_INLINE void v5_tile(const uint8_t *xu, const float *dx, int64_t k, int64_t m0, int mr,
-                           const v5_panel *pan, int np, float *out, int64_t ldo) {
-    const int64_t nb = k / TK_QK;
+/// One group of 6 activation rows × np (≤ 2) panels of 16 outputs into out (row stride ldo), `mr`
+/// of the rows stored. `xg` is the group's packed activations: per block, per 4-input step g, the
+/// 6 rows' 4 bytes side by side (xg[b][g][i][t], 192 bytes a block), so every broadcast is at a
+/// fixed offset from one pointer; `dg` the group's block scales dg[b][i].
+TK_512_INLINE void v5_tile(const uint8_t *xg, const float *dg, int64_t nb, int mr, const v5_panel *pan, int np,
+                           float *out, int64_t ldo) {
     __m512 f[V5_MR][V5_PANELS];
     for (int i = 0; i < V5_MR; i++)
         for (int q = 0; q < V5_PANELS; q++) f[i][q] = _mm512_setzero_ps();
-    for (int64_t b = 0; b < nb; b++) {
+    for (int64_t b = 0; b < nb; b++, xg += V5_XBLOCK, dg += V5_MR) {
         __m512i acc[V5_MR][V5_PANELS];
         for (int q = 0; q < np; q++) {
             const __m512i start = _mm512_loadu_si512((const void *)(pan[q].s + b * V5_NR));
-            for (int i = 0; i < mr; i++) acc[i][q] = start;
+            for (int i = 0; i < V5_MR; i++) acc[i][q] = start;
         }
+#pragma clang loop unroll(full)
         for (int g = 0; g < 8; g++) {
             __m512i wv[V5_PANELS];
             for (int q = 0; q < np; q++) wv[q] = _mm512_loadu_si512((const void *)(pan[q].q + b * 512 + g * 64));
-            for (int i = 0; i < mr; i++) {
+            for (int i = 0; i < V5_MR; i++) {
                 int32_t four;
-                memcpy(&four, xu + (m0 + i) * k + b * TK_QK + g * 4, 4);
+                memcpy(&four, xg + g * (V5_MR * 4) + i * 4, 4);
                 const __m512i xv = _mm512_set1_epi32(four);
                 for (int q = 0; q < np; q++) acc[i][q] = _mm512_dpbusd_epi32(acc[i][q], xv, wv[q]);
             }
         }
         for (int q = 0; q < np; q++) {
             const __m512 dw = _mm512_loadu_ps(pan[q].d + b * V5_NR);
-            for (int i = 0; i < mr; i++)
-                f[i][q] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[i][q]),
-                                          _mm512_mul_ps(dw, _mm512_set1_ps(dx[(m0 + i) * nb + b])), f[i][q]);
+            for (int i = 0; i < V5_MR; i++)
+                f[i][q] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[i][q]), _mm512_mul_ps(dw, _mm512_set1_ps(dg[i])), f[i][q]);
         }
     }
     for (int i = 0; i < mr; i++)
@@ -260,8 +263,9 @@ TK_512 static void v5_gemm(const void *w, const void *prepacked, const void *x, 
                            int64_t k, int64_t n0, int64_t n1, int q4) {
     const int64_t nb = k / TK_QK;
     const tk_block_q8_0 *xq = (const tk_block_q8_0 *)x;
-    uint8_t *xu = malloc((size_t)(m * k));
-    float *dx = malloc(sizeof(float) * (size_t)(m * nb));
+    const int64_t groups = (m + V5_MR - 1) / V5_MR;
+    uint8_t *xu = aligned_alloc(64, (size_t)(groups * nb * V5_XBLOCK));
+    float *dx = malloc(sizeof(float) * (size_t)(groups * nb * V5_MR));
     if (!xu || !dx) abort();
     int8_t *pq = NULL;
     float *pd = NULL;
@@ -275,13 +279,20 @@ TK_512 static void v5_gemm(const void *w, const void *prepacked, const void *x, 
         for (int q = 0; q < V5_PANELS; q++)
             pan[q] = (v5_panel){pq + q * nb * 512, pd + q * nb * V5_NR, ps + q * nb * V5_NR};
     }
+    // Activations + 128 (unsigned for vpdpbusd), in v5_tile's group layout; rows past m are zero.
     const __m256i flip = _mm256_set1_epi8((char)0x80);
-    for (int64_t i = 0; i < m; i++)
+    memset(xu, 0, (size_t)(groups * nb * V5_XBLOCK));
+    memset(dx, 0, sizeof(float) * (size_t)(groups * nb * V5_MR));
+    for (int64_t i = 0; i < m; i++) {
+        uint8_t *xg = xu + (i / V5_MR) * nb * V5_XBLOCK + (i % V5_MR) * 4;
+        float *dg = dx + (i / V5_MR) * nb * V5_MR + i % V5_MR;
         for (int64_t b = 0; b < nb; b++) {
-            const __m256i v = _mm256_loadu_si256((const __m256i *)xq[i * nb + b].qs);
-            _mm256_storeu_si256((__m256i *)(xu + i * k + b * TK_QK), _mm256_xor_si256(v, flip));
-            dx[i * nb + b] = tk_x86_half(xq[i * nb + b].d);
+            uint32_t v[8];
+            _mm256_storeu_si256((__m256i *)v, _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)xq[i * nb + b].qs), flip));
+            for (int g = 0; g < 8; g++) memcpy(xg + b * V5_XBLOCK + g * V5_MR * 4, &v[g], 4);
+            dg[b * V5_MR] = tk_x86_half(xq[i * nb + b].d);
         }
+    }
     float tmp[V5_MR * V5_NR * V5_PANELS];
     for (int64_t n = n0; n < n1; n += V5_NR * V5_PANELS) {
         const int64_t nr = tk_min64(V5_NR * V5_PANELS, n1 - n);
@@ -292,11 +303,13 @@ TK_512 static void v5_gemm(const void *w, const void *prepacked, const void *x, 
         }
         for (int64_t i = 0; i < m; i += V5_MR) {
             const int mr = (int)tk_min64(V5_MR, m - i);
-            if (nr == V5_NR * V5_PANELS && mr == V5_MR) {
-                v5_tile(xu, dx, k, i, V5_MR, pan, V5_PANELS, y + i * ldy + n, ldy);
+            const uint8_t *xg = xu + (i / V5_MR) * nb * V5_XBLOCK;
+            const float *dg = dx + (i / V5_MR) * nb * V5_MR;
+            if (nr == V5_NR * V5_PANELS) {
+                v5_tile(xg, dg, nb, mr, pan, V5_PANELS, y + i * ldy + n, ldy);
                 continue;
             }
-            v5_tile(xu, dx, k, i, mr, pan, np, tmp, V5_NR * V5_PANELS);
+            v5_tile(xg, dg, nb, mr, pan, np, tmp, V5_NR * V5_PANELS);
             for (int r = 0; r < mr; r++)
                 for (int64_t c = 0; c < nr; c++) y[(i + r) * ldy + n + c] = tmp[r * V5_NR * V5_PANELS + c];
         }
