@@ -231,7 +231,12 @@ TK_512_INLINE void v5_tile(const uint8_t *xg, const float *dg, int64_t nb, int m
 #pragma clang loop unroll(full)
         for (int g = 0; g < 8; g++) {
             __m512i wv[V5_PANELS];
-            for (int q = 0; q < np; q++) wv[q] = _mm512_loadu_si512((const void *)(pan[q].q + b * 512 + g * 64));
+            for (int q = 0; q < np; q++) {
+                wv[q] = _mm512_loadu_si512((const void *)(pan[q].q + b * 512 + g * 64));
+                // The panels stream from memory when they were prepacked (batched decoding): a
+                // line of the block after next per step, so each block's first load does not stall.
+                _mm_prefetch((const char *)(pan[q].q + (b + 2) * 512 + g * 64), _MM_HINT_T0);
+            }
             for (int i = 0; i < V5_MR; i++) {
                 int32_t four;
                 memcpy(&four, xg + g * (V5_MR * 4) + i * 4, 4);
