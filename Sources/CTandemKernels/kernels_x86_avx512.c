@@ -181,7 +181,10 @@ enum { V5_NR = 16, V5_MR = 6, V5_PANELS = 2 };  // tile: 6 activation rows × 2 
 enum { V5_XBLOCK = 8 * V5_MR * 4 };  // packed activation bytes per block and group of 6 rows
 
 /// One panel of 16 weight rows: q[b][g][j][t] = w[row j][32b + 4g + t] (512 bytes a block), the
-/// row scales d[b][j] and the starting sums s[b][j] = −128·Σ_k w[row j][k in block b].
+/// row scales d[b][j] and the starting sums s[b][j] = −128·Σ_k w[row j][k in block b]. A
+/// prepacked q4_0 panel has s = NULL and keeps the weights as nibbles, 256 bytes a block: byte
+/// [b][h][j][t] = (w[j][32b + 4h + t] + 8) | (w[j][32b + 4(h+4) + t] + 8) << 4, so batched
+/// decoding streams half the bytes of the int8 form.
 typedef struct {
     int8_t *q;
     float *d;
@@ -203,11 +206,22 @@ TK_512 static void v5_pack(const void *w, int64_t k, int64_t n, int64_t nr, int 
         }
         tk_x86_transpose8i(r, lo);
         tk_x86_transpose8i(r + 8, hi);
+        __m512i v[8];
+        for (int g = 0; g < 8; g++) v[g] = _mm512_inserti64x4(_mm512_castsi256_si512(lo[g]), hi[g], 1);
+        if (p.s == NULL) {
+            // q4_0 kept as nibbles (v5_tile_q4): vector h holds steps h (low) and h + 4 (high),
+            // stored as w + 8, 0…15.
+            const __m512i eight = _mm512_set1_epi8(8);
+            for (int h = 0; h < 4; h++) {
+                const __m512i a = _mm512_add_epi8(v[h], eight), c = _mm512_add_epi8(v[h + 4], eight);
+                _mm512_storeu_si512((void *)(p.q + b * 256 + h * 64), _mm512_or_si512(a, _mm512_slli_epi16(c, 4)));
+            }
+            continue;
+        }
         __m512i s = _mm512_setzero_si512();
         for (int g = 0; g < 8; g++) {
-            const __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(lo[g]), hi[g], 1);
-            _mm512_storeu_si512((void *)(p.q + b * 512 + g * 64), v);
-            s = _mm512_dpbusd_epi32(s, k128, v);
+            _mm512_storeu_si512((void *)(p.q + b * 512 + g * 64), v[g]);
+            s = _mm512_dpbusd_epi32(s, k128, v[g]);
         }
         _mm512_storeu_si512((void *)(p.s + b * V5_NR), _mm512_sub_epi32(_mm512_setzero_si512(), s));
     }
@@ -254,11 +268,56 @@ TK_512_INLINE void v5_tile(const uint8_t *xg, const float *dg, int64_t nb, int m
         for (int q = 0; q < np; q++) _mm512_storeu_ps(out + i * ldo + q * V5_NR, f[i][q]);
 }
 
-/// Bytes of one prepacked panel of 16 rows: per block 512 bytes of values, 16 scales and 16 sums.
-static inline int64_t v5_panel_bytes(int64_t nb) { return nb * (512 + V5_NR * 4 + V5_NR * 4); }
+/// v5_tile for nibble panels (prepacked q4_0): vpdpbusd takes the nibbles (w + 8) as its unsigned
+/// operand and the activations as they are (signed), so Σ(w + 8)·x = Σw·x + 8Σx, and the start
+/// −8Σx is per activation row and block (`cg`), broadcast from memory rather than per output.
+/// `xg` holds the signed activations in v5_tile's group layout.
+TK_512_INLINE void v5_tile_q4(const uint8_t *xg, const float *dg, const int32_t *cg, int64_t nb, int mr,
+                              const v5_panel *pan, int np, float *out, int64_t ldo) {
+    const __m512i low = _mm512_set1_epi8(0x0F);
+    __m512 f[V5_MR][V5_PANELS];
+    for (int i = 0; i < V5_MR; i++)
+        for (int q = 0; q < V5_PANELS; q++) f[i][q] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++, xg += V5_XBLOCK, dg += V5_MR, cg += V5_MR) {
+        __m512i acc[V5_MR][V5_PANELS];
+        for (int i = 0; i < V5_MR; i++)
+            for (int q = 0; q < np; q++) acc[i][q] = _mm512_set1_epi32(cg[i]);
+#pragma clang loop unroll(full)
+        for (int h = 0; h < 4; h++) {
+            __m512i wl[V5_PANELS], wh[V5_PANELS];
+            for (int q = 0; q < np; q++) {
+                const __m512i v = _mm512_loadu_si512((const void *)(pan[q].q + b * 256 + h * 64));
+                _mm_prefetch((const char *)(pan[q].q + (b + 2) * 256 + h * 64), _MM_HINT_T0);
+                wl[q] = _mm512_and_si512(v, low);
+                wh[q] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low);
+            }
+            for (int i = 0; i < V5_MR; i++) {
+                int32_t a, c;
+                memcpy(&a, xg + h * (V5_MR * 4) + i * 4, 4);
+                memcpy(&c, xg + (h + 4) * (V5_MR * 4) + i * 4, 4);
+                const __m512i xa = _mm512_set1_epi32(a), xc = _mm512_set1_epi32(c);
+                for (int q = 0; q < np; q++) {
+                    acc[i][q] = _mm512_dpbusd_epi32(acc[i][q], wl[q], xa);
+                    acc[i][q] = _mm512_dpbusd_epi32(acc[i][q], wh[q], xc);
+                }
+            }
+        }
+        for (int q = 0; q < np; q++) {
+            const __m512 dw = _mm512_loadu_ps(pan[q].d + b * V5_NR);
+            for (int i = 0; i < V5_MR; i++)
+                f[i][q] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[i][q]), _mm512_mul_ps(dw, _mm512_set1_ps(dg[i])), f[i][q]);
+        }
+    }
+    for (int i = 0; i < mr; i++)
+        for (int q = 0; q < np; q++) _mm512_storeu_ps(out + i * ldo + q * V5_NR, f[i][q]);
+}
 
-static inline v5_panel v5_panel_at(const void *packed, int64_t index, int64_t nb) {
-    int8_t *base = (int8_t *)packed + index * v5_panel_bytes(nb);
+/// Bytes of one prepacked panel of 16 rows: per block 512 bytes of values, 16 scales and 16 sums.
+static inline int64_t v5_panel_bytes(int64_t nb, int q4) { return q4 ? nb * (256 + V5_NR * 4) : nb * (512 + V5_NR * 4 + V5_NR * 4); }
+
+static inline v5_panel v5_panel_at(const void *packed, int64_t index, int64_t nb, int q4) {
+    int8_t *base = (int8_t *)packed + index * v5_panel_bytes(nb, q4);
+    if (q4) return (v5_panel){base, (float *)(base + nb * 256), NULL};
     return (v5_panel){base, (float *)(base + nb * 512), (int32_t *)(base + nb * 512 + nb * V5_NR * 4)};
 }
 
@@ -271,7 +330,10 @@ TK_512 static void v5_gemm(const void *w, const void *prepacked, const void *x, 
     const int64_t groups = (m + V5_MR - 1) / V5_MR;
     uint8_t *xu = aligned_alloc(64, (size_t)(groups * nb * V5_XBLOCK));
     float *dx = malloc(sizeof(float) * (size_t)(groups * nb * V5_MR));
-    if (!xu || !dx) abort();
+    // Prepacked q4_0 panels are nibbles (v5_tile_q4): signed activations and their −8Σx starts.
+    const int nibbles = prepacked != NULL && q4;
+    int32_t *cx = nibbles ? malloc(sizeof(int32_t) * (size_t)(groups * nb * V5_MR)) : NULL;
+    if (!xu || !dx || (nibbles && !cx)) abort();
     int8_t *pq = NULL;
     float *pd = NULL;
     int32_t *ps = NULL;
@@ -284,10 +346,12 @@ TK_512 static void v5_gemm(const void *w, const void *prepacked, const void *x, 
         for (int q = 0; q < V5_PANELS; q++)
             pan[q] = (v5_panel){pq + q * nb * 512, pd + q * nb * V5_NR, ps + q * nb * V5_NR};
     }
-    // Activations + 128 (unsigned for vpdpbusd), in v5_tile's group layout; rows past m are zero.
-    const __m256i flip = _mm256_set1_epi8((char)0x80);
+    // Activations + 128 (unsigned for vpdpbusd; signed as they are for nibble panels), in
+    // v5_tile's group layout; rows past m are zero with a zero scale.
+    const __m256i flip = nibbles ? _mm256_setzero_si256() : _mm256_set1_epi8((char)0x80);
     memset(xu, 0, (size_t)(groups * nb * V5_XBLOCK));
     memset(dx, 0, sizeof(float) * (size_t)(groups * nb * V5_MR));
+    if (nibbles) memset(cx, 0, sizeof(int32_t) * (size_t)(groups * nb * V5_MR));
     for (int64_t i = 0; i < m; i++) {
         uint8_t *xg = xu + (i / V5_MR) * nb * V5_XBLOCK + (i % V5_MR) * 4;
         float *dg = dx + (i / V5_MR) * nb * V5_MR + i % V5_MR;
@@ -296,6 +360,11 @@ TK_512 static void v5_gemm(const void *w, const void *prepacked, const void *x, 
             _mm256_storeu_si256((__m256i *)v, _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)xq[i * nb + b].qs), flip));
             for (int g = 0; g < 8; g++) memcpy(xg + b * V5_XBLOCK + g * V5_MR * 4, &v[g], 4);
             dg[b * V5_MR] = tk_x86_half(xq[i * nb + b].d);
+            if (nibbles) {
+                int32_t sum = 0;
+                for (int t = 0; t < TK_QK; t++) sum += xq[i * nb + b].qs[t];
+                cx[(i / V5_MR) * nb * V5_MR + b * V5_MR + i % V5_MR] = -8 * sum;
+            }
         }
     }
     float tmp[V5_MR * V5_NR * V5_PANELS];
@@ -303,13 +372,24 @@ TK_512 static void v5_gemm(const void *w, const void *prepacked, const void *x, 
         const int64_t nr = tk_min64(V5_NR * V5_PANELS, n1 - n);
         const int np = (int)((nr + V5_NR - 1) / V5_NR);
         for (int q = 0; q < np; q++) {
-            if (prepacked) pan[q] = v5_panel_at(prepacked, n / V5_NR + q, nb);
+            if (prepacked) pan[q] = v5_panel_at(prepacked, n / V5_NR + q, nb, q4);
             else v5_pack(w, k, n + q * V5_NR, tk_min64(V5_NR, nr - q * V5_NR), q4, pan[q]);
         }
         for (int64_t i = 0; i < m; i += V5_MR) {
             const int mr = (int)tk_min64(V5_MR, m - i);
             const uint8_t *xg = xu + (i / V5_MR) * nb * V5_XBLOCK;
             const float *dg = dx + (i / V5_MR) * nb * V5_MR;
+            if (nibbles) {
+                const int32_t *cg = cx + (i / V5_MR) * nb * V5_MR;
+                if (nr == V5_NR * V5_PANELS) {
+                    v5_tile_q4(xg, dg, cg, nb, mr, pan, V5_PANELS, y + i * ldy + n, ldy);
+                    continue;
+                }
+                v5_tile_q4(xg, dg, cg, nb, mr, pan, np, tmp, V5_NR * V5_PANELS);
+                for (int r = 0; r < mr; r++)
+                    for (int64_t c = 0; c < nr; c++) y[(i + r) * ldy + n + c] = tmp[r * V5_NR * V5_PANELS + c];
+                continue;
+            }
             if (nr == V5_NR * V5_PANELS) {
                 v5_tile(xg, dg, nb, mr, pan, V5_PANELS, y + i * ldy + n, ldy);
                 continue;
@@ -319,18 +399,18 @@ TK_512 static void v5_gemm(const void *w, const void *prepacked, const void *x, 
                 for (int64_t c = 0; c < nr; c++) y[(i + r) * ldy + n + c] = tmp[r * V5_NR * V5_PANELS + c];
         }
     }
-    free(xu); free(dx); free(pq); free(pd); free(ps);
+    free(xu); free(dx); free(cx); free(pq); free(pd); free(ps);
 }
 
 int64_t tk_pack_size_avx512(tk_dtype dtype, int64_t n, int64_t k) {
     if (dtype != TK_Q8_0 && dtype != TK_Q4_0) return 0;
-    return (n + V5_NR - 1) / V5_NR * v5_panel_bytes(k / TK_QK);
+    return (n + V5_NR - 1) / V5_NR * v5_panel_bytes(k / TK_QK, dtype == TK_Q4_0);
 }
 
 TK_512 void tk_pack_avx512(tk_dtype dtype, const void *w, int64_t n, int64_t k, void *packed, int64_t p0, int64_t p1) {
     const int64_t nb = k / TK_QK;
     for (int64_t p = p0; p < p1; p++)
-        v5_pack(w, k, p * V5_NR, tk_min64(V5_NR, n - p * V5_NR), dtype == TK_Q4_0, v5_panel_at(packed, p, nb));
+        v5_pack(w, k, p * V5_NR, tk_min64(V5_NR, n - p * V5_NR), dtype == TK_Q4_0, v5_panel_at(packed, p, nb, dtype == TK_Q4_0));
 }
 
 TK_512 void tk_gemm_prepacked_avx512(tk_dtype dtype, const void *packed, const void *x, float *y, int64_t ldy,
