@@ -226,12 +226,56 @@ TK_AVX2_INLINE void gemv_float(const void *w, const float *x, float *y, int64_t 
     }
 }
 
+/// Eight floats of a f32 or f16 row from element i.
+TK_AVX2_INLINE __m256 load8_float(const char *row, int64_t i, int f16) {
+    if (f16) return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)row + i)));
+    return _mm256_loadu_ps((const float *)row + i);
+}
+
+/// Short rows (k ≤ 256: attention heads, whose keys or values are the "weights"): four rows per
+/// pass share each activation load, and their four sums are reduced together with three
+/// horizontal adds instead of one full horizontal sum per row, which for k = 64 was as much work
+/// as the row's multiply-adds. A T5 decoder step at batch 8 spent 17 % in these GEMVs.
+TK_AVX2_INLINE void gemv_float_short(const void *w, const float *x, float *y, int64_t k, int64_t r0,
+                                     int64_t r1, int f16) {
+    const int64_t rb = f16 ? 2 * k : 4 * k, k8 = k & ~(int64_t)7;
+    int64_t r = r0;
+    for (; r + 4 <= r1; r += 4) {
+        const char *w0 = (const char *)w + r * rb;
+        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+        __m256 a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+        for (int64_t i = 0; i < k8; i += 8) {
+            const __m256 xv = _mm256_loadu_ps(x + i);
+            a0 = _mm256_fmadd_ps(load8_float(w0, i, f16), xv, a0);
+            a1 = _mm256_fmadd_ps(load8_float(w0 + rb, i, f16), xv, a1);
+            a2 = _mm256_fmadd_ps(load8_float(w0 + 2 * rb, i, f16), xv, a2);
+            a3 = _mm256_fmadd_ps(load8_float(w0 + 3 * rb, i, f16), xv, a3);
+        }
+        // [a0 a1 a2 a3] lane sums: hadd pairs within 128-bit halves, then add the halves.
+        const __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
+        __m128 sums = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+        if (k8 < k) {
+            float tail[4];
+            for (int j = 0; j < 4; j++) {
+                const char *row = w0 + j * rb;
+                tail[j] = f16 ? tk_vec_dot_f16_avx2((const uint16_t *)row + k8, x + k8, k - k8)
+                              : tk_vec_dot_f32_avx2((const float *)row + k8, x + k8, k - k8);
+            }
+            sums = _mm_add_ps(sums, _mm_loadu_ps(tail));
+        }
+        _mm_storeu_ps(y + r, sums);
+    }
+    if (r < r1) gemv_float(w, x, y, k, r, r1, f16);
+}
+
 TK_AVX2 void tk_gemv_f32_avx2(const void *w, const void *x, float *y, int64_t k, int64_t r0, int64_t r1) {
-    gemv_float(w, (const float *)x, y, k, r0, r1, 0);
+    if (k <= 256) gemv_float_short(w, (const float *)x, y, k, r0, r1, 0);
+    else gemv_float(w, (const float *)x, y, k, r0, r1, 0);
 }
 
 TK_AVX2 void tk_gemv_f16_avx2(const void *w, const void *x, float *y, int64_t k, int64_t r0, int64_t r1) {
-    gemv_float(w, (const float *)x, y, k, r0, r1, 1);
+    if (k <= 256) gemv_float_short(w, (const float *)x, y, k, r0, r1, 1);
+    else gemv_float(w, (const float *)x, y, k, r0, r1, 1);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -216,6 +216,8 @@ int main(void) {
         // Odd k (not a multiple of 32) exists only for f32/f16.
         for (int dt = 0; dt < 2; dt++) {
             test_product(kt, (tk_dtype)dt, 1, 3, 1, 1.0f);
+            test_product(kt, (tk_dtype)dt, 1, 9, 37, 1.0f);     // GEMV of short rows, 4 at a time + tails
+            test_product(kt, (tk_dtype)dt, 1, 400, 64, 1.0f);   // an attention head's keys
             test_product(kt, (tk_dtype)dt, 7, 19, 37, 1.0f);
             test_product(kt, (tk_dtype)dt, 8, 17, 300, 1.0f);
         }
