@@ -349,9 +349,12 @@ TK_512 static void v5_gemm(const void *w, const void *prepacked, const void *x, 
     // Activations + 128 (unsigned for vpdpbusd; signed as they are for nibble panels), in
     // v5_tile's group layout; rows past m are zero with a zero scale.
     const __m256i flip = nibbles ? _mm256_setzero_si256() : _mm256_set1_epi8((char)0x80);
-    memset(xu, 0, (size_t)(groups * nb * V5_XBLOCK));
-    memset(dx, 0, sizeof(float) * (size_t)(groups * nb * V5_MR));
-    if (nibbles) memset(cx, 0, sizeof(int32_t) * (size_t)(groups * nb * V5_MR));
+    // Only the last group can have rows past m; its blocks are zeroed once (a memset of the whole
+    // buffer cost ~4 % of a 411-row product split into 8 output ranges).
+    const int64_t last = (groups - 1) * nb;
+    memset(xu + last * V5_XBLOCK, 0, (size_t)(nb * V5_XBLOCK));
+    memset(dx + last * V5_MR, 0, sizeof(float) * (size_t)(nb * V5_MR));
+    if (nibbles) memset(cx + last * V5_MR, 0, sizeof(int32_t) * (size_t)(nb * V5_MR));
     for (int64_t i = 0; i < m; i++) {
         uint8_t *xg = xu + (i / V5_MR) * nb * V5_XBLOCK + (i % V5_MR) * 4;
         float *dg = dx + (i / V5_MR) * nb * V5_MR + i % V5_MR;
