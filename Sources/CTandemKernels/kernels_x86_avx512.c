@@ -227,6 +227,22 @@ TK_512 static void v5_pack(const void *w, int64_t k, int64_t n, int64_t nr, int 
     }
 }
 
+/// f[i][q] += acc[i][q] · (weight scales of block b · activation scale dg[i]): the float step that
+/// ends each block of both tiles below.
+TK_512_INLINE void v5_scale_block(__m512 f[V5_MR][V5_PANELS], __m512i acc[V5_MR][V5_PANELS], const v5_panel *pan,
+                                  int np, int64_t b, const float *dg) {
+    for (int q = 0; q < np; q++) {
+        const __m512 dw = _mm512_loadu_ps(pan[q].d + b * V5_NR);
+        for (int i = 0; i < V5_MR; i++)
+            f[i][q] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[i][q]), _mm512_mul_ps(dw, _mm512_set1_ps(dg[i])), f[i][q]);
+    }
+}
+
+TK_512_INLINE void v5_store(__m512 f[V5_MR][V5_PANELS], int mr, int np, float *out, int64_t ldo) {
+    for (int i = 0; i < mr; i++)
+        for (int q = 0; q < np; q++) _mm512_storeu_ps(out + i * ldo + q * V5_NR, f[i][q]);
+}
+
 /// One group of 6 activation rows × np (≤ 2) panels of 16 outputs into out (row stride ldo), `mr`
 /// of the rows stored. `xg` is the group's packed activations: per block, per 4-input step g, the
 /// 6 rows' 4 bytes side by side (xg[b][g][i][t], 192 bytes a block), so every broadcast is at a
@@ -258,14 +274,9 @@ TK_512_INLINE void v5_tile(const uint8_t *xg, const float *dg, int64_t nb, int m
                 for (int q = 0; q < np; q++) acc[i][q] = _mm512_dpbusd_epi32(acc[i][q], xv, wv[q]);
             }
         }
-        for (int q = 0; q < np; q++) {
-            const __m512 dw = _mm512_loadu_ps(pan[q].d + b * V5_NR);
-            for (int i = 0; i < V5_MR; i++)
-                f[i][q] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[i][q]), _mm512_mul_ps(dw, _mm512_set1_ps(dg[i])), f[i][q]);
-        }
+        v5_scale_block(f, acc, pan, np, b, dg);
     }
-    for (int i = 0; i < mr; i++)
-        for (int q = 0; q < np; q++) _mm512_storeu_ps(out + i * ldo + q * V5_NR, f[i][q]);
+    v5_store(f, mr, np, out, ldo);
 }
 
 /// v5_tile for nibble panels (prepacked q4_0): vpdpbusd takes the nibbles (w + 8) as its unsigned
@@ -302,17 +313,20 @@ TK_512_INLINE void v5_tile_q4(const uint8_t *xg, const float *dg, const int32_t 
                 }
             }
         }
-        for (int q = 0; q < np; q++) {
-            const __m512 dw = _mm512_loadu_ps(pan[q].d + b * V5_NR);
-            for (int i = 0; i < V5_MR; i++)
-                f[i][q] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[i][q]), _mm512_mul_ps(dw, _mm512_set1_ps(dg[i])), f[i][q]);
-        }
+        v5_scale_block(f, acc, pan, np, b, dg);
     }
-    for (int i = 0; i < mr; i++)
-        for (int q = 0; q < np; q++) _mm512_storeu_ps(out + i * ldo + q * V5_NR, f[i][q]);
+    v5_store(f, mr, np, out, ldo);
 }
 
-/// Bytes of one prepacked panel of 16 rows: per block 512 bytes of values, 16 scales and 16 sums.
+/// v5_tile_q4 when there are nibble starts (`cg`), else v5_tile.
+TK_512_INLINE void v5_tile_any(const uint8_t *xg, const float *dg, const int32_t *cg, int64_t nb, int mr,
+                               const v5_panel *pan, int np, float *out, int64_t ldo) {
+    if (cg) v5_tile_q4(xg, dg, cg, nb, mr, pan, np, out, ldo);
+    else v5_tile(xg, dg, nb, mr, pan, np, out, ldo);
+}
+
+/// Bytes of one prepacked panel of 16 rows: per block 512 bytes of values, 16 scales and 16 sums
+/// (q4_0: 256 bytes of nibbles and 16 scales).
 static inline int64_t v5_panel_bytes(int64_t nb, int q4) { return q4 ? nb * (256 + V5_NR * 4) : nb * (512 + V5_NR * 4 + V5_NR * 4); }
 
 static inline v5_panel v5_panel_at(const void *packed, int64_t index, int64_t nb, int q4) {
@@ -356,17 +370,18 @@ TK_512 static void v5_gemm(const void *w, const void *prepacked, const void *x, 
     memset(dx + last * V5_MR, 0, sizeof(float) * (size_t)(nb * V5_MR));
     if (nibbles) memset(cx + last * V5_MR, 0, sizeof(int32_t) * (size_t)(nb * V5_MR));
     for (int64_t i = 0; i < m; i++) {
-        uint8_t *xg = xu + (i / V5_MR) * nb * V5_XBLOCK + (i % V5_MR) * 4;
-        float *dg = dx + (i / V5_MR) * nb * V5_MR + i % V5_MR;
+        const int64_t at = (i / V5_MR) * nb;  // the row's group, first block
+        const int64_t lane = i % V5_MR;
         for (int64_t b = 0; b < nb; b++) {
+            const tk_block_q8_0 *blk = &xq[i * nb + b];
             uint32_t v[8];
-            _mm256_storeu_si256((__m256i *)v, _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)xq[i * nb + b].qs), flip));
-            for (int g = 0; g < 8; g++) memcpy(xg + b * V5_XBLOCK + g * V5_MR * 4, &v[g], 4);
-            dg[b * V5_MR] = tk_x86_half(xq[i * nb + b].d);
+            _mm256_storeu_si256((__m256i *)v, _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)blk->qs), flip));
+            for (int g = 0; g < 8; g++) memcpy(xu + (at + b) * V5_XBLOCK + g * V5_MR * 4 + lane * 4, &v[g], 4);
+            dx[(at + b) * V5_MR + lane] = tk_x86_half(blk->d);
             if (nibbles) {
                 int32_t sum = 0;
-                for (int t = 0; t < TK_QK; t++) sum += xq[i * nb + b].qs[t];
-                cx[(i / V5_MR) * nb * V5_MR + b * V5_MR + i % V5_MR] = -8 * sum;
+                for (int t = 0; t < TK_QK; t++) sum += blk->qs[t];
+                cx[(at + b) * V5_MR + lane] = -8 * sum;
             }
         }
     }
@@ -380,24 +395,17 @@ TK_512 static void v5_gemm(const void *w, const void *prepacked, const void *x, 
         }
         for (int64_t i = 0; i < m; i += V5_MR) {
             const int mr = (int)tk_min64(V5_MR, m - i);
-            const uint8_t *xg = xu + (i / V5_MR) * nb * V5_XBLOCK;
-            const float *dg = dx + (i / V5_MR) * nb * V5_MR;
-            if (nibbles) {
-                const int32_t *cg = cx + (i / V5_MR) * nb * V5_MR;
-                if (nr == V5_NR * V5_PANELS) {
-                    v5_tile_q4(xg, dg, cg, nb, mr, pan, V5_PANELS, y + i * ldy + n, ldy);
-                    continue;
-                }
-                v5_tile_q4(xg, dg, cg, nb, mr, pan, np, tmp, V5_NR * V5_PANELS);
-                for (int r = 0; r < mr; r++)
-                    for (int64_t c = 0; c < nr; c++) y[(i + r) * ldy + n + c] = tmp[r * V5_NR * V5_PANELS + c];
-                continue;
-            }
+            const int64_t at = (i / V5_MR) * nb;  // the group's first block
+            const uint8_t *xg = xu + at * V5_XBLOCK;
+            const float *dg = dx + at * V5_MR;
+            const int32_t *cg = nibbles ? cx + at * V5_MR : NULL;
+            // Whole 32-output tiles go straight to y, with the panel count a constant (so the
+            // accumulators stay in registers); a partial one (nr < 32) goes through tmp.
             if (nr == V5_NR * V5_PANELS) {
-                v5_tile(xg, dg, nb, mr, pan, V5_PANELS, y + i * ldy + n, ldy);
+                v5_tile_any(xg, dg, cg, nb, mr, pan, V5_PANELS, y + i * ldy + n, ldy);
                 continue;
             }
-            v5_tile(xg, dg, nb, mr, pan, np, tmp, V5_NR * V5_PANELS);
+            v5_tile_any(xg, dg, cg, nb, mr, pan, np, tmp, V5_NR * V5_PANELS);
             for (int r = 0; r < mr; r++)
                 for (int64_t c = 0; c < nr; c++) y[(i + r) * ldy + n + c] = tmp[r * V5_NR * V5_PANELS + c];
         }

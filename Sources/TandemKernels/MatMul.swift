@@ -152,29 +152,19 @@ public enum MatMul {
             }
             return
         }
-        if !quantize, tk_gemm_packs_x(table, dt) != 0, let size = table.pointee.pack_x_size,
-           let pack = table.pointee.pack_x {
-            // f32/f16 weights on an ISA that packs the activations once for all threads.
-            let groupRows = Int(table.pointee.pack_x_rows)
-            let groups = (m + groupRows - 1) / groupRows
-            withUnsafeTemporaryAllocation(byteCount: Int(size(Int64(m), k)), alignment: 64) { buffer in
-                let packed = buffer.baseAddress!.assumingMemoryBound(to: Float.self)
-                pool.parallelFor(groups) { g in
-                    pack(x.baseAddress!, Int64(m), k, packed, Int64(g.lowerBound), Int64(g.upperBound))
-                }
-                pool.parallelFor(w.rows, alignment: 32) { r in
-                    tk_gemm_packed_x(table, dt, w.data, packed, y.baseAddress!, Int64(w.rows), Int64(m), k,
-                                     Int64(r.lowerBound), Int64(r.upperBound))
-                }
-            }
-            return
-        }
-        withActivations(w, x.baseAddress!, rows: m, table: table, pool: pool, quantize: quantize) { act in
+        // f32/f16 weights on an ISA that packs the activations once for all threads.
+        let packX = !quantize && tk_gemm_packs_x(table, dt) != 0
+        withActivations(w, x.baseAddress!, rows: m, table: table, pool: pool, quantize: quantize, packX: packX) { act in
             // Split the outputs (weight rows): each thread streams its own weights once and packs
             // its own panels; 32 = the widest micro-kernel panel (AVX-512 f32).
             pool.parallelFor(w.rows, alignment: 32) { r in
-                tk_gemm(table, dt, w.data, act, y.baseAddress!, Int64(w.rows), Int64(m), k,
-                        Int64(r.lowerBound), Int64(r.upperBound))
+                if packX {
+                    tk_gemm_packed_x(table, dt, w.data, act.assumingMemoryBound(to: Float.self), y.baseAddress!,
+                                     Int64(w.rows), Int64(m), k, Int64(r.lowerBound), Int64(r.upperBound))
+                } else {
+                    tk_gemm(table, dt, w.data, act, y.baseAddress!, Int64(w.rows), Int64(m), k,
+                            Int64(r.lowerBound), Int64(r.upperBound))
+                }
             }
         }
     }
@@ -226,12 +216,28 @@ public enum MatMul {
             x.baseAddress!, blocks.baseAddress!.assumingMemoryBound(to: tk_block_q8_0.self), Int64(x.count))
     }
 
-    /// Hands the kernels the activations in the form they pair with: the f32 rows themselves, or
-    /// the rows quantized to q8_0 blocks in temporary memory.
+    /// Hands the kernels the activations in the form they pair with: the f32 rows themselves, the
+    /// rows quantized to q8_0 blocks, or (`packX`) packed in `gemm_packed_x`'s layout, in temporary
+    /// memory. Prepared once per product, before the threads split the outputs.
     private static func withActivations(
         _ w: WeightMatrix, _ x: UnsafePointer<Float>, rows m: Int, table: UnsafePointer<tk_kernels>,
-        pool: ThreadPool? = nil, quantize: Bool, _ body: (UnsafeRawPointer) -> Void
+        pool: ThreadPool? = nil, quantize: Bool, packX: Bool = false, _ body: (UnsafeRawPointer) -> Void
     ) {
+        if packX, let size = table.pointee.pack_x_size, let pack = table.pointee.pack_x {
+            // The layout of `gemm_packed_x`, row groups packed in parallel.
+            let groupRows = Int(table.pointee.pack_x_rows)
+            let groups = (m + groupRows - 1) / groupRows
+            let k = Int64(w.columns)
+            withUnsafeTemporaryAllocation(byteCount: Int(size(Int64(m), k)), alignment: 64) { buffer in
+                let packed = buffer.baseAddress!.assumingMemoryBound(to: Float.self)
+                let packGroups = { (g: Range<Int>) in
+                    pack(x, Int64(m), k, packed, Int64(g.lowerBound), Int64(g.upperBound))
+                }
+                if let pool { pool.parallelFor(groups, packGroups) } else { packGroups(0..<groups) }
+                body(UnsafeRawPointer(packed))
+            }
+            return
+        }
         guard quantize else {
             body(UnsafeRawPointer(x))
             return
