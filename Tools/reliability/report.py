@@ -326,7 +326,7 @@ def main():
         "## Sanitizers",
         "",
         "The Swift test suite under AddressSanitizer and ThreadSanitizer (`scripts/sanitize.sh`, also run by",
-        "CI through `TANDEM_SANITIZERS=1 scripts/test.sh`); numbers from `docs/reliability/sanitizers.json`.",
+        "CI through `scripts/test.sh`); numbers from `docs/reliability/sanitizers.json`.",
         "",
         *sanitizer_section(),
         "",
