@@ -7,7 +7,10 @@
 #      compiler is installed (.ci/run installs it);
 #   4. the Python tests of the LLM-to-SLM reference and trainer (Tests/python, PyTorch), when the
 #      virtual environment .venv-test exists (.ci/run creates it from Tests/python/requirements.txt);
-#   5. the Swift tests under AddressSanitizer and ThreadSanitizer (scripts/sanitize.sh; each in
+#   5. the llama.cpp parity test in f32 (SmolLM2, Tests/TandemTests/LlamaCppParityTests.swift:
+#      8 greedy continuations identical to llama.cpp's), when scripts/prepare-parity.sh has made
+#      the f32 GGUF in the cache (.ci/run does; ~1.5 minutes);
+#   6. the Swift tests under AddressSanitizer and ThreadSanitizer (scripts/sanitize.sh; each in
 #      its own build directory, ~8 minutes on 2 cores); TANDEM_SANITIZERS=0 skips them for a
 #      quick local run.
 set -euo pipefail
@@ -36,6 +39,13 @@ if [ -x "$PY" ] && "$PY" -c "import torch, transformers" 2>/dev/null; then
     "$PY" -m pytest -q Tests/python
 else
     echo "==> skipping Python tests: no $PY with torch (python3 -m venv .venv-test && .venv-test/bin/pip install -r Tests/python/requirements.txt)"
+fi
+PARITY="${TANDEM_PARITY_DIR:-${TANDEM_CACHE:-$HOME/.cache/tandem}/parity}"
+if [ -s "$PARITY/SmolLM2-135M-Instruct.f32.gguf" ]; then
+    echo "==> llama.cpp parity, f32 (SmolLM2 from $PARITY)"
+    TANDEM_PARITY_DIR="$PARITY" TANDEM_PARITY_DTYPES=f32 swift test --skip-build --filter LlamaCppParityTests
+else
+    echo "==> skipping llama.cpp parity: no $PARITY/SmolLM2-135M-Instruct.f32.gguf (TANDEM_PARITY_TYPES=f32 scripts/prepare-parity.sh)"
 fi
 if [ "${TANDEM_SANITIZERS:-1}" != 0 ]; then
     echo "==> swift test under AddressSanitizer"

@@ -1,8 +1,8 @@
 """Golden outputs of llama.cpp on SmolLM2, for Tandem's parity test (Tests/TandemTests/LlamaCppParityTests.swift).
 
 For each parity GGUF (Tools/parity/make_parity_gguf.py: the same Q8_0 / Q4_0 blocks Tandem
-imports) and each of 8 fixed prompts, llama.cpp (through llama-cpp-python, which builds it from
-source) records:
+imports, and the f32 dequantization both engines run unquantized) and each of 8 fixed prompts,
+llama.cpp (through llama-cpp-python, which builds it from source) records:
   * the prompt's token ids from llama.cpp's own tokenizer (special tokens parsed, no BOS: the
     model's metadata says add_bos_token = false);
   * the top-10 logits at every prompt position;
@@ -16,7 +16,9 @@ source) records:
     python Tools/parity/make_llamacpp_golden.py PARITY_DIR Tests/Fixtures/llamacpp/smollm2.json
 
 Needs llama-cpp-python (Tools/parity/requirements.txt). Greedy decoding and 2 threads; llama.cpp's
-CPU backend is deterministic for a fixed thread count and batch size.
+CPU backend is deterministic for a fixed thread count and batch size. The f32 model runs with an
+f32 KV cache (llama.cpp's default is f16, which would round keys, values, queries and attention
+probabilities to f16 on its side only); the quantized ones keep llama.cpp's defaults.
 """
 
 from __future__ import annotations
@@ -72,11 +74,12 @@ def greedy(llm: Llama, ids: list, eos: int) -> tuple[np.ndarray, list, list]:
     return scores, generated, margins
 
 
-def run(path: Path) -> dict:
+def run(path: Path, kv_f32: bool) -> dict:
+    cache = {"type_k": llama_cpp.GGML_TYPE_F32, "type_v": llama_cpp.GGML_TYPE_F32} if kv_f32 else {}
     llm = Llama(model_path=str(path), n_ctx=1024, n_batch=512, n_threads=2, n_threads_batch=2,
-                logits_all=True, verbose=False, seed=0)
+                logits_all=True, verbose=False, seed=0, **cache)
     single = Llama(model_path=str(path), n_ctx=1024, n_batch=512, n_ubatch=1, n_threads=2, n_threads_batch=2,
-                   logits_all=True, verbose=False, seed=0)
+                   logits_all=True, verbose=False, seed=0, **cache)
     eos = llm.token_eos()
     cases = []
     for text in PROMPTS:
@@ -97,18 +100,20 @@ def run(path: Path) -> dict:
             "self_first_difference": self_first,
             "greedy_text": llm.detokenize([t for t in generated if t != eos]).decode("utf-8", "replace"),
         })
-    return {"gguf": path.name, "sha256": sha256_file(path), "eos": int(eos), "cases": cases}
+    return {"gguf": path.name, "sha256": sha256_file(path), "kv_cache": "f32" if kv_f32 else "f16",
+            "eos": int(eos), "cases": cases}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("parity_dir", type=Path, help="where make_parity_gguf.py wrote the GGUF files")
     parser.add_argument("output", type=Path)
+    parser.add_argument("--dtypes", nargs="+", default=["q8_0", "q4_0", "f32"], choices=["q8_0", "q4_0", "f32"])
     args = parser.parse_args()
     models = {}
-    for dtype in ("q8_0", "q4_0"):
+    for dtype in args.dtypes:
         path = next(args.parity_dir.glob(f"*.{dtype}.gguf"))
-        models[dtype] = run(path)
+        models[dtype] = run(path, kv_f32=dtype == "f32")
         print(f"{dtype}: {path.name}", file=sys.stderr)
     golden = {
         "generator": "Tools/parity/make_llamacpp_golden.py",
