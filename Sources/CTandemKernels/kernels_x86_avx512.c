@@ -230,10 +230,10 @@ TK_512 static void v5_pack(const void *w, int64_t k, int64_t n, int64_t nr, int 
 /// f[i][q] += acc[i][q] · (weight scales of block b · activation scale dg[i]): the float step that
 /// ends each block of both tiles below.
 TK_512_INLINE void v5_scale_block(__m512 f[V5_MR][V5_PANELS], __m512i acc[V5_MR][V5_PANELS], const v5_panel *pan,
-                                  int np, int64_t b, const float *dg) {
+                                  int np, int rows, int64_t b, const float *dg) {
     for (int q = 0; q < np; q++) {
         const __m512 dw = _mm512_loadu_ps(pan[q].d + b * V5_NR);
-        for (int i = 0; i < V5_MR; i++)
+        for (int i = 0; i < rows; i++)
             f[i][q] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[i][q]), _mm512_mul_ps(dw, _mm512_set1_ps(dg[i])), f[i][q]);
     }
 }
@@ -243,20 +243,23 @@ TK_512_INLINE void v5_store(__m512 f[V5_MR][V5_PANELS], int mr, int np, float *o
         for (int q = 0; q < np; q++) _mm512_storeu_ps(out + i * ldo + q * V5_NR, f[i][q]);
 }
 
-/// One group of 6 activation rows × np (≤ 2) panels of 16 outputs into out (row stride ldo), `mr`
-/// of the rows stored. `xg` is the group's packed activations: per block, per 4-input step g, the
-/// 6 rows' 4 bytes side by side (xg[b][g][i][t], 192 bytes a block), so every broadcast is at a
-/// fixed offset from one pointer; `dg` the group's block scales dg[b][i].
-TK_512_INLINE void v5_tile(const uint8_t *xg, const float *dg, int64_t nb, int mr, const v5_panel *pan, int np,
+/// The first `rows` (≤ 6) activation rows of a group × np (≤ 2) panels of 16 outputs into out
+/// (row stride ldo), `mr` ≤ rows of them stored. `rows` and `np` must be constants where the tile
+/// is inlined, so the accumulators live in registers and a group's unused rows cost nothing (at
+/// batch 8 the second group has 2 rows: a 6-row tile there was a third of the work, wasted).
+/// `xg` is the group's packed activations: per block, per 4-input step g, the 6 rows' 4 bytes
+/// side by side (xg[b][g][i][t], 192 bytes a block), so every broadcast is at a fixed offset from
+/// one pointer; `dg` the group's block scales dg[b][i].
+TK_512_INLINE void v5_tile(const uint8_t *xg, const float *dg, int64_t nb, int rows, int mr, const v5_panel *pan, int np,
                            float *out, int64_t ldo) {
     __m512 f[V5_MR][V5_PANELS];
-    for (int i = 0; i < V5_MR; i++)
+    for (int i = 0; i < rows; i++)
         for (int q = 0; q < V5_PANELS; q++) f[i][q] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++, xg += V5_XBLOCK, dg += V5_MR) {
         __m512i acc[V5_MR][V5_PANELS];
         for (int q = 0; q < np; q++) {
             const __m512i start = _mm512_loadu_si512((const void *)(pan[q].s + b * V5_NR));
-            for (int i = 0; i < V5_MR; i++) acc[i][q] = start;
+            for (int i = 0; i < rows; i++) acc[i][q] = start;
         }
 #pragma clang loop unroll(full)
         for (int g = 0; g < 8; g++) {
@@ -267,14 +270,14 @@ TK_512_INLINE void v5_tile(const uint8_t *xg, const float *dg, int64_t nb, int m
                 // line of the block after next per step, so each block's first load does not stall.
                 _mm_prefetch((const char *)(pan[q].q + (b + 2) * 512 + g * 64), _MM_HINT_T0);
             }
-            for (int i = 0; i < V5_MR; i++) {
+            for (int i = 0; i < rows; i++) {
                 int32_t four;
                 memcpy(&four, xg + g * (V5_MR * 4) + i * 4, 4);
                 const __m512i xv = _mm512_set1_epi32(four);
                 for (int q = 0; q < np; q++) acc[i][q] = _mm512_dpbusd_epi32(acc[i][q], xv, wv[q]);
             }
         }
-        v5_scale_block(f, acc, pan, np, b, dg);
+        v5_scale_block(f, acc, pan, np, rows, b, dg);
     }
     v5_store(f, mr, np, out, ldo);
 }
@@ -283,15 +286,15 @@ TK_512_INLINE void v5_tile(const uint8_t *xg, const float *dg, int64_t nb, int m
 /// operand and the activations as they are (signed), so Σ(w + 8)·x = Σw·x + 8Σx, and the start
 /// −8Σx is per activation row and block (`cg`), broadcast from memory rather than per output.
 /// `xg` holds the signed activations in v5_tile's group layout.
-TK_512_INLINE void v5_tile_q4(const uint8_t *xg, const float *dg, const int32_t *cg, int64_t nb, int mr,
+TK_512_INLINE void v5_tile_q4(const uint8_t *xg, const float *dg, const int32_t *cg, int64_t nb, int rows, int mr,
                               const v5_panel *pan, int np, float *out, int64_t ldo) {
     const __m512i low = _mm512_set1_epi8(0x0F);
     __m512 f[V5_MR][V5_PANELS];
-    for (int i = 0; i < V5_MR; i++)
+    for (int i = 0; i < rows; i++)
         for (int q = 0; q < V5_PANELS; q++) f[i][q] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++, xg += V5_XBLOCK, dg += V5_MR, cg += V5_MR) {
         __m512i acc[V5_MR][V5_PANELS];
-        for (int i = 0; i < V5_MR; i++)
+        for (int i = 0; i < rows; i++)
             for (int q = 0; q < np; q++) acc[i][q] = _mm512_set1_epi32(cg[i]);
 #pragma clang loop unroll(full)
         for (int h = 0; h < 4; h++) {
@@ -302,7 +305,7 @@ TK_512_INLINE void v5_tile_q4(const uint8_t *xg, const float *dg, const int32_t 
                 wl[q] = _mm512_and_si512(v, low);
                 wh[q] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low);
             }
-            for (int i = 0; i < V5_MR; i++) {
+            for (int i = 0; i < rows; i++) {
                 int32_t a, c;
                 memcpy(&a, xg + h * (V5_MR * 4) + i * 4, 4);
                 memcpy(&c, xg + (h + 4) * (V5_MR * 4) + i * 4, 4);
@@ -313,16 +316,30 @@ TK_512_INLINE void v5_tile_q4(const uint8_t *xg, const float *dg, const int32_t 
                 }
             }
         }
-        v5_scale_block(f, acc, pan, np, b, dg);
+        v5_scale_block(f, acc, pan, np, rows, b, dg);
     }
     v5_store(f, mr, np, out, ldo);
 }
 
 /// v5_tile_q4 when there are nibble starts (`cg`), else v5_tile.
-TK_512_INLINE void v5_tile_any(const uint8_t *xg, const float *dg, const int32_t *cg, int64_t nb, int mr,
+TK_512_INLINE void v5_tile_any(const uint8_t *xg, const float *dg, const int32_t *cg, int64_t nb, int rows, int mr,
                                const v5_panel *pan, int np, float *out, int64_t ldo) {
-    if (cg) v5_tile_q4(xg, dg, cg, nb, mr, pan, np, out, ldo);
-    else v5_tile(xg, dg, nb, mr, pan, np, out, ldo);
+    if (cg) v5_tile_q4(xg, dg, cg, nb, rows, mr, pan, np, out, ldo);
+    else v5_tile(xg, dg, nb, rows, mr, pan, np, out, ldo);
+}
+
+/// A whole 32-output tile of a group's first `mr` rows, straight into y: a 6-row tile, or for a
+/// last group of fewer rows the tile of exactly that many (each case a constant, see v5_tile).
+TK_512 static void v5_tile_whole(const uint8_t *xg, const float *dg, const int32_t *cg, int64_t nb, int mr,
+                                 const v5_panel *pan, float *out, int64_t ldo) {
+    switch (mr) {
+    case 1: v5_tile_any(xg, dg, cg, nb, 1, 1, pan, V5_PANELS, out, ldo); break;
+    case 2: v5_tile_any(xg, dg, cg, nb, 2, 2, pan, V5_PANELS, out, ldo); break;
+    case 3: v5_tile_any(xg, dg, cg, nb, 3, 3, pan, V5_PANELS, out, ldo); break;
+    case 4: v5_tile_any(xg, dg, cg, nb, 4, 4, pan, V5_PANELS, out, ldo); break;
+    case 5: v5_tile_any(xg, dg, cg, nb, 5, 5, pan, V5_PANELS, out, ldo); break;
+    default: v5_tile_any(xg, dg, cg, nb, V5_MR, V5_MR, pan, V5_PANELS, out, ldo); break;
+    }
 }
 
 /// Bytes of one prepacked panel of 16 rows: per block 512 bytes of values, 16 scales and 16 sums
@@ -402,10 +419,10 @@ TK_512 static void v5_gemm(const void *w, const void *prepacked, const void *x, 
             // Whole 32-output tiles go straight to y, with the panel count a constant (so the
             // accumulators stay in registers); a partial one (nr < 32) goes through tmp.
             if (nr == V5_NR * V5_PANELS) {
-                v5_tile_any(xg, dg, cg, nb, mr, pan, V5_PANELS, y + i * ldy + n, ldy);
+                v5_tile_whole(xg, dg, cg, nb, mr, pan, y + i * ldy + n, ldy);
                 continue;
             }
-            v5_tile_any(xg, dg, cg, nb, mr, pan, np, tmp, V5_NR * V5_PANELS);
+            v5_tile_any(xg, dg, cg, nb, V5_MR, mr, pan, np, tmp, V5_NR * V5_PANELS);
             for (int r = 0; r < mr; r++)
                 for (int64_t c = 0; c < nr; c++) y[(i + r) * ldy + n + c] = tmp[r * V5_NR * V5_PANELS + c];
         }

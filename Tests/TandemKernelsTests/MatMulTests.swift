@@ -118,7 +118,8 @@ struct MatMulTests {
 
     /// The prepacked GEMM (batched decoding) against the same GEMM packing on the fly: the same
     /// tiles and sums, so the same floats; and against the reference. Row counts that are not
-    /// multiples of the 16-row panels or of the 32-row thread split; 2…13 activation rows.
+    /// multiples of the 16-row panels or of the 32-row thread split; 2…13 activation rows, so every
+    /// size of a last, partial group of 6 rows (each its own tile).
     @Test(arguments: KernelISA.available, [DType.q8_0, .q4_0])
     func prepackedGEMMMatchesPackingOnTheFly(isa: KernelISA, dtype: DType) {
         let shapes = [(n: 16, k: 32), (n: 50, k: 96), (n: 97, k: 256), (n: 130, k: 64)]
@@ -127,7 +128,7 @@ struct MatMulTests {
             withWeights(randomFloats(n * k, seed: UInt64(n + k)), rows: n, columns: k, dtype: dtype) { wm in
                 guard let packed = PrepackedWeights(wm, isa: isa, pool: Self.pools[1]) else { return }
                 #expect(packed.rows == n && packed.columns == k)
-                for m in [2, 3, 7, 8, 13] {
+                for m in [2, 3, 4, 5, 6, 7, 8, 13] {
                     let x = randomFloats(m * k, scale: 3, seed: UInt64(m))
                     var plain = [Float](repeating: .nan, count: m * n), fromPacked = plain
                     for pool in Self.pools {
