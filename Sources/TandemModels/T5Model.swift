@@ -364,11 +364,24 @@ public final class T5Model: @unchecked Sendable {
                 let p = s.position
                 _ = s.selfK[l][p * inner..<(p + 1) * inner].update(fromContentsOf: k.mutable[i * inner..<(i + 1) * inner])
                 _ = s.selfV[l][p * inner..<(p + 1) * inner].update(fromContentsOf: v.mutable[i * inner..<(i + 1) * inner])
-                TandemKernels.Attention.attend(
-                    query: q.buffer.baseAddress! + i * inner, keys: s.selfK[l].buffer.baseAddress!, values: s.selfV[l].buffer.baseAddress!,
-                    output: attn.mutable.baseAddress! + i * inner,
-                    shape: AttentionShape(queries: 1, keys: p + 1, heads: heads, headDim: dkv), scale: 1,
-                    bias: biases[i].buffer.baseAddress!, pool: pool)
+            }
+            // One sequence's step attention is too small to split (8 heads over a few dozen keys),
+            // so a batch splits over its sequences instead: one hand-off per layer, not one per
+            // sequence that then ran on the calling thread alone (≈ 10 % of a batch-8 step).
+            let attendRange = { (range: Range<Int>, pool: ThreadPool) in
+                for i in range {
+                    let s = states[i]
+                    TandemKernels.Attention.attend(
+                        query: q.buffer.baseAddress! + i * self.inner, keys: s.selfK[l].buffer.baseAddress!,
+                        values: s.selfV[l].buffer.baseAddress!, output: attn.mutable.baseAddress! + i * self.inner,
+                        shape: AttentionShape(queries: 1, keys: s.position + 1, heads: heads, headDim: dkv), scale: 1,
+                        bias: biases[i].buffer.baseAddress!, pool: pool)
+                }
+            }
+            if n == 1 {
+                attendRange(0..<1, pool)
+            } else {
+                pool.parallelFor(n) { attendRange($0, .inline) }
             }
             sa.o(attn.buffer, rows: n, into: proj.mutable, pool: pool)
             addInPlace(x.mutable, proj.buffer, count: n * d)
