@@ -102,6 +102,8 @@ static const tk_kernels tk_generic = {
     .gelu_tanh_mul = tk_gelu_tanh_mul_generic,
     .attn_scores = tk_attn_scores_f32_generic,
     .attn_values = tk_attn_values_f32_generic,
+    .attn_scores_i8 = tk_attn_scores_i8_generic,
+    .attn_values_i8 = tk_attn_values_i8_generic,
 };
 
 #if defined(TK_HAVE_AVX2)
@@ -118,7 +120,9 @@ static const tk_kernels tk_generic = {
     .silu_mul = tk_silu_mul_avx2,                                                                 \
     .gelu_tanh_mul = tk_gelu_tanh_mul_avx2,                                                       \
     .attn_scores = tk_attn_scores_f32_avx2,                                                       \
-    .attn_values = tk_attn_values_f32_avx2
+    .attn_values = tk_attn_values_f32_avx2,                                                       \
+    .attn_scores_i8 = tk_attn_scores_i8_avx2,                                                     \
+    .attn_values_i8 = tk_attn_values_i8_avx2
 
 static const tk_kernels tk_avx2 = {
     .name = "avx2",
@@ -181,6 +185,8 @@ static const tk_kernels tk_neon = {
     .gelu_tanh_mul = tk_gelu_tanh_mul_generic,
     .attn_scores = tk_attn_scores_f32_generic,
     .attn_values = tk_attn_values_f32_generic,
+    .attn_scores_i8 = tk_attn_scores_i8_generic,
+    .attn_values_i8 = tk_attn_values_i8_generic,
 };
 #endif
 

@@ -59,6 +59,8 @@ void tk_softmax_generic(float *x, int64_t n);
 void tk_silu_mul_generic(float *gate, const float *up, int64_t n);
 void tk_attn_scores_f32_generic(const float *q, const float *k, int64_t ldk, int64_t n, int64_t d, float *s);
 void tk_attn_values_f32_generic(const float *p, const float *v, int64_t ldv, int64_t n, int64_t d, float *out);
+void tk_attn_scores_i8_generic(const float *q, const int8_t *k, const float *ks, int64_t n, int64_t d, float *s);
+void tk_attn_values_i8_generic(const float *p, const int8_t *v, const float *vs, int64_t n, int64_t d, float *out);
 void tk_gelu_tanh_mul_generic(float *gate, const float *up, int64_t n);
 
 // ---- x86 AVX2 + FMA + F16C (kernels_x86_avx2.c) ----
@@ -112,6 +114,8 @@ void tk_softmax_avx2(float *x, int64_t n);
 void tk_silu_mul_avx2(float *gate, const float *up, int64_t n);
 void tk_attn_scores_f32_avx2(const float *q, const float *k, int64_t ldk, int64_t n, int64_t d, float *s);
 void tk_attn_values_f32_avx2(const float *p, const float *v, int64_t ldv, int64_t n, int64_t d, float *out);
+void tk_attn_scores_i8_avx2(const float *q, const int8_t *k, const float *ks, int64_t n, int64_t d, float *s);
+void tk_attn_values_i8_avx2(const float *p, const int8_t *v, const float *vs, int64_t n, int64_t d, float *out);
 void tk_gelu_tanh_mul_avx2(float *gate, const float *up, int64_t n);
 #endif
 

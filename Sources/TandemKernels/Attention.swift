@@ -99,4 +99,28 @@ public enum Attention {
             run(0..<items)
         }
     }
+
+    /// One query head over `n` cached keys and values stored as contiguous int8 rows of `headDim`
+    /// with one scale per row (`quantizeRows`), no scale, bias or mask: T5's cross-attention over
+    /// a quantized model's cache, which every decoder step streams in full (int8 is half the bytes
+    /// of f16). Runs on the calling thread; `scores` is scratch for `n` floats.
+    public static func attendHead(
+        query: UnsafePointer<Float>, keys: UnsafePointer<Int8>, keyScales: UnsafePointer<Float>,
+        values: UnsafePointer<Int8>, valueScales: UnsafePointer<Float>, count n: Int, headDim d: Int,
+        scores: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>, isa: KernelISA = .current
+    ) {
+        let t = isa.table.pointee
+        t.attn_scores_i8!(query, keys, keyScales, Int64(n), Int64(d), scores)
+        Ops.softmax(UnsafeMutableBufferPointer(start: scores, count: n), isa: isa)
+        t.attn_values_i8!(scores, values, valueScales, Int64(n), Int64(d), output)
+    }
+
+    /// `rows` rows of `width` floats, `stride` apart, to int8 with one scale per row (max |x| / 127,
+    /// rounded to nearest): the layout `attendHead(query:keys:keyScales:…)` reads.
+    public static func quantizeRows(
+        _ x: UnsafePointer<Float>, rows: Int, width: Int, stride: Int,
+        into q: UnsafeMutablePointer<Int8>, scales: UnsafeMutablePointer<Float>
+    ) {
+        tk_quantize_rows_i8(x, Int64(rows), Int64(width), Int64(stride), q, scales)
+    }
 }

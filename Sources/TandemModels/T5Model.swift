@@ -202,7 +202,18 @@ public final class T5Model: @unchecked Sendable {
             for item in range {
                 let s = states[item / heads], h = item % heads, m = s.inputLength
                 withUnsafeTemporaryAllocation(of: Float.self, capacity: m) { scores in
-                    let dt = s.crossDType, size = dt == .f16 ? 2 : 4
+                    if s.crossFormat == .int8 {
+                        let k = UnsafeRawPointer(s.crossK[l].buffer.baseAddress!).assumingMemoryBound(to: Int8.self)
+                        let v = UnsafeRawPointer(s.crossV[l].buffer.baseAddress!).assumingMemoryBound(to: Int8.self)
+                        let scales = s.crossScales[l].buffer.baseAddress!
+                        let row = (item / heads) * width + h * dkv
+                        TandemKernels.Attention.attendHead(
+                            query: qBase + row, keys: k + h * m * dkv, keyScales: scales + h * m,
+                            values: v + h * m * dkv, valueScales: scales + (heads + h) * m, count: m, headDim: dkv,
+                            scores: scores.baseAddress!, output: outBase + row)
+                        return
+                    }
+                    let dt: DType = s.crossFormat == .f16 ? .f16 : .f32, size = dt == .f16 ? 2 : 4
                     let k = WeightMatrix(dtype: dt, rows: m, columns: dkv, data: UnsafeRawPointer(s.crossK[l].buffer.baseAddress!) + h * m * dkv * size)
                     let v = WeightMatrix(dtype: dt, rows: dkv, columns: m, data: UnsafeRawPointer(s.crossV[l].buffer.baseAddress!) + h * dkv * m * size)
                     let query = UnsafeBufferPointer(start: qBase + (item / heads) * width + h * dkv, count: dkv)
@@ -214,6 +225,16 @@ public final class T5Model: @unchecked Sendable {
         }
     }
 
+    /// How a decoder state keeps its cross-attention keys and values: as computed (f32 model),
+    /// in f16 (f16 model), or in int8 with one scale per cached position and head (q8_0/q4_0).
+    ///
+    /// Every decode step streams the whole cache, once per sequence: for t5-small at batch 8 over
+    /// 400-token inputs that is 39 MB a step in f16 — as many bytes as the decoder's weights — and
+    /// for t5-large at 512 inputs 50 MB against 390 MB of weights. A quantized model's weights carry
+    /// a rounding error of the same order as int8 rows (q8_0: one scale per 32 weights), so its
+    /// cache goes to int8, half of f16; an f32 model stays exact against the reference.
+    public enum CrossCacheFormat: Sendable { case f32, f16, int8 }
+
     /// Decoder state of one sequence: cross-attention K/V computed once from the encoder output,
     /// and the self-attention cache, which grows by one position per step.
     public final class DecoderState: @unchecked Sendable {
@@ -222,16 +243,20 @@ public final class T5Model: @unchecked Sendable {
         /// goes on, so a generous `maxSteps` costs memory only for the steps actually taken.
         public private(set) var capacity: Int
         public private(set) var position = 0
-        /// Per layer: keys as [heads, m, d_kv] and values transposed as [heads, d_kv, m], in
-        /// `crossDType` (f16 values are packed two to a float slot of the buffers).
+        /// Per layer: keys as [heads, m, d_kv] and values — transposed as [heads, d_kv, m] in f32
+        /// and f16, as [heads, m, d_kv] in int8 — in `crossFormat` (f16 and int8 values packed two
+        /// and four to a float slot of the buffers). For int8, `crossScales[l]` holds the keys'
+        /// row scales [heads, m] followed by the values' [heads, m]; it is empty otherwise.
         let crossK: [FloatBuffer], crossV: [FloatBuffer]
-        let crossDType: DType
+        let crossScales: [FloatBuffer]
+        let crossFormat: CrossCacheFormat
         private(set) var selfK: [FloatBuffer], selfV: [FloatBuffer]
 
-        init(inputLength: Int, capacity: Int, crossK: [FloatBuffer], crossV: [FloatBuffer], crossDType: DType,
-             selfK: [FloatBuffer], selfV: [FloatBuffer]) {
+        init(inputLength: Int, capacity: Int, crossK: [FloatBuffer], crossV: [FloatBuffer], crossScales: [FloatBuffer],
+             crossFormat: CrossCacheFormat, selfK: [FloatBuffer], selfV: [FloatBuffer]) {
             self.inputLength = inputLength
-            self.crossDType = crossDType
+            self.crossFormat = crossFormat
+            self.crossScales = crossScales
             self.capacity = capacity
             self.crossK = crossK
             self.crossV = crossV
@@ -264,7 +289,7 @@ public final class T5Model: @unchecked Sendable {
         public func copy() -> DecoderState {
             func dup(_ b: [FloatBuffer]) -> [FloatBuffer] { b.map { FloatBuffer($0.array) } }
             let s = DecoderState(inputLength: inputLength, capacity: capacity, crossK: crossK, crossV: crossV,
-                                 crossDType: crossDType, selfK: dup(selfK), selfV: dup(selfV))
+                                 crossScales: crossScales, crossFormat: crossFormat, selfK: dup(selfK), selfV: dup(selfV))
             s.position = position
             return s
         }
@@ -289,17 +314,35 @@ public final class T5Model: @unchecked Sendable {
         let steps = min(maxSteps, DecoderState.initialSteps)
         var ck: [FloatBuffer] = [], cv: [FloatBuffer] = [], sk: [FloatBuffer] = [], sv: [FloatBuffer] = []
         let input = UnsafeBufferPointer(rebasing: encoderOutput.buffer[0..<m * config.dModel])
-        // A quantized (or f16) model keeps its cross-attention cache in f16: every decode step
-        // streams the whole cache (t5-large, 512 inputs: 100 MB in f32 against 390 MB of q8_0
-        // weights), and rounding to f16 (relative 2⁻¹¹) is far below the weights' quantization
-        // error. An f32 model keeps f32, so it stays exact against the reference.
-        let crossDType: DType = decoder.first?.crossAttention.k.weight.dtype == .f32 ? .f32 : .f16
+        let weightType = decoder.first?.crossAttention.k.weight.dtype ?? .f32
+        let format: CrossCacheFormat = weightType.isQuantized ? .int8 : weightType == .f16 ? .f16 : .f32
+        let crossDType: DType = format == .f16 ? .f16 : .f32
         let heads = config.numHeads, dkv = config.dKV
         let k = FloatBuffer(count: m * inner), v = FloatBuffer(count: m * inner)
-        let vtF32 = FloatBuffer(count: crossDType == .f16 ? m * inner : 1)
+        let vtF32 = FloatBuffer(count: format == .f16 ? m * inner : 1)
+        var scales: [FloatBuffer] = []
         for layer in decoder {
             layer.crossAttention.k(input, rows: m, into: k.mutable, pool: pool)
             layer.crossAttention.v(input, rows: m, into: v.mutable, pool: pool)
+            if format == .int8 {
+                // Per head, its rows quantized straight from the projection's [m, inner] output.
+                let kq = FloatBuffer(count: (m * inner + 3) / 4), vq = FloatBuffer(count: (m * inner + 3) / 4)
+                let sc = FloatBuffer(count: 2 * heads * m)
+                for (source, target, at) in [(k, kq, 0), (v, vq, heads * m)] {
+                    let dst = UnsafeMutableRawPointer(target.mutable.baseAddress!).assumingMemoryBound(to: Int8.self)
+                    for h in 0..<heads {
+                        TandemKernels.Attention.quantizeRows(
+                            source.buffer.baseAddress! + h * dkv, rows: m, width: dkv, stride: inner,
+                            into: dst + h * m * dkv, scales: sc.mutable.baseAddress! + at + h * m)
+                    }
+                }
+                ck.append(kq)
+                cv.append(vq)
+                scales.append(sc)
+                sk.append(FloatBuffer(count: steps * inner))
+                sv.append(FloatBuffer(count: steps * inner))
+                continue
+            }
             // Laid out per head — Kₕ as [m, d_kv], Vₕᵀ as [d_kv, m] — so each decode step's
             // cross-attention is two GEMVs per head that stream the cache once.
             let slots = crossDType == .f16 ? (m * inner + 1) / 2 : m * inner
@@ -328,7 +371,8 @@ public final class T5Model: @unchecked Sendable {
             sk.append(FloatBuffer(count: steps * inner))
             sv.append(FloatBuffer(count: steps * inner))
         }
-        return DecoderState(inputLength: m, capacity: steps, crossK: ck, crossV: cv, crossDType: crossDType, selfK: sk, selfV: sv)
+        return DecoderState(inputLength: m, capacity: steps, crossK: ck, crossV: cv, crossScales: scales, crossFormat: format,
+                            selfK: sk, selfV: sv)
     }
 
     /// One decoder step for several sequences at once: token `tokens[i]` is fed to `states[i]`

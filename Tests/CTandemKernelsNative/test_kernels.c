@@ -193,6 +193,49 @@ static void test_elementwise(const tk_kernels *kt) {
           "exp_shifted edges", kt->name, 1, 6, 1, 0);
 }
 
+/// attn_scores_i8 / attn_values_i8 against double-precision sums over the dequantized rows that
+/// tk_quantize_rows_i8 made (and those rows against the floats: within half a step of each row's
+/// scale), at head sizes with and without vector tails and key counts that leave a tail of the
+/// 4-key passes; zero probabilities skip their rows.
+static void test_attention_i8(const tk_kernels *kt) {
+    static const long dims[] = {8, 37, 64, 128};
+    for (size_t di = 0; di < sizeof dims / sizeof dims[0]; di++) {
+        for (long n = 1; n <= 403; n += 101) {
+            const long d = dims[di], ldx = d + 3;
+            float *x = malloc(sizeof(float) * n * ldx), *scale = malloc(sizeof(float) * n);
+            float *q = malloc(sizeof(float) * d), *p = malloc(sizeof(float) * n);
+            float *s = malloc(sizeof(float) * n), *out = malloc(sizeof(float) * d);
+            int8_t *k = malloc((size_t)(n * d));
+            for (long i = 0; i < n * ldx; i++) x[i] = frand() * 4.0f;
+            for (long c = 0; c < ldx; c++) x[c] = 0.0f;  // an all-zero row: scale 0, values 0
+            for (long c = 0; c < d; c++) q[c] = frand();
+            for (long j = 0; j < n; j++) p[j] = (j % 7 == 3) ? 0.0f : (frand() + 1.0f) / (float)n;
+            tk_quantize_rows_i8(x, n, d, ldx, k, scale);
+            double qerr = 0;
+            for (long j = 0; j < n; j++)
+                for (long c = 0; c < d; c++) qerr = fmax(qerr, fabs(k[j * d + c] * (double)scale[j] - x[j * ldx + c]) - 0.5001 * scale[j]);
+            check(qerr <= 0, "quantize_rows_i8", kt->name, n, 1, d, qerr);
+            kt->attn_scores_i8(q, k, scale, n, d, s);
+            double err = 0;
+            for (long j = 0; j < n; j++) {
+                double ref = 0;
+                for (long c = 0; c < d; c++) ref += (double)q[c] * k[j * d + c] * scale[j];
+                err = fmax(err, fabs(s[j] - ref));
+            }
+            check(err < 1e-5 * d, "attn_scores_i8", kt->name, 1, n, d, err);
+            kt->attn_values_i8(p, k, scale, n, d, out);
+            err = 0;
+            for (long c = 0; c < d; c++) {
+                double ref = 0;
+                for (long j = 0; j < n; j++) ref += (double)p[j] * scale[j] * k[j * d + c];
+                err = fmax(err, fabs(out[c] - ref));
+            }
+            check(err < 1e-5, "attn_values_i8", kt->name, 1, n, d, err);
+            free(x); free(scale); free(q); free(p); free(s); free(out); free(k);
+        }
+    }
+}
+
 int main(void) {
     static const long shapes[][3] = {  // m, n, k
         {1, 1, 32}, {1, 7, 64}, {1, 33, 96}, {2, 5, 32}, {3, 17, 160}, {5, 16, 256},
@@ -205,6 +248,7 @@ int main(void) {
         if (!kt) continue;
         printf("testing %s\n", kt->name);
         test_elementwise(kt);
+        test_attention_i8(kt);
         for (long k = 32; k <= 512; k += 96) test_quantize(kt, k, 3.0f);
         test_quantize(kt, 64, 0.0f);
         test_quantize(kt, 64, 1e6f);

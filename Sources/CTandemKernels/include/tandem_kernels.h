@@ -123,10 +123,20 @@ typedef struct {
     /// out[c] ← Σ_{j<n} p[j] · v[j·ldv + c] for c < d, skipping keys with p[j] = 0 (their values
     /// are never read, so masked cache rows may hold anything).
     void (*attn_values)(const float *p, const float *v, int64_t ldv, int64_t n, int64_t d, float *out);
+    /// attn_scores over n contiguous int8 rows of d with one scale per row (tk_quantize_rows_i8):
+    /// s[j] ← ks[j] · (q · k[j]).
+    void (*attn_scores_i8)(const float *q, const int8_t *k, const float *ks, int64_t n, int64_t d, float *s);
+    /// attn_values over int8 rows: out[c] ← Σ_{j<n} p[j] · vs[j] · v[j·d + c], skipping p[j]·vs[j] = 0.
+    void (*attn_values_i8)(const float *p, const int8_t *v, const float *vs, int64_t n, int64_t d, float *out);
 } tk_kernels;
 
 /// Whether this CPU (and OS, for the AVX state) can run the given instruction set.
 int tk_isa_available(tk_isa isa);
+
+/// Rows of `d` floats (`ldx` apart) to int8 with one scale per row, amax/127, rounded to nearest
+/// (halves away from zero):
+/// q[r·d + c] = round(x[r·ldx + c] / scale[r]). The layout attn_scores_i8 / attn_values_i8 read.
+void tk_quantize_rows_i8(const float *x, int64_t rows, int64_t d, int64_t ldx, int8_t *q, float *scale);
 
 /// The traits table of an instruction set, or NULL when it was not compiled in or the CPU lacks it.
 const tk_kernels *tk_kernels_for(tk_isa isa);
