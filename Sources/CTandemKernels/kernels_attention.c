@@ -143,6 +143,12 @@ TK_ATTN_AVX2 void tk_attn_values_f32_avx2(const float *p, const float *v, int64_
     if (c0 < d) tk_attn_values_f32_generic(p, v + c0, ldv, n, d - c0, out + c0);
 }
 
+/// How far ahead (bytes) the int8 kernels prefetch. At batch 8 a step's cross-attention cache
+/// (t5-small, 400 inputs: 20 MB) comes from DRAM, and one sequential stream per core left most of
+/// the bandwidth unused: 2048 took the batch-8 step's cross-attention from 2.06–2.27 ms to
+/// 1.19–1.57 (4096 measured the same within noise).
+enum { TK_ATTN_AHEAD = 2048 };
+
 /// Eight int8 values widened to floats.
 TK_ATTN_AVX2 static inline __m256 i8x8(const int8_t *v) {
     return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)v)));
@@ -155,6 +161,7 @@ TK_ATTN_AVX2 void tk_attn_scores_i8_avx2(const float *q, const int8_t *k, const 
         const int8_t *k0 = k + j * d, *k1 = k0 + d, *k2 = k1 + d, *k3 = k2 + d;
         __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
         __m256 a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+        for (int64_t c = 0; c < 4 * d; c += 64) _mm_prefetch((const char *)k0 + TK_ATTN_AHEAD + c, _MM_HINT_T0);
         for (int64_t c = 0; c < d; c += 8) {
             const __m256 qv = _mm256_loadu_ps(q + c);
             a0 = _mm256_fmadd_ps(qv, i8x8(k0 + c), a0);
@@ -182,6 +189,7 @@ TK_ATTN_AVX2 void tk_attn_values_i8_avx2(const float *p, const int8_t *v, const 
             if (w == 0.0f) continue;
             const __m256 pj = _mm256_set1_ps(w);
             const int8_t *vj = v + j * d + c0;
+            _mm_prefetch((const char *)vj + TK_ATTN_AHEAD, _MM_HINT_T0);
             for (int i = 0; i < 8; i++) acc[i] = _mm256_fmadd_ps(pj, i8x8(vj + 8 * i), acc[i]);
         }
         for (int i = 0; i < 8; i++) _mm256_storeu_ps(out + c0 + 8 * i, acc[i]);
