@@ -14,4 +14,22 @@ public protocol AutoregressiveModel: AnyObject {
     func step(_ states: [State], tokens: [Int32]) throws -> FloatBuffer
     /// An independent copy of a state (beams fork).
     func fork(_ state: State) -> State
+    /// `start` for several prompts decoded together: their states, and the logits of each one's
+    /// first generated token (`prompts.count × vocabularySize`). By default one `start` per
+    /// prompt; an encoder-decoder takes the decoder's first step for the whole batch at once.
+    func start(prompts: [[Int32]], maxNewTokens: Int) throws -> ([State], FloatBuffer)
+}
+
+extension AutoregressiveModel {
+    public func start(prompts: [[Int32]], maxNewTokens: Int) throws -> ([State], FloatBuffer) {
+        let vocab = vocabularySize
+        var states: [State] = []
+        let logits = FloatBuffer(count: prompts.count * vocab)
+        for (i, p) in prompts.enumerated() {
+            let (s, l) = try start(prompt: p, maxNewTokens: maxNewTokens)
+            states.append(s)
+            _ = logits[i * vocab..<(i + 1) * vocab].update(fromContentsOf: l)
+        }
+        return (states, logits)
+    }
 }

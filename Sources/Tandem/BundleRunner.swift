@@ -62,6 +62,11 @@ public final class BundleRunner: AutoregressiveModel {
     }
 
     func startSLM(prompt: [Int32], maxNewTokens: Int) throws -> (SLMState, [Float]) {
+        if case let .t5(r) = slm {
+            let state = try prepareT5(prompt: prompt, maxNewTokens: maxNewTokens, slm: r)
+            let logits = try r.model.decodeStep([state], tokens: [r.decoderStartTokenId])
+            return (.t5(state), logits.array)
+        }
         guard !prompt.isEmpty else { throw ModelError.emptyInput }
         let m = prompt.count
         let t0 = Clock.now
@@ -69,14 +74,8 @@ public final class BundleRunner: AutoregressiveModel {
         let t1 = Clock.now
         llmEncodeSeconds.add(Double(t1 - t0) / 1e9)
         switch slm {
-        case let .t5(r):
-            let x = try r.model.embed(prompt)
-            x.add(z, count: m * r.model.modelDimension)
-            let encoded = r.model.encode(embeddings: x, count: m)
-            let state = r.model.makeDecoderState(encoderOutput: encoded, length: m, maxSteps: maxNewTokens + 1)
-            slmEncodeSeconds.add(Clock.seconds(since: t1))
-            let logits = try r.model.decodeStep([state], tokens: [r.decoderStartTokenId])
-            return (.t5(state), logits.array)
+        case .t5:
+            preconditionFailure("handled above")
         case let .causal(r, bos):
             // A·E_llm[x] + Z at the prompt positions.
             let e = try llm.embed(prompt)
@@ -123,5 +122,41 @@ extension BundleRunner {
     public func start(prompt: [Int32], maxNewTokens: Int) throws -> (Box, [Float]) {
         let (s, l) = try startSLM(prompt: prompt, maxNewTokens: maxNewTokens)
         return (Box(s), l)
+    }
+
+    /// With a T5 SLM, every input goes through the LLM and the SLM's encoder on its own, then the
+    /// SLM decoder's first step runs once for the batch (as `T5Runner` does).
+    public func start(prompts: [[Int32]], maxNewTokens: Int) throws -> ([Box], FloatBuffer) {
+        guard case let .t5(r) = slm else {
+            let vocab = vocabularySize
+            var boxes: [Box] = []
+            let logits = FloatBuffer(count: prompts.count * vocab)
+            for (i, p) in prompts.enumerated() {
+                let (b, l) = try start(prompt: p, maxNewTokens: maxNewTokens)
+                boxes.append(b)
+                _ = logits[i * vocab..<(i + 1) * vocab].update(fromContentsOf: l)
+            }
+            return (boxes, logits)
+        }
+        let states = try prompts.map { try prepareT5(prompt: $0, maxNewTokens: maxNewTokens, slm: r) }
+        let logits = try r.model.decodeStep(states, tokens: Array(repeating: r.decoderStartTokenId, count: states.count))
+        return (states.map { Box(.t5($0)) }, logits)
+    }
+
+    /// LLM encoder and projector, then the T5 SLM's encoder over E_slm[x] + Z and its
+    /// cross-attention keys and values: everything before the first decoder step.
+    func prepareT5(prompt: [Int32], maxNewTokens: Int, slm r: T5Runner) throws -> T5Model.DecoderState {
+        guard !prompt.isEmpty else { throw ModelError.emptyInput }
+        let m = prompt.count
+        let t0 = Clock.now
+        let z = try project(prompt)
+        let t1 = Clock.now
+        llmEncodeSeconds.add(Double(t1 - t0) / 1e9)
+        let x = try r.model.embed(prompt)
+        x.add(z, count: m * r.model.modelDimension)
+        let encoded = r.model.encode(embeddings: x, count: m)
+        let state = r.model.makeDecoderState(encoderOutput: encoded, length: m, maxSteps: maxNewTokens + 1)
+        slmEncodeSeconds.add(Clock.seconds(since: t1))
+        return state
     }
 }

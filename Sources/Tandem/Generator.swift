@@ -16,13 +16,7 @@ public enum Generator {
             return try prompts.map { try beamSearch(model, prompt: $0, options: options).first! }
         }
         let vocab = model.vocabularySize
-        var states: [M.State] = []
-        var logits = FloatBuffer(count: prompts.count * vocab)
-        for (i, p) in prompts.enumerated() {
-            let (s, l) = try model.start(prompt: p, maxNewTokens: options.maxNewTokens)
-            states.append(s)
-            _ = logits[i * vocab..<(i + 1) * vocab].update(fromContentsOf: l)
-        }
+        var (states, logits) = try model.start(prompts: prompts, maxNewTokens: options.maxNewTokens)
         var results = prompts.map { _ in GeneratedSequence(tokens: [], score: 0, finishedWithEOS: false) }
         var active = Array(prompts.indices)
         var rngs = prompts.indices.map { i -> SeededGenerator in

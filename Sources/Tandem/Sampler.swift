@@ -35,11 +35,35 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
 public enum Sampler {
     /// Index of the largest value; the first one on ties.
     public static func argmax(_ x: UnsafeBufferPointer<Float>) -> Int {
+        // 16 lanes, each keeping its first strict maximum (NaN never compares greater, so it is
+        // never chosen), then the lanes and the tail reduced the same way: the first index of the
+        // maximum, as a plain scan finds it. A plain scan's compare-and-branch per logit cost
+        // ~0.25 ms a step for a batch of 8 over a 32k vocabulary.
+        let n = x.count
         var best = 0
         var value = -Float.infinity
-        for i in 0..<x.count where x[i] > value {
-            value = x[i]
-            best = i
+        var i = 0
+        if n >= 16, let base = x.baseAddress {
+            var lanes = SIMD16<Float>(repeating: -.infinity)
+            var at = SIMD16<Int32>(repeating: 0)
+            var index = SIMD16<Int32>(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
+            let raw = UnsafeRawPointer(base)
+            while i + 16 <= n {
+                let v = raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
+                let greater = v .> lanes
+                lanes.replace(with: v, where: greater)
+                at.replace(with: index, where: greater)
+                index &+= 16
+                i += 16
+            }
+            for lane in 0..<16 where lanes[lane] > value || (lanes[lane] == value && lanes[lane] > -.infinity && Int(at[lane]) < best) {
+                value = lanes[lane]
+                best = Int(at[lane])
+            }
+        }
+        for j in i..<n where x[j] > value {
+            value = x[j]
+            best = j
         }
         return best
     }
