@@ -22,14 +22,19 @@ public protocol AutoregressiveModel: AnyObject {
 
 extension AutoregressiveModel {
     public func start(prompts: [[Int32]], maxNewTokens: Int) throws -> ([State], FloatBuffer) {
-        let vocab = vocabularySize
-        var states: [State] = []
-        let logits = FloatBuffer(count: prompts.count * vocab)
-        for (i, p) in prompts.enumerated() {
-            let (s, l) = try start(prompt: p, maxNewTokens: maxNewTokens)
-            states.append(s)
-            _ = logits[i * vocab..<(i + 1) * vocab].update(fromContentsOf: l)
-        }
-        return (states, logits)
+        try startEach(self, prompts: prompts, maxNewTokens: maxNewTokens)
     }
+}
+
+/// One `start` per prompt, the logits gathered into one buffer: the default batched start.
+func startEach<M: AutoregressiveModel>(_ model: M, prompts: [[Int32]], maxNewTokens: Int) throws -> ([M.State], FloatBuffer) {
+    let vocab = model.vocabularySize
+    var states: [M.State] = []
+    let logits = FloatBuffer(count: prompts.count * vocab)
+    for (i, p) in prompts.enumerated() {
+        let (s, l) = try model.start(prompt: p, maxNewTokens: maxNewTokens)
+        states.append(s)
+        _ = logits[i * vocab..<(i + 1) * vocab].update(fromContentsOf: l)
+    }
+    return (states, logits)
 }

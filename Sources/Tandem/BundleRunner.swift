@@ -61,22 +61,25 @@ public final class BundleRunner: AutoregressiveModel {
         return z
     }
 
-    func startSLM(prompt: [Int32], maxNewTokens: Int) throws -> (SLMState, [Float]) {
-        if case let .t5(r) = slm {
-            let state = try prepareT5(prompt: prompt, maxNewTokens: maxNewTokens, slm: r)
-            let logits = try r.model.decodeStep([state], tokens: [r.decoderStartTokenId])
-            return (.t5(state), logits.array)
-        }
+    /// `project`, timed as LLM encoding; returns Z and when the SLM's part began.
+    func projectTimed(_ prompt: [Int32]) throws -> (z: FloatBuffer, start: UInt64) {
         guard !prompt.isEmpty else { throw ModelError.emptyInput }
-        let m = prompt.count
         let t0 = Clock.now
         let z = try project(prompt)
         let t1 = Clock.now
         llmEncodeSeconds.add(Double(t1 - t0) / 1e9)
+        return (z, t1)
+    }
+
+    func startSLM(prompt: [Int32], maxNewTokens: Int) throws -> (SLMState, [Float]) {
         switch slm {
-        case .t5:
-            preconditionFailure("handled above")
+        case let .t5(r):
+            let state = try prepareT5(prompt: prompt, maxNewTokens: maxNewTokens, slm: r)
+            let logits = try r.model.decodeStep([state], tokens: [r.decoderStartTokenId])
+            return (.t5(state), logits.array)
         case let .causal(r, bos):
+            let (z, t1) = try projectTimed(prompt)
+            let m = prompt.count
             // A·E_llm[x] + Z at the prompt positions.
             let e = try llm.embed(prompt)
             let x = FloatBuffer(count: m * adapter!.outFeatures)
@@ -127,17 +130,7 @@ extension BundleRunner {
     /// With a T5 SLM, every input goes through the LLM and the SLM's encoder on its own, then the
     /// SLM decoder's first step runs once for the batch (as `T5Runner` does).
     public func start(prompts: [[Int32]], maxNewTokens: Int) throws -> ([Box], FloatBuffer) {
-        guard case let .t5(r) = slm else {
-            let vocab = vocabularySize
-            var boxes: [Box] = []
-            let logits = FloatBuffer(count: prompts.count * vocab)
-            for (i, p) in prompts.enumerated() {
-                let (b, l) = try start(prompt: p, maxNewTokens: maxNewTokens)
-                boxes.append(b)
-                _ = logits[i * vocab..<(i + 1) * vocab].update(fromContentsOf: l)
-            }
-            return (boxes, logits)
-        }
+        guard case let .t5(r) = slm else { return try startEach(self, prompts: prompts, maxNewTokens: maxNewTokens) }
         let states = try prompts.map { try prepareT5(prompt: $0, maxNewTokens: maxNewTokens, slm: r) }
         let logits = try r.model.decodeStep(states, tokens: Array(repeating: r.decoderStartTokenId, count: states.count))
         return (states.map { Box(.t5($0)) }, logits)
@@ -146,12 +139,8 @@ extension BundleRunner {
     /// LLM encoder and projector, then the T5 SLM's encoder over E_slm[x] + Z and its
     /// cross-attention keys and values: everything before the first decoder step.
     func prepareT5(prompt: [Int32], maxNewTokens: Int, slm r: T5Runner) throws -> T5Model.DecoderState {
-        guard !prompt.isEmpty else { throw ModelError.emptyInput }
+        let (z, t1) = try projectTimed(prompt)
         let m = prompt.count
-        let t0 = Clock.now
-        let z = try project(prompt)
-        let t1 = Clock.now
-        llmEncodeSeconds.add(Double(t1 - t0) / 1e9)
         let x = try r.model.embed(prompt)
         x.add(z, count: m * r.model.modelDimension)
         let encoded = r.model.encode(embeddings: x, count: m)
