@@ -161,6 +161,10 @@ static const tk_kernels tk_avx512 = {
     .pack_x_size = tk_pack_x_size_avx512,
     .pack_x = tk_pack_x_avx512,
     .gemm_packed_x = {tk_gemm_f32_packed_x_avx512, tk_gemm_f16_packed_x_avx512, NULL, NULL},
+    .pack_q8_x_rows = 6,
+    .pack_q8_x_size = tk_pack_q8_x_size_avx512,
+    .pack_q8_x = tk_pack_q8_x_avx512,
+    .gemm_q8_packed_x = tk_gemm_q8_packed_x_avx512,
 };
 #endif
 

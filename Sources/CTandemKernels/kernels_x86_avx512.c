@@ -352,19 +352,69 @@ static inline v5_panel v5_panel_at(const void *packed, int64_t index, int64_t nb
     return (v5_panel){base, (float *)(base + nb * 512), (int32_t *)(base + nb * 512 + nb * V5_NR * 4)};
 }
 
-/// `prepacked` (from `tk_pack_avx512`) or NULL to pack each 16-row panel on the fly; with it,
-/// n0 must be a multiple of 16 (MatMul splits rows at multiples of 32).
-TK_512 static void v5_gemm(const void *w, const void *prepacked, const void *x, float *y, int64_t ldy, int64_t m,
-                           int64_t k, int64_t n0, int64_t n1, int q4) {
+/// Bytes of the activations in v5_tile's group layout (`tk_pack_q8_x_avx512`): per group of 6
+/// rows and block, 192 bytes of values, 6 scales and, for nibble panels, 6 starts.
+int64_t tk_pack_q8_x_size_avx512(int64_t m, int64_t k, int nibbles) {
+    const int64_t slots = (m + V5_MR - 1) / V5_MR * (k / TK_QK);
+    return slots * (V5_XBLOCK + V5_MR * 4 + (nibbles ? V5_MR * 4 : 0));
+}
+
+/// The layout's three parts: values, scales, starts (NULL unless nibbles).
+static inline void v5_x_parts(void *packed, int64_t m, int64_t k, int nibbles, uint8_t **xu, float **dx, int32_t **cx) {
+    const int64_t slots = (m + V5_MR - 1) / V5_MR * (k / TK_QK);
+    *xu = (uint8_t *)packed;
+    *dx = (float *)(*xu + slots * V5_XBLOCK);
+    *cx = nibbles ? (int32_t *)(*dx + slots * V5_MR) : NULL;
+}
+
+/// q8_0 activation rows into v5_tile's group layout, groups [g0, g1): values + 128 (unsigned for
+/// vpdpbusd; as they are, signed, for nibble panels, with their −8Σx starts); rows past m are zero
+/// with a zero scale. Done once per product and shared by every thread's output range (each
+/// range relaid them all before: ~30 % of a 512-row product cut into 16 ranges).
+TK_512 void tk_pack_q8_x_avx512(const void *x, int64_t m, int64_t k, int nibbles, void *packed, int64_t g0, int64_t g1) {
     const int64_t nb = k / TK_QK;
     const tk_block_q8_0 *xq = (const tk_block_q8_0 *)x;
-    const int64_t groups = (m + V5_MR - 1) / V5_MR;
-    uint8_t *xu = aligned_alloc(64, (size_t)(groups * nb * V5_XBLOCK));
-    float *dx = malloc(sizeof(float) * (size_t)(groups * nb * V5_MR));
-    // Prepacked q4_0 panels are nibbles (v5_tile_q4): signed activations and their −8Σx starts.
+    uint8_t *xu;
+    float *dx;
+    int32_t *cx;
+    v5_x_parts(packed, m, k, nibbles, &xu, &dx, &cx);
+    const __m256i flip = nibbles ? _mm256_setzero_si256() : _mm256_set1_epi8((char)0x80);
+    for (int64_t g = g0; g < g1; g++) {
+        const int64_t at = g * nb;  // the group's first block
+        if ((g + 1) * V5_MR > m) {  // the last group: rows past m stay zero
+            memset(xu + at * V5_XBLOCK, 0, (size_t)(nb * V5_XBLOCK));
+            memset(dx + at * V5_MR, 0, sizeof(float) * (size_t)(nb * V5_MR));
+            if (nibbles) memset(cx + at * V5_MR, 0, sizeof(int32_t) * (size_t)(nb * V5_MR));
+        }
+        for (int64_t i = g * V5_MR; i < m && i < (g + 1) * V5_MR; i++) {
+            const int64_t lane = i % V5_MR;
+            for (int64_t b = 0; b < nb; b++) {
+                const tk_block_q8_0 *blk = &xq[i * nb + b];
+                uint32_t v[8];
+                _mm256_storeu_si256((__m256i *)v, _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)blk->qs), flip));
+                for (int t = 0; t < 8; t++) memcpy(xu + (at + b) * V5_XBLOCK + t * V5_MR * 4 + lane * 4, &v[t], 4);
+                dx[(at + b) * V5_MR + lane] = tk_x86_half(blk->d);
+                if (nibbles) {
+                    int32_t sum = 0;
+                    for (int t = 0; t < TK_QK; t++) sum += blk->qs[t];
+                    cx[(at + b) * V5_MR + lane] = -8 * sum;
+                }
+            }
+        }
+    }
+}
+
+/// Outputs [n0, n1) from activations in the group layout. `prepacked` (from `tk_pack_avx512`) or
+/// NULL to pack each 16-row panel of `w` on the fly; with it, n0 must be a multiple of 16 (MatMul
+/// splits rows at multiples of 32). Nibble layouts (starts present) go with prepacked q4_0 only.
+TK_512 static void v5_gemm_laid(const void *w, const void *prepacked, const void *xpacked, float *y, int64_t ldy,
+                                int64_t m, int64_t k, int64_t n0, int64_t n1, int q4) {
+    const int64_t nb = k / TK_QK;
     const int nibbles = prepacked != NULL && q4;
-    int32_t *cx = nibbles ? malloc(sizeof(int32_t) * (size_t)(groups * nb * V5_MR)) : NULL;
-    if (!xu || !dx || (nibbles && !cx)) abort();
+    uint8_t *xu;
+    float *dx;
+    int32_t *cx;
+    v5_x_parts((void *)xpacked, m, k, nibbles, &xu, &dx, &cx);
     int8_t *pq = NULL;
     float *pd = NULL;
     int32_t *ps = NULL;
@@ -376,31 +426,6 @@ TK_512 static void v5_gemm(const void *w, const void *prepacked, const void *x, 
         if (!pq || !pd || !ps) abort();
         for (int q = 0; q < V5_PANELS; q++)
             pan[q] = (v5_panel){pq + q * nb * 512, pd + q * nb * V5_NR, ps + q * nb * V5_NR};
-    }
-    // Activations + 128 (unsigned for vpdpbusd; signed as they are for nibble panels), in
-    // v5_tile's group layout; rows past m are zero with a zero scale.
-    const __m256i flip = nibbles ? _mm256_setzero_si256() : _mm256_set1_epi8((char)0x80);
-    // Only the last group can have rows past m; its blocks are zeroed once (a memset of the whole
-    // buffer cost ~4 % of a 411-row product split into 8 output ranges).
-    const int64_t last = (groups - 1) * nb;
-    memset(xu + last * V5_XBLOCK, 0, (size_t)(nb * V5_XBLOCK));
-    memset(dx + last * V5_MR, 0, sizeof(float) * (size_t)(nb * V5_MR));
-    if (nibbles) memset(cx + last * V5_MR, 0, sizeof(int32_t) * (size_t)(nb * V5_MR));
-    for (int64_t i = 0; i < m; i++) {
-        const int64_t at = (i / V5_MR) * nb;  // the row's group, first block
-        const int64_t lane = i % V5_MR;
-        for (int64_t b = 0; b < nb; b++) {
-            const tk_block_q8_0 *blk = &xq[i * nb + b];
-            uint32_t v[8];
-            _mm256_storeu_si256((__m256i *)v, _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)blk->qs), flip));
-            for (int g = 0; g < 8; g++) memcpy(xu + (at + b) * V5_XBLOCK + g * V5_MR * 4 + lane * 4, &v[g], 4);
-            dx[(at + b) * V5_MR + lane] = tk_x86_half(blk->d);
-            if (nibbles) {
-                int32_t sum = 0;
-                for (int t = 0; t < TK_QK; t++) sum += blk->qs[t];
-                cx[(at + b) * V5_MR + lane] = -8 * sum;
-            }
-        }
     }
     float tmp[V5_MR * V5_NR * V5_PANELS];
     for (int64_t n = n0; n < n1; n += V5_NR * V5_PANELS) {
@@ -427,7 +452,23 @@ TK_512 static void v5_gemm(const void *w, const void *prepacked, const void *x, 
                 for (int64_t c = 0; c < nr; c++) y[(i + r) * ldy + n + c] = tmp[r * V5_NR * V5_PANELS + c];
         }
     }
-    free(xu); free(dx); free(cx); free(pq); free(pd); free(ps);
+    free(pq); free(pd); free(ps);
+}
+
+/// The table's plain entries: lay the activations out for this range alone, then v5_gemm_laid.
+TK_512 static void v5_gemm(const void *w, const void *prepacked, const void *x, float *y, int64_t ldy, int64_t m,
+                           int64_t k, int64_t n0, int64_t n1, int q4) {
+    const int nibbles = prepacked != NULL && q4;
+    void *packed = aligned_alloc(64, (size_t)((tk_pack_q8_x_size_avx512(m, k, nibbles) + 63) / 64 * 64));
+    if (!packed) abort();
+    tk_pack_q8_x_avx512(x, m, k, nibbles, packed, 0, (m + V5_MR - 1) / V5_MR);
+    v5_gemm_laid(w, prepacked, packed, y, ldy, m, k, n0, n1, q4);
+    free(packed);
+}
+
+TK_512 void tk_gemm_q8_packed_x_avx512(tk_dtype dtype, const void *w, const void *prepacked, const void *xpacked,
+                                       float *y, int64_t ldy, int64_t m, int64_t k, int64_t n0, int64_t n1) {
+    v5_gemm_laid(w, prepacked, xpacked, y, ldy, m, k, n0, n1, dtype == TK_Q4_0);
 }
 
 int64_t tk_pack_size_avx512(tk_dtype dtype, int64_t n, int64_t k) {

@@ -142,6 +142,32 @@ public enum MatMul {
         let dt = w.cDType
         let k = Int64(w.columns)
         let quantize = usesQuantizedActivations(w.dtype, m: m, isa: isa)
+        let usable = prepacked.flatMap { $0.isa == isa ? $0 : nil }
+        if let usable {
+            precondition(usable.rows == w.rows && usable.columns == w.columns, "gemm: prepacked weights of another shape")
+        }
+        // Activations laid out once for every thread's range (AVX512-VNNI): quantized to q8_0,
+        // then into the int8 GEMM's row groups, both in parallel. Each range used to lay them
+        // out for itself (~30 % of a 512-row product cut into 16 ranges, on one core).
+        if quantize, let size = table.pointee.pack_q8_x_size, let lay = table.pointee.pack_q8_x,
+           let kernel = table.pointee.gemm_q8_packed_x {
+            let nibbles: Int32 = usable != nil && w.dtype == .q4_0 ? 1 : 0
+            let groupRows = Int(table.pointee.pack_q8_x_rows)
+            let groups = (m + groupRows - 1) / groupRows
+            withActivations(w, x.baseAddress!, rows: m, table: table, pool: pool, quantize: true) { act in
+                withUnsafeTemporaryAllocation(byteCount: Int(size(Int64(m), k, nibbles)), alignment: 64) { buffer in
+                    let laid = UnsafeMutableRawPointer(buffer.baseAddress!)
+                    pool.parallelFor(groups) { g in
+                        lay(act, Int64(m), k, nibbles, laid, Int64(g.lowerBound), Int64(g.upperBound))
+                    }
+                    pool.parallelFor(w.rows, alignment: 32) { r in
+                        kernel(dt, w.data, usable.map { UnsafeRawPointer($0.data) }, laid, y.baseAddress!, Int64(w.rows),
+                               Int64(m), k, Int64(r.lowerBound), Int64(r.upperBound))
+                    }
+                }
+            }
+            return
+        }
         if let prepacked, prepacked.isa == isa, quantize, let kernel = table.pointee.gemm_prepacked {
             precondition(prepacked.rows == w.rows && prepacked.columns == w.columns, "gemm: prepacked weights of another shape")
             withActivations(w, x.baseAddress!, rows: m, table: table, pool: pool, quantize: true) { act in

@@ -105,6 +105,15 @@ typedef struct {
     int64_t (*pack_x_size)(int64_t m, int64_t k);
     void (*pack_x)(const float *x, int64_t m, int64_t k, float *dst, int64_t g0, int64_t g1);
     tk_gemm_fn gemm_packed_x[TK_DTYPE_COUNT];
+    /// The same for q8_0/q4_0 weights (NULL where the ISA has none): q8_0 activation blocks laid
+    /// out once per product in the int8 GEMM's row groups of `pack_q8_x_rows` — `nibbles` for
+    /// prepacked q4_0 panels — then `gemm_q8_packed_x` over outputs [n0, n1), from `prepacked`
+    /// panels (`pack`) or, when that is NULL, packing `w` on the fly.
+    int64_t pack_q8_x_rows;
+    int64_t (*pack_q8_x_size)(int64_t m, int64_t k, int nibbles);
+    void (*pack_q8_x)(const void *x, int64_t m, int64_t k, int nibbles, void *dst, int64_t g0, int64_t g1);
+    void (*gemm_q8_packed_x)(tk_dtype dtype, const void *w, const void *prepacked, const void *xpacked, float *y,
+                             int64_t ldy, int64_t m, int64_t k, int64_t n0, int64_t n1);
     /// Sum of `n` floats, streaming (the bandwidth probe).
     double (*sum_f32)(const float *x, int64_t n);
     /// `iters` rounds of independent FMAs; returns the flop count done (the peak probe).
