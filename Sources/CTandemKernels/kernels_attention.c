@@ -81,9 +81,9 @@ void tk_attn_values_f32_generic(const float *p, const float *v, int64_t ldv, int
 }
 
 #if defined(TK_HAVE_AVX2)
-#include <immintrin.h>
+#include "tk_x86.h"
 
-#define TK_ATTN_AVX2 __attribute__((target("avx2,fma")))
+#define TK_ATTN_AVX2 __attribute__((target("avx2,fma,f16c")))
 
 TK_ATTN_AVX2 void tk_attn_scores_f32_avx2(const float *q, const float *k, int64_t ldk, int64_t n, int64_t d, float *s) {
     const int64_t d8 = d & ~(int64_t)7;
@@ -99,9 +99,7 @@ TK_ATTN_AVX2 void tk_attn_scores_f32_avx2(const float *q, const float *k, int64_
             a2 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k2 + c), a2);
             a3 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k3 + c), a3);
         }
-        // Pairwise adds leave lane i of each 128-bit half holding part of score i.
-        const __m256 t = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
-        __m128 r = _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
+        __m128 r = tk_x86_hsum4(a0, a1, a2, a3);
         if (d8 < d) {
             float tail[4] = {0, 0, 0, 0};
             for (int64_t c = d8; c < d; c++) {
@@ -169,9 +167,7 @@ TK_ATTN_AVX2 void tk_attn_scores_i8_avx2(const float *q, const int8_t *k, const 
             a2 = _mm256_fmadd_ps(qv, i8x8(k2 + c), a2);
             a3 = _mm256_fmadd_ps(qv, i8x8(k3 + c), a3);
         }
-        const __m256 t = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
-        const __m128 r = _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
-        _mm_storeu_ps(s + j, _mm_mul_ps(r, _mm_loadu_ps(ks + j)));
+        _mm_storeu_ps(s + j, _mm_mul_ps(tk_x86_hsum4(a0, a1, a2, a3), _mm_loadu_ps(ks + j)));
     }
     if (j < n) tk_attn_scores_i8_generic(q, k + j * d, ks + j, n - j, d, s + j);
 }

@@ -251,9 +251,7 @@ TK_AVX2_INLINE void gemv_float_short(const void *w, const float *x, float *y, in
             a2 = _mm256_fmadd_ps(load8_float(w0 + 2 * rb, i, f16), xv, a2);
             a3 = _mm256_fmadd_ps(load8_float(w0 + 3 * rb, i, f16), xv, a3);
         }
-        // [a0 a1 a2 a3] lane sums: hadd pairs within 128-bit halves, then add the halves.
-        const __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
-        __m128 sums = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+        __m128 sums = tk_x86_hsum4(a0, a1, a2, a3);
         if (k8 < k) {
             float tail[4];
             for (int j = 0; j < 4; j++) {
