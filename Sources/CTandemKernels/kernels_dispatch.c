@@ -156,7 +156,6 @@ static const tk_kernels tk_avx512 = {
     .pack_rows = 16,
     .pack_size = tk_pack_size_avx512,
     .pack = tk_pack_avx512,
-    .gemm_prepacked = tk_gemm_prepacked_avx512,
     .pack_x_rows = 12,
     .pack_x_size = tk_pack_x_size_avx512,
     .pack_x = tk_pack_x_avx512,
@@ -279,6 +278,10 @@ void tk_gemm(const tk_kernels *kt, tk_dtype dtype, const void *w, const void *x,
 
 float tk_fp16_to_fp32(uint16_t h) { return tk_half_to_float(h); }
 uint16_t tk_fp32_to_fp16(float f) { return tk_float_to_half(f); }
+
+int tk_gemm_lays_q8_x(const tk_kernels *kt) {
+    return kt->pack_q8_x_size != NULL && kt->pack_q8_x != NULL && kt->gemm_q8_packed_x != NULL;
+}
 
 int tk_gemm_packs_x(const tk_kernels *kt, tk_dtype dtype) {
     return kt->pack_x != NULL && kt->pack_x_size != NULL && kt->gemm_packed_x[dtype] != NULL;

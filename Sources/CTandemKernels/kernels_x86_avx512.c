@@ -455,14 +455,14 @@ TK_512 static void v5_gemm_laid(const void *w, const void *prepacked, const void
     free(pq); free(pd); free(ps);
 }
 
-/// The table's plain entries: lay the activations out for this range alone, then v5_gemm_laid.
-TK_512 static void v5_gemm(const void *w, const void *prepacked, const void *x, float *y, int64_t ldy, int64_t m,
-                           int64_t k, int64_t n0, int64_t n1, int q4) {
-    const int nibbles = prepacked != NULL && q4;
-    void *packed = aligned_alloc(64, (size_t)((tk_pack_q8_x_size_avx512(m, k, nibbles) + 63) / 64 * 64));
+/// The table's plain `gemm` entries (weights packed on the fly): lay the activations out for this
+/// range alone, then v5_gemm_laid. MatMul lays them out once per product instead.
+TK_512 static void v5_gemm(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k, int64_t n0,
+                           int64_t n1, int q4) {
+    void *packed = aligned_alloc(64, (size_t)((tk_pack_q8_x_size_avx512(m, k, 0) + 63) / 64 * 64));
     if (!packed) abort();
-    tk_pack_q8_x_avx512(x, m, k, nibbles, packed, 0, (m + V5_MR - 1) / V5_MR);
-    v5_gemm_laid(w, prepacked, packed, y, ldy, m, k, n0, n1, q4);
+    tk_pack_q8_x_avx512(x, m, k, 0, packed, 0, (m + V5_MR - 1) / V5_MR);
+    v5_gemm_laid(w, NULL, packed, y, ldy, m, k, n0, n1, q4);
     free(packed);
 }
 
@@ -482,19 +482,14 @@ TK_512 void tk_pack_avx512(tk_dtype dtype, const void *w, int64_t n, int64_t k, 
         v5_pack(w, k, p * V5_NR, tk_min64(V5_NR, n - p * V5_NR), dtype == TK_Q4_0, v5_panel_at(packed, p, nb, dtype == TK_Q4_0));
 }
 
-TK_512 void tk_gemm_prepacked_avx512(tk_dtype dtype, const void *packed, const void *x, float *y, int64_t ldy,
-                                     int64_t m, int64_t k, int64_t n0, int64_t n1) {
-    v5_gemm(NULL, packed, x, y, ldy, m, k, n0, n1, dtype == TK_Q4_0);
-}
-
 TK_512 void tk_gemm_q8_0_avx512(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k,
                                 int64_t n0, int64_t n1) {
-    v5_gemm(w, NULL, x, y, ldy, m, k, n0, n1, 0);
+    v5_gemm(w, x, y, ldy, m, k, n0, n1, 0);
 }
 
 TK_512 void tk_gemm_q4_0_avx512(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k,
                                 int64_t n0, int64_t n1) {
-    v5_gemm(w, NULL, x, y, ldy, m, k, n0, n1, 1);
+    v5_gemm(w, x, y, ldy, m, k, n0, n1, 1);
 }
 
 /// The FMA peak probe at 512 bits: 12 independent chains, as in the AVX2 probe.

@@ -91,8 +91,6 @@ void tk_gemv_q4_0_avx2(const void *w, const void *x, float *y, int64_t k, int64_
 double tk_fma_loop_avx512(int64_t iters, float *sink);
 int64_t tk_pack_size_avx512(tk_dtype dtype, int64_t n, int64_t k);
 void tk_pack_avx512(tk_dtype dtype, const void *w, int64_t n, int64_t k, void *packed, int64_t p0, int64_t p1);
-void tk_gemm_prepacked_avx512(tk_dtype dtype, const void *packed, const void *x, float *y, int64_t ldy,
-                              int64_t m, int64_t k, int64_t n0, int64_t n1);
 void tk_gemm_f32_avx512(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k, int64_t n0, int64_t n1);
 void tk_gemm_f16_avx512(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k, int64_t n0, int64_t n1);
 int64_t tk_pack_x_size_avx512(int64_t m, int64_t k);

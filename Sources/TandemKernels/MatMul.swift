@@ -146,34 +146,14 @@ public enum MatMul {
         if let usable {
             precondition(usable.rows == w.rows && usable.columns == w.columns, "gemm: prepacked weights of another shape")
         }
-        // Activations laid out once for every thread's range (AVX512-VNNI): quantized to q8_0,
-        // then into the int8 GEMM's row groups, both in parallel. Each range used to lay them
-        // out for itself (~30 % of a 512-row product cut into 16 ranges, on one core).
-        if quantize, let size = table.pointee.pack_q8_x_size, let lay = table.pointee.pack_q8_x,
-           let kernel = table.pointee.gemm_q8_packed_x {
-            let nibbles: Int32 = usable != nil && w.dtype == .q4_0 ? 1 : 0
-            let groupRows = Int(table.pointee.pack_q8_x_rows)
-            let groups = (m + groupRows - 1) / groupRows
-            withActivations(w, x.baseAddress!, rows: m, table: table, pool: pool, quantize: true) { act in
-                withUnsafeTemporaryAllocation(byteCount: Int(size(Int64(m), k, nibbles)), alignment: 64) { buffer in
-                    let laid = UnsafeMutableRawPointer(buffer.baseAddress!)
-                    pool.parallelFor(groups) { g in
-                        lay(act, Int64(m), k, nibbles, laid, Int64(g.lowerBound), Int64(g.upperBound))
-                    }
-                    pool.parallelFor(w.rows, alignment: 32) { r in
-                        kernel(dt, w.data, usable.map { UnsafeRawPointer($0.data) }, laid, y.baseAddress!, Int64(w.rows),
-                               Int64(m), k, Int64(r.lowerBound), Int64(r.upperBound))
-                    }
-                }
-            }
-            return
-        }
-        if let prepacked, prepacked.isa == isa, quantize, let kernel = table.pointee.gemm_prepacked {
-            precondition(prepacked.rows == w.rows && prepacked.columns == w.columns, "gemm: prepacked weights of another shape")
-            withActivations(w, x.baseAddress!, rows: m, table: table, pool: pool, quantize: true) { act in
+        // q8_0/q4_0 on an ISA whose int8 GEMM takes its activations laid out once for all
+        // threads (AVX512-VNNI), from prepacked panels (batched decoding) or packing on the fly.
+        if quantize, tk_gemm_lays_q8_x(table) != 0, let kernel = table.pointee.gemm_q8_packed_x {
+            let nibbles = usable != nil && w.dtype == .q4_0
+            withActivations(w, x.baseAddress!, rows: m, table: table, pool: pool, quantize: true, layQ8: nibbles) { act in
                 pool.parallelFor(w.rows, alignment: 32) { r in
-                    kernel(dt, prepacked.data, act, y.baseAddress!, Int64(w.rows), Int64(m), k,
-                           Int64(r.lowerBound), Int64(r.upperBound))
+                    kernel(dt, w.data, usable.map { UnsafeRawPointer($0.data) }, act, y.baseAddress!, Int64(w.rows),
+                           Int64(m), k, Int64(r.lowerBound), Int64(r.upperBound))
                 }
             }
             return
@@ -243,11 +223,14 @@ public enum MatMul {
     }
 
     /// Hands the kernels the activations in the form they pair with: the f32 rows themselves, the
-    /// rows quantized to q8_0 blocks, or (`packX`) packed in `gemm_packed_x`'s layout, in temporary
-    /// memory. Prepared once per product, before the threads split the outputs.
+    /// rows quantized to q8_0 blocks, those blocks laid out in the int8 GEMM's row groups
+    /// (`layQ8`: `pack_q8_x`, true for nibble panels), or (`packX`) packed in `gemm_packed_x`'s
+    /// layout, in temporary memory. Prepared once per product, before the threads split the
+    /// outputs: each range laying them out for itself cost ~30 % of a 512-row product cut into 16.
     private static func withActivations(
         _ w: WeightMatrix, _ x: UnsafePointer<Float>, rows m: Int, table: UnsafePointer<tk_kernels>,
-        pool: ThreadPool? = nil, quantize: Bool, packX: Bool = false, _ body: (UnsafeRawPointer) -> Void
+        pool: ThreadPool? = nil, quantize: Bool, layQ8: Bool? = nil, packX: Bool = false,
+        _ body: (UnsafeRawPointer) -> Void
     ) {
         if packX, let size = table.pointee.pack_x_size, let pack = table.pointee.pack_x {
             // The layout of `gemm_packed_x`, row groups packed in parallel.
@@ -283,7 +266,20 @@ public enum MatMul {
             } else {
                 quantizeRows(0..<m)
             }
-            body(UnsafeRawPointer(base))
+            guard let layQ8, let size = table.pointee.pack_q8_x_size, let lay = table.pointee.pack_q8_x else {
+                body(UnsafeRawPointer(base))
+                return
+            }
+            let nibbles: Int32 = layQ8 ? 1 : 0
+            let groupRows = Int(table.pointee.pack_q8_x_rows)
+            let groups = (m + groupRows - 1) / groupRows
+            withUnsafeTemporaryAllocation(byteCount: Int(size(Int64(m), Int64(k), nibbles)), alignment: 64) { laid in
+                let layGroups = { (g: Range<Int>) in
+                    lay(base, Int64(m), Int64(k), nibbles, laid.baseAddress!, Int64(g.lowerBound), Int64(g.upperBound))
+                }
+                if let pool { pool.parallelFor(groups, layGroups) } else { layGroups(0..<groups) }
+                body(UnsafeRawPointer(laid.baseAddress!))
+            }
         }
     }
 }
@@ -305,7 +301,7 @@ public final class PrepackedWeights: @unchecked Sendable {
     /// nil when `isa` has no prepacked GEMM or `w` is not q8_0/q4_0.
     public init?(_ w: WeightMatrix, isa: KernelISA = .current, pool: ThreadPool = .shared) {
         let table = isa.table.pointee
-        guard w.dtype.isQuantized, let size = table.pack_size, let pack = table.pack, table.gemm_prepacked != nil,
+        guard w.dtype.isQuantized, let size = table.pack_size, let pack = table.pack, table.gemm_q8_packed_x != nil,
               table.pack_rows > 0 else { return nil }
         let dt = w.cDType, n = Int64(w.rows), k = Int64(w.columns)
         let bytes = Int(size(dt, n, k))

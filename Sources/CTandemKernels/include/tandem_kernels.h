@@ -86,16 +86,14 @@ typedef struct {
     /// NULL where the ISA has none. Faster than `gemm` once there are enough activation rows to
     /// amortize the widening (see `tk_gemm_prefers_f32`).
     tk_gemm_fn gemm_f32act[TK_DTYPE_COUNT];
-    /// Prepacked GEMM (NULL where the ISA has none): a quantized matrix copied once into the
+    /// Prepacked weights (NULL where the ISA has none): a quantized matrix copied once into the
     /// layout the GEMM tile reads, so products with few activation rows (batched decoding) do
     /// not repack every weight on every call. `pack_size` gives the bytes for an n×k matrix (0 for
-    /// dtypes without one), `pack` fills panels [p0, p1) of `pack_rows` rows each.
+    /// dtypes without one), `pack` fills panels [p0, p1) of `pack_rows` rows each;
+    /// `gemm_q8_packed_x` (below) reads them, over outputs [n0, n1) with n0 a multiple of `pack_rows`.
     int64_t pack_rows;
     int64_t (*pack_size)(tk_dtype dtype, int64_t n, int64_t k);
     void (*pack)(tk_dtype dtype, const void *w, int64_t n, int64_t k, void *packed, int64_t p0, int64_t p1);
-    /// y = x·Wᵀ from `pack`'s output, rows [n0, n1), n0 a multiple of `pack_rows`.
-    void (*gemm_prepacked)(tk_dtype dtype, const void *packed, const void *x, float *y, int64_t ldy,
-                           int64_t m, int64_t k, int64_t n0, int64_t n1);
     /// f32/f16 GEMM over activations packed once per product (NULL where the ISA has none):
     /// `pack_x_size` bytes for m×k, `pack_x` fills row groups [g0, g1) of `pack_x_rows` rows,
     /// then `gemm_packed_x[dtype]` (f32 and f16 only) takes the packed buffer as `x`. Why: with
@@ -162,6 +160,10 @@ void tk_gemm(const tk_kernels *kt, tk_dtype dtype, const void *w, const void *x,
 
 /// Whether `kt` multiplies `dtype` weights with activations packed by `pack_x`.
 int tk_gemm_packs_x(const tk_kernels *kt, tk_dtype dtype);
+
+/// Whether `kt` has the q8_0/q4_0 GEMM over activations laid out once per product
+/// (`pack_q8_x_size`, `pack_q8_x` and `gemm_q8_packed_x` all present).
+int tk_gemm_lays_q8_x(const tk_kernels *kt);
 
 /// `gemm_packed_x[dtype]` over outputs [n0, n1); `xpacked` from `pack_x` over all row groups.
 void tk_gemm_packed_x(const tk_kernels *kt, tk_dtype dtype, const void *w, const float *xpacked, float *y,
