@@ -322,6 +322,8 @@ public final class T5Model: @unchecked Sendable {
         let vtF32 = FloatBuffer(count: format == .f16 ? m * inner : 1)
         var scales: [FloatBuffer] = []
         for layer in decoder {
+            sk.append(FloatBuffer(count: steps * inner))
+            sv.append(FloatBuffer(count: steps * inner))
             layer.crossAttention.k(input, rows: m, into: k.mutable, pool: pool)
             layer.crossAttention.v(input, rows: m, into: v.mutable, pool: pool)
             if format == .int8 {
@@ -339,8 +341,6 @@ public final class T5Model: @unchecked Sendable {
                 ck.append(kq)
                 cv.append(vq)
                 scales.append(sc)
-                sk.append(FloatBuffer(count: steps * inner))
-                sv.append(FloatBuffer(count: steps * inner))
                 continue
             }
             // Laid out per head — Kₕ as [m, d_kv], Vₕᵀ as [d_kv, m] — so each decode step's
@@ -368,8 +368,6 @@ public final class T5Model: @unchecked Sendable {
             }
             ck.append(kh)
             cv.append(vt)
-            sk.append(FloatBuffer(count: steps * inner))
-            sv.append(FloatBuffer(count: steps * inner))
         }
         return DecoderState(inputLength: m, capacity: steps, crossK: ck, crossV: cv, crossScales: scales, crossFormat: format,
                             selfK: sk, selfV: sv)
