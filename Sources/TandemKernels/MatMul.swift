@@ -53,6 +53,11 @@ public enum MatMul {
     /// more than it saves.
     public static let parallelThresholdBytes = 32 * 1024
 
+    /// Below this many activation values (rows × columns) a GEMM quantizes and lays out its
+    /// activations on the calling thread: for a batch-8 decoder step (4K–16K values) that takes
+    /// 1–3 µs, less than a hand-off to the workers and back.
+    static let parallelActivationElements = 1 << 16
+
     /// y = W x for one activation vector (decode).
     ///
     /// - Parameters:
@@ -175,6 +180,65 @@ public enum MatMul {
         }
     }
 
+    /// Y_i = X W_iᵀ for several matrices that read the same `m` input rows (a layer's q, k, v, or
+    /// its gate and up projections): where the int8 GEMM lays its activations out once for all
+    /// threads (AVX512-VNNI), they are quantized and laid out once and every matrix's rows are
+    /// shared out in one parallel call: in a batch-8 decoder step a product takes ≈ 20 µs, and each
+    /// hand-off to the workers (and the idle tail at its end) a few. Otherwise one product each;
+    /// one row is the grouped GEMV.
+    ///
+    /// - Parameters:
+    ///   - ws: matrices of one dtype and one column count, `x.count / m` columns.
+    ///   - ys: one output per matrix, `m × ws[i].rows` floats, overwritten.
+    ///   - prepacked: one entry per matrix, as in `gemm(_:x:m:y:pool:isa:prepacked:)`.
+    public static func gemm(
+        _ ws: [WeightMatrix], x: UnsafeBufferPointer<Float>, m: Int, ys: [UnsafeMutableBufferPointer<Float>],
+        pool: ThreadPool = .shared, isa: KernelISA = .current, prepacked: [PrepackedWeights?]
+    ) {
+        precondition(ws.count == ys.count && ws.count == prepacked.count && !ws.isEmpty, "gemm: one output and one prepacked entry per matrix")
+        if m == 1 {
+            gemv(ws, x: x, ys: ys, pool: pool, isa: isa)
+            return
+        }
+        let first = ws[0], table = isa.table
+        let usable = prepacked.map { p in p.flatMap { $0.isa == isa ? $0 : nil } }
+        // The activations' layout depends on the panels (nibbles for prepacked q4_0): one for all.
+        let uniform = ws.allSatisfy { $0.dtype == first.dtype && $0.columns == first.columns }
+            && usable.allSatisfy { ($0 != nil) == (usable[0] != nil) }
+        guard ws.count > 1, uniform, usesQuantizedActivations(first.dtype, m: m, isa: isa),
+              tk_gemm_lays_q8_x(table) != 0, let kernel = table.pointee.gemm_q8_packed_x else {
+            for i in ws.indices { gemm(ws[i], x: x, m: m, y: ys[i], pool: pool, isa: isa, prepacked: prepacked[i]) }
+            return
+        }
+        precondition(x.count == m * first.columns, "gemm: x has \(x.count) elements, need \(m)×\(first.columns)")
+        for (i, w) in ws.enumerated() {
+            precondition(ys[i].count == m * w.rows, "gemm: y has \(ys[i].count) elements, need \(m)×\(w.rows)")
+            if let p = usable[i] {
+                precondition(p.rows == w.rows && p.columns == w.columns, "gemm: prepacked weights of another shape")
+            }
+        }
+        // Each matrix starts at a multiple of 32 rows in the concatenation, so every range the
+        // threads get starts on a panel boundary of every matrix it touches.
+        var starts = [Int]()
+        var total = 0
+        for w in ws {
+            starts.append(total)
+            total += (w.rows + 31) / 32 * 32
+        }
+        let k = Int64(first.columns)
+        let nibbles = usable[0] != nil && first.dtype == .q4_0
+        withActivations(first, x.baseAddress!, rows: m, table: table, pool: pool, quantize: true, layQ8: nibbles) { act in
+            pool.parallelFor(total, alignment: 32) { r in
+                for (i, w) in ws.enumerated() {
+                    let lo = max(r.lowerBound - starts[i], 0), hi = min(r.upperBound - starts[i], w.rows)
+                    guard lo < hi else { continue }
+                    kernel(w.cDType, w.data, usable[i].map { UnsafeRawPointer($0.data) }, act, ys[i].baseAddress!,
+                           Int64(w.rows), Int64(m), k, Int64(lo), Int64(hi))
+                }
+            }
+        }
+    }
+
     /// A linear layer: Y = X Wᵀ (+ bias) for `m` rows, GEMV when m = 1 and GEMM otherwise. What a
     /// model's `Linear` calls, whatever the weight's dtype.
     ///
@@ -261,7 +325,9 @@ public enum MatMul {
                     quantize(x + i * k, (base + i * rowBytes).assumingMemoryBound(to: tk_block_q8_0.self), Int64(k))
                 }
             }
-            if let pool, m >= 8 {
+            // A few rows (a decoder step) take a microsecond or two here: less than waking the workers.
+            let parallel = m * k >= Self.parallelActivationElements
+            if let pool, parallel, m >= 8 {
                 pool.parallelFor(m, quantizeRows)
             } else {
                 quantizeRows(0..<m)
@@ -277,7 +343,7 @@ public enum MatMul {
                 let layGroups = { (g: Range<Int>) in
                     lay(base, Int64(m), Int64(k), nibbles, laid.baseAddress!, Int64(g.lowerBound), Int64(g.upperBound))
                 }
-                if let pool { pool.parallelFor(groups, layGroups) } else { layGroups(0..<groups) }
+                if let pool, parallel { pool.parallelFor(groups, layGroups) } else { layGroups(0..<groups) }
                 body(UnsafeRawPointer(laid.baseAddress!))
             }
         }

@@ -73,7 +73,7 @@ public struct ModelWeights: @unchecked Sendable {
 public struct Linear: @unchecked Sendable {
     public let weight: WeightMatrix
     public let bias: UnsafeBufferPointer<Float>?
-    private let prepack = PrepackCache()
+    fileprivate let prepack = PrepackCache()
 
     public var inFeatures: Int { weight.columns }
     public var outFeatures: Int { weight.rows }
@@ -122,15 +122,23 @@ final class PrepackCache: @unchecked Sendable {
 }
 
 extension Linear {
-    /// Several linear layers over the same input rows (q/k/v, gate/up). One token at a time, with
-    /// one dtype and no biases, they run as one grouped GEMV (`MatMul.gemv(_:x:ys:)`: one
-    /// quantization of the input, one parallel call); otherwise one product each.
+    /// Several linear layers over the same input rows (q/k/v, gate/up). Without biases they run as
+    /// one grouped product: for one token the grouped GEMV (`MatMul.gemv(_:x:ys:)`), for a few
+    /// rows the grouped GEMM, each with one quantization of the input and one parallel call.
     public static func apply(_ layers: [Linear], _ x: UnsafeBufferPointer<Float>, rows: Int,
                              into ys: [UnsafeMutableBufferPointer<Float>], pool: ThreadPool) {
         let first = layers[0].weight
         if rows == 1, layers.allSatisfy({ $0.bias == nil && $0.weight.dtype == first.dtype && $0.weight.columns == first.columns }) {
             MatMul.gemv(layers.map(\.weight), x: UnsafeBufferPointer(rebasing: x[0..<first.columns]),
                         ys: zip(layers, ys).map { UnsafeMutableBufferPointer(rebasing: $1[0..<$0.outFeatures]) }, pool: pool)
+            return
+        }
+        if rows > 1, layers.allSatisfy({ $0.bias == nil }) {
+            // Batched decoding: one grouped GEMM (`MatMul.gemm(_:x:m:ys:prepacked:)`).
+            let packed = layers.map { rows <= PrepackCache.maxRows ? $0.prepack.weights(for: $0.weight, pool: pool) : nil }
+            MatMul.gemm(layers.map(\.weight), x: UnsafeBufferPointer(rebasing: x[0..<rows * first.columns]), m: rows,
+                        ys: zip(layers, ys).map { UnsafeMutableBufferPointer(rebasing: $1[0..<rows * $0.outFeatures]) },
+                        pool: pool, prepacked: packed)
             return
         }
         for (layer, y) in zip(layers, ys) { layer(x, rows: rows, into: y, pool: pool) }

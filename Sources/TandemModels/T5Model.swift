@@ -147,9 +147,7 @@ public final class T5Model: @unchecked Sendable {
         for (i, layer) in encoder.enumerated() {
             let l = layer.attention
             rmsNormRows(x.buffer, rows: m, width: d, weight: l.norm, epsilon: epsilon, into: h.mutable)
-            l.q(h.buffer, rows: m, into: q.mutable, pool: pool)
-            l.k(h.buffer, rows: m, into: k.mutable, pool: pool)
-            l.v(h.buffer, rows: m, into: v.mutable, pool: pool)
+            Linear.apply([l.q, l.k, l.v], h.buffer, rows: m, into: [q.mutable, k.mutable, v.mutable], pool: pool)
             PrefillAttention.attend(
                 q: q.buffer.baseAddress!, k: k.buffer.baseAddress!, v: v.buffer.baseAddress!, out: attn.mutable.baseAddress!,
                 queries: m, keys: m, heads: heads, kvHeads: heads, headDim: config.dKV, kvStride: inner,
@@ -177,8 +175,7 @@ public final class T5Model: @unchecked Sendable {
             default: Ops.relu(act)
             }
         } else {
-            f.wi0!(h.buffer, rows: rows, into: a.mutable, pool: pool)
-            f.wi1!(h.buffer, rows: rows, into: b.mutable, pool: pool)
+            Linear.apply([f.wi0!, f.wi1!], h.buffer, rows: rows, into: [a.mutable, b.mutable], pool: pool)
             if config.feedForwardProj == "gated-relu" {
                 Ops.relu(act)
                 for i in 0..<rows * ff { act[i] *= b.mutable[i] }
@@ -324,8 +321,7 @@ public final class T5Model: @unchecked Sendable {
         for layer in decoder {
             sk.append(FloatBuffer(count: steps * inner))
             sv.append(FloatBuffer(count: steps * inner))
-            layer.crossAttention.k(input, rows: m, into: k.mutable, pool: pool)
-            layer.crossAttention.v(input, rows: m, into: v.mutable, pool: pool)
+            Linear.apply([layer.crossAttention.k, layer.crossAttention.v], input, rows: m, into: [k.mutable, v.mutable], pool: pool)
             if format == .int8 {
                 // Per head, its rows quantized straight from the projection's [m, inner] output.
                 let kq = FloatBuffer(count: (m * inner + 3) / 4), vq = FloatBuffer(count: (m * inner + 3) / 4)
@@ -399,9 +395,7 @@ public final class T5Model: @unchecked Sendable {
         for (l, layer) in decoder.enumerated() {
             let sa = layer.selfAttention
             rmsNormRows(x.buffer, rows: n, width: d, weight: sa.norm, epsilon: epsilon, into: h.mutable)
-            sa.q(h.buffer, rows: n, into: q.mutable, pool: pool)
-            sa.k(h.buffer, rows: n, into: k.mutable, pool: pool)
-            sa.v(h.buffer, rows: n, into: v.mutable, pool: pool)
+            Linear.apply([sa.q, sa.k, sa.v], h.buffer, rows: n, into: [q.mutable, k.mutable, v.mutable], pool: pool)
             for (i, s) in states.enumerated() {
                 let p = s.position
                 _ = s.selfK[l][p * inner..<(p + 1) * inner].update(fromContentsOf: k.mutable[i * inner..<(i + 1) * inner])

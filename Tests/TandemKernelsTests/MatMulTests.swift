@@ -150,6 +150,48 @@ struct MatMulTests {
         if isa == .avx512 { #expect(checked == shapes.count) }
     }
 
+    /// The grouped GEMM (batched q/k/v, gate/up) gives each matrix exactly what its own GEMM
+    /// gives, with and without prepacked panels, for row counts that are not multiples of the
+    /// 32-row split (so ranges straddle matrices), activation rows from 2 to 13, and inputs both
+    /// below and above the size whose activations are prepared in parallel.
+    @Test(arguments: KernelISA.available, dtypes)
+    func groupedGEMMMatchesSeparateGEMMs(isa: KernelISA, dtype: DType) {
+        for (k, rowCounts) in [(96, [5, 17, 17]), (64, [40, 16, 1]), (8192, [33, 20])] {
+            let weights = rowCounts.enumerated().map { randomFloats($0.element * k, scale: 1, seed: 200 + UInt64($0.offset)) }
+            func nest(_ i: Int, _ made: [WeightMatrix]) {
+                guard i == rowCounts.count else {
+                    withWeights(weights[i], rows: rowCounts[i], columns: k, dtype: dtype) { nest(i + 1, made + [$0]) }
+                    return
+                }
+                let packs = made.map { PrepackedWeights($0, isa: isa, pool: Self.pools[1]) }
+                for m in [2, 8, 13] {
+                    let x = randomFloats(m * k, scale: 3, seed: UInt64(m))
+                    for pool in Self.pools {
+                        for prepacked in [made.map { _ in nil }, packs] {
+                            var separate = made.map { [Float](repeating: .nan, count: m * $0.rows) }
+                            var grouped = separate
+                            x.withUnsafeBufferPointer { xb in
+                                for j in made.indices {
+                                    separate[j].withUnsafeMutableBufferPointer {
+                                        MatMul.gemm(made[j], x: xb, m: m, y: $0, pool: pool, isa: isa, prepacked: prepacked[j])
+                                    }
+                                }
+                                let outs = grouped.indices.map { j in
+                                    UnsafeMutableBufferPointer<Float>.allocate(capacity: m * made[j].rows)
+                                }
+                                defer { outs.forEach { $0.deallocate() } }
+                                MatMul.gemm(made, x: xb, m: m, ys: outs, pool: pool, isa: isa, prepacked: prepacked)
+                                for j in made.indices { grouped[j] = Array(outs[j]) }
+                            }
+                            #expect(grouped == separate, "\(isa) \(dtype) m=\(m) k=\(k) \(rowCounts)")
+                        }
+                    }
+                }
+            }
+            nest(0, [])
+        }
+    }
+
     @Test(arguments: KernelISA.available, dtypes)
     func zerosGiveZeros(isa: KernelISA, dtype: DType) {
         let (m, n, k) = (7, 18, 64)
