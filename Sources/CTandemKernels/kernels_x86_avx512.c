@@ -181,10 +181,14 @@ enum { V5_NR = 16, V5_MR = 6, V5_PANELS = 2 };  // tile: 6 activation rows × 2 
 enum { V5_XBLOCK = 8 * V5_MR * 4 };  // packed activation bytes per block and group of 6 rows
 
 /// One panel of 16 weight rows: q[b][g][j][t] = w[row j][32b + 4g + t] (512 bytes a block), the
-/// row scales d[b][j] and the starting sums s[b][j] = −128·Σ_k w[row j][k in block b]. A
-/// prepacked q4_0 panel has s = NULL and keeps the weights as nibbles, 256 bytes a block: byte
-/// [b][h][j][t] = (w[j][32b + 4h + t] + 8) | (w[j][32b + 4(h+4) + t] + 8) << 4, so batched
-/// decoding streams half the bytes of the int8 form.
+/// row scales d[b][j] and the starting sums s[b][j] = −128·Σ_k w[row j][k in block b].
+///
+/// Prepacked panels (batched decoding, which streams them from memory every step) have no sums,
+/// s = NULL: the weights are stored offset to unsigned, w + 128 (q8_0), or as nibbles, 256 bytes a
+/// block: byte [b][h][j][t] = (w[j][32b + 4h + t] + 8) | (w[j][32b + 4(h+4) + t] + 8) << 4 (q4_0,
+/// half the bytes of int8). vpdpbusd then takes the weights as its unsigned operand and the
+/// activations as they are, and the offset's share, −128Σx or −8Σx, is per activation row and
+/// block (v5_tile_offset). The sums were 64 of a q8_0 panel's 640 bytes a block.
 typedef struct {
     int8_t *q;
     float *d;
@@ -208,8 +212,12 @@ TK_512 static void v5_pack(const void *w, int64_t k, int64_t n, int64_t nr, int 
         tk_x86_transpose8i(r + 8, hi);
         __m512i v[8];
         for (int g = 0; g < 8; g++) v[g] = _mm512_inserti64x4(_mm512_castsi256_si512(lo[g]), hi[g], 1);
+        if (p.s == NULL && !q4) {
+            for (int g = 0; g < 8; g++) _mm512_storeu_si512((void *)(p.q + b * 512 + g * 64), _mm512_xor_si512(v[g], k128));
+            continue;
+        }
         if (p.s == NULL) {
-            // q4_0 kept as nibbles (v5_tile_q4): vector h holds steps h (low) and h + 4 (high),
+            // q4_0 kept as nibbles (v5_tile_offset): vector h holds steps h (low) and h + 4 (high),
             // stored as w + 8, 0…15.
             const __m512i eight = _mm512_set1_epi8(8);
             for (int h = 0; h < 4; h++) {
@@ -282,12 +290,40 @@ TK_512_INLINE void v5_tile(const uint8_t *xg, const float *dg, int64_t nb, int r
     v5_store(f, mr, np, out, ldo);
 }
 
-/// v5_tile for nibble panels (prepacked q4_0): vpdpbusd takes the nibbles (w + 8) as its unsigned
-/// operand and the activations as they are (signed), so Σ(w + 8)·x = Σw·x + 8Σx, and the start
-/// −8Σx is per activation row and block (`cg`), broadcast from memory rather than per output.
-/// `xg` holds the signed activations in v5_tile's group layout.
-TK_512_INLINE void v5_tile_q4(const uint8_t *xg, const float *dg, const int32_t *cg, int64_t nb, int rows, int mr,
-                              const v5_panel *pan, int np, float *out, int64_t ldo) {
+/// v5_tile for prepacked panels, whose weights are offset to unsigned: w + 128 (q8_0) or nibbles
+/// w + 8 (q4_0, `q4`). vpdpbusd takes them as its unsigned operand and the activations as they are
+/// (signed), so Σ(w + c)·x = Σw·x + cΣx, and the start −cΣx is per activation row and block
+/// (`cg`), broadcast rather than loaded per output. `xg` holds the signed activations in v5_tile's
+/// group layout.
+TK_512_INLINE void v5_tile_offset(const uint8_t *xg, const float *dg, const int32_t *cg, int64_t nb, int rows, int mr,
+                                  const v5_panel *pan, int np, int q4, float *out, int64_t ldo) {
+    if (!q4) {
+        __m512 f[V5_MR][V5_PANELS];
+        for (int i = 0; i < rows; i++)
+            for (int q = 0; q < V5_PANELS; q++) f[i][q] = _mm512_setzero_ps();
+        for (int64_t b = 0; b < nb; b++, xg += V5_XBLOCK, dg += V5_MR, cg += V5_MR) {
+            __m512i acc[V5_MR][V5_PANELS];
+            for (int i = 0; i < rows; i++)
+                for (int q = 0; q < np; q++) acc[i][q] = _mm512_set1_epi32(cg[i]);
+#pragma clang loop unroll(full)
+            for (int g = 0; g < 8; g++) {
+                __m512i wv[V5_PANELS];
+                for (int q = 0; q < np; q++) {
+                    wv[q] = _mm512_loadu_si512((const void *)(pan[q].q + b * 512 + g * 64));
+                    _mm_prefetch((const char *)(pan[q].q + (b + 2) * 512 + g * 64), _MM_HINT_T0);
+                }
+                for (int i = 0; i < rows; i++) {
+                    int32_t four;
+                    memcpy(&four, xg + g * (V5_MR * 4) + i * 4, 4);
+                    const __m512i xv = _mm512_set1_epi32(four);
+                    for (int q = 0; q < np; q++) acc[i][q] = _mm512_dpbusd_epi32(acc[i][q], wv[q], xv);
+                }
+            }
+            v5_scale_block(f, acc, pan, np, rows, b, dg);
+        }
+        v5_store(f, mr, np, out, ldo);
+        return;
+    }
     const __m512i low = _mm512_set1_epi8(0x0F);
     __m512 f[V5_MR][V5_PANELS];
     for (int i = 0; i < rows; i++)
@@ -321,70 +357,70 @@ TK_512_INLINE void v5_tile_q4(const uint8_t *xg, const float *dg, const int32_t 
     v5_store(f, mr, np, out, ldo);
 }
 
-/// v5_tile_q4 when there are nibble starts (`cg`), else v5_tile.
+/// v5_tile_offset when there are starts (`cg`: prepacked panels), else v5_tile.
 TK_512_INLINE void v5_tile_any(const uint8_t *xg, const float *dg, const int32_t *cg, int64_t nb, int rows, int mr,
-                               const v5_panel *pan, int np, float *out, int64_t ldo) {
-    if (cg) v5_tile_q4(xg, dg, cg, nb, rows, mr, pan, np, out, ldo);
+                               const v5_panel *pan, int np, int q4, float *out, int64_t ldo) {
+    if (cg) v5_tile_offset(xg, dg, cg, nb, rows, mr, pan, np, q4, out, ldo);
     else v5_tile(xg, dg, nb, rows, mr, pan, np, out, ldo);
 }
 
 /// A whole 32-output tile of a group's first `mr` rows, straight into y: a 6-row tile, or for a
 /// last group of fewer rows the tile of exactly that many (each case a constant, see v5_tile).
 TK_512 static void v5_tile_whole(const uint8_t *xg, const float *dg, const int32_t *cg, int64_t nb, int mr,
-                                 const v5_panel *pan, float *out, int64_t ldo) {
+                                 const v5_panel *pan, int q4, float *out, int64_t ldo) {
     switch (mr) {
-    case 1: v5_tile_any(xg, dg, cg, nb, 1, 1, pan, V5_PANELS, out, ldo); break;
-    case 2: v5_tile_any(xg, dg, cg, nb, 2, 2, pan, V5_PANELS, out, ldo); break;
-    case 3: v5_tile_any(xg, dg, cg, nb, 3, 3, pan, V5_PANELS, out, ldo); break;
-    case 4: v5_tile_any(xg, dg, cg, nb, 4, 4, pan, V5_PANELS, out, ldo); break;
-    case 5: v5_tile_any(xg, dg, cg, nb, 5, 5, pan, V5_PANELS, out, ldo); break;
-    default: v5_tile_any(xg, dg, cg, nb, V5_MR, V5_MR, pan, V5_PANELS, out, ldo); break;
+    case 1: v5_tile_any(xg, dg, cg, nb, 1, 1, pan, V5_PANELS, q4, out, ldo); break;
+    case 2: v5_tile_any(xg, dg, cg, nb, 2, 2, pan, V5_PANELS, q4, out, ldo); break;
+    case 3: v5_tile_any(xg, dg, cg, nb, 3, 3, pan, V5_PANELS, q4, out, ldo); break;
+    case 4: v5_tile_any(xg, dg, cg, nb, 4, 4, pan, V5_PANELS, q4, out, ldo); break;
+    case 5: v5_tile_any(xg, dg, cg, nb, 5, 5, pan, V5_PANELS, q4, out, ldo); break;
+    default: v5_tile_any(xg, dg, cg, nb, V5_MR, V5_MR, pan, V5_PANELS, q4, out, ldo); break;
     }
 }
 
-/// Bytes of one prepacked panel of 16 rows: per block 512 bytes of values, 16 scales and 16 sums
-/// (q4_0: 256 bytes of nibbles and 16 scales).
-static inline int64_t v5_panel_bytes(int64_t nb, int q4) { return q4 ? nb * (256 + V5_NR * 4) : nb * (512 + V5_NR * 4 + V5_NR * 4); }
+/// Bytes of one prepacked panel of 16 rows: per block 512 bytes of values (q4_0: 256 of nibbles)
+/// and 16 scales.
+static inline int64_t v5_panel_bytes(int64_t nb, int q4) { return nb * ((q4 ? 256 : 512) + V5_NR * 4); }
 
 static inline v5_panel v5_panel_at(const void *packed, int64_t index, int64_t nb, int q4) {
     int8_t *base = (int8_t *)packed + index * v5_panel_bytes(nb, q4);
-    if (q4) return (v5_panel){base, (float *)(base + nb * 256), NULL};
-    return (v5_panel){base, (float *)(base + nb * 512), (int32_t *)(base + nb * 512 + nb * V5_NR * 4)};
+    return (v5_panel){base, (float *)(base + nb * (q4 ? 256 : 512)), NULL};
 }
 
 /// Bytes of the activations in v5_tile's group layout (`tk_pack_q8_x_avx512`): per group of 6
-/// rows and block, 192 bytes of values, 6 scales and, for nibble panels, 6 starts.
-int64_t tk_pack_q8_x_size_avx512(int64_t m, int64_t k, int nibbles) {
+/// rows and block, 192 bytes of values, 6 scales and, for prepacked panels (`offset` ≠ 0), 6 starts.
+int64_t tk_pack_q8_x_size_avx512(int64_t m, int64_t k, int offset) {
     const int64_t slots = (m + V5_MR - 1) / V5_MR * (k / TK_QK);
-    return slots * (V5_XBLOCK + V5_MR * 4 + (nibbles ? V5_MR * 4 : 0));
+    return slots * (V5_XBLOCK + V5_MR * 4 + (offset ? V5_MR * 4 : 0));
 }
 
-/// The layout's three parts: values, scales, starts (NULL unless nibbles).
-static inline void v5_x_parts(void *packed, int64_t m, int64_t k, int nibbles, uint8_t **xu, float **dx, int32_t **cx) {
+/// The layout's three parts: values, scales, starts (NULL unless `offset`).
+static inline void v5_x_parts(void *packed, int64_t m, int64_t k, int offset, uint8_t **xu, float **dx, int32_t **cx) {
     const int64_t slots = (m + V5_MR - 1) / V5_MR * (k / TK_QK);
     *xu = (uint8_t *)packed;
     *dx = (float *)(*xu + slots * V5_XBLOCK);
-    *cx = nibbles ? (int32_t *)(*dx + slots * V5_MR) : NULL;
+    *cx = offset ? (int32_t *)(*dx + slots * V5_MR) : NULL;
 }
 
 /// q8_0 activation rows into v5_tile's group layout, groups [g0, g1): values + 128 (unsigned for
-/// vpdpbusd; as they are, signed, for nibble panels, with their −8Σx starts); rows past m are zero
-/// with a zero scale. Done once per product and shared by every thread's output range (each
-/// range relaid them all before: ~30 % of a 512-row product cut into 16 ranges).
-TK_512 void tk_pack_q8_x_avx512(const void *x, int64_t m, int64_t k, int nibbles, void *packed, int64_t g0, int64_t g1) {
+/// vpdpbusd) when `offset` is 0; for prepacked panels, whose weights are offset by `offset` (128
+/// for q8_0, 8 for q4_0 nibbles), the values as they are, signed, with their −offset·Σx starts.
+/// Rows past m are zero with a zero scale. Done once per product and shared by every thread's
+/// output range (each range relaid them all before: ~30 % of a 512-row product cut into 16 ranges).
+TK_512 void tk_pack_q8_x_avx512(const void *x, int64_t m, int64_t k, int offset, void *packed, int64_t g0, int64_t g1) {
     const int64_t nb = k / TK_QK;
     const tk_block_q8_0 *xq = (const tk_block_q8_0 *)x;
     uint8_t *xu;
     float *dx;
     int32_t *cx;
-    v5_x_parts(packed, m, k, nibbles, &xu, &dx, &cx);
-    const __m256i flip = nibbles ? _mm256_setzero_si256() : _mm256_set1_epi8((char)0x80);
+    v5_x_parts(packed, m, k, offset, &xu, &dx, &cx);
+    const __m256i flip = offset ? _mm256_setzero_si256() : _mm256_set1_epi8((char)0x80);
     for (int64_t g = g0; g < g1; g++) {
         const int64_t at = g * nb;  // the group's first block
         if ((g + 1) * V5_MR > m) {  // the last group: rows past m stay zero
             memset(xu + at * V5_XBLOCK, 0, (size_t)(nb * V5_XBLOCK));
             memset(dx + at * V5_MR, 0, sizeof(float) * (size_t)(nb * V5_MR));
-            if (nibbles) memset(cx + at * V5_MR, 0, sizeof(int32_t) * (size_t)(nb * V5_MR));
+            if (offset) memset(cx + at * V5_MR, 0, sizeof(int32_t) * (size_t)(nb * V5_MR));
         }
         for (int64_t i = g * V5_MR; i < m && i < (g + 1) * V5_MR; i++) {
             const int64_t lane = i % V5_MR;
@@ -394,10 +430,10 @@ TK_512 void tk_pack_q8_x_avx512(const void *x, int64_t m, int64_t k, int nibbles
                 _mm256_storeu_si256((__m256i *)v, _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)blk->qs), flip));
                 for (int t = 0; t < 8; t++) memcpy(xu + (at + b) * V5_XBLOCK + t * V5_MR * 4 + lane * 4, &v[t], 4);
                 dx[(at + b) * V5_MR + lane] = tk_x86_half(blk->d);
-                if (nibbles) {
+                if (offset) {
                     int32_t sum = 0;
                     for (int t = 0; t < TK_QK; t++) sum += blk->qs[t];
-                    cx[(at + b) * V5_MR + lane] = -8 * sum;
+                    cx[(at + b) * V5_MR + lane] = -offset * sum;
                 }
             }
         }
@@ -406,15 +442,16 @@ TK_512 void tk_pack_q8_x_avx512(const void *x, int64_t m, int64_t k, int nibbles
 
 /// Outputs [n0, n1) from activations in the group layout. `prepacked` (from `tk_pack_avx512`) or
 /// NULL to pack each 16-row panel of `w` on the fly; with it, n0 must be a multiple of 16 (MatMul
-/// splits rows at multiples of 32). Nibble layouts (starts present) go with prepacked q4_0 only.
+/// splits rows at multiples of 32), and the activations laid out with starts (offset 128 for q8_0,
+/// 8 for q4_0); without it, with none.
 TK_512 static void v5_gemm_laid(const void *w, const void *prepacked, const void *xpacked, float *y, int64_t ldy,
                                 int64_t m, int64_t k, int64_t n0, int64_t n1, int q4) {
     const int64_t nb = k / TK_QK;
-    const int nibbles = prepacked != NULL && q4;
+    const int starts = prepacked != NULL;
     uint8_t *xu;
     float *dx;
     int32_t *cx;
-    v5_x_parts((void *)xpacked, m, k, nibbles, &xu, &dx, &cx);
+    v5_x_parts((void *)xpacked, m, k, starts, &xu, &dx, &cx);
     int8_t *pq = NULL;
     float *pd = NULL;
     int32_t *ps = NULL;
@@ -440,14 +477,14 @@ TK_512 static void v5_gemm_laid(const void *w, const void *prepacked, const void
             const int64_t at = (i / V5_MR) * nb;  // the group's first block
             const uint8_t *xg = xu + at * V5_XBLOCK;
             const float *dg = dx + at * V5_MR;
-            const int32_t *cg = nibbles ? cx + at * V5_MR : NULL;
+            const int32_t *cg = starts ? cx + at * V5_MR : NULL;
             // Whole 32-output tiles go straight to y, with the panel count a constant (so the
             // accumulators stay in registers); a partial one (nr < 32) goes through tmp.
             if (nr == V5_NR * V5_PANELS) {
-                v5_tile_whole(xg, dg, cg, nb, mr, pan, y + i * ldy + n, ldy);
+                v5_tile_whole(xg, dg, cg, nb, mr, pan, q4, y + i * ldy + n, ldy);
                 continue;
             }
-            v5_tile_any(xg, dg, cg, nb, V5_MR, mr, pan, np, tmp, V5_NR * V5_PANELS);
+            v5_tile_any(xg, dg, cg, nb, V5_MR, mr, pan, np, q4, tmp, V5_NR * V5_PANELS);
             for (int r = 0; r < mr; r++)
                 for (int64_t c = 0; c < nr; c++) y[(i + r) * ldy + n + c] = tmp[r * V5_NR * V5_PANELS + c];
         }

@@ -96,8 +96,8 @@ void tk_gemm_f16_avx512(const void *w, const void *x, float *y, int64_t ldy, int
 int64_t tk_pack_x_size_avx512(int64_t m, int64_t k);
 void tk_pack_x_avx512(const float *x, int64_t m, int64_t k, float *dst, int64_t g0, int64_t g1);
 void tk_gemm_f32_packed_x_avx512(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k, int64_t n0, int64_t n1);
-int64_t tk_pack_q8_x_size_avx512(int64_t m, int64_t k, int nibbles);
-void tk_pack_q8_x_avx512(const void *x, int64_t m, int64_t k, int nibbles, void *packed, int64_t g0, int64_t g1);
+int64_t tk_pack_q8_x_size_avx512(int64_t m, int64_t k, int offset);
+void tk_pack_q8_x_avx512(const void *x, int64_t m, int64_t k, int offset, void *packed, int64_t g0, int64_t g1);
 void tk_gemm_q8_packed_x_avx512(tk_dtype dtype, const void *w, const void *prepacked, const void *xpacked, float *y,
                                 int64_t ldy, int64_t m, int64_t k, int64_t n0, int64_t n1);
 void tk_gemm_f16_packed_x_avx512(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k, int64_t n0, int64_t n1);

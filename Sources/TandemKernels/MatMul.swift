@@ -154,8 +154,8 @@ public enum MatMul {
         // q8_0/q4_0 on an ISA whose int8 GEMM takes its activations laid out once for all
         // threads (AVX512-VNNI), from prepacked panels (batched decoding) or packing on the fly.
         if quantize, tk_gemm_lays_q8_x(table) != 0, let kernel = table.pointee.gemm_q8_packed_x {
-            let nibbles = usable != nil && w.dtype == .q4_0
-            withActivations(w, x.baseAddress!, rows: m, table: table, pool: pool, quantize: true, layQ8: nibbles) { act in
+            withActivations(w, x.baseAddress!, rows: m, table: table, pool: pool, quantize: true,
+                            layQ8: usable == nil ? 0 : w.dtype.panelOffset) { act in
                 pool.parallelFor(w.rows, alignment: 32) { r in
                     kernel(dt, w.data, usable.map { UnsafeRawPointer($0.data) }, act, y.baseAddress!, Int64(w.rows),
                            Int64(m), k, Int64(r.lowerBound), Int64(r.upperBound))
@@ -202,7 +202,7 @@ public enum MatMul {
         }
         let first = ws[0], table = isa.table
         let usable = prepacked.map { p in p.flatMap { $0.isa == isa ? $0 : nil } }
-        // The activations' layout depends on the panels (nibbles for prepacked q4_0): one for all.
+        // The activations' layout depends on the panels (prepacked or not): one for all.
         let uniform = ws.allSatisfy { $0.dtype == first.dtype && $0.columns == first.columns }
             && usable.allSatisfy { ($0 != nil) == (usable[0] != nil) }
         guard ws.count > 1, uniform, usesQuantizedActivations(first.dtype, m: m, isa: isa),
@@ -226,8 +226,8 @@ public enum MatMul {
             total += (w.rows + 31) / 32 * 32
         }
         let k = Int64(first.columns)
-        let nibbles = usable[0] != nil && first.dtype == .q4_0
-        withActivations(first, x.baseAddress!, rows: m, table: table, pool: pool, quantize: true, layQ8: nibbles) { act in
+        withActivations(first, x.baseAddress!, rows: m, table: table, pool: pool, quantize: true,
+                        layQ8: usable[0] == nil ? 0 : first.dtype.panelOffset) { act in
             pool.parallelFor(total, alignment: 32) { r in
                 for (i, w) in ws.enumerated() {
                     let lo = max(r.lowerBound - starts[i], 0), hi = min(r.upperBound - starts[i], w.rows)
@@ -288,12 +288,12 @@ public enum MatMul {
 
     /// Hands the kernels the activations in the form they pair with: the f32 rows themselves, the
     /// rows quantized to q8_0 blocks, those blocks laid out in the int8 GEMM's row groups
-    /// (`layQ8`: `pack_q8_x`, true for nibble panels), or (`packX`) packed in `gemm_packed_x`'s
+    /// (`layQ8`: `pack_q8_x`, with the prepacked panels' weight offset or 0), or (`packX`) packed in `gemm_packed_x`'s
     /// layout, in temporary memory. Prepared once per product, before the threads split the
     /// outputs: each range laying them out for itself cost ~30 % of a 512-row product cut into 16.
     private static func withActivations(
         _ w: WeightMatrix, _ x: UnsafePointer<Float>, rows m: Int, table: UnsafePointer<tk_kernels>,
-        pool: ThreadPool? = nil, quantize: Bool, layQ8: Bool? = nil, packX: Bool = false,
+        pool: ThreadPool? = nil, quantize: Bool, layQ8: Int32? = nil, packX: Bool = false,
         _ body: (UnsafeRawPointer) -> Void
     ) {
         if packX, let size = table.pointee.pack_x_size, let pack = table.pointee.pack_x {
@@ -336,12 +336,12 @@ public enum MatMul {
                 body(UnsafeRawPointer(base))
                 return
             }
-            let nibbles: Int32 = layQ8 ? 1 : 0
+            let offset = layQ8
             let groupRows = Int(table.pointee.pack_q8_x_rows)
             let groups = (m + groupRows - 1) / groupRows
-            withUnsafeTemporaryAllocation(byteCount: Int(size(Int64(m), Int64(k), nibbles)), alignment: 64) { laid in
+            withUnsafeTemporaryAllocation(byteCount: Int(size(Int64(m), Int64(k), offset)), alignment: 64) { laid in
                 let layGroups = { (g: Range<Int>) in
-                    lay(base, Int64(m), Int64(k), nibbles, laid.baseAddress!, Int64(g.lowerBound), Int64(g.upperBound))
+                    lay(base, Int64(m), Int64(k), offset, laid.baseAddress!, Int64(g.lowerBound), Int64(g.upperBound))
                 }
                 if let pool, parallel { pool.parallelFor(groups, layGroups) } else { layGroups(0..<groups) }
                 body(UnsafeRawPointer(laid.baseAddress!))
@@ -351,11 +351,11 @@ public enum MatMul {
 }
 
 /// A q8_0/q4_0 weight matrix copied once into the layout the instruction set's GEMM tile reads
-/// (`tk_kernels.pack`: 16-row panels of 4-byte groups with their scales and offset sums).
+/// (`tk_kernels.pack`: 16-row panels of 4-byte groups, offset to unsigned, with their scales).
 ///
 /// Why: a GEMM over few activation rows — a decoder step for a batch of 8 sequences — otherwise
 /// repacks every weight on every call, which costs as much as the multiply-adds themselves. The
-/// copy takes ≈ 40 bytes per 32 weights (q8_0 34, q4_0 18), so it is made only for matrices that
+/// copy takes 36 bytes per 32 weights (q8_0 34) or 20 (q4_0 18), so it is made only for matrices that
 /// are multiplied with small batches again and again (`Linear` decides).
 public final class PrepackedWeights: @unchecked Sendable {
     public let isa: KernelISA
@@ -386,4 +386,10 @@ public final class PrepackedWeights: @unchecked Sendable {
     }
 
     deinit { data.deallocate() }
+}
+
+extension DType {
+    /// What a prepacked panel adds to each weight to make it unsigned for vpdpbusd (q8_0: 128,
+    /// q4_0's nibbles: 8); the activations laid out for those panels carry −offset·Σx per block.
+    var panelOffset: Int32 { self == .q4_0 ? 8 : 128 }
 }

@@ -104,12 +104,13 @@ typedef struct {
     void (*pack_x)(const float *x, int64_t m, int64_t k, float *dst, int64_t g0, int64_t g1);
     tk_gemm_fn gemm_packed_x[TK_DTYPE_COUNT];
     /// The same for q8_0/q4_0 weights (NULL where the ISA has none): q8_0 activation blocks laid
-    /// out once per product in the int8 GEMM's row groups of `pack_q8_x_rows` — `nibbles` for
-    /// prepacked q4_0 panels — then `gemm_q8_packed_x` over outputs [n0, n1), from `prepacked`
-    /// panels (`pack`) or, when that is NULL, packing `w` on the fly.
+    /// out once per product in the int8 GEMM's row groups of `pack_q8_x_rows` — for prepacked
+    /// panels with `offset` the panels' weight offset (128 for q8_0, 8 for q4_0), else 0 — then
+    /// `gemm_q8_packed_x` over outputs [n0, n1), from `prepacked` panels (`pack`) or, when that
+    /// is NULL, packing `w` on the fly.
     int64_t pack_q8_x_rows;
-    int64_t (*pack_q8_x_size)(int64_t m, int64_t k, int nibbles);
-    void (*pack_q8_x)(const void *x, int64_t m, int64_t k, int nibbles, void *dst, int64_t g0, int64_t g1);
+    int64_t (*pack_q8_x_size)(int64_t m, int64_t k, int offset);
+    void (*pack_q8_x)(const void *x, int64_t m, int64_t k, int offset, void *dst, int64_t g0, int64_t g1);
     void (*gemm_q8_packed_x)(tk_dtype dtype, const void *w, const void *prepacked, const void *xpacked, float *y,
                              int64_t ldy, int64_t m, int64_t k, int64_t n0, int64_t n1);
     /// Sum of `n` floats, streaming (the bandwidth probe).
