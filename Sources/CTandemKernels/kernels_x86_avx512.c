@@ -189,9 +189,13 @@ enum { V5_XBLOCK = 8 * V5_MR * 4 };  // packed activation bytes per block and gr
 /// half the bytes of int8). vpdpbusd then takes the weights as its unsigned operand and the
 /// activations as they are, and the offset's share, −128Σx or −8Σx, is per activation row and
 /// block (v5_tile_offset). The sums were 64 of a q8_0 panel's 640 bytes a block.
+///
+/// The scales stay in half precision, as the blocks have them (exact; one conversion per panel and
+/// block in the tile): a prepacked q8_0 panel then takes 34 bytes per 32 weights, as the model
+/// file does, and a q4_0 one 18.
 typedef struct {
     int8_t *q;
-    float *d;
+    uint16_t *d;
     int32_t *s;
 } v5_panel;
 
@@ -206,7 +210,7 @@ TK_512 static void v5_pack(const void *w, int64_t k, int64_t n, int64_t nr, int 
         for (int64_t j = 0; j < V5_NR; j++) {
             float d = 0.0f;
             r[j] = j < nr ? tk_x86_block_values(rows[j], b, q4, &d) : _mm256_setzero_si256();
-            p.d[b * V5_NR + j] = d;
+            p.d[b * V5_NR + j] = _cvtss_sh(d, 0);  // a half to begin with: exact
         }
         tk_x86_transpose8i(r, lo);
         tk_x86_transpose8i(r + 8, hi);
@@ -240,7 +244,7 @@ TK_512 static void v5_pack(const void *w, int64_t k, int64_t n, int64_t nr, int 
 TK_512_INLINE void v5_scale_block(__m512 f[V5_MR][V5_PANELS], __m512i acc[V5_MR][V5_PANELS], const v5_panel *pan,
                                   int np, int rows, int64_t b, const float *dg) {
     for (int q = 0; q < np; q++) {
-        const __m512 dw = _mm512_loadu_ps(pan[q].d + b * V5_NR);
+        const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(pan[q].d + b * V5_NR)));
         for (int i = 0; i < rows; i++)
             f[i][q] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[i][q]), _mm512_mul_ps(dw, _mm512_set1_ps(dg[i])), f[i][q]);
     }
@@ -379,12 +383,12 @@ TK_512 static void v5_tile_whole(const uint8_t *xg, const float *dg, const int32
 }
 
 /// Bytes of one prepacked panel of 16 rows: per block 512 bytes of values (q4_0: 256 of nibbles)
-/// and 16 scales.
-static inline int64_t v5_panel_bytes(int64_t nb, int q4) { return nb * ((q4 ? 256 : 512) + V5_NR * 4); }
+/// and 16 half-precision scales.
+static inline int64_t v5_panel_bytes(int64_t nb, int q4) { return nb * ((q4 ? 256 : 512) + V5_NR * 2); }
 
 static inline v5_panel v5_panel_at(const void *packed, int64_t index, int64_t nb, int q4) {
     int8_t *base = (int8_t *)packed + index * v5_panel_bytes(nb, q4);
-    return (v5_panel){base, (float *)(base + nb * (q4 ? 256 : 512)), NULL};
+    return (v5_panel){base, (uint16_t *)(base + nb * (q4 ? 256 : 512)), NULL};
 }
 
 /// Bytes of the activations in v5_tile's group layout (`tk_pack_q8_x_avx512`): per group of 6
@@ -453,12 +457,12 @@ TK_512 static void v5_gemm_laid(const void *w, const void *prepacked, const void
     int32_t *cx;
     v5_x_parts((void *)xpacked, m, k, starts, &xu, &dx, &cx);
     int8_t *pq = NULL;
-    float *pd = NULL;
+    uint16_t *pd = NULL;
     int32_t *ps = NULL;
     v5_panel pan[V5_PANELS];
     if (!prepacked) {
         pq = aligned_alloc(64, (size_t)(V5_PANELS * nb * 512));
-        pd = malloc(sizeof(float) * (size_t)(V5_PANELS * nb * V5_NR));
+        pd = malloc(sizeof(uint16_t) * (size_t)(V5_PANELS * nb * V5_NR));
         ps = malloc(sizeof(int32_t) * (size_t)(V5_PANELS * nb * V5_NR));
         if (!pq || !pd || !ps) abort();
         for (int q = 0; q < V5_PANELS; q++)

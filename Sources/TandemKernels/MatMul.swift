@@ -355,8 +355,8 @@ public enum MatMul {
 ///
 /// Why: a GEMM over few activation rows — a decoder step for a batch of 8 sequences — otherwise
 /// repacks every weight on every call, which costs as much as the multiply-adds themselves. The
-/// copy takes 36 bytes per 32 weights (q8_0 34) or 20 (q4_0 18), so it is made only for matrices that
-/// are multiplied with small batches again and again (`Linear` decides).
+/// copy takes as many bytes as the weights (q8_0: 34 per 32, q4_0: 18) besides them, so it is
+/// made only for matrices that are multiplied with small batches again and again (`Linear` decides).
 public final class PrepackedWeights: @unchecked Sendable {
     public let isa: KernelISA
     public let rows: Int
