@@ -107,8 +107,8 @@ static const tk_kernels tk_generic = {
 };
 
 #if defined(TK_HAVE_AVX2)
-/// What every x86 table shares: the AVX2 element-wise, activation and attention kernels. The
-/// tables below differ only in their matrix products and peak probe.
+/// What every x86 table shares: the AVX2 element-wise, activation and f32 attention kernels. The
+/// tables below differ in their matrix products, int8 attention and peak probe.
 #define TK_X86_COMMON                                                                             \
     .quantize_row_q8_0 = tk_quantize_row_q8_0_avx2,                                               \
     .f32_to_f16 = tk_f32_to_f16_avx2,                                                             \
@@ -120,9 +120,7 @@ static const tk_kernels tk_generic = {
     .silu_mul = tk_silu_mul_avx2,                                                                 \
     .gelu_tanh_mul = tk_gelu_tanh_mul_avx2,                                                       \
     .attn_scores = tk_attn_scores_f32_avx2,                                                       \
-    .attn_values = tk_attn_values_f32_avx2,                                                       \
-    .attn_scores_i8 = tk_attn_scores_i8_avx2,                                                     \
-    .attn_values_i8 = tk_attn_values_i8_avx2
+    .attn_values = tk_attn_values_f32_avx2
 
 static const tk_kernels tk_avx2 = {
     .name = "avx2",
@@ -130,6 +128,8 @@ static const tk_kernels tk_avx2 = {
     .gemv = {tk_gemv_f32_avx2, tk_gemv_f16_avx2, tk_gemv_q8_0_avx2, tk_gemv_q4_0_avx2},
     .gemm = {tk_gemm_f32_avx2, tk_gemm_f16_avx2, tk_gemm_q8_0_avx2, tk_gemm_q4_0_avx2},
     .gemm_f32act = {NULL, NULL, tk_gemm_q8_0_f32_avx2, tk_gemm_q4_0_f32_avx2},
+    .attn_scores_i8 = tk_attn_scores_i8_avx2,
+    .attn_values_i8 = tk_attn_values_i8_avx2,
     .fma_loop = tk_fma_loop_avx2,
 };
 
@@ -141,6 +141,8 @@ static const tk_kernels tk_avx2_vnni = {
     .gemv = {tk_gemv_f32_avx2, tk_gemv_f16_avx2, tk_gemv_q8_0_avxvnni, tk_gemv_q4_0_avxvnni},
     .gemm = {tk_gemm_f32_avx2, tk_gemm_f16_avx2, tk_gemm_q8_0_avxvnni, tk_gemm_q4_0_avxvnni},
     .gemm_f32act = {NULL, NULL, NULL, NULL},
+    .attn_scores_i8 = tk_attn_scores_i8_avx2,
+    .attn_values_i8 = tk_attn_values_i8_avx2,
     .fma_loop = tk_fma_loop_avx2,
 };
 
@@ -152,6 +154,8 @@ static const tk_kernels tk_avx512 = {
     .gemv = {tk_gemv_f32_avx2, tk_gemv_f16_avx2, tk_gemv_q8_0_avxvnni, tk_gemv_q4_0_avxvnni},
     .gemm = {tk_gemm_f32_avx512, tk_gemm_f16_avx512, tk_gemm_q8_0_avx512, tk_gemm_q4_0_avx512},
     .gemm_f32act = {NULL, NULL, NULL, NULL},
+    .attn_scores_i8 = tk_attn_scores_i8_avx512,
+    .attn_values_i8 = tk_attn_values_i8_avx512,
     .fma_loop = tk_fma_loop_avx512,
     .pack_rows = 16,
     .pack_size = tk_pack_size_avx512,

@@ -103,6 +103,8 @@ void tk_gemm_q8_packed_x_avx512(tk_dtype dtype, const void *w, const void *prepa
 void tk_gemm_f16_packed_x_avx512(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k, int64_t n0, int64_t n1);
 void tk_gemm_q8_0_avx512(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k, int64_t n0, int64_t n1);
 void tk_gemm_q4_0_avx512(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k, int64_t n0, int64_t n1);
+void tk_attn_scores_i8_avx512(const float *q, const int8_t *k, const float *ks, int64_t n, int64_t d, float *s);
+void tk_attn_values_i8_avx512(const float *p, const int8_t *v, const float *vs, int64_t n, int64_t d, float *out);
 void tk_gemv_q8_0_avxvnni(const void *w, const void *x, float *y, int64_t k, int64_t r0, int64_t r1);
 void tk_gemv_q4_0_avxvnni(const void *w, const void *x, float *y, int64_t k, int64_t r0, int64_t r1);
 void tk_gemm_q8_0_avxvnni(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k,

@@ -131,8 +131,9 @@ typedef struct {
     /// out[c] ← Σ_{j<n} p[j] · v[j·ldv + c] for c < d, skipping keys with p[j] = 0 (their values
     /// are never read, so masked cache rows may hold anything).
     void (*attn_values)(const float *p, const float *v, int64_t ldv, int64_t n, int64_t d, float *out);
-    /// attn_scores over n contiguous int8 rows of d with one scale per row (tk_quantize_rows_i8):
-    /// s[j] ← ks[j] · (q · k[j]).
+    /// attn_scores over n contiguous int8 rows of d with one scale per row (tk_quantize_rows_i8),
+    /// the query rounded the same way (q8, scale sq): s[j] ← (float)(q8 · k[j]) · (sq · ks[j]), an
+    /// exact integer dot product, so the same floats on every table.
     void (*attn_scores_i8)(const float *q, const int8_t *k, const float *ks, int64_t n, int64_t d, float *s);
     /// attn_values over int8 rows: out[c] ← Σ_{j<n} p[j] · vs[j] · v[j·d + c], skipping p[j]·vs[j] = 0.
     void (*attn_values_i8)(const float *p, const int8_t *v, const float *vs, int64_t n, int64_t d, float *out);
