@@ -236,6 +236,52 @@ TK_ATTN_512 static inline __m512i tk_hsum16_epi32(const __m512i a[16]) {
                             _mm512_shuffle_i32x4(s01, s23, _MM_SHUFFLE(3, 1, 3, 1)));
 }
 
+/// tk_attn_scores_f32_avx2 16 lanes wide (four keys a pass, each key's 16 partial sums folded to
+/// 8 and then reduced with the AVX2 helper).
+TK_ATTN_512 void tk_attn_scores_f32_avx512(const float *q, const float *k, int64_t ldk, int64_t n, int64_t d, float *s) {
+    if (d % 16 != 0) {
+        tk_attn_scores_f32_avx2(q, k, ldk, n, d, s);
+        return;
+    }
+    int64_t j = 0;
+    for (; j + 4 <= n; j += 4) {
+        const float *k0 = k + j * ldk, *k1 = k0 + ldk, *k2 = k1 + ldk, *k3 = k2 + ldk;
+        __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+        __m512 a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();
+        for (int64_t c = 0; c < d; c += 16) {
+            const __m512 qv = _mm512_loadu_ps(q + c);
+            a0 = _mm512_fmadd_ps(qv, _mm512_loadu_ps(k0 + c), a0);
+            a1 = _mm512_fmadd_ps(qv, _mm512_loadu_ps(k1 + c), a1);
+            a2 = _mm512_fmadd_ps(qv, _mm512_loadu_ps(k2 + c), a2);
+            a3 = _mm512_fmadd_ps(qv, _mm512_loadu_ps(k3 + c), a3);
+        }
+#define TK_FOLD(a) _mm256_add_ps(_mm512_castps512_ps256(a), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a), 1)))
+        _mm_storeu_ps(s + j, tk_x86_hsum4(TK_FOLD(a0), TK_FOLD(a1), TK_FOLD(a2), TK_FOLD(a3)));
+#undef TK_FOLD
+    }
+    if (j < n) tk_attn_scores_f32_generic(q, k + j * ldk, ldk, n - j, d, s + j);
+}
+
+/// tk_attn_values_f32_avx2 16 lanes wide for heads of a multiple of 64: the same sums in the same
+/// order per output, so the same floats.
+TK_ATTN_512 void tk_attn_values_f32_avx512(const float *p, const float *v, int64_t ldv, int64_t n, int64_t d, float *out) {
+    if (d % 64 != 0) {
+        tk_attn_values_f32_avx2(p, v, ldv, n, d, out);
+        return;
+    }
+    for (int64_t c0 = 0; c0 < d; c0 += 64) {
+        __m512 acc[4];
+        for (int i = 0; i < 4; i++) acc[i] = _mm512_setzero_ps();
+        for (int64_t j = 0; j < n; j++) {
+            if (p[j] == 0.0f) continue;
+            const __m512 pj = _mm512_set1_ps(p[j]);
+            const float *vj = v + j * ldv + c0;
+            for (int i = 0; i < 4; i++) acc[i] = _mm512_fmadd_ps(pj, _mm512_loadu_ps(vj + 16 * i), acc[i]);
+        }
+        for (int i = 0; i < 4; i++) _mm512_storeu_ps(out + c0 + 16 * i, acc[i]);
+    }
+}
+
 /// VNNI: one vpdpbusd per 64 values of a key, 16 keys at a time. The keys go in as the unsigned
 /// operand, flipped to k + 128, so each dot product comes out 128·Σq8 high (subtracted: exact).
 TK_ATTN_512 void tk_attn_scores_i8_avx512(const float *q, const int8_t *k, const float *ks, int64_t n, int64_t d, float *s) {

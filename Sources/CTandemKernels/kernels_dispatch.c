@@ -107,20 +107,19 @@ static const tk_kernels tk_generic = {
 };
 
 #if defined(TK_HAVE_AVX2)
-/// What every x86 table shares: the AVX2 element-wise, activation and f32 attention kernels. The
-/// tables below differ in their matrix products, int8 attention and peak probe.
+/// What every x86 table shares: the AVX2 quantizer and dot products. The tables below differ in
+/// their matrix products, element-wise and attention kernels and peak probe.
 #define TK_X86_COMMON                                                                             \
     .quantize_row_q8_0 = tk_quantize_row_q8_0_avx2,                                               \
     .f32_to_f16 = tk_f32_to_f16_avx2,                                                             \
     .vec_dot = {tk_vec_dot_f32_avx2, tk_vec_dot_f16_avx2, tk_vec_dot_q8_0_q8_0_avx2,              \
                 tk_vec_dot_q4_0_q8_0_avx2},                                                       \
-    .sum_f32 = tk_sum_f32_avx2,                                                                   \
-    .exp_shifted = tk_exp_shifted_avx2,                                                           \
-    .softmax = tk_softmax_avx2,                                                                   \
-    .silu_mul = tk_silu_mul_avx2,                                                                 \
-    .gelu_tanh_mul = tk_gelu_tanh_mul_avx2,                                                       \
-    .attn_scores = tk_attn_scores_f32_avx2,                                                       \
-    .attn_values = tk_attn_values_f32_avx2
+    .sum_f32 = tk_sum_f32_avx2
+
+/// The element-wise kernels (exp, softmax, SiLU, GELU) of one width.
+#define TK_X86_ELEMENTWISE(SUFFIX)                                                                \
+    .exp_shifted = tk_exp_shifted_##SUFFIX, .softmax = tk_softmax_##SUFFIX,                       \
+    .silu_mul = tk_silu_mul_##SUFFIX, .gelu_tanh_mul = tk_gelu_tanh_mul_##SUFFIX
 
 static const tk_kernels tk_avx2 = {
     .name = "avx2",
@@ -130,6 +129,9 @@ static const tk_kernels tk_avx2 = {
     .gemm_f32act = {NULL, NULL, tk_gemm_q8_0_f32_avx2, tk_gemm_q4_0_f32_avx2},
     .attn_scores_i8 = tk_attn_scores_i8_avx2,
     .attn_values_i8 = tk_attn_values_i8_avx2,
+    .attn_scores = tk_attn_scores_f32_avx2,
+    .attn_values = tk_attn_values_f32_avx2,
+    TK_X86_ELEMENTWISE(avx2),
     .fma_loop = tk_fma_loop_avx2,
 };
 
@@ -143,11 +145,15 @@ static const tk_kernels tk_avx2_vnni = {
     .gemm_f32act = {NULL, NULL, NULL, NULL},
     .attn_scores_i8 = tk_attn_scores_i8_avx2,
     .attn_values_i8 = tk_attn_values_i8_avx2,
+    .attn_scores = tk_attn_scores_f32_avx2,
+    .attn_values = tk_attn_values_f32_avx2,
+    TK_X86_ELEMENTWISE(avx2),
     .fma_loop = tk_fma_loop_avx2,
 };
 
 /// The AVX2 + VNNI table with 512-bit GEMMs (GEMV stays 256-bit: it is bound by memory, or by
-/// per-block scale work that wider registers do not shorten) and the prepacked batch GEMM.
+/// per-block scale work that wider registers do not shorten), the prepacked batch GEMM, and
+/// 16-lane element-wise and attention kernels (VNNI int8 attention scores).
 static const tk_kernels tk_avx512 = {
     .name = "avx512",
     TK_X86_COMMON,
@@ -156,6 +162,9 @@ static const tk_kernels tk_avx512 = {
     .gemm_f32act = {NULL, NULL, NULL, NULL},
     .attn_scores_i8 = tk_attn_scores_i8_avx512,
     .attn_values_i8 = tk_attn_values_i8_avx512,
+    .attn_scores = tk_attn_scores_f32_avx512,
+    .attn_values = tk_attn_values_f32_avx512,
+    TK_X86_ELEMENTWISE(avx512),
     .fma_loop = tk_fma_loop_avx512,
     .pack_rows = 16,
     .pack_size = tk_pack_size_avx512,

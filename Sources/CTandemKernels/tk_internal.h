@@ -103,6 +103,8 @@ void tk_gemm_q8_packed_x_avx512(tk_dtype dtype, const void *w, const void *prepa
 void tk_gemm_f16_packed_x_avx512(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k, int64_t n0, int64_t n1);
 void tk_gemm_q8_0_avx512(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k, int64_t n0, int64_t n1);
 void tk_gemm_q4_0_avx512(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k, int64_t n0, int64_t n1);
+void tk_attn_scores_f32_avx512(const float *q, const float *k, int64_t ldk, int64_t n, int64_t d, float *s);
+void tk_attn_values_f32_avx512(const float *p, const float *v, int64_t ldv, int64_t n, int64_t d, float *out);
 void tk_attn_scores_i8_avx512(const float *q, const int8_t *k, const float *ks, int64_t n, int64_t d, float *s);
 void tk_attn_values_i8_avx512(const float *p, const int8_t *v, const float *vs, int64_t n, int64_t d, float *out);
 void tk_gemv_q8_0_avxvnni(const void *w, const void *x, float *y, int64_t k, int64_t r0, int64_t r1);
@@ -114,6 +116,10 @@ void tk_gemm_q4_0_avxvnni(const void *w, const void *x, float *y, int64_t ldy, i
 double tk_sum_f32_avx2(const float *x, int64_t n);
 double tk_fma_loop_avx2(int64_t iters, float *sink);
 float tk_exp_shifted_avx2(float *x, int64_t n, float shift);
+float tk_exp_shifted_avx512(float *x, int64_t n, float shift);
+void tk_softmax_avx512(float *x, int64_t n);
+void tk_silu_mul_avx512(float *gate, const float *up, int64_t n);
+void tk_gelu_tanh_mul_avx512(float *gate, const float *up, int64_t n);
 void tk_softmax_avx2(float *x, int64_t n);
 void tk_silu_mul_avx2(float *gate, const float *up, int64_t n);
 void tk_attn_scores_f32_avx2(const float *q, const float *k, int64_t ldk, int64_t n, int64_t d, float *s);
