@@ -53,6 +53,15 @@ public enum MatMul {
     /// more than it saves.
     public static let parallelThresholdBytes = 32 * 1024
 
+    /// Ranges of a product's outputs handed to threads cover at most about this many weight bytes
+    /// (a big product is cut finer than `chunksPerThread`): while the last range runs, the other
+    /// threads wait. With 8 ranges a product (a vocabulary head of 17 MB among them), the second
+    /// thread sat idle at products' ends for ~10 % of a t5-small decoder step (profiled, batch 1
+    /// and 8 alike).
+    static let rangeBytes = 256 * 1024
+
+    static func parts(_ bytes: Int) -> Int { bytes / rangeBytes }
+
     /// Below this many activation values (rows × columns) a GEMM quantizes and lays out its
     /// activations on the calling thread: for a batch-8 decoder step (4K–16K values) that takes
     /// 1–3 µs, less than a hand-off to the workers and back.
@@ -76,7 +85,7 @@ public enum MatMul {
         withActivations(w, x.baseAddress!, rows: 1, table: table, quantize: w.dtype.isQuantized) { act in
             if let threads {
                 // 16-row alignment keeps each thread's rows on whole cache lines of y.
-                threads.parallelFor(w.rows, alignment: 16) { r in
+                threads.parallelFor(w.rows, alignment: 16, minParts: parts(w.byteCount)) { r in
                     tk_gemv(table, dt, w.data, act, y.baseAddress!, k, Int64(r.lowerBound), Int64(r.upperBound))
                 }
             } else {
@@ -120,7 +129,7 @@ public enum MatMul {
                     if lo < hi { tk_gemv(table, dt, w.data, act, ys[i].baseAddress!, k, Int64(lo), Int64(hi)) }
                 }
             }
-            if bytes < parallelThresholdBytes { run(0..<total) } else { pool.parallelFor(total, alignment: 16, run) }
+            if bytes < parallelThresholdBytes { run(0..<total) } else { pool.parallelFor(total, alignment: 16, minParts: parts(bytes), run) }
         }
     }
 
@@ -156,7 +165,7 @@ public enum MatMul {
         if quantize, tk_gemm_lays_q8_x(table) != 0, let kernel = table.pointee.gemm_q8_packed_x {
             withActivations(w, x.baseAddress!, rows: m, table: table, pool: pool, quantize: true,
                             layQ8: usable == nil ? 0 : w.dtype.panelOffset) { act in
-                pool.parallelFor(w.rows, alignment: 32) { r in
+                pool.parallelFor(w.rows, alignment: 32, minParts: parts(w.byteCount)) { r in
                     kernel(dt, w.data, usable.map { UnsafeRawPointer($0.data) }, act, y.baseAddress!, Int64(w.rows),
                            Int64(m), k, Int64(r.lowerBound), Int64(r.upperBound))
                 }
@@ -228,7 +237,7 @@ public enum MatMul {
         let k = Int64(first.columns)
         withActivations(first, x.baseAddress!, rows: m, table: table, pool: pool, quantize: true,
                         layQ8: usable[0] == nil ? 0 : first.dtype.panelOffset) { act in
-            pool.parallelFor(total, alignment: 32) { r in
+            pool.parallelFor(total, alignment: 32, minParts: parts(ws.reduce(0) { $0 + $1.byteCount })) { r in
                 for (i, w) in ws.enumerated() {
                     let lo = max(r.lowerBound - starts[i], 0), hi = min(r.upperBound - starts[i], w.rows)
                     guard lo < hi else { continue }

@@ -89,11 +89,13 @@ public final class ThreadPool: @unchecked Sendable {
     }
 
     /// Splits `0..<count` into contiguous ranges whose bounds are multiples of `alignment` (except
-    /// the end) and runs `body` on each in parallel. Small counts use fewer, larger ranges.
-    public func parallelFor(_ count: Int, alignment: Int = 1, _ body: (Range<Int>) -> Void) {
+    /// the end) and runs `body` on each in parallel: `chunksPerThread` per thread, or `minParts`
+    /// if more, so that the last range to finish (while the other threads wait) is short. Small
+    /// counts use fewer, larger ranges.
+    public func parallelFor(_ count: Int, alignment: Int = 1, minParts: Int = 0, _ body: (Range<Int>) -> Void) {
         precondition(alignment >= 1)
         let units = (count + alignment - 1) / alignment
-        let parts = threadCount == 1 ? 1 : min(threadCount * Self.chunksPerThread, units)
+        let parts = threadCount == 1 ? 1 : min(max(threadCount * Self.chunksPerThread, minParts), units)
         if parts <= 1 {
             if count > 0 { body(0..<count) }
             return

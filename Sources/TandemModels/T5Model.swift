@@ -435,7 +435,7 @@ public final class T5Model: @unchecked Sendable {
         rmsNormRows(x.buffer, rows: n, width: d, weight: decoderFinalNorm!, epsilon: epsilon, into: h.mutable)
         if headScale != 1 { for i in 0..<n * d { h.mutable[i] *= headScale } }
         tracer?.record("decoder.output", h.buffer, shape: [n, d])
-        let logits = FloatBuffer(count: n * config.vocabSize)
+        let logits = FloatBuffer(count: n * config.vocabSize, zeroed: false)
         head!(h.buffer, rows: n, into: logits.mutable, pool: pool)
         tracer?.record("logits", logits.buffer, shape: [n, config.vocabSize])
         return logits
