@@ -1,6 +1,7 @@
 // The contract between the generation loops and a model: read a prompt once, then advance
 // several sequences by one token per call. T5 (encoder-decoder), decoder-only models and
 // LLM-to-SLM bundles implement it; greedy, beam search and sampling are written once against it.
+import TandemKernels
 import TandemModels
 
 public protocol AutoregressiveModel: AnyObject {
@@ -18,12 +19,17 @@ public protocol AutoregressiveModel: AnyObject {
     /// first generated token (`prompts.count × vocabularySize`). By default one `start` per
     /// prompt; an encoder-decoder takes the decoder's first step for the whole batch at once.
     func start(prompts: [[Int32]], maxNewTokens: Int) throws -> ([State], FloatBuffer)
+    /// The threads the model runs on, which the generation loop also uses between steps (a
+    /// batch's greedy picks). By default the calling thread alone.
+    var pool: ThreadPool { get }
 }
 
 extension AutoregressiveModel {
     public func start(prompts: [[Int32]], maxNewTokens: Int) throws -> ([State], FloatBuffer) {
         try startEach(self, prompts: prompts, maxNewTokens: maxNewTokens)
     }
+
+    public var pool: ThreadPool { .inline }
 }
 
 /// One `start` per prompt, the logits gathered into one buffer: the default batched start.

@@ -21,7 +21,7 @@ public final class BundleRunner: AutoregressiveModel {
     let project0: Linear
     let project2: Linear
     let adapter: Linear?
-    let pool: ThreadPool
+    public let pool: ThreadPool
     /// Seconds in the LLM encoder (+ projector), and in the SLM's prompt pass, since the last reset.
     public let llmEncodeSeconds = SecondsCounter()
     public let slmEncodeSeconds = SecondsCounter()

@@ -1,6 +1,7 @@
 // T5 as an `AutoregressiveModel`: the encoder reads the prompt once (all tokens in parallel),
 // cross-attention keys and values are cached, and the decoder starts from
 // `decoder_start_token_id` (the pad token, 0, for T5).
+import TandemKernels
 import TandemModels
 
 public final class T5Runner: AutoregressiveModel {
@@ -17,6 +18,8 @@ public final class T5Runner: AutoregressiveModel {
     }
 
     public var vocabularySize: Int { model.vocabularySize }
+
+    public var pool: ThreadPool { model.pool }
 
     public func start(prompt: [Int32], maxNewTokens: Int) throws -> (T5Model.DecoderState, [Float]) {
         let state = try prepare(prompt: prompt, maxNewTokens: maxNewTokens)
