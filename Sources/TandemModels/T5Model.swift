@@ -326,9 +326,13 @@ public final class T5Model: @unchecked Sendable {
                 // Per head, its rows quantized straight from the projection's [m, inner] output.
                 let kq = FloatBuffer(count: (m * inner + 3) / 4), vq = FloatBuffer(count: (m * inner + 3) / 4)
                 let sc = FloatBuffer(count: 2 * heads * m)
-                for (source, target, at) in [(k, kq, 0), (v, vq, heads * m)] {
-                    let dst = UnsafeMutableRawPointer(target.mutable.baseAddress!).assumingMemoryBound(to: Int8.self)
-                    for h in 0..<heads {
+                // (Key or value, head) pairs in parallel: one thread's loop was ~2 % of a t5-large
+                // encoder pass.
+                let parts = [(k, kq, 0), (v, vq, heads * m)]
+                pool.parallelFor(2 * heads) { items in
+                    for item in items {
+                        let (source, target, at) = parts[item / heads], h = item % heads
+                        let dst = UnsafeMutableRawPointer(target.mutable.baseAddress!).assumingMemoryBound(to: Int8.self)
                         TandemKernels.Attention.quantizeRows(
                             source.buffer.baseAddress! + h * dkv, rows: m, width: dkv, stride: inner,
                             into: dst + h * m * dkv, scales: sc.mutable.baseAddress! + at + h * m)
