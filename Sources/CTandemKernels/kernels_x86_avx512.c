@@ -13,7 +13,9 @@
 // * q8_0/q4_0: the AVX-VNNI scheme of kernels_x86_avxvnni.c, 16 outputs per register:
 //   acc[n] += Σ_{t<4} xu[k+t]·w[n][k+t] with xu = x + 128 (vpdpbusd multiplies unsigned by
 //   signed); the accumulator starts each block at −128·Σw (computed while packing), so the block
-//   sum is exact, then one convert and one FMA per block apply the two scales.
+//   sum is exact, then one convert and one FMA per block apply the two scales. Panels prepacked
+//   for batched decoding swap the roles (unsigned weights w + 128, signed activations, a start of
+//   −128·Σx per activation row), so they carry no sums: see v5_panel.
 #include "tk_x86.h"
 
 #if defined(TK_HAVE_AVX2)
