@@ -282,6 +282,15 @@ TK_ATTN_512 void tk_attn_values_f32_avx512(const float *p, const float *v, int64
     }
 }
 
+/// One key's 16 lane sums of (k + 128)·q8 over `chunks` × 64 values (the keys flipped to unsigned).
+TK_ATTN_512 static inline __m512i tk_key_dot_vnni(const int8_t *key, const int8_t *q8, int64_t chunks, __m512i flip) {
+    __m512i acc = _mm512_setzero_si512();
+    for (int64_t c = 0; c < chunks; c++)
+        acc = _mm512_dpbusd_epi32(acc, _mm512_xor_si512(_mm512_loadu_si512((const void *)(key + 64 * c)), flip),
+                                  _mm512_loadu_si512((const void *)(q8 + 64 * c)));
+    return acc;
+}
+
 /// VNNI: one vpdpbusd per 64 values of a key, 16 keys at a time. The keys go in as the unsigned
 /// operand, flipped to k + 128, so each dot product comes out 128·Σq8 high (subtracted: exact).
 TK_ATTN_512 void tk_attn_scores_i8_avx512(const float *q, const int8_t *k, const float *ks, int64_t n, int64_t d, float *s) {
@@ -303,23 +312,13 @@ TK_ATTN_512 void tk_attn_scores_i8_avx512(const float *q, const int8_t *k, const
         for (int t = 0; t < 16; t++) {
             const int8_t *kt = k + (j + t) * d;
             _mm_prefetch((const char *)kt + TK_ATTN_AHEAD, _MM_HINT_T0);
-            __m512i acc = _mm512_setzero_si512();
-            for (int64_t c = 0; c < chunks; c++)
-                acc = _mm512_dpbusd_epi32(acc, _mm512_xor_si512(_mm512_loadu_si512((const void *)(kt + 64 * c)), flip),
-                                          _mm512_loadu_si512((const void *)(q8 + 64 * c)));
-            a[t] = acc;
+            a[t] = tk_key_dot_vnni(kt, q8, chunks, flip);
         }
         const __m512i dots = _mm512_sub_epi32(tk_hsum16_epi32(a), high);
         _mm512_storeu_ps(s + j, _mm512_mul_ps(_mm512_cvtepi32_ps(dots), _mm512_mul_ps(vsq, _mm512_loadu_ps(ks + j))));
     }
-    for (; j < n; j++) {
-        const int8_t *kt = k + j * d;
-        __m512i acc = _mm512_setzero_si512();
-        for (int64_t c = 0; c < chunks; c++)
-            acc = _mm512_dpbusd_epi32(acc, _mm512_xor_si512(_mm512_loadu_si512((const void *)(kt + 64 * c)), flip),
-                                      _mm512_loadu_si512((const void *)(q8 + 64 * c)));
-        s[j] = (float)(_mm512_reduce_add_epi32(acc) - 128 * qsum) * (sq * ks[j]);
-    }
+    for (; j < n; j++)
+        s[j] = (float)(_mm512_reduce_add_epi32(tk_key_dot_vnni(k + j * d, q8, chunks, flip)) - 128 * qsum) * (sq * ks[j]);
 }
 
 /// tk_attn_values_i8_avx2 16 lanes wide: the same sums in the same order, so the same floats.

@@ -190,7 +190,7 @@ enum { V5_XBLOCK = 8 * V5_MR * 4 };  // packed activation bytes per block and gr
 /// block: byte [b][h][j][t] = (w[j][32b + 4h + t] + 8) | (w[j][32b + 4(h+4) + t] + 8) << 4 (q4_0,
 /// half the bytes of int8). vpdpbusd then takes the weights as its unsigned operand and the
 /// activations as they are, and the offset's share, −128Σx or −8Σx, is per activation row and
-/// block (v5_tile_offset). The sums were 64 of a q8_0 panel's 640 bytes a block.
+/// block (v5_tile, v5_tile_q4). The sums were 64 of a q8_0 panel's 640 bytes a block.
 ///
 /// The scales stay in half precision, as the blocks have them (exact; one conversion per panel and
 /// block in the tile): a prepacked q8_0 panel then takes 34 bytes per 32 weights, as the model
@@ -223,7 +223,7 @@ TK_512 static void v5_pack(const void *w, int64_t k, int64_t n, int64_t nr, int 
             continue;
         }
         if (p.s == NULL) {
-            // q4_0 kept as nibbles (v5_tile_offset): vector h holds steps h (low) and h + 4 (high),
+            // q4_0 kept as nibbles (v5_tile_q4): vector h holds steps h (low) and h + 4 (high),
             // stored as w + 8, 0…15.
             const __m512i eight = _mm512_set1_epi8(8);
             for (int h = 0; h < 4; h++) {
@@ -264,16 +264,21 @@ TK_512_INLINE void v5_store(__m512 f[V5_MR][V5_PANELS], int mr, int np, float *o
 /// `xg` is the group's packed activations: per block, per 4-input step g, the 6 rows' 4 bytes
 /// side by side (xg[b][g][i][t], 192 bytes a block), so every broadcast is at a fixed offset from
 /// one pointer; `dg` the group's block scales dg[b][i].
-TK_512_INLINE void v5_tile(const uint8_t *xg, const float *dg, int64_t nb, int rows, int mr, const v5_panel *pan, int np,
-                           float *out, int64_t ldo) {
+///
+/// `starts` (a constant where inlined) is set for prepacked q8_0 panels, whose weights are offset
+/// to unsigned (w + 128): vpdpbusd then takes them as its unsigned operand and the activations as
+/// they are (signed), so Σ(w + 128)·x = Σw·x + 128Σx, and each block starts at the activation
+/// row's −128Σx (`cg`, cg[b][i]) instead of the panel's −128Σw.
+TK_512_INLINE void v5_tile(const uint8_t *xg, const float *dg, const int32_t *cg, int starts, int64_t nb, int rows, int mr,
+                           const v5_panel *pan, int np, float *out, int64_t ldo) {
     __m512 f[V5_MR][V5_PANELS];
     for (int i = 0; i < rows; i++)
         for (int q = 0; q < V5_PANELS; q++) f[i][q] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++, xg += V5_XBLOCK, dg += V5_MR) {
         __m512i acc[V5_MR][V5_PANELS];
         for (int q = 0; q < np; q++) {
-            const __m512i start = _mm512_loadu_si512((const void *)(pan[q].s + b * V5_NR));
-            for (int i = 0; i < rows; i++) acc[i][q] = start;
+            const __m512i start = starts ? _mm512_setzero_si512() : _mm512_loadu_si512((const void *)(pan[q].s + b * V5_NR));
+            for (int i = 0; i < rows; i++) acc[i][q] = starts ? _mm512_set1_epi32(cg[b * V5_MR + i]) : start;
         }
 #pragma clang loop unroll(full)
         for (int g = 0; g < 8; g++) {
@@ -288,7 +293,8 @@ TK_512_INLINE void v5_tile(const uint8_t *xg, const float *dg, int64_t nb, int r
                 int32_t four;
                 memcpy(&four, xg + g * (V5_MR * 4) + i * 4, 4);
                 const __m512i xv = _mm512_set1_epi32(four);
-                for (int q = 0; q < np; q++) acc[i][q] = _mm512_dpbusd_epi32(acc[i][q], xv, wv[q]);
+                for (int q = 0; q < np; q++)
+                    acc[i][q] = starts ? _mm512_dpbusd_epi32(acc[i][q], wv[q], xv) : _mm512_dpbusd_epi32(acc[i][q], xv, wv[q]);
             }
         }
         v5_scale_block(f, acc, pan, np, rows, b, dg);
@@ -296,40 +302,11 @@ TK_512_INLINE void v5_tile(const uint8_t *xg, const float *dg, int64_t nb, int r
     v5_store(f, mr, np, out, ldo);
 }
 
-/// v5_tile for prepacked panels, whose weights are offset to unsigned: w + 128 (q8_0) or nibbles
-/// w + 8 (q4_0, `q4`). vpdpbusd takes them as its unsigned operand and the activations as they are
-/// (signed), so Σ(w + c)·x = Σw·x + cΣx, and the start −cΣx is per activation row and block
-/// (`cg`), broadcast rather than loaded per output. `xg` holds the signed activations in v5_tile's
-/// group layout.
-TK_512_INLINE void v5_tile_offset(const uint8_t *xg, const float *dg, const int32_t *cg, int64_t nb, int rows, int mr,
-                                  const v5_panel *pan, int np, int q4, float *out, int64_t ldo) {
-    if (!q4) {
-        __m512 f[V5_MR][V5_PANELS];
-        for (int i = 0; i < rows; i++)
-            for (int q = 0; q < V5_PANELS; q++) f[i][q] = _mm512_setzero_ps();
-        for (int64_t b = 0; b < nb; b++, xg += V5_XBLOCK, dg += V5_MR, cg += V5_MR) {
-            __m512i acc[V5_MR][V5_PANELS];
-            for (int i = 0; i < rows; i++)
-                for (int q = 0; q < np; q++) acc[i][q] = _mm512_set1_epi32(cg[i]);
-#pragma clang loop unroll(full)
-            for (int g = 0; g < 8; g++) {
-                __m512i wv[V5_PANELS];
-                for (int q = 0; q < np; q++) {
-                    wv[q] = _mm512_loadu_si512((const void *)(pan[q].q + b * 512 + g * 64));
-                    _mm_prefetch((const char *)(pan[q].q + (b + 2) * 512 + g * 64), _MM_HINT_T0);
-                }
-                for (int i = 0; i < rows; i++) {
-                    int32_t four;
-                    memcpy(&four, xg + g * (V5_MR * 4) + i * 4, 4);
-                    const __m512i xv = _mm512_set1_epi32(four);
-                    for (int q = 0; q < np; q++) acc[i][q] = _mm512_dpbusd_epi32(acc[i][q], wv[q], xv);
-                }
-            }
-            v5_scale_block(f, acc, pan, np, rows, b, dg);
-        }
-        v5_store(f, mr, np, out, ldo);
-        return;
-    }
+/// v5_tile for prepacked q4_0 panels, kept as nibbles w + 8: vpdpbusd takes them as its unsigned
+/// operand and the activations as they are (signed), so Σ(w + 8)·x = Σw·x + 8Σx, and the start
+/// −8Σx is per activation row and block (`cg`), broadcast rather than loaded per output.
+TK_512_INLINE void v5_tile_q4(const uint8_t *xg, const float *dg, const int32_t *cg, int64_t nb, int rows, int mr,
+                              const v5_panel *pan, int np, float *out, int64_t ldo) {
     const __m512i low = _mm512_set1_epi8(0x0F);
     __m512 f[V5_MR][V5_PANELS];
     for (int i = 0; i < rows; i++)
@@ -363,11 +340,13 @@ TK_512_INLINE void v5_tile_offset(const uint8_t *xg, const float *dg, const int3
     v5_store(f, mr, np, out, ldo);
 }
 
-/// v5_tile_offset when there are starts (`cg`: prepacked panels), else v5_tile.
+/// The tile for the panels: with starts (`cg`: prepacked panels) v5_tile_q4 or v5_tile's offset
+/// form, else v5_tile as it is.
 TK_512_INLINE void v5_tile_any(const uint8_t *xg, const float *dg, const int32_t *cg, int64_t nb, int rows, int mr,
                                const v5_panel *pan, int np, int q4, float *out, int64_t ldo) {
-    if (cg) v5_tile_offset(xg, dg, cg, nb, rows, mr, pan, np, q4, out, ldo);
-    else v5_tile(xg, dg, nb, rows, mr, pan, np, out, ldo);
+    if (!cg) v5_tile(xg, dg, NULL, 0, nb, rows, mr, pan, np, out, ldo);
+    else if (q4) v5_tile_q4(xg, dg, cg, nb, rows, mr, pan, np, out, ldo);
+    else v5_tile(xg, dg, cg, 1, nb, rows, mr, pan, np, out, ldo);
 }
 
 /// A whole 32-output tile of a group's first `mr` rows, straight into y: a 6-row tile, or for a
