@@ -162,14 +162,8 @@ public enum MatMul {
         }
         // q8_0/q4_0 on an ISA whose int8 GEMM takes its activations laid out once for all
         // threads (AVX512-VNNI), from prepacked panels (batched decoding) or packing on the fly.
-        if quantize, tk_gemm_lays_q8_x(table) != 0, let kernel = table.pointee.gemm_q8_packed_x {
-            withActivations(w, x.baseAddress!, rows: m, table: table, pool: pool, quantize: true,
-                            layQ8: usable == nil ? 0 : w.dtype.panelOffset) { act in
-                pool.parallelFor(w.rows, alignment: 32, minParts: parts(w.byteCount)) { r in
-                    kernel(dt, w.data, usable.map { UnsafeRawPointer($0.data) }, act, y.baseAddress!, Int64(w.rows),
-                           Int64(m), k, Int64(r.lowerBound), Int64(r.upperBound))
-                }
-            }
+        if quantize, tk_gemm_lays_q8_x(table) != 0 {
+            laidProducts([w], prepacked: [usable], x: x, m: m, ys: [y], pool: pool, table: table)
             return
         }
         // f32/f16 weights on an ISA that packs the activations once for all threads.
@@ -215,7 +209,7 @@ public enum MatMul {
         let uniform = ws.allSatisfy { $0.dtype == first.dtype && $0.columns == first.columns }
             && usable.allSatisfy { ($0 != nil) == (usable[0] != nil) }
         guard ws.count > 1, uniform, usesQuantizedActivations(first.dtype, m: m, isa: isa),
-              tk_gemm_lays_q8_x(table) != 0, let kernel = table.pointee.gemm_q8_packed_x else {
+              tk_gemm_lays_q8_x(table) != 0 else {
             for i in ws.indices { gemm(ws[i], x: x, m: m, y: ys[i], pool: pool, isa: isa, prepacked: prepacked[i]) }
             return
         }
@@ -226,6 +220,17 @@ public enum MatMul {
                 precondition(p.rows == w.rows && p.columns == w.columns, "gemm: prepacked weights of another shape")
             }
         }
+        laidProducts(ws, prepacked: usable, x: x, m: m, ys: ys, pool: pool, table: table)
+    }
+
+    /// The int8 GEMM whose activations are laid out once for all threads (`gemm_q8_packed_x`),
+    /// for one matrix or several sharing the input: one layout (prepacked panels or none, for
+    /// all), then every matrix's rows shared out in one parallel call.
+    private static func laidProducts(
+        _ ws: [WeightMatrix], prepacked usable: [PrepackedWeights?], x: UnsafeBufferPointer<Float>, m: Int,
+        ys: [UnsafeMutableBufferPointer<Float>], pool: ThreadPool, table: UnsafePointer<tk_kernels>
+    ) {
+        let first = ws[0], kernel = table.pointee.gemm_q8_packed_x!
         // Each matrix starts at a multiple of 32 rows in the concatenation, so every range the
         // threads get starts on a panel boundary of every matrix it touches.
         var starts = [Int]()
