@@ -146,18 +146,18 @@ public final class T5Model: @unchecked Sendable {
         tracer?.record("encoder.embeddings", x.buffer, shape: [m, d])
         for (i, layer) in encoder.enumerated() {
             let l = layer.attention
-            rmsNormRows(x.buffer, rows: m, width: d, weight: l.norm, epsilon: epsilon, into: h.mutable)
+            rmsNormRows(x.buffer, rows: m, width: d, weight: l.norm, epsilon: epsilon, into: h.mutable, pool: pool)
             Linear.apply([l.q, l.k, l.v], h.buffer, rows: m, into: [q.mutable, k.mutable, v.mutable], pool: pool)
             PrefillAttention.attend(
                 q: q.buffer.baseAddress!, k: k.buffer.baseAddress!, v: v.buffer.baseAddress!, out: attn.mutable.baseAddress!,
                 queries: m, keys: m, heads: heads, kvHeads: heads, headDim: config.dKV, kvStride: inner,
                 scale: 1, causalOffset: nil, bias: bias.buffer.baseAddress!, pool: pool)
             l.o(attn.buffer, rows: m, into: proj.mutable, pool: pool)
-            addInPlace(x.mutable, proj.buffer, count: m * d)
+            addInPlace(x.mutable, proj.buffer, count: m * d, pool: pool)
             feedForward(layer.ffn, x: x, rows: m, h: h, a: a, b: b, out: proj)
             tracer?.record("encoder.block.\(i)", x.buffer, shape: [m, d])
         }
-        rmsNormRows(x.buffer, rows: m, width: d, weight: encoderFinalNorm, epsilon: epsilon, into: h.mutable)
+        rmsNormRows(x.buffer, rows: m, width: d, weight: encoderFinalNorm, epsilon: epsilon, into: h.mutable, pool: pool)
         tracer?.record("encoder.output", h.buffer, shape: [m, d])
         return h
     }
@@ -165,26 +165,34 @@ public final class T5Model: @unchecked Sendable {
     /// x += FFN(RMSNorm(x)) for `rows` rows; `h`, `a`, `b`, `out` are scratch.
     func feedForward(_ f: FeedForward, x: FloatBuffer, rows: Int, h: FloatBuffer, a: FloatBuffer, b: FloatBuffer, out: FloatBuffer) {
         let d = config.dModel, ff = config.dFF
-        rmsNormRows(x.buffer, rows: rows, width: d, weight: f.norm, epsilon: epsilon, into: h.mutable)
+        rmsNormRows(x.buffer, rows: rows, width: d, weight: f.norm, epsilon: epsilon, into: h.mutable, pool: pool)
         let act = a.rows(0..<rows, width: ff)
         if let wi = f.wi {
             wi(h.buffer, rows: rows, into: a.mutable, pool: pool)
-            switch config.feedForwardProj ?? "relu" {
-            case "gelu": Ops.geluErf(act)      // HF ACT2FN["gelu"] is the exact (erf) form
-            case "gelu_new": Ops.gelu(act)     // tanh approximation
-            default: Ops.relu(act)
+            let kind = config.feedForwardProj ?? "relu"
+            shareOut(act.count, pool: pool) { range in
+                let part = UnsafeMutableBufferPointer(rebasing: act[range])
+                switch kind {
+                case "gelu": Ops.geluErf(part)      // HF ACT2FN["gelu"] is the exact (erf) form
+                case "gelu_new": Ops.gelu(part)     // tanh approximation
+                default: Ops.relu(part)
+                }
             }
         } else {
             Linear.apply([f.wi0!, f.wi1!], h.buffer, rows: rows, into: [a.mutable, b.mutable], pool: pool)
-            if config.feedForwardProj == "gated-relu" {
-                Ops.relu(act)
-                for i in 0..<rows * ff { act[i] *= b.mutable[i] }
-            } else {
-                Ops.gatedGelu(gate: act, up: UnsafeBufferPointer(b.rows(0..<rows, width: ff)))
+            let gatedRelu = config.feedForwardProj == "gated-relu", up = b.mutable
+            shareOut(act.count, pool: pool) { range in
+                let part = UnsafeMutableBufferPointer(rebasing: act[range])
+                if gatedRelu {
+                    Ops.relu(part)
+                    for i in range { act[i] *= up[i] }
+                } else {
+                    Ops.gatedGelu(gate: part, up: UnsafeBufferPointer(rebasing: up[range]))
+                }
             }
         }
         f.wo(UnsafeBufferPointer(act), rows: rows, into: out.mutable, pool: pool)
-        addInPlace(x.mutable, out.buffer, count: rows * d)
+        addInPlace(x.mutable, out.buffer, count: rows * d, pool: pool)
     }
 
     // MARK: Decoder

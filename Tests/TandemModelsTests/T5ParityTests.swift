@@ -125,3 +125,23 @@ struct T5QuantizedParityTests {
         #expect(relative <= bound, "\(dtype) relative logits maxdiff=\(relative)")
     }
 }
+
+/// An encoder pass long enough that its norms, residual adds and activations are shared out over
+/// the pool (≥ 64K floats each) gives the same floats as on one thread: each of those passes is
+/// element-wise or row-wise, so how it is split cannot change a value.
+struct T5ThreadedEncoderTests {
+    @Test(arguments: ["t5-v1_0-tiny", "t5-v1_1-tiny"])
+    func longInputSameOnOneThreadAndThree(checkpoint: String) throws {
+        let file = try Fixtures.model(checkpoint, .q8_0)
+        let config = try T5Config.from(file.metadata.models["model"]!.config)
+        let one = try T5Model(weights: ModelWeights(file: file), config: config, pool: ThreadPool(threads: 1))
+        let three = try T5Model(weights: ModelWeights(file: file), config: config,
+                                pool: ThreadPool(threads: 3, spinIterations: 1 << 10))
+        let length = (parallelElementwiseMinimum + config.dModel - 1) / config.dModel + 5
+        #expect(length * config.dModel >= parallelElementwiseMinimum)
+        let ids = (0..<length).map { Int32(($0 * 7919) % config.vocabSize) }
+        let a = try one.encode(ids).array, b = try three.encode(ids).array
+        #expect(a.count == b.count)
+        #expect(a == b, "max difference \(maxAbsDiff(a, b))")
+    }
+}
