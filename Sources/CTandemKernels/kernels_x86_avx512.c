@@ -230,8 +230,8 @@ TK_512 static void v5_pack(const void *w, int64_t k, int64_t n, int64_t nr, int 
             _mm_prefetch(rows[j] + (b + 8) * bs, _MM_HINT_T0);
             float unused;
             r[j] = j < nr ? tk_x86_block_values(rows[j], b, q4, &unused) : _mm256_setzero_si256();
-            // The block's own half scale (both block types start with it), copied as it is.
-            p.d[b * V5_NR + j] = j < nr ? *(const uint16_t *)(rows[j] + b * bs) : 0;
+            // The block's own half scale, copied as it is.
+            p.d[b * V5_NR + j] = j >= nr ? 0 : q4 ? ((const tk_block_q4_0 *)rows[j])[b].d : ((const tk_block_q8_0 *)rows[j])[b].d;
         }
         tk_x86_transpose8i(r, lo);
         tk_x86_transpose8i(r + 8, hi);

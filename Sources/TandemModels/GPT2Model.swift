@@ -82,12 +82,12 @@ public final class GPT2Model: CausalLanguageModel, @unchecked Sendable {
             }
             attendSegments(layer: l, segments: segments, q: q, k: k, v: v, out: attn, heads: heads, kvHeads: heads, headDim: d / heads, pool: pool)
             layer.proj(attn.buffer, rows: n, into: proj.mutable, pool: pool)
-            addInPlace(x.mutable, proj.buffer, count: n * d)
+            addInPlace(x.mutable, proj.buffer, count: n * d, pool: pool)
             layerNorm(layer.ln2w, layer.ln2b)
             layer.fc(h.buffer, rows: n, into: a.mutable, pool: pool)
             Ops.gelu(a.mutable)
             layer.fcProj(a.buffer, rows: n, into: proj.mutable, pool: pool)
-            addInPlace(x.mutable, proj.buffer, count: n * d)
+            addInPlace(x.mutable, proj.buffer, count: n * d, pool: pool)
             tracer?.record("h.\(l)", x.buffer, shape: [n, d])
         }
         return logitsOfLastRows(x, segments: segments, width: d, head: head, pool: pool, tracer: tracer) { row, out in

@@ -194,19 +194,6 @@ extension ThreadPool {
     public static let inline = ThreadPool(threads: 1)
 }
 
-/// RMS norm of each of `rows` rows of `width`.
-@inline(__always) func rmsNormRows(_ x: UnsafeBufferPointer<Float>, rows: Int, width: Int, weight: UnsafeBufferPointer<Float>, epsilon: Float, into y: UnsafeMutableBufferPointer<Float>) {
-    for r in 0..<rows {
-        Ops.rmsNorm(UnsafeBufferPointer(rebasing: x[r * width..<(r + 1) * width]), weight: weight, epsilon: epsilon,
-                    into: UnsafeMutableBufferPointer(rebasing: y[r * width..<(r + 1) * width]))
-    }
-}
-
-/// x += y, element-wise.
-@inline(__always) func addInPlace(_ x: UnsafeMutableBufferPointer<Float>, _ y: UnsafeBufferPointer<Float>, count: Int) {
-    for i in 0..<count { x[i] += y[i] }
-}
-
 /// Below this many floats an element-wise pass runs on the calling thread: a hand-off to the
 /// pool costs more than it saves (a decode step's few rows).
 let parallelElementwiseMinimum = 1 << 16
@@ -225,9 +212,10 @@ let parallelElementwiseMinimum = 1 << 16
     }
 }
 
-/// `rmsNormRows`, rows shared out over `pool` when there are many.
+/// RMS norm of each of `rows` rows of `width`, the rows shared out over `pool` when there are many
+/// (a prompt or encoder pass); a decode step's few rows stay on the calling thread.
 func rmsNormRows(_ x: UnsafeBufferPointer<Float>, rows: Int, width: Int, weight: UnsafeBufferPointer<Float>, epsilon: Float,
-                 into y: UnsafeMutableBufferPointer<Float>, pool: ThreadPool) {
+                 into y: UnsafeMutableBufferPointer<Float>, pool: ThreadPool = .inline) {
     shareOut(rows, floats: rows * width, pool: pool) { range in
         for r in range {
             Ops.rmsNorm(UnsafeBufferPointer(rebasing: x[r * width..<(r + 1) * width]), weight: weight, epsilon: epsilon,
@@ -236,8 +224,8 @@ func rmsNormRows(_ x: UnsafeBufferPointer<Float>, rows: Int, width: Int, weight:
     }
 }
 
-/// `addInPlace`, shared out over `pool` when long.
-func addInPlace(_ x: UnsafeMutableBufferPointer<Float>, _ y: UnsafeBufferPointer<Float>, count: Int, pool: ThreadPool) {
+/// x += y, element-wise over the first `count` floats, shared out over `pool` when long.
+func addInPlace(_ x: UnsafeMutableBufferPointer<Float>, _ y: UnsafeBufferPointer<Float>, count: Int, pool: ThreadPool = .inline) {
     shareOut(count, pool: pool) { range in
         for i in range { x[i] += y[i] }
     }

@@ -164,7 +164,7 @@ public final class LlamaModel: CausalLanguageModel, @unchecked Sendable {
         let attn = FloatBuffer(count: n * heads * hd), proj = FloatBuffer(count: n * d)
         let gate = FloatBuffer(count: n * ff), up = FloatBuffer(count: n * ff)
         for (l, layer) in layers.enumerated() {
-            rmsNormRows(x.buffer, rows: n, width: d, weight: layer.inputNorm, epsilon: epsilon, into: h.mutable)
+            rmsNormRows(x.buffer, rows: n, width: d, weight: layer.inputNorm, epsilon: epsilon, into: h.mutable, pool: pool)
             Linear.apply([layer.q, layer.k, layer.v], h.buffer, rows: n, into: [q.mutable, k.mutable, v.mutable], pool: pool)
             for (r, p) in positions.enumerated() {
                 rope.apply(q.mutable.baseAddress! + r * heads * hd, heads: heads, position: p)
@@ -172,12 +172,12 @@ public final class LlamaModel: CausalLanguageModel, @unchecked Sendable {
             }
             attendSegments(layer: l, segments: segments, q: q, k: k, v: v, out: attn, heads: heads, kvHeads: kvh, headDim: hd, pool: pool)
             layer.o(attn.buffer, rows: n, into: proj.mutable, pool: pool)
-            addInPlace(x.mutable, proj.buffer, count: n * d)
-            rmsNormRows(x.buffer, rows: n, width: d, weight: layer.postNorm, epsilon: epsilon, into: h.mutable)
+            addInPlace(x.mutable, proj.buffer, count: n * d, pool: pool)
+            rmsNormRows(x.buffer, rows: n, width: d, weight: layer.postNorm, epsilon: epsilon, into: h.mutable, pool: pool)
             Linear.apply([layer.gate, layer.up], h.buffer, rows: n, into: [gate.mutable, up.mutable], pool: pool)
             Ops.swiglu(gate: gate.mutable, up: up.buffer)
             layer.down(gate.buffer, rows: n, into: proj.mutable, pool: pool)
-            addInPlace(x.mutable, proj.buffer, count: n * d)
+            addInPlace(x.mutable, proj.buffer, count: n * d, pool: pool)
             tracer?.record("model.layers.\(l)", x.buffer, shape: [n, d])
         }
         return logitsOfLastRows(x, segments: segments, width: d, head: head, pool: pool, tracer: tracer) { row, out in

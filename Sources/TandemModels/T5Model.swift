@@ -406,7 +406,7 @@ public final class T5Model: @unchecked Sendable {
         }
         for (l, layer) in decoder.enumerated() {
             let sa = layer.selfAttention
-            rmsNormRows(x.buffer, rows: n, width: d, weight: sa.norm, epsilon: epsilon, into: h.mutable)
+            rmsNormRows(x.buffer, rows: n, width: d, weight: sa.norm, epsilon: epsilon, into: h.mutable, pool: pool)
             Linear.apply([sa.q, sa.k, sa.v], h.buffer, rows: n, into: [q.mutable, k.mutable, v.mutable], pool: pool)
             for (i, s) in states.enumerated() {
                 let p = s.position
@@ -432,19 +432,19 @@ public final class T5Model: @unchecked Sendable {
                 pool.parallelFor(n) { attendRange($0, .inline) }
             }
             sa.o(attn.buffer, rows: n, into: proj.mutable, pool: pool)
-            addInPlace(x.mutable, proj.buffer, count: n * d)
+            addInPlace(x.mutable, proj.buffer, count: n * d, pool: pool)
 
             let ca = layer.crossAttention
-            rmsNormRows(x.buffer, rows: n, width: d, weight: ca.norm, epsilon: epsilon, into: h.mutable)
+            rmsNormRows(x.buffer, rows: n, width: d, weight: ca.norm, epsilon: epsilon, into: h.mutable, pool: pool)
             ca.q(h.buffer, rows: n, into: q.mutable, pool: pool)
             crossAttend(states, layer: l, q: q, out: attn)
             ca.o(attn.buffer, rows: n, into: proj.mutable, pool: pool)
-            addInPlace(x.mutable, proj.buffer, count: n * d)
+            addInPlace(x.mutable, proj.buffer, count: n * d, pool: pool)
             feedForward(layer.ffn, x: x, rows: n, h: h, a: a, b: b, out: proj)
             tracer?.record("decoder.block.\(l)", x.buffer, shape: [n, d])
         }
         for s in states { s.advance() }
-        rmsNormRows(x.buffer, rows: n, width: d, weight: decoderFinalNorm!, epsilon: epsilon, into: h.mutable)
+        rmsNormRows(x.buffer, rows: n, width: d, weight: decoderFinalNorm!, epsilon: epsilon, into: h.mutable, pool: pool)
         if headScale != 1 { for i in 0..<n * d { h.mutable[i] *= headScale } }
         tracer?.record("decoder.output", h.buffer, shape: [n, d])
         let logits = FloatBuffer(count: n * config.vocabSize, zeroed: false)
