@@ -1,10 +1,17 @@
 // Run-time choice of instruction set (after CTranslate2's cpu_isa.cc): the CPU is asked once
 // through cpuid/xgetbv, and each ISA's traits table names its functions. Also the drivers that
 // are the same for every ISA: GEMV over a row range and the portable cache-blocked GEMM.
+#if defined(__linux__) && !defined(_GNU_SOURCE)
+#define _GNU_SOURCE  // syscall(2) under -std=c11 (the AMX permission request)
+#endif
 #include "tk_internal.h"
 
 #if defined(TK_HAVE_AVX2)
 #include <cpuid.h>
+#if defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 /// AVX2, FMA and F16C in the CPU, and the OS saving the YMM state (XCR0 bits 1 and 2).
 static int tk_cpu_has_avx2_fma_f16c(void) {
@@ -37,6 +44,28 @@ static int tk_cpu_has_avx512_vnni(void) {
     unsigned lo, hi;
     __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
     return (lo & 0xE6) == 0xE6;
+}
+
+/// AMX-TILE and AMX-BF16 (cpuid leaf 7: EDX bits 24 and 22) and AVX512-BF16 (leaf 7 sub-leaf 1:
+/// EAX bit 5, for rounding to bf16), the OS managing the tile state (XCR0 bits 17 and 18), and,
+/// on Linux, this process granted it: the kernel hands the 8 KiB tile data state out only on
+/// request (arch_prctl ARCH_REQ_XCOMP_PERM, Linux 5.16), process-wide, so the request is made
+/// here, once, before any thread touches a tile. Elsewhere: no.
+static int tk_cpu_has_amx_bf16(void) {
+#if defined(__linux__)
+    if (!tk_cpu_has_avx512_vnni()) return 0;
+    unsigned a, b, c, d;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
+    if (!((d >> 24) & 1) || !((d >> 22) & 1)) return 0;
+    if (!__get_cpuid_count(7, 1, &a, &b, &c, &d) || !((a >> 5) & 1)) return 0;
+    unsigned lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    if ((lo & 0x60000) != 0x60000) return 0;
+    enum { ARCH_REQ_XCOMP_PERM = 0x1023, XFEATURE_XTILEDATA = 18 };
+    return syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0;
+#else
+    return 0;
+#endif
 }
 #endif
 
@@ -74,6 +103,12 @@ static int tk_isa_probe(tk_isa isa) {
     case TK_ISA_AVX512:
 #if defined(TK_HAVE_AVX2)
         return tk_cpu_has_avx512_vnni() && tk_cpu_has_avx_vnni();
+#else
+        return 0;
+#endif
+    case TK_ISA_AMX:
+#if defined(TK_HAVE_AVX2)
+        return tk_isa_available(TK_ISA_AVX512) && tk_cpu_has_amx_bf16();
 #else
         return 0;
 #endif
@@ -127,6 +162,9 @@ static const tk_kernels tk_avx2 = {
     .gemv = {tk_gemv_f32_avx2, tk_gemv_f16_avx2, tk_gemv_q8_0_avx2, tk_gemv_q4_0_avx2},
     .gemm = {tk_gemm_f32_avx2, tk_gemm_f16_avx2, tk_gemm_q8_0_avx2, tk_gemm_q4_0_avx2},
     .gemm_f32act = {NULL, NULL, tk_gemm_q8_0_f32_avx2, tk_gemm_q4_0_f32_avx2},
+    // Measured with these kernels, n = k = 1024, one thread: int8 ≈ 50 GFLOP/s for any m ≥ 4;
+    // widened f32 14 at m = 4, 37 at 16, 51 at 32, 65 at 64.
+    .f32act_min_rows = 40,
     .attn_scores_i8 = tk_attn_scores_i8_avx2,
     .attn_values_i8 = tk_attn_values_i8_avx2,
     .attn_scores = tk_attn_scores_f32_avx2,
@@ -160,6 +198,40 @@ static const tk_kernels tk_avx512 = {
     .gemv = {tk_gemv_f32_avx2, tk_gemv_f16_avx2, tk_gemv_q8_0_avxvnni, tk_gemv_q4_0_avxvnni},
     .gemm = {tk_gemm_f32_avx512, tk_gemm_f16_avx512, tk_gemm_q8_0_avx512, tk_gemm_q4_0_avx512},
     .gemm_f32act = {NULL, NULL, NULL, NULL},
+    .attn_scores_i8 = tk_attn_scores_i8_avx512,
+    .attn_values_i8 = tk_attn_values_i8_avx512,
+    .attn_scores = tk_attn_scores_f32_avx512,
+    .attn_values = tk_attn_values_f32_avx512,
+    TK_X86_ELEMENTWISE(avx512),
+    .fma_loop = tk_fma_loop_avx512,
+    .pack_rows = 16,
+    .pack_size = tk_pack_size_avx512,
+    .pack = tk_pack_avx512,
+    .pack_x_rows = 12,
+    .pack_x_size = tk_pack_x_size_avx512,
+    .pack_x = tk_pack_x_avx512,
+    .gemm_packed_x = {tk_gemm_f32_packed_x_avx512, tk_gemm_f16_packed_x_avx512, NULL, NULL},
+    .pack_q8_x_rows = 6,
+    .pack_q8_x_size = tk_pack_q8_x_size_avx512,
+    .pack_q8_x = tk_pack_q8_x_avx512,
+    .gemm_q8_packed_x = tk_gemm_q8_packed_x_avx512,
+};
+
+/// The AVX-512 table with the product of quantized weights and 32 or more activation rows on
+/// AMX-BF16 tiles (kernels_x86_amx.c): weights and activations rounded to bf16, f32 sums over
+/// the whole input. Fewer rows (batched decoding, short prompts) stay on vpdpbusd.
+static const tk_kernels tk_amx = {
+    .name = "avx512+amx",
+    TK_X86_COMMON,
+    .gemv = {tk_gemv_f32_avx2, tk_gemv_f16_avx2, tk_gemv_q8_0_avxvnni, tk_gemv_q4_0_avxvnni},
+    .gemm = {tk_gemm_f32_avx512, tk_gemm_f16_avx512, tk_gemm_q8_0_avx512, tk_gemm_q4_0_avx512},
+    .gemm_f32act = {NULL, NULL, tk_gemm_q8_0_f32_amx, tk_gemm_q4_0_f32_amx},
+    .f32act_min_rows = 32,
+    .f32act_bf16 = 1,
+    .bf16_x_rows = 32,
+    .bf16_x_size = tk_bf16_x_size_amx,
+    .bf16_x = tk_bf16_x_amx,
+    .gemm_bf16_x = {NULL, NULL, tk_gemm_q8_0_bf16x_amx, tk_gemm_q4_0_bf16x_amx},
     .attn_scores_i8 = tk_attn_scores_i8_avx512,
     .attn_values_i8 = tk_attn_values_i8_avx512,
     .attn_scores = tk_attn_scores_f32_avx512,
@@ -214,6 +286,7 @@ const tk_kernels *tk_kernels_for(tk_isa isa) {
     case TK_ISA_AVX2: return &tk_avx2;
     case TK_ISA_AVX2_VNNI: return &tk_avx2_vnni;
     case TK_ISA_AVX512: return &tk_avx512;
+    case TK_ISA_AMX: return &tk_amx;
 #endif
 #if defined(TK_HAVE_NEON)
     case TK_ISA_NEON: return &tk_neon;
@@ -268,14 +341,20 @@ void tk_gemm_blocked(tk_vec_dot_fn dot, tk_dtype dtype, const void *w, const voi
     }
 }
 
-/// Below this many activation rows the int8 path wins (widening a weight panel is only repaid over
-/// many rows). Measured with the AVX2 kernels, n = k = 1024, one thread: int8 ≈ 50 GFLOP/s for any
-/// m ≥ 4; widened f32 14 at m = 4, 37 at 16, 51 at 32, 65 at 64.
-enum { TK_F32ACT_MIN_ROWS = 40 };
-
+/// Below `f32act_min_rows` activation rows the int8 path wins: converting a weight panel is only
+/// repaid over many rows.
 int tk_gemm_prefers_f32(const tk_kernels *kt, tk_dtype dtype, int64_t m) {
     if (dtype == TK_F32 || dtype == TK_F16) return 1;
-    return kt->gemm_f32act[dtype] != NULL && m >= TK_F32ACT_MIN_ROWS;
+    return kt->gemm_f32act[dtype] != NULL && m >= kt->f32act_min_rows;
+}
+
+int tk_gemm_rounds_bf16_x(const tk_kernels *kt, tk_dtype dtype) {
+    return kt->f32act_bf16 && kt->bf16_x_size != NULL && kt->bf16_x != NULL && kt->gemm_bf16_x[dtype] != NULL;
+}
+
+void tk_gemm_bf16_x(const tk_kernels *kt, tk_dtype dtype, const void *w, const void *xb, float *y,
+                    int64_t ldy, int64_t m, int64_t k, int64_t n0, int64_t n1) {
+    kt->gemm_bf16_x[dtype](w, xb, y, ldy, m, k, n0, n1);
 }
 
 void tk_gemm(const tk_kernels *kt, tk_dtype dtype, const void *w, const void *x, float *y,

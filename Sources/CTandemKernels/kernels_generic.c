@@ -110,3 +110,18 @@ double tk_fma_loop_generic(int64_t iters, float *sink) {
 void tk_f32_to_f16_generic(const float *x, uint16_t *y, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] = tk_float_to_half(x[i]);
 }
+
+uint16_t tk_f32_to_bf16(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    if ((u & 0x7FFFFFFFu) > 0x7F800000u) return (uint16_t)((u >> 16) | 0x40);  // NaN stays quiet NaN
+    u += 0x7FFFu + ((u >> 16) & 1);  // nearest, ties to even
+    return (uint16_t)(u >> 16);
+}
+
+float tk_bf16_to_f32(uint16_t h) {
+    const uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}

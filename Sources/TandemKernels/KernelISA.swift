@@ -1,5 +1,5 @@
 // The instruction set every kernel call uses, chosen once at start-up (after CTranslate2's
-// `cpu_isa.h`): the best one this CPU supports, unless `TANDEM_ISA=generic|avx2|avx2vnni|avx512|neon`
+// `cpu_isa.h`): the best one this CPU supports, unless `TANDEM_ISA=generic|avx2|avx2vnni|avx512|amx|neon`
 // names another, so that every path can be run and tested on one machine. Asking for one this CPU
 // cannot run is an error (message on stderr, exit status 2), never a silent fallback.
 import CTandemKernels
@@ -21,6 +21,10 @@ public enum KernelISA: String, CaseIterable, Sendable, CustomStringConvertible {
     /// `avx2vnni` with 512-bit GEMM kernels: AVX-512 F/BW/VL + AVX512-VNNI (Ice Lake and
     /// Sapphire Rapids servers, Zen 4 and later).
     case avx512
+    /// `avx512` with the product of quantized weights and 32 or more activation rows (prompt
+    /// encoding) on AMX-BF16 tiles, weights and activations rounded to bf16 (Sapphire Rapids and
+    /// later Xeons; on Linux 5.16 or later, which grants the tile state on request).
+    case amx
     /// Advanced SIMD on AArch64 (`sdot` when compiled for a CPU with the dot-product extension).
     case neon
 
@@ -30,6 +34,7 @@ public enum KernelISA: String, CaseIterable, Sendable, CustomStringConvertible {
         case .avx2: TK_ISA_AVX2
         case .avx2vnni: TK_ISA_AVX2_VNNI
         case .avx512: TK_ISA_AVX512
+        case .amx: TK_ISA_AMX
         case .neon: TK_ISA_NEON
         }
     }
@@ -91,7 +96,8 @@ public enum KernelISAError: Error, CustomStringConvertible, Equatable {
         let choices = KernelISA.available.map(\.rawValue).joined(separator: ", ")
         switch self {
         case .unknown(let name):
-            return "TANDEM_ISA=\(name) is not an instruction set (generic, avx2, avx2vnni, neon); available here: \(choices)"
+            let all = KernelISA.allCases.map(\.rawValue).joined(separator: ", ")
+            return "TANDEM_ISA=\(name) is not an instruction set (\(all)); available here: \(choices)"
         case .unavailable(let isa):
             return "TANDEM_ISA=\(isa) cannot run on this CPU; available here: \(choices)"
         }

@@ -160,6 +160,11 @@ public enum MatMul {
         if let usable {
             precondition(usable.rows == w.rows && usable.columns == w.columns, "gemm: prepacked weights of another shape")
         }
+        // q8_0/q4_0 over many rows on AMX tiles, activations rounded to bf16 once for all threads.
+        if !quantize, w.dtype.isQuantized, tk_gemm_rounds_bf16_x(table, dt) != 0 {
+            bf16Products([w], x: x, m: m, ys: [y], pool: pool, table: table)
+            return
+        }
         // q8_0/q4_0 on an ISA whose int8 GEMM takes its activations laid out once for all
         // threads (AVX512-VNNI), from prepacked panels (batched decoding) or packing on the fly.
         if quantize, tk_gemm_lays_q8_x(table) != 0 {
@@ -208,8 +213,9 @@ public enum MatMul {
         // The activations' layout depends on the panels (prepacked or not): one for all.
         let uniform = ws.allSatisfy { $0.dtype == first.dtype && $0.columns == first.columns }
             && usable.allSatisfy { ($0 != nil) == (usable[0] != nil) }
-        guard ws.count > 1, uniform, usesQuantizedActivations(first.dtype, m: m, isa: isa),
-              tk_gemm_lays_q8_x(table) != 0 else {
+        let quantize = usesQuantizedActivations(first.dtype, m: m, isa: isa)
+        let bf16 = !quantize && first.dtype.isQuantized && tk_gemm_rounds_bf16_x(table, first.cDType) != 0
+        guard ws.count > 1, uniform, bf16 || (quantize && tk_gemm_lays_q8_x(table) != 0) else {
             for i in ws.indices { gemm(ws[i], x: x, m: m, y: ys[i], pool: pool, isa: isa, prepacked: prepacked[i]) }
             return
         }
@@ -220,7 +226,52 @@ public enum MatMul {
                 precondition(p.rows == w.rows && p.columns == w.columns, "gemm: prepacked weights of another shape")
             }
         }
-        laidProducts(ws, prepacked: usable, x: x, m: m, ys: ys, pool: pool, table: table)
+        if bf16 {
+            bf16Products(ws, x: x, m: m, ys: ys, pool: pool, table: table)
+        } else {
+            laidProducts(ws, prepacked: usable, x: x, m: m, ys: ys, pool: pool, table: table)
+        }
+    }
+
+    /// The bf16 tile GEMM (`gemm_bf16_x`, AMX) for one matrix or several sharing the input: the
+    /// activations rounded to bf16 once, in parallel, then every matrix's rows shared out in one
+    /// parallel call, each range starting on a 32-row panel boundary.
+    private static func bf16Products(
+        _ ws: [WeightMatrix], x: UnsafeBufferPointer<Float>, m: Int, ys: [UnsafeMutableBufferPointer<Float>],
+        pool: ThreadPool, table: UnsafePointer<tk_kernels>
+    ) {
+        let first = ws[0], k = Int64(first.columns)
+        var starts = [Int]()
+        var total = 0
+        for w in ws {
+            starts.append(total)
+            total += (w.rows + 31) / 32 * 32
+        }
+        let groupRows = Int(table.pointee.bf16_x_rows)
+        let groups = (m + groupRows - 1) / groupRows
+        let round = table.pointee.bf16_x!
+        withUnsafeTemporaryAllocation(byteCount: Int(table.pointee.bf16_x_size!(Int64(m), k)), alignment: 64) { buffer in
+            let xb = UnsafeRawPointer(buffer.baseAddress!)
+            pool.parallelFor(groups) { g in
+                round(x.baseAddress!, Int64(m), k, buffer.baseAddress!, Int64(g.lowerBound * groupRows),
+                      Int64(g.upperBound * groupRows))
+            }
+            pool.parallelFor(total, alignment: 32, minParts: parts(ws.reduce(0) { $0 + $1.byteCount })) { r in
+                for (i, w) in ws.enumerated() {
+                    let lo = max(r.lowerBound - starts[i], 0), hi = min(r.upperBound - starts[i], w.rows)
+                    guard lo < hi else { continue }
+                    tk_gemm_bf16_x(table, w.cDType, w.data, xb, ys[i].baseAddress!, Int64(w.rows), Int64(m), k,
+                                   Int64(lo), Int64(hi))
+                }
+            }
+        }
+    }
+
+    /// Whether a product of `m` rows with `dtype` weights rounds weights and activations to bf16
+    /// (the AMX tile GEMM) — what `Reference.gemm(_:x:m:bf16:)` reproduces.
+    public static func roundsToBF16(_ dtype: DType, m: Int, isa: KernelISA = .current) -> Bool {
+        guard dtype.isQuantized, m > 1, !usesQuantizedActivations(dtype, m: m, isa: isa) else { return false }
+        return isa.table.pointee.f32act_bf16 != 0
     }
 
     /// The int8 GEMM whose activations are laid out once for all threads (`gemm_q8_packed_x`),

@@ -52,14 +52,17 @@ public enum Reference {
         }
     }
 
-    /// Y = X Wᵀ for `m` rows of X (row-major), in Double.
-    public static func gemm(_ w: WeightMatrix, x: [Float], m: Int, quantizeActivations: Bool = true) -> [Float] {
+    /// Y = X Wᵀ for `m` rows of X (row-major), in Double. With `bf16` (the AMX tile GEMM,
+    /// `MatMul.roundsToBF16`) every stored weight and every activation is first rounded to bf16
+    /// (nearest even), and `quantizeActivations` is ignored.
+    public static func gemm(_ w: WeightMatrix, x: [Float], m: Int, quantizeActivations: Bool = true,
+                            bf16: Bool = false) -> [Float] {
         precondition(x.count == m * w.columns)
-        let rows = (0..<w.rows).map { dequantize(w, row: $0) }
+        let rows = (0..<w.rows).map { r in dequantize(w, row: r).map { bf16 ? roundedToBF16($0) : $0 } }
         var y = [Float](repeating: 0, count: m * w.rows)
         for i in 0..<m {
             let xr = Array(x[i * w.columns..<(i + 1) * w.columns])
-            let xs = quantizeActivations ? activationsSeen(by: w.dtype, xr) : xr
+            let xs = bf16 ? xr.map(roundedToBF16) : quantizeActivations ? activationsSeen(by: w.dtype, xr) : xr
             for r in 0..<w.rows {
                 var s = 0.0
                 for c in 0..<w.columns { s += Double(rows[r][c]) * Double(xs[c]) }
@@ -67,5 +70,13 @@ public enum Reference {
             }
         }
         return y
+    }
+
+    /// `x` rounded to bf16, the top 16 bits of a float: nearest, ties to even (NaN stays NaN).
+    public static func roundedToBF16(_ x: Float) -> Float {
+        guard !x.isNaN else { return x }
+        let bits = x.bitPattern
+        let rounded = bits &+ 0x7FFF &+ ((bits >> 16) & 1)
+        return Float(bitPattern: rounded & 0xFFFF_0000)
     }
 }

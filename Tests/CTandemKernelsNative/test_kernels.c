@@ -62,6 +62,9 @@ static double weight_at(tk_dtype dt, const void *w, long k, long r, long c) {
     }
 }
 
+/// `v` rounded to bf16 when `on` (the AMX tile GEMM's view of weights and activations).
+static double bf16_if(int on, double v) { return on ? tk_bf16_to_f32(tk_f32_to_bf16((float)v)) : v; }
+
 static double act_at(int f32act, const void *x, long k, long r, long c) {
     if (f32act) return ((const float *)x)[r * k + c];
     const tk_block_q8_0 *b = (const tk_block_q8_0 *)x + r * (k / TK_QK) + c / TK_QK;
@@ -98,6 +101,8 @@ static void test_product(const tk_kernels *kt, tk_dtype dt, long m, long n, long
     void *x = xf;
     tk_block_q8_0 *xq = NULL;
     const int f32act = tk_gemm_prefers_f32(kt, dt, m);
+    // Quantized weights against f32 activations on AMX: both rounded to bf16 (q·d in f32 first).
+    const int bf16 = f32act && kt->f32act_bf16 && (dt == TK_Q8_0 || dt == TK_Q4_0);
     if (!f32act) {
         // Same activation blocks for reference and kernel (the quantizers are tested apart).
         xq = malloc(sizeof(tk_block_q8_0) * m * (k / TK_QK));
@@ -109,11 +114,22 @@ static void test_product(const tk_kernels *kt, tk_dtype dt, long m, long n, long
     // split at a multiple of 32 (as the thread pool splits them).
     for (int pass = 0; pass < 3; pass++) {
         if (pass == 1 && (m != 1 || f32act != (dt == TK_F32 || dt == TK_F16))) continue;
-        if (pass == 2 && !tk_gemm_packs_x(kt, dt)) continue;
+        if (pass == 2 && !tk_gemm_packs_x(kt, dt) && !(bf16 && tk_gemm_rounds_bf16_x(kt, dt))) continue;
         for (long i = 0; i < m * n; i++) y[i] = NAN;
         if (pass == 0) tk_gemm(kt, dt, w, x, y, n, m, k, 0, n);
         else if (pass == 1) tk_gemv(kt, dt, w, x, y, k, 0, n);
-        else {
+        else if (bf16) {
+            // Rounded once in two row ranges (as two threads take them), outputs in two ranges.
+            void *xb = malloc((size_t)kt->bf16_x_size(m, k));
+            const long rows = (m + kt->bf16_x_rows - 1) / kt->bf16_x_rows * kt->bf16_x_rows;
+            const long half = rows / kt->bf16_x_rows / 2 * kt->bf16_x_rows;
+            kt->bf16_x(xf, m, k, xb, 0, half);
+            kt->bf16_x(xf, m, k, xb, half, rows);
+            const long split = n / 64 * 32;
+            tk_gemm_bf16_x(kt, dt, w, xb, y, n, m, k, 0, split);
+            tk_gemm_bf16_x(kt, dt, w, xb, y, n, m, k, split, n);
+            free(xb);
+        } else {
             float *xp = malloc((size_t)kt->pack_x_size(m, k));
             const long groups = (m + kt->pack_x_rows - 1) / kt->pack_x_rows;
             kt->pack_x(xf, m, k, xp, 0, groups / 2);
@@ -127,14 +143,16 @@ static void test_product(const tk_kernels *kt, tk_dtype dt, long m, long n, long
         for (long i = 0; i < m; i++)
             for (long j = 0; j < n; j++) {
                 double ref = 0;
-                for (long c = 0; c < k; c++) ref += weight_at(dt, w, k, j, c) * act_at(f32act, x, k, i, c);
+                for (long c = 0; c < k; c++)
+                    ref += bf16_if(bf16, (float)weight_at(dt, w, k, j, c)) * bf16_if(bf16, act_at(f32act, x, k, i, c));
                 const double d = y[i * n + j] - ref;
                 num += isnan(d) ? 1e300 : d * d;
                 den += ref * ref;
             }
         const double nmse = den > 0 ? num / den : num;
         char what[64];
-        snprintf(what, sizeof what, "%s %s", pass == 0 ? "gemm" : pass == 1 ? "gemv" : "gemm packed x", dtype_name[dt]);
+        snprintf(what, sizeof what, "%s %s", pass == 0 ? "gemm" : pass == 1 ? "gemv" : bf16 ? "gemm bf16 x" : "gemm packed x",
+                 dtype_name[dt]);
         check(nmse < 1e-9, what, kt->name, m, n, k, nmse);
     }
     free(w); free(xf); free(xq); free(y);
@@ -252,8 +270,8 @@ int main(void) {
         {6, 16, 288}, {7, 31, 320}, {13, 40, 544}, {1, 64, 1024}, {9, 3, 32}, {16, 16, 64},
         {33, 21, 288}, {40, 7, 32}, {1, 5, 8224}, {1, 4, 16384},
     };
-    const tk_isa isas[] = {TK_ISA_GENERIC, TK_ISA_AVX2, TK_ISA_AVX2_VNNI, TK_ISA_AVX512, TK_ISA_NEON};
-    for (int t = 0; t < 5; t++) {
+    const tk_isa isas[] = {TK_ISA_GENERIC, TK_ISA_AVX2, TK_ISA_AVX2_VNNI, TK_ISA_AVX512, TK_ISA_AMX, TK_ISA_NEON};
+    for (int t = 0; t < 6; t++) {
         const tk_kernels *kt = tk_kernels_for(isas[t]);
         if (!kt) continue;
         printf("testing %s\n", kt->name);
@@ -279,6 +297,12 @@ int main(void) {
         if (kt->pack_x) for (int dt = 0; dt < 2; dt++) test_product(kt, (tk_dtype)dt, 300, 500, 600, 1.0f);
         // Zeros everywhere.
         for (int dt = 0; dt < TK_DTYPE_COUNT; dt++) test_product(kt, (tk_dtype)dt, 4, 4, 64, 0.0f);
+        // Quantized weights against f32 activations (AVX2: widened; AMX: bf16 tiles): whole and
+        // partial 32 × 32 tiles, more than one 256-output macro panel, k past one 512-input block.
+        static const long tiles[][3] = {{32, 32, 32}, {33, 40, 96}, {47, 33, 64}, {100, 70, 160}, {64, 300, 1056}, {40, 16, 512}};
+        for (size_t s = 0; s < sizeof tiles / sizeof tiles[0]; s++)
+            for (int dt = TK_Q8_0; dt <= TK_Q4_0; dt++)
+                if (kt->gemm_f32act[dt]) test_product(kt, (tk_dtype)dt, tiles[s][0], tiles[s][1], tiles[s][2], s == 0 ? 1e4f : 1.0f);
     }
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;

@@ -68,7 +68,8 @@ struct MatMulTests {
                 let x = randomFloats(shape.m * shape.k, scale: scale, seed: seed + 1000)
                 withWeights(w, rows: shape.n, columns: shape.k, dtype: dtype) { wm in
                     let quantized = MatMul.usesQuantizedActivations(dtype, m: shape.m, isa: isa)
-                    let expected = Reference.gemm(wm, x: x, m: shape.m, quantizeActivations: quantized)
+                    let expected = Reference.gemm(wm, x: x, m: shape.m, quantizeActivations: quantized,
+                                                  bf16: MatMul.roundsToBF16(dtype, m: shape.m, isa: isa))
                     let expectedGEMV = Reference.gemm(wm, x: Array(x[0..<shape.k]), m: 1)
                     for pool in Self.pools {
                         var y = [Float](repeating: .nan, count: shape.m * shape.n)
@@ -152,8 +153,8 @@ struct MatMulTests {
 
     /// The grouped GEMM (batched q/k/v, gate/up) gives each matrix exactly what its own GEMM
     /// gives, with and without prepacked panels, for row counts that are not multiples of the
-    /// 32-row split (so ranges straddle matrices), activation rows from 2 to 13, and inputs both
-    /// below and above the size whose activations are prepared in parallel.
+    /// 32-row split (so ranges straddle matrices), activation rows from 2 to 13 and 40 (AMX: the
+    /// bf16 tiles), and inputs both below and above the size whose activations are prepared in parallel.
     @Test(arguments: KernelISA.available, dtypes)
     func groupedGEMMMatchesSeparateGEMMs(isa: KernelISA, dtype: DType) {
         for (k, rowCounts) in [(96, [5, 17, 17]), (64, [40, 16, 1]), (8192, [33, 20])] {
@@ -164,7 +165,7 @@ struct MatMulTests {
                     return
                 }
                 let packs = made.map { PrepackedWeights($0, isa: isa, pool: Self.pools[1]) }
-                for m in [2, 8, 13] {
+                for m in [2, 8, 13, 40] {
                     let x = randomFloats(m * k, scale: 3, seed: UInt64(m))
                     for pool in Self.pools {
                         for prepacked in [made.map { _ in nil }, packs] {
@@ -189,6 +190,31 @@ struct MatMulTests {
                 }
             }
             nest(0, [])
+        }
+    }
+
+    /// Products of many rows on the instruction sets that round to bf16 (AMX tiles): against the
+    /// reference that rounds weights and activations the same way, so only the order of f32 sums
+    /// remains (the q8_0-activation reference differs by ~1e-6 and would fail this bound). Shapes
+    /// with partial 32 × 32 tiles, several 128-output macro panels and inputs past one 1024-input
+    /// block; one thread and three.
+    @Test(arguments: KernelISA.available, [DType.q8_0, .q4_0])
+    func bf16TileGEMMMatchesBF16Reference(isa: KernelISA, dtype: DType) {
+        if isa == .amx { #expect(MatMul.roundsToBF16(dtype, m: 32, isa: isa)) }
+        for (m, n, k) in [(32, 32, 64), (70, 290, 1088), (33, 31, 96), (100, 40, 2048)] {
+            guard MatMul.roundsToBF16(dtype, m: m, isa: isa) else { continue }
+            let w = randomFloats(n * k, seed: UInt64(n * k))
+            let x = randomFloats(m * k, scale: 2, seed: UInt64(m + k))
+            withWeights(w, rows: n, columns: k, dtype: dtype) { wm in
+                let expected = Reference.gemm(wm, x: x, m: m, bf16: true)
+                for pool in Self.pools {
+                    var y = [Float](repeating: .nan, count: m * n)
+                    x.withUnsafeBufferPointer { xb in
+                        y.withUnsafeMutableBufferPointer { MatMul.gemm(wm, x: xb, m: m, y: $0, pool: pool, isa: isa) }
+                    }
+                    #expect(nmse(y, expected) < 1e-10, "\(isa) \(dtype) \(m)×\(n)×\(k) threads \(pool.threadCount)")
+                }
+            }
         }
     }
 

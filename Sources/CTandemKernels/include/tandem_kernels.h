@@ -5,7 +5,8 @@
 //
 // Layout follows ggml (`ggml-common.h`, `ggml-cpu/quants.c` + `arch/<isa>/quants.c`): one generic
 // file and one file per instruction set, with the same function names and an ISA suffix
-// (kernels_generic.c, kernels_x86_avx2.c, kernels_x86_avxvnni.c, kernels_arm_neon.c);
+// (kernels_generic.c, kernels_x86_avx2.c, kernels_x86_avxvnni.c, kernels_x86_avx512.c,
+// kernels_x86_amx.c, kernels_arm_neon.c);
 // kernels_dispatch.c asks the CPU and hands out one traits table per instruction set. No
 // compiler flags are needed: every x86 variant carries `__attribute__((target(...)))` and is only
 // called after `tk_isa_available()` said yes, so one binary runs on every x86-64 CPU.
@@ -47,6 +48,9 @@ typedef enum {
     TK_ISA_AVX2_VNNI = 3,
     /// AVX-512 (F, BW, VL) plus AVX512-VNNI: 512-bit GEMM kernels, the AVX2 + VNNI ones otherwise.
     TK_ISA_AVX512 = 4,
+    /// AVX-512 plus AMX-BF16 tiles for the GEMM of quantized weights over many activation rows
+    /// (prompt encoding), weights and activations rounded to bf16 (kernels_x86_amx.c).
+    TK_ISA_AMX = 5,
 } tk_isa;
 
 /// Weight element types handled by the matrix products (numbering is Tandem's, not the file's).
@@ -86,6 +90,19 @@ typedef struct {
     /// NULL where the ISA has none. Faster than `gemm` once there are enough activation rows to
     /// amortize the widening (see `tk_gemm_prefers_f32`).
     tk_gemm_fn gemm_f32act[TK_DTYPE_COUNT];
+    /// From how many activation rows `gemm_f32act` is used (`tk_gemm_prefers_f32`), and whether it
+    /// rounds weights (q·d) and activations to bf16 (1) or keeps them f32 (0).
+    int64_t f32act_min_rows;
+    int f32act_bf16;
+    /// `gemm_f32act`'s activations rounded to bf16 once per product (NULL where the ISA has
+    /// none): `bf16_x_size` bytes for m×k, `bf16_x` fills rows [r0, r1) (rows up to the next
+    /// multiple of `bf16_x_rows` past m are zeros; ranges start on such a multiple), then
+    /// `gemm_bf16_x[dtype]` takes the rounded rows as `x`. Why: every thread taking a range of
+    /// outputs would otherwise round the same activations again.
+    int64_t bf16_x_rows;
+    int64_t (*bf16_x_size)(int64_t m, int64_t k);
+    void (*bf16_x)(const float *x, int64_t m, int64_t k, void *dst, int64_t r0, int64_t r1);
+    tk_gemm_fn gemm_bf16_x[TK_DTYPE_COUNT];
     /// Prepacked weights (NULL where the ISA has none): a quantized matrix copied once into the
     /// layout the GEMM tile reads, so products with few activation rows (batched decoding) do
     /// not repack every weight on every call. `pack_size` gives the bytes for an n×k matrix (0 for
@@ -159,6 +176,18 @@ void tk_gemv(const tk_kernels *kt, tk_dtype dtype, const void *w, const void *x,
 /// `tk_gemm_prefers_f32` said yes, in which case it is f32.
 void tk_gemm(const tk_kernels *kt, tk_dtype dtype, const void *w, const void *x, float *y,
              int64_t ldy, int64_t m, int64_t k, int64_t n0, int64_t n1);
+
+/// Whether `kt` multiplies `dtype` weights with activations rounded to bf16 by `bf16_x`.
+int tk_gemm_rounds_bf16_x(const tk_kernels *kt, tk_dtype dtype);
+
+/// `gemm_bf16_x[dtype]` over outputs [n0, n1); `xb` from `bf16_x` over all rows.
+void tk_gemm_bf16_x(const tk_kernels *kt, tk_dtype dtype, const void *w, const void *xb, float *y,
+                    int64_t ldy, int64_t m, int64_t k, int64_t n0, int64_t n1);
+
+/// f32 → bf16, nearest even (NaN stays NaN), and back: the rounding of the AMX kernels, for
+/// the references that check them.
+uint16_t tk_f32_to_bf16(float f);
+float tk_bf16_to_f32(uint16_t h);
 
 /// Whether `kt` multiplies `dtype` weights with activations packed by `pack_x`.
 int tk_gemm_packs_x(const tk_kernels *kt, tk_dtype dtype);

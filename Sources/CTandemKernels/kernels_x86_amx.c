@@ -1,0 +1,235 @@
+// x86-64 GEMM for q8_0/q4_0 weights on AMX-BF16 tiles (Sapphire Rapids and later Xeons), for
+// products of many activation rows: prompt encoding, where the T5 encoder spends its time.
+//
+// Why bf16 and not AMX-INT8: q8_0 and q4_0 carry one scale per 32 inputs, so an int8 tile
+// product could span one block only, and its 256 int32 sums would have to be stored, converted
+// and scaled block by block — measured no faster than AVX512-VNNI. In bf16 the scale goes into
+// the weight, bf16(q·d), and one tile product accumulates in f32 over the whole input. The
+// rounding is small next to what it replaces: a weight q·d (q has at most 7 significant bits, the
+// half scale 11) and an activation each lose at most 2⁻⁹ of their own magnitude, where the q8_0
+// activation blocks of the int8 path lose up to 2⁻⁸ of the block's largest value.
+//
+// Tiles (TDPBF16PS): C0…C3 = 32 rows × 32 outputs in f32 (2 × 2 tiles of 16 × 16), A0 and A1 =
+// 16 activation rows × 32 inputs of bf16 each, B0 and B1 = 32 inputs × 16 outputs as 16 rows of
+// 16 bf16 pairs (input 2r and 2r + 1 of output j at row r, column j). Every tile load feeds two
+// products. Weights are rounded to bf16 on the fly into a macro panel of up to 128 outputs × 1024
+// inputs (256 KiB, L2), converted once per call; each 32-row block of activations (64 KiB) then
+// passes over its four 32-output panels. Measured one thread, m = 512, n = k = 1024 (best of 9):
+// 1.37 ms with 512 inputs × 256 outputs, 1.22 ms with 1024 × 128 — each 32 × 32 block's tile
+// stores (and the wait for its last products) come half as often — against 2.5 ms for the
+// AVX512-VNNI kernel. The scalar definition the tests hold these
+// kernels to: Σ bf16(x)·bf16(q·d) with `tk_f32_to_bf16` (kernels_generic.c), in test_kernels.c
+// and in the Swift `Reference.gemm`.
+#include "tk_x86.h"
+
+#if defined(TK_HAVE_AVX2)
+#include <immintrin.h>
+#include <stdlib.h>
+
+#define TK_AMX __attribute__((target("amx-tile,amx-bf16,avx512f,avx512bw,avx512vl,avx512bf16,avx2,fma,f16c")))
+#define TK_AMX_INLINE __attribute__((target("amx-tile,amx-bf16,avx512f,avx512bw,avx512vl,avx512bf16,avx2,fma,f16c"), always_inline)) static inline
+
+enum { AMX_MR = 32, AMX_NR = 32, AMX_KC = 1024, AMX_NC = 128 };
+
+/// The 64-byte tile configuration (palette 1): every tile 16 rows of 64 bytes.
+typedef struct {
+    uint8_t palette, start_row, reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+} amx_config;
+
+TK_AMX static void amx_configure(void) {
+    amx_config c;
+    memset(&c, 0, sizeof c);
+    c.palette = 1;
+    for (int t = 0; t < 8; t++) {
+        c.rows[t] = 16;
+        c.colsb[t] = 64;
+    }
+    _tile_loadconfig(&c);
+}
+
+int64_t tk_bf16_x_size_amx(int64_t m, int64_t k) {
+    return (m + AMX_MR - 1) / AMX_MR * AMX_MR * k * 2;
+}
+
+/// Rows [r0, r1) of the bf16 activations (k a multiple of 32), nearest even, laid out as whole A
+/// tiles: for each group of 16 rows, each 32 inputs s are one contiguous 1 KiB tile (row r at
+/// r·64 bytes). Why not row-major: a tile load then reads 16 lines `k·2` bytes apart, and with k a
+/// multiple of 2048 all 16 fall into one or two L1 sets and evict each other (measured: the tile
+/// loop ran at a third of its speed). Rows from m up to the next multiple of 32 are zeros.
+TK_AMX void tk_bf16_x_amx(const float *x, int64_t m, int64_t k, void *dst, int64_t r0, int64_t r1) {
+    uint16_t *out = (uint16_t *)dst;
+    for (int64_t r = r0; r < r1; r++) {
+        uint16_t *o = out + (r / 16) * 16 * k + (r % 16) * 32;
+        if (r >= m) {
+            for (int64_t c = 0; c < k; c += 32) _mm512_storeu_si512((void *)(o + c * 16), _mm512_setzero_si512());
+            continue;
+        }
+        const float *xr = x + r * k;
+        for (int64_t c = 0; c < k; c += 32) {
+            const __m512bh v = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(xr + c + 16), _mm512_loadu_ps(xr + c));
+            _mm512_storeu_si512((void *)(o + c * 16), (__m512i)v);
+        }
+    }
+}
+
+/// out[j] = in[*][j]: a 16 × 16 transpose of 32-bit elements (unpacks within 128-bit lanes, then
+/// two rounds of lane shuffles; 64 shuffles for 256 elements).
+TK_AMX_INLINE void amx_transpose16(__m512i r[16]) {
+    __m512i t[16], u[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
+    }
+    // u[4q + c], lane L: element 4L + c of rows 4q … 4q + 3.
+    for (int q = 0; q < 4; q++) {
+        u[4 * q] = _mm512_unpacklo_epi64(t[4 * q], t[4 * q + 2]);
+        u[4 * q + 1] = _mm512_unpackhi_epi64(t[4 * q], t[4 * q + 2]);
+        u[4 * q + 2] = _mm512_unpacklo_epi64(t[4 * q + 1], t[4 * q + 3]);
+        u[4 * q + 3] = _mm512_unpackhi_epi64(t[4 * q + 1], t[4 * q + 3]);
+    }
+    for (int c = 0; c < 4; c++) {
+        const __m512i lo01 = _mm512_shuffle_i32x4(u[c], u[4 + c], _MM_SHUFFLE(1, 0, 1, 0));
+        const __m512i hi01 = _mm512_shuffle_i32x4(u[c], u[4 + c], _MM_SHUFFLE(3, 2, 3, 2));
+        const __m512i lo23 = _mm512_shuffle_i32x4(u[8 + c], u[12 + c], _MM_SHUFFLE(1, 0, 1, 0));
+        const __m512i hi23 = _mm512_shuffle_i32x4(u[8 + c], u[12 + c], _MM_SHUFFLE(3, 2, 3, 2));
+        r[c] = _mm512_shuffle_i32x4(lo01, lo23, _MM_SHUFFLE(2, 0, 2, 0));
+        r[4 + c] = _mm512_shuffle_i32x4(lo01, lo23, _MM_SHUFFLE(3, 1, 3, 1));
+        r[8 + c] = _mm512_shuffle_i32x4(hi01, hi23, _MM_SHUFFLE(2, 0, 2, 0));
+        r[12 + c] = _mm512_shuffle_i32x4(hi01, hi23, _MM_SHUFFLE(3, 1, 3, 1));
+    }
+}
+
+/// B tiles for outputs [n, n + nr) (nr ≤ 32, zeros past it) × inputs [k0, k0 + kc): per 32 inputs
+/// s, two 1 KiB tiles (outputs 0–15, then 16–31), row r = the bf16 pairs (2r, 2r + 1) of 16 outputs.
+TK_AMX static void amx_panel(const void *w, int q4, int64_t k, int64_t n, int64_t nr, int64_t k0, int64_t kc,
+                             uint16_t *panel) {
+    const int64_t rb = tk_row_bytes(q4 ? TK_Q4_0 : TK_Q8_0, k);
+    for (int64_t s = 0; s < kc / 32; s++) {
+        const int64_t b = k0 / 32 + s;
+        for (int half = 0; half < 2; half++) {
+            __m512i rows[16];
+            for (int j = 0; j < 16; j++) {
+                const int64_t o = half * 16 + j;
+                if (o >= nr) {
+                    rows[j] = _mm512_setzero_si512();
+                    continue;
+                }
+                const char *row = (const char *)w + (n + o) * rb;
+                // 32 rows are read side by side, each from its own stream in memory: more than
+                // the hardware prefetchers follow, so each row's block 8 ahead is fetched here.
+                _mm_prefetch(row + (b + 8) * (rb / (k / 32)), _MM_HINT_T0);
+                float d;
+                const __m256i q = tk_x86_block_values(row, b, q4, &d);
+                const __m512 dv = _mm512_set1_ps(d);
+                const __m512 lo = _mm512_mul_ps(dv, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_castsi256_si128(q))));
+                const __m512 hi = _mm512_mul_ps(dv, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_extracti128_si256(q, 1))));
+                rows[j] = (__m512i)_mm512_cvtne2ps_pbh(hi, lo);
+            }
+            amx_transpose16(rows);
+            uint16_t *tile = panel + (s * 2 + half) * 512;
+            for (int r = 0; r < 16; r++) _mm512_store_si512((void *)(tile + r * 32), rows[r]);
+        }
+    }
+}
+
+/// C[32 × 32] at c (row stride ldc floats) (+)= A rows [i, i + 32) × the panel, over kc inputs from k0.
+TK_AMX_INLINE void amx_block(const uint16_t *xb, int64_t k, int64_t i, int64_t k0, int64_t kc, const uint16_t *panel,
+                             float *c, int64_t ldc, int accumulate) {
+    if (accumulate) {
+        _tile_loadd(0, c, ldc * 4);
+        _tile_loadd(1, c + 16, ldc * 4);
+        _tile_loadd(2, c + 16 * ldc, ldc * 4);
+        _tile_loadd(3, c + 16 * ldc + 16, ldc * 4);
+    } else {
+        _tile_zero(0);
+        _tile_zero(1);
+        _tile_zero(2);
+        _tile_zero(3);
+    }
+    const uint16_t *a = xb + i * k + k0 * 16;  // rows i … i + 15 from input k0; the next 16 rows 16·k on
+    for (int64_t s = 0; s < kc / 32; s++, a += 512, panel += 1024) {
+        _tile_loadd(4, a, 64);
+        _tile_loadd(6, panel, 64);
+        _tile_dpbf16ps(0, 4, 6);
+        _tile_loadd(7, panel + 512, 64);
+        _tile_dpbf16ps(1, 4, 7);
+        _tile_loadd(5, a + 16 * k, 64);
+        _tile_dpbf16ps(2, 5, 6);
+        _tile_dpbf16ps(3, 5, 7);
+    }
+    _tile_stored(0, c, ldc * 4);
+    _tile_stored(1, c + 16, ldc * 4);
+    _tile_stored(2, c + 16 * ldc, ldc * 4);
+    _tile_stored(3, c + 16 * ldc + 16, ldc * 4);
+}
+
+TK_AMX static void amx_gemm(const void *w, int q4, const uint16_t *xb, float *y, int64_t ldy, int64_t m, int64_t k,
+                            int64_t n0, int64_t n1) {
+    // 256 KiB: glibc maps the first one, then (its threshold raised by the free) serves the
+    // rest from the heap.
+    uint16_t *amx_macro = aligned_alloc(64, (size_t)AMX_NC * AMX_KC * 2);
+    if (!amx_macro) abort();
+    float tmp[AMX_MR * AMX_NR] __attribute__((aligned(64)));
+    amx_configure();
+    for (int64_t nc = n0; nc < n1; nc += AMX_NC) {
+        const int64_t ncr = tk_min64(AMX_NC, n1 - nc);
+        const int64_t panels = (ncr + AMX_NR - 1) / AMX_NR;
+        for (int64_t k0 = 0; k0 < k; k0 += AMX_KC) {
+            const int64_t kc = tk_min64(AMX_KC, k - k0);
+            for (int64_t p = 0; p < panels; p++)
+                amx_panel(w, q4, k, nc + p * AMX_NR, tk_min64(AMX_NR, ncr - p * AMX_NR), k0, kc, amx_macro + p * kc * AMX_NR);
+            for (int64_t i = 0; i < m; i += AMX_MR) {
+                const int64_t mr = tk_min64(AMX_MR, m - i);
+                for (int64_t p = 0; p < panels; p++) {
+                    const int64_t n = nc + p * AMX_NR, nr = tk_min64(AMX_NR, ncr - p * AMX_NR);
+                    const uint16_t *panel = amx_macro + p * kc * AMX_NR;
+                    if (mr == AMX_MR && nr == AMX_NR) {
+                        amx_block(xb, k, i, k0, kc, panel, y + i * ldy + n, ldy, k0 > 0);
+                        continue;
+                    }
+                    // A partial block goes through tmp; only its rows and outputs reach y.
+                    if (k0 > 0)
+                        for (int64_t r = 0; r < mr; r++) memcpy(tmp + r * AMX_NR, y + (i + r) * ldy + n, (size_t)nr * 4);
+                    amx_block(xb, k, i, k0, kc, panel, tmp, AMX_NR, k0 > 0);
+                    for (int64_t r = 0; r < mr; r++) memcpy(y + (i + r) * ldy + n, tmp + r * AMX_NR, (size_t)nr * 4);
+                }
+            }
+        }
+    }
+    _tile_release();
+    free(amx_macro);
+}
+
+TK_AMX void tk_gemm_q8_0_bf16x_amx(const void *w, const void *xb, float *y, int64_t ldy, int64_t m, int64_t k,
+                                   int64_t n0, int64_t n1) {
+    amx_gemm(w, 0, (const uint16_t *)xb, y, ldy, m, k, n0, n1);
+}
+
+TK_AMX void tk_gemm_q4_0_bf16x_amx(const void *w, const void *xb, float *y, int64_t ldy, int64_t m, int64_t k,
+                                   int64_t n0, int64_t n1) {
+    amx_gemm(w, 1, (const uint16_t *)xb, y, ldy, m, k, n0, n1);
+}
+
+/// The same from f32 activations (`gemm_f32act`, for callers that do not round them once for all
+/// threads): each call rounds its own copy.
+TK_AMX static void amx_gemm_f32(const void *w, int q4, const float *x, float *y, int64_t ldy, int64_t m, int64_t k,
+                                int64_t n0, int64_t n1) {
+    uint16_t *xb = aligned_alloc(64, (size_t)((tk_bf16_x_size_amx(m, k) + 63) / 64 * 64));
+    if (!xb) abort();
+    tk_bf16_x_amx(x, m, k, xb, 0, (m + AMX_MR - 1) / AMX_MR * AMX_MR);
+    amx_gemm(w, q4, xb, y, ldy, m, k, n0, n1);
+    free(xb);
+}
+
+TK_AMX void tk_gemm_q8_0_f32_amx(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k,
+                                 int64_t n0, int64_t n1) {
+    amx_gemm_f32(w, 0, (const float *)x, y, ldy, m, k, n0, n1);
+}
+
+TK_AMX void tk_gemm_q4_0_f32_amx(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k,
+                                 int64_t n0, int64_t n1) {
+    amx_gemm_f32(w, 1, (const float *)x, y, ldy, m, k, n0, n1);
+}
+#endif
