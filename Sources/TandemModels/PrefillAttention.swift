@@ -1,11 +1,18 @@
 // Attention over many queries at once (an encoder pass, a prompt pass) as two matrix products
-// per head — S = Q·Kᵀ, O = softmax(S)·V — on the f32 GEMM kernel, instead of one small dot
-// product per (query, key) pair. For t5-large at 512 tokens that is ≈26 GFLOP per pass, which
-// the blocked GEMM runs several times faster than per-pair dots. Decode steps (one query) keep
-// using `Attention.attend`.
+// per head and block of queries — S = Q·Kᵀ, O = softmax(S)·V — on the f32 GEMM kernel, instead of
+// one small dot product per (query, key) pair. For t5-large at 512 tokens that is ≈26 GFLOP per
+// pass, which the blocked GEMM runs several times faster than per-pair dots. Decode steps (one
+// query) keep using `Attention.attend`.
 import TandemKernels
 
 enum PrefillAttention {
+    /// Queries per task. Each (head, block) task runs its two products, the softmax and the copy
+    /// out on one thread, so a layer is one hand-off to the pool (with the gathers, two), where
+    /// splitting every product, softmax and copy of every head over the threads took ~8 per head,
+    /// each with its idle tail (≈1,100 per t5-base encoder pass). Fixed, not derived from the
+    /// thread count, so the floats do not depend on it.
+    static let queryBlock = 64
+
     /// out[i, h, :] = Σⱼ softmax(scale·qᵢ·kⱼ + bias[h, i, j] + mask)ⱼ · vⱼ for every head.
     ///
     /// - Parameters:
@@ -21,38 +28,36 @@ enum PrefillAttention {
     ) {
         let group = heads / kvHeads
         let qStride = heads * hd
-        let kh = FloatBuffer(count: n * hd), vt = FloatBuffer(count: hd * n)
-        let qh = FloatBuffer(count: m * hd), s = FloatBuffer(count: m * n), o = FloatBuffer(count: m * hd)
-        var loaded = -1
-        for h in 0..<heads {
-            let g = h / group
-            // The gathers below are split across the pool too: as one thread's scalar loop they
-            // were ~5 % of a t5-large encoder pass, with the other threads waiting.
-            if g != loaded {
-                // Kₕ as a contiguous [keys, hd] matrix and Vₕᵀ as [hd, keys]: the "weights" of the
-                // two GEMMs. Ranges of 16 keys, so no two threads write one cache line of Vₕᵀ.
-                let khp = kh.mutable.baseAddress!, vtp = vt.mutable.baseAddress!
-                pool.parallelFor(n, alignment: 16) { keys in
-                    for j in keys {
-                        (khp + j * hd).update(from: k + j * kvStride + g * hd, count: hd)
-                        let vr = v + j * kvStride + g * hd
-                        for d in 0..<hd { vtp[d &* n &+ j] = vr[d] }
-                    }
+        // Every key/value head's Kₕ as a contiguous [keys, hd] matrix and Vₕᵀ as [hd, keys]: the
+        // "weights" of the two products. Ranges of 16 keys, so no two threads write one cache
+        // line of a Vₕᵀ.
+        let kh = FloatBuffer(count: kvHeads * n * hd, zeroed: false), vt = FloatBuffer(count: kvHeads * hd * n, zeroed: false)
+        let khp = kh.mutable.baseAddress!, vtp = vt.mutable.baseAddress!
+        pool.parallelFor(n, alignment: 16) { keys in
+            for g in 0..<kvHeads {
+                let kg = khp + g * n * hd, vg = vtp + g * hd * n
+                for j in keys {
+                    (kg + j * hd).update(from: k + j * kvStride + g * hd, count: hd)
+                    let vr = v + j * kvStride + g * hd
+                    for d in 0..<hd { vg[d &* n &+ j] = vr[d] }
                 }
-                loaded = g
             }
-            let qhp = qh.mutable.baseAddress!
-            pool.parallelFor(m) { rows in
-                for i in rows { (qhp + i * hd).update(from: q + i * qStride + h * hd, count: hd) }
-            }
-            MatMul.gemm(WeightMatrix(dtype: .f32, rows: n, columns: hd, data: UnsafeRawPointer(kh.mutable.baseAddress!)),
-                        x: qh.buffer, m: m, y: s.mutable, pool: pool)
-            // Scale, bias, mask and softmax of the score rows, split across the pool (a serial
-            // loop here left the other cores spinning for ~10 % of an encoder pass).
-            let scores = s.mutable
-            pool.parallelFor(m) { rows in
-                for i in rows {
-                    let row = UnsafeMutableBufferPointer(rebasing: scores[i * n..<(i + 1) * n])
+        }
+        let blocks = (m + queryBlock - 1) / queryBlock
+        pool.parallelFor(heads * blocks) { tasks in
+            let rowsMax = min(queryBlock, m)
+            let scratch = FloatBuffer(count: rowsMax * (2 * hd + n), zeroed: false)
+            let qh = scratch.mutable.baseAddress!, o = qh + rowsMax * hd, s = o + rowsMax * hd
+            for task in tasks {
+                let h = task / blocks, i0 = (task % blocks) * queryBlock, rows = min(queryBlock, m - i0)
+                let g = h / group
+                for r in 0..<rows { (qh + r * hd).update(from: q + (i0 + r) * qStride + h * hd, count: hd) }
+                let scores = UnsafeMutableBufferPointer(start: s, count: rows * n)
+                MatMul.gemm(WeightMatrix(dtype: .f32, rows: n, columns: hd, data: UnsafeRawPointer(khp + g * n * hd)),
+                            x: UnsafeBufferPointer(start: qh, count: rows * hd), m: rows, y: scores, pool: .inline)
+                for r in 0..<rows {
+                    let i = i0 + r
+                    let row = UnsafeMutableBufferPointer(rebasing: scores[r * n..<(r + 1) * n])
                     let visible = causalOffset.map { min(n, $0 + i + 1) } ?? n
                     if scale != 1 { for j in 0..<visible { row[j] *= scale } }
                     if let bias {
@@ -62,12 +67,10 @@ enum PrefillAttention {
                     for j in visible..<n { row[j] = -.infinity }
                     Ops.softmax(row)
                 }
-            }
-            MatMul.gemm(WeightMatrix(dtype: .f32, rows: hd, columns: n, data: UnsafeRawPointer(vt.mutable.baseAddress!)),
-                        x: s.buffer, m: m, y: o.mutable, pool: pool)
-            let op = o.mutable.baseAddress!
-            pool.parallelFor(m) { rows in
-                for i in rows { (out + i * qStride + h * hd).update(from: op + i * hd, count: hd) }
+                MatMul.gemm(WeightMatrix(dtype: .f32, rows: hd, columns: n, data: UnsafeRawPointer(vtp + g * hd * n)),
+                            x: UnsafeBufferPointer(scores), m: rows, y: UnsafeMutableBufferPointer(start: o, count: rows * hd),
+                            pool: .inline)
+                for r in 0..<rows { (out + (i0 + r) * qStride + h * hd).update(from: o + r * hd, count: hd) }
             }
         }
     }
