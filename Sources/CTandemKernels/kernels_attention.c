@@ -347,4 +347,30 @@ TK_ATTN_512 void tk_attn_values_i8_avx512(const float *p, const int8_t *v, const
         for (int i = 0; i < 4; i++) _mm512_storeu_ps(out + c0 + 16 * i, acc[i]);
     }
 }
+
+/// tk_quantize_rows_i8 16 lanes at a time: the same largest magnitude (vmaxps keeps the running
+/// maximum where a lane is NaN, as the generic comparison does), the same product, ±0.5 and
+/// truncation, so the same bytes and scales. The cross-attention cache of a 512-token t5-base
+/// input is 9.4 M floats; as plain C this was ~4 % of the encode.
+TK_ATTN_512 void tk_quantize_rows_i8_avx512(const float *x, int64_t rows, int64_t d, int64_t ldx, int8_t *q, float *scale) {
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * ldx;
+        __m512 amax = _mm512_setzero_ps();
+        for (int64_t c = 0; c < d; c += 16) {
+            const __mmask16 live = d - c >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (d - c)) - 1);
+            amax = _mm512_max_ps(_mm512_abs_ps(_mm512_maskz_loadu_ps(live, xr + c)), amax);
+        }
+        const float a = _mm512_reduce_max_ps(amax);
+        const float inv = a > 0.0f ? 127.0f / a : 0.0f;
+        scale[r] = a / 127.0f;
+        const __m512 vinv = _mm512_set1_ps(inv), half = _mm512_set1_ps(0.5f), zero = _mm512_setzero_ps();
+        for (int64_t c = 0; c < d; c += 16) {
+            const __mmask16 live = d - c >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (d - c)) - 1);
+            const __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(live, xr + c), vinv);
+            const __mmask16 negative = _mm512_cmp_ps_mask(v, zero, _CMP_LT_OQ);
+            const __m512 rounded = _mm512_mask_sub_ps(_mm512_add_ps(v, half), negative, v, half);
+            _mm_mask_storeu_epi8(q + r * d + c, live, _mm512_cvtepi32_epi8(_mm512_cvttps_epi32(rounded)));
+        }
+    }
+}
 #endif

@@ -119,8 +119,9 @@ public enum Attention {
     /// rounded to nearest): the layout `attendHead(query:keys:keyScales:…)` reads.
     public static func quantizeRows(
         _ x: UnsafePointer<Float>, rows: Int, width: Int, stride: Int,
-        into q: UnsafeMutablePointer<Int8>, scales: UnsafeMutablePointer<Float>
+        into q: UnsafeMutablePointer<Int8>, scales: UnsafeMutablePointer<Float>, isa: KernelISA = .current
     ) {
-        tk_quantize_rows_i8(x, Int64(rows), Int64(width), Int64(stride), q, scales)
+        let quantize = isa.table.pointee.quantize_rows_i8 ?? tk_quantize_rows_i8
+        quantize(x, Int64(rows), Int64(width), Int64(stride), q, scales)
     }
 }

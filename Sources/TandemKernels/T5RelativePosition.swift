@@ -48,4 +48,27 @@ public enum T5RelativePosition {
             }
         }
     }
+
+    /// The same bias as one vector per head over key − query distances, [heads, queries + keys − 1]:
+    /// entry `queries − 1 + (key − query)` (query counted from `queryOffset`, as in `bias`). Row
+    /// (h, q) of `bias` is then the `keys` floats from h·(queries + keys − 1) + queries − 1 − q.
+    ///
+    /// Why: the bias depends only on the distance, so the [heads, queries, keys] tensor (12.6 MB for
+    /// a 512-token t5-base encode, a logarithm per entry) repeats these few values; attention
+    /// reads its rows from here instead.
+    public static func biasByDistance(
+        table: UnsafeBufferPointer<Float>, heads: Int, queries: Int, keys: Int, queryOffset: Int = 0,
+        bidirectional: Bool, numBuckets: Int = 32, maxDistance: Int = 128,
+        into out: UnsafeMutableBufferPointer<Float>
+    ) {
+        precondition(table.count == numBuckets * heads, "T5 bias table must be [\(numBuckets), \(heads)]")
+        let span = queries + keys - 1
+        precondition(out.count == heads * span, "T5 bias by distance must be [heads, queries + keys - 1]")
+        for e in 0..<span {
+            // Entry e is key − query = e − (queries − 1), the query at position queryOffset + q.
+            let b = bucket(relativePosition: e - (queries - 1) - queryOffset, bidirectional: bidirectional,
+                           numBuckets: numBuckets, maxDistance: maxDistance)
+            for h in 0..<heads { out[h * span + e] = table[b * heads + h] }
+        }
+    }
 }

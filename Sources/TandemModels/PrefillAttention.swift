@@ -19,7 +19,9 @@ enum PrefillAttention {
     ///   - q: `queries` rows of `heads · headDim` floats.
     ///   - k, v: `keys` rows, `kvStride` floats apart, head g at offset g·headDim.
     ///   - causalOffset: when set, query i sees keys 0...causalOffset + i only.
-    ///   - bias: optional [heads, queries, keys].
+    ///   - bias: optional, per head a vector over key − query distances, [heads, queries + keys − 1]
+    ///     (`T5RelativePosition.biasByDistance`): query i's row over the keys starts at entry
+    ///     queries − 1 − i of its head.
     ///   - out: `queries` rows of `heads · headDim` floats.
     static func attend(
         q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>,
@@ -61,7 +63,7 @@ enum PrefillAttention {
                     let visible = causalOffset.map { min(n, $0 + i + 1) } ?? n
                     if scale != 1 { for j in 0..<visible { row[j] *= scale } }
                     if let bias {
-                        let b = bias + (h * m + i) * n
+                        let b = bias + h * (m + n - 1) + (m - 1 - i)
                         for j in 0..<visible { row[j] += b[j] }
                     }
                     for j in visible..<n { row[j] = -.infinity }

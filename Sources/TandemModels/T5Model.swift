@@ -138,8 +138,8 @@ public final class T5Model: @unchecked Sendable {
         let attn = FloatBuffer(count: m * inner)
         let proj = FloatBuffer(count: m * d)
         let a = FloatBuffer(count: m * ff), b = FloatBuffer(count: config.isGated ? m * ff : 1)
-        let bias = FloatBuffer(count: heads * m * m)
-        T5RelativePosition.bias(
+        let bias = FloatBuffer(count: heads * (2 * m - 1))
+        T5RelativePosition.biasByDistance(
             table: encoderBias, heads: heads, queries: m, keys: m, bidirectional: true,
             numBuckets: config.relativeAttentionNumBuckets, maxDistance: config.relativeAttentionMaxDistance ?? 128,
             into: bias.mutable)

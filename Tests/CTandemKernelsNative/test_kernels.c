@@ -233,6 +233,23 @@ static void test_attention_i8(const tk_kernels *kt) {
             for (long j = 0; j < n; j++)
                 for (long c = 0; c < d; c++) qerr = fmax(qerr, fabs(k[j * d + c] * (double)scale[j] - x[j * ldx + c]) - 0.5001 * scale[j]);
             check(qerr <= 0, "quantize_rows_i8", kt->name, n, 1, d, qerr);
+            if (kt->quantize_rows_i8) {
+                // The table's own quantizer: the same bytes and scales, NaN and ±∞ rows included.
+                int8_t *k2 = malloc((size_t)(n * d));
+                float *scale2 = malloc(sizeof(float) * n);
+                float *odd = malloc(sizeof(float) * n * ldx);
+                memcpy(odd, x, sizeof(float) * n * ldx);
+                if (n > 2) { odd[ldx + 1] = NAN; odd[2 * ldx] = INFINITY; }
+                for (int pass = 0; pass < 2; pass++) {
+                    const float *src = pass ? odd : x;
+                    tk_quantize_rows_i8(src, n, d, ldx, k, scale);
+                    kt->quantize_rows_i8(src, n, d, ldx, k2, scale2);
+                    const int same = memcmp(k, k2, (size_t)(n * d)) == 0 && memcmp(scale, scale2, sizeof(float) * n) == 0;
+                    check(same, pass ? "quantize_rows_i8 (table, NaN/inf) = generic" : "quantize_rows_i8 (table) = generic", kt->name, n, 1, d, 0);
+                }
+                tk_quantize_rows_i8(x, n, d, ldx, k, scale);
+                free(k2); free(scale2); free(odd);
+            }
             // Scores see the query rounded to int8 as the keys are: against that in double, and
             // bit for bit against the generic table (exact integer dot products).
             kt->attn_scores_i8(q, k, scale, n, d, s);

@@ -154,6 +154,8 @@ typedef struct {
     void (*attn_scores_i8)(const float *q, const int8_t *k, const float *ks, int64_t n, int64_t d, float *s);
     /// attn_values over int8 rows: out[c] ← Σ_{j<n} p[j] · vs[j] · v[j·d + c], skipping p[j]·vs[j] = 0.
     void (*attn_values_i8)(const float *p, const int8_t *v, const float *vs, int64_t n, int64_t d, float *out);
+    /// `tk_quantize_rows_i8` (the same bytes and scales) where the ISA has a faster one; NULL: that.
+    void (*quantize_rows_i8)(const float *x, int64_t rows, int64_t d, int64_t ldx, int8_t *q, float *scale);
 } tk_kernels;
 
 /// Whether this CPU (and OS, for the AVX state) can run the given instruction set.
