@@ -126,6 +126,22 @@ struct T5QuantizedParityTests {
     }
 }
 
+/// A 100-token input (every product over many rows: the bf16 tiles where the CPU has AMX, int8
+/// blocks elsewhere): the quantized encoder's output within a stated bound of the f32 model's,
+/// relative to its largest value (measured worst case with margin; printed for the record).
+struct T5LongInputQuantizedTests {
+    @Test(arguments: [("t5-v1_0-tiny", DType.q8_0, Float(0.03)), ("t5-v1_1-tiny", .q8_0, 0.03),
+                      ("t5-v1_0-tiny", .q4_0, 0.3), ("t5-v1_1-tiny", .q4_0, 0.3)])
+    func encoderNearF32(checkpoint: String, dtype: DType, bound: Float) throws {
+        let exact = try Fixtures.t5(checkpoint, .f32), quantized = try Fixtures.t5(checkpoint, dtype)
+        let ids = (0..<100).map { Int32(($0 * 7919 + 11) % exact.config.vocabSize) }
+        let a = try exact.encode(ids).array, b = try quantized.encode(ids).array
+        let relative = maxAbsDiff(a, b) / a.map(abs).max()!
+        print("T5 long input \(checkpoint) \(dtype) on \(KernelISA.current): encoder relative maxdiff \(relative) (bound \(bound))")
+        #expect(relative <= bound)
+    }
+}
+
 /// An encoder pass long enough that its norms, residual adds and activations are shared out over
 /// the pool (≥ 64K floats each) gives the same floats as on one thread: each of those passes is
 /// element-wise or row-wise, so how it is split cannot change a value.
