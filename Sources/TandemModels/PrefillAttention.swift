@@ -48,28 +48,37 @@ enum PrefillAttention {
         let blocks = (m + queryBlock - 1) / queryBlock
         pool.parallelFor(heads * blocks) { tasks in
             let rowsMax = min(queryBlock, m)
-            let scratch = FloatBuffer(count: rowsMax * (2 * hd + n), zeroed: false)
-            let qh = scratch.mutable.baseAddress!, o = qh + rowsMax * hd, s = o + rowsMax * hd
+            let scratch = FloatBuffer(count: rowsMax * (2 * hd + n) + (causalOffset == nil ? 0 : hd * n), zeroed: false)
+            let qh = scratch.mutable.baseAddress!, o = qh + rowsMax * hd, s = o + rowsMax * hd, vPart = s + rowsMax * n
             for task in tasks {
                 let h = task / blocks, i0 = (task % blocks) * queryBlock, rows = min(queryBlock, m - i0)
                 let g = h / group
+                // A causal block's last query sees keys 0..<seen; the keys after it are skipped
+                // (half of a prompt pass's scores, exponentials and value sums).
+                let seen = causalOffset.map { min(n, $0 + i0 + rows) } ?? n
                 for r in 0..<rows { (qh + r * hd).update(from: q + (i0 + r) * qStride + h * hd, count: hd) }
-                let scores = UnsafeMutableBufferPointer(start: s, count: rows * n)
-                MatMul.gemm(WeightMatrix(dtype: .f32, rows: n, columns: hd, data: UnsafeRawPointer(khp + g * n * hd)),
+                let scores = UnsafeMutableBufferPointer(start: s, count: rows * seen)
+                MatMul.gemm(WeightMatrix(dtype: .f32, rows: seen, columns: hd, data: UnsafeRawPointer(khp + g * n * hd)),
                             x: UnsafeBufferPointer(start: qh, count: rows * hd), m: rows, y: scores, pool: .inline)
                 for r in 0..<rows {
                     let i = i0 + r
-                    let row = UnsafeMutableBufferPointer(rebasing: scores[r * n..<(r + 1) * n])
+                    let row = UnsafeMutableBufferPointer(rebasing: scores[r * seen..<(r + 1) * seen])
                     let visible = causalOffset.map { min(n, $0 + i + 1) } ?? n
                     if scale != 1 { for j in 0..<visible { row[j] *= scale } }
                     if let bias {
                         let b = bias + h * (m + n - 1) + (m - 1 - i)
                         for j in 0..<visible { row[j] += b[j] }
                     }
-                    for j in visible..<n { row[j] = -.infinity }
+                    for j in visible..<seen { row[j] = -.infinity }
                     Ops.softmax(row)
                 }
-                MatMul.gemm(WeightMatrix(dtype: .f32, rows: hd, columns: n, data: UnsafeRawPointer(vtp + g * hd * n)),
+                // Vₕᵀ's first `seen` columns as a matrix of their own when the block stops short.
+                var vh = UnsafeRawPointer(vtp + g * hd * n)
+                if seen < n {
+                    for d in 0..<hd { (vPart + d * seen).update(from: vtp + g * hd * n + d * n, count: seen) }
+                    vh = UnsafeRawPointer(vPart)
+                }
+                MatMul.gemm(WeightMatrix(dtype: .f32, rows: hd, columns: seen, data: vh),
                             x: UnsafeBufferPointer(scores), m: rows, y: UnsafeMutableBufferPointer(start: o, count: rows * hd),
                             pool: .inline)
                 for r in 0..<rows { (out + (i0 + r) * qStride + h * hd).update(from: o + r * hd, count: hd) }
