@@ -34,22 +34,34 @@ public struct RoPE: Sendable {
     /// Rotates `heads` vectors of `headDim` floats (one token, row-major [heads, headDim]) in place
     /// for position `position`.
     public func apply(_ x: UnsafeMutablePointer<Float>, heads: Int, position: Int) {
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: rotaryDim) { cs in
+            angles(position: position, into: cs.baseAddress!)
+            apply(x, heads: heads, angles: UnsafePointer(cs.baseAddress!))
+        }
+    }
+
+    /// The cosine and sine of every rotary pair at `position`: `rotaryDim` floats, [cos₀, sin₀,
+    /// cos₁, sin₁, …]. A prompt pass computes them once per position for all layers, queries and
+    /// keys (`apply(_:heads:angles:)`), instead of once per layer and tensor.
+    public func angles(position: Int, into cs: UnsafeMutablePointer<Float>) {
+        for i in 0..<rotaryDim / 2 {
+            let angle = Float(position) * inverseFrequency[i]
+            cs[2 * i] = Float(Foundation.cos(Double(angle)))
+            cs[2 * i + 1] = Float(Foundation.sin(Double(angle)))
+        }
+    }
+
+    /// Rotates `heads` vectors by the `angles` of one position.
+    public func apply(_ x: UnsafeMutablePointer<Float>, heads: Int, angles cs: UnsafePointer<Float>) {
         let half = rotaryDim / 2
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * half) { cs in
+        for h in 0..<heads {
+            let v = x + h * headDim
             for i in 0..<half {
-                let angle = Float(position) * inverseFrequency[i]
-                cs[2 * i] = Float(Foundation.cos(Double(angle)))
-                cs[2 * i + 1] = Float(Foundation.sin(Double(angle)))
-            }
-            for h in 0..<heads {
-                let v = x + h * headDim
-                for i in 0..<half {
-                    let (a, b) = style == .interleaved ? (2 * i, 2 * i + 1) : (i, i + half)
-                    let c = cs[2 * i], s = cs[2 * i + 1]
-                    let x0 = v[a], x1 = v[b]
-                    v[a] = x0 * c - x1 * s
-                    v[b] = x1 * c + x0 * s
-                }
+                let (a, b) = style == .interleaved ? (2 * i, 2 * i + 1) : (i, i + half)
+                let c = cs[2 * i], s = cs[2 * i + 1]
+                let x0 = v[a], x1 = v[b]
+                v[a] = x0 * c - x1 * s
+                v[b] = x1 * c + x0 * s
             }
         }
     }

@@ -66,10 +66,13 @@ public final class GPT2Model: CausalLanguageModel, @unchecked Sendable {
         let h = FloatBuffer(count: n * d), qkv = FloatBuffer(count: n * 3 * d)
         let q = FloatBuffer(count: n * d), k = FloatBuffer(count: n * d), v = FloatBuffer(count: n * d)
         let attn = FloatBuffer(count: n * d), proj = FloatBuffer(count: n * d), a = FloatBuffer(count: n * inner)
+        // Row-wise and element-wise passes shared out over the pool in a prompt pass (shareOut).
         func layerNorm(_ w: UnsafeBufferPointer<Float>, _ b: UnsafeBufferPointer<Float>) {
-            for r in 0..<n {
-                Ops.layerNorm(UnsafeBufferPointer(rebasing: x.buffer[r * d..<(r + 1) * d]), weight: w, bias: b, epsilon: epsilon,
-                              into: h.rows(r..<r + 1, width: d))
+            shareOut(n, floats: n * d, pool: pool) { rows in
+                for r in rows {
+                    Ops.layerNorm(UnsafeBufferPointer(rebasing: x.buffer[r * d..<(r + 1) * d]), weight: w, bias: b, epsilon: epsilon,
+                                  into: h.rows(r..<r + 1, width: d))
+                }
             }
         }
         for (l, layer) in layers.enumerated() {
@@ -85,7 +88,7 @@ public final class GPT2Model: CausalLanguageModel, @unchecked Sendable {
             addInPlace(x.mutable, proj.buffer, count: n * d, pool: pool)
             layerNorm(layer.ln2w, layer.ln2b)
             layer.fc(h.buffer, rows: n, into: a.mutable, pool: pool)
-            Ops.gelu(a.mutable)
+            shareOut(n * inner, pool: pool) { range in Ops.gelu(UnsafeMutableBufferPointer(rebasing: a.mutable[range])) }
             layer.fcProj(a.buffer, rows: n, into: proj.mutable, pool: pool)
             addInPlace(x.mutable, proj.buffer, count: n * d, pool: pool)
             tracer?.record("h.\(l)", x.buffer, shape: [n, d])

@@ -163,19 +163,27 @@ public final class LlamaModel: CausalLanguageModel, @unchecked Sendable {
         let k = FloatBuffer(count: n * kvh * hd), v = FloatBuffer(count: n * kvh * hd)
         let attn = FloatBuffer(count: n * heads * hd), proj = FloatBuffer(count: n * d)
         let gate = FloatBuffer(count: n * ff), up = FloatBuffer(count: n * ff)
+        // Every row's rotary angles once for all layers.
+        let angles = FloatBuffer(count: n * rope.rotaryDim, zeroed: false)
+        for (r, p) in positions.enumerated() { rope.angles(position: p, into: angles.mutable.baseAddress! + r * rope.rotaryDim) }
         for (l, layer) in layers.enumerated() {
             rmsNormRows(x.buffer, rows: n, width: d, weight: layer.inputNorm, epsilon: epsilon, into: h.mutable, pool: pool)
             Linear.apply([layer.q, layer.k, layer.v], h.buffer, rows: n, into: [q.mutable, k.mutable, v.mutable], pool: pool)
-            for (r, p) in positions.enumerated() {
-                rope.apply(q.mutable.baseAddress! + r * heads * hd, heads: heads, position: p)
-                rope.apply(k.mutable.baseAddress! + r * kvh * hd, heads: kvh, position: p)
+            shareOut(n, floats: n * (heads + kvh) * hd, pool: pool) { rows in
+                for r in rows {
+                    let a = UnsafePointer(angles.mutable.baseAddress! + r * rope.rotaryDim)
+                    rope.apply(q.mutable.baseAddress! + r * heads * hd, heads: heads, angles: a)
+                    rope.apply(k.mutable.baseAddress! + r * kvh * hd, heads: kvh, angles: a)
+                }
             }
             attendSegments(layer: l, segments: segments, q: q, k: k, v: v, out: attn, heads: heads, kvHeads: kvh, headDim: hd, pool: pool)
             layer.o(attn.buffer, rows: n, into: proj.mutable, pool: pool)
             addInPlace(x.mutable, proj.buffer, count: n * d, pool: pool)
             rmsNormRows(x.buffer, rows: n, width: d, weight: layer.postNorm, epsilon: epsilon, into: h.mutable, pool: pool)
             Linear.apply([layer.gate, layer.up], h.buffer, rows: n, into: [gate.mutable, up.mutable], pool: pool)
-            Ops.swiglu(gate: gate.mutable, up: up.buffer)
+            shareOut(n * ff, pool: pool) { range in
+                Ops.swiglu(gate: UnsafeMutableBufferPointer(rebasing: gate.mutable[range]), up: UnsafeBufferPointer(rebasing: up.buffer[range]))
+            }
             layer.down(gate.buffer, rows: n, into: proj.mutable, pool: pool)
             addInPlace(x.mutable, proj.buffer, count: n * d, pool: pool)
             tracer?.record("model.layers.\(l)", x.buffer, shape: [n, d])
