@@ -161,10 +161,7 @@ static const tk_kernels tk_avx2 = {
     TK_X86_COMMON,
     .gemv = {tk_gemv_f32_avx2, tk_gemv_f16_avx2, tk_gemv_q8_0_avx2, tk_gemv_q4_0_avx2},
     .gemm = {tk_gemm_f32_avx2, tk_gemm_f16_avx2, tk_gemm_q8_0_avx2, tk_gemm_q4_0_avx2},
-    .gemm_f32act = {NULL, NULL, tk_gemm_q8_0_f32_avx2, tk_gemm_q4_0_f32_avx2},
-    // Measured with these kernels, n = k = 1024, one thread: int8 ≈ 50 GFLOP/s for any m ≥ 4;
-    // widened f32 14 at m = 4, 37 at 16, 51 at 32, 65 at 64.
-    .f32act_min_rows = 40,
+    .gemm_f32act = {NULL, NULL, NULL, NULL},
     .attn_scores_i8 = tk_attn_scores_i8_avx2,
     .attn_values_i8 = tk_attn_values_i8_avx2,
     .attn_scores = tk_attn_scores_f32_avx2,
@@ -173,8 +170,8 @@ static const tk_kernels tk_avx2 = {
     .fma_loop = tk_fma_loop_avx2,
 };
 
-/// The AVX2 table with the VNNI int8 GEMV and GEMM, the GEMM used for every m ≥ 2 (it beats
-/// widening to f32).
+/// The AVX2 table with the VNNI int8 GEMV and GEMM (the same floats as the AVX2 GEMM of 8 or
+/// more rows, in a third of the instructions).
 static const tk_kernels tk_avx2_vnni = {
     .name = "avx2+vnni",
     TK_X86_COMMON,

@@ -13,6 +13,7 @@
 
 #if defined(TK_HAVE_AVX2)
 #include <immintrin.h>
+#include <stdlib.h>
 
 #define TK_AVX2 __attribute__((target("avx2,fma,f16c")))
 #define TK_AVX2_INLINE __attribute__((target("avx2,fma,f16c"), always_inline)) static inline
@@ -281,10 +282,7 @@ TK_AVX2 void tk_gemv_f16_avx2(const void *w, const void *x, float *y, int64_t k,
 // that the 16 outputs of one input are adjacent (two YMM loads); a 6×16 register tile then does
 // 12 FMAs per input with 6 broadcast activations. The panel (16 KiB) stays in L1 while every
 // group of 6 activation rows passes over it, so each weight is read from memory once per call.
-// f16 weights are widened while packing, so they share the f32 micro-kernel; so can q8_0/q4_0
-// weights (`tk_gemm_*_f32_avx2`): on AVX2 without VNNI the int8 path below needs ~5 vector ops per
-// 32 multiply-adds (sign, maddubs, madd, cvt, fma) against 4 FMAs, so for many tokens widening
-// the weights once per panel and running the FMA kernel is faster, and exact in the activations.
+// f16 weights are widened while packing, so they share the f32 micro-kernel.
 // ---------------------------------------------------------------------------------------------
 enum { TK_MR = 6, TK_NR = 16, TK_KC = 256 };
 
@@ -355,52 +353,6 @@ TK_AVX2 static void pack_f16(const void *w, int64_t k, int64_t nb, int64_t nr, i
     }
 }
 
-/// q8_0 rows widened to f32 while packing (k0 and kc are whole blocks: TK_KC is a multiple of 32).
-TK_AVX2 static void pack_q8_0(const void *w, int64_t k, int64_t nb, int64_t nr, int64_t k0,
-                              int64_t kc, float *panel) {
-    float tmp[8];
-    for (int64_t j = 0; j < TK_NR; j++) {
-        if (j >= nr) {
-            for (int64_t p = 0; p < kc; p++) panel[p * TK_NR + j] = 0.0f;
-            continue;
-        }
-        const tk_block_q8_0 *row = (const tk_block_q8_0 *)((const char *)w + (nb + j) * tk_row_bytes(TK_Q8_0, k));
-        for (int64_t b = k0 / TK_QK; b < (k0 + kc) / TK_QK; b++) {
-            const __m256 d = _mm256_set1_ps(tk_x86_half(row[b].d));
-            const int64_t p0 = b * TK_QK - k0;
-            for (int q = 0; q < TK_QK; q += 8) {
-                const __m256i v = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(row[b].qs + q)));
-                _mm256_storeu_ps(tmp, _mm256_mul_ps(d, _mm256_cvtepi32_ps(v)));
-                for (int e = 0; e < 8; e++) panel[(p0 + q + e) * TK_NR + j] = tmp[e];
-            }
-        }
-    }
-}
-
-/// q4_0 rows widened to f32 while packing.
-TK_AVX2 static void pack_q4_0(const void *w, int64_t k, int64_t nb, int64_t nr, int64_t k0,
-                              int64_t kc, float *panel) {
-    float tmp[8];
-    for (int64_t j = 0; j < TK_NR; j++) {
-        if (j >= nr) {
-            for (int64_t p = 0; p < kc; p++) panel[p * TK_NR + j] = 0.0f;
-            continue;
-        }
-        const tk_block_q4_0 *row = (const tk_block_q4_0 *)((const char *)w + (nb + j) * tk_row_bytes(TK_Q4_0, k));
-        for (int64_t b = k0 / TK_QK; b < (k0 + kc) / TK_QK; b++) {
-            const __m256 d = _mm256_set1_ps(tk_x86_half(row[b].d));
-            int8_t q8[TK_QK];
-            _mm256_storeu_si256((__m256i *)q8, _mm256_sub_epi8(tk_x86_nibbles32(row[b].qs), _mm256_set1_epi8(8)));
-            const int64_t p0 = b * TK_QK - k0;
-            for (int q = 0; q < TK_QK; q += 8) {
-                const __m256i v = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(q8 + q)));
-                _mm256_storeu_ps(tmp, _mm256_mul_ps(d, _mm256_cvtepi32_ps(v)));
-                for (int e = 0; e < 8; e++) panel[(p0 + q + e) * TK_NR + j] = tmp[e];
-            }
-        }
-    }
-}
-
 TK_AVX2 static void gemm_packed(tk_pack_fn pack, const void *w, const float *x, float *y,
                                 int64_t ldy, int64_t m, int64_t k, int64_t n0, int64_t n1) {
     float panel[TK_KC * TK_NR] __attribute__((aligned(32)));
@@ -438,16 +390,6 @@ TK_AVX2 static void gemm_packed(tk_pack_fn pack, const void *w, const float *x, 
 TK_AVX2 void tk_gemm_f32_avx2(const void *w, const void *x, float *y, int64_t ldy, int64_t m,
                               int64_t k, int64_t n0, int64_t n1) {
     gemm_packed(pack_f32, w, (const float *)x, y, ldy, m, k, n0, n1);
-}
-
-TK_AVX2 void tk_gemm_q8_0_f32_avx2(const void *w, const void *x, float *y, int64_t ldy, int64_t m,
-                                   int64_t k, int64_t n0, int64_t n1) {
-    gemm_packed(pack_q8_0, w, (const float *)x, y, ldy, m, k, n0, n1);
-}
-
-TK_AVX2 void tk_gemm_q4_0_f32_avx2(const void *w, const void *x, float *y, int64_t ldy, int64_t m,
-                                   int64_t k, int64_t n0, int64_t n1) {
-    gemm_packed(pack_q4_0, w, (const float *)x, y, ldy, m, k, n0, n1);
 }
 
 TK_AVX2 void tk_gemm_f16_avx2(const void *w, const void *x, float *y, int64_t ldy, int64_t m,
@@ -522,14 +464,131 @@ TK_AVX2_INLINE void gemm_quant(const void *w, const void *x, float *y, int64_t l
         for (int64_t i = 0; i < m; i++) y[i * ldy + n] = dot((const char *)w + n * wrb, xq + i * nb, k);
 }
 
+
+// ---------------------------------------------------------------------------------------------
+// q8_0 / q4_0 GEMM of many rows with 16-bit multiply-adds (plain AVX2, no VNNI). The int8 forms
+// above spend sign + maddubs + madd + cvt + FMA per block, pair and 8 lanes; `vpmaddwd` on 16-bit
+// values needs no sign trick (|w·x + w'·x'| ≤ 2·127² fits 32 bits) and, with the weights widened
+// and paired while packing, no horizontal sums: one register holds 8 outputs × 2 inputs,
+//   acc[n] += w[n][k]·x[k] + w[n][k+1]·x[k+1]      (x broadcast as one 32-bit pair),
+// i.e. one madd and one add per 16 multiply-adds, where f32 FMA does 8 per instruction. The block
+// sums are exact integers, scaled once per block as the VNNI kernels scale theirs (so the same
+// floats as kernels_x86_avxvnni.c). Tile: 3 activation rows × 16 outputs (12 accumulators, 2
+// weight registers, 1 broadcast of the 16 AVX2 registers).
+// ---------------------------------------------------------------------------------------------
+enum { I16_NR = 16, I16_MR = 3 };
+
+/// One panel of 16 weight rows: per block b and input pair p, 16 outputs × (w[2p], w[2p+1]) as
+/// int16 (outputs 0–7, then 8–15: 64 bytes), 1 KiB a block; and the 16 scales of each block.
+TK_AVX2 static void i16_pack(const void *w, int64_t k, int64_t n, int64_t nr, int q4, int16_t *q, float *d) {
+    const int64_t nb = k / TK_QK, rb = tk_row_bytes(q4 ? TK_Q4_0 : TK_Q8_0, k);
+    for (int64_t b = 0; b < nb; b++) {
+        // Row j widened: units (32-bit pairs) 0–7 in lo[j], 8–15 in hi[j].
+        __m256 lo[I16_NR], hi[I16_NR];
+        for (int64_t j = 0; j < I16_NR; j++) {
+            float dj = 0.0f;
+            __m256i v = _mm256_setzero_si256();
+            if (j < nr) v = tk_x86_block_values((const char *)w + (n + j) * rb, b, q4, &dj);
+            d[b * I16_NR + j] = dj;
+            lo[j] = _mm256_castsi256_ps(_mm256_cvtepi8_epi16(_mm256_castsi256_si128(v)));
+            hi[j] = _mm256_castsi256_ps(_mm256_cvtepi8_epi16(_mm256_extracti128_si256(v, 1)));
+        }
+        __m256 t[8];
+        int16_t *blk = q + b * 512;
+        // Pair p of outputs 0–7 at blk + p·32, of outputs 8–15 at blk + p·32 + 16.
+        for (int half = 0; half < 2; half++) {
+            tk_x86_transpose8(lo + 8 * half, t);
+            for (int p = 0; p < 8; p++) _mm256_storeu_ps((float *)(blk + p * 32 + half * 16), t[p]);
+            tk_x86_transpose8(hi + 8 * half, t);
+            for (int p = 0; p < 8; p++) _mm256_storeu_ps((float *)(blk + (8 + p) * 32 + half * 16), t[p]);
+        }
+    }
+}
+
+/// out[i][0..16) for activation rows m0 … m0 + mr − 1 (mr ≤ 3) against one panel.
+TK_AVX2_INLINE void i16_tile(const int16_t *xi, const float *dx, int64_t k, int64_t m0, int mr, const int16_t *q,
+                             const float *d, float *out, int64_t ldo) {
+    const int64_t nb = k / TK_QK;
+    __m256 f[I16_MR][2];
+    for (int i = 0; i < I16_MR; i++) f[i][0] = f[i][1] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        __m256i acc[I16_MR][2];
+        for (int i = 0; i < I16_MR; i++) acc[i][0] = acc[i][1] = _mm256_setzero_si256();
+        const int16_t *blk = q + b * 512;
+        for (int p = 0; p < 16; p++) {
+            const __m256i w0 = _mm256_loadu_si256((const __m256i *)(blk + p * 32));
+            const __m256i w1 = _mm256_loadu_si256((const __m256i *)(blk + p * 32 + 16));
+            for (int i = 0; i < mr; i++) {
+                int32_t pair;
+                memcpy(&pair, xi + (m0 + i) * k + b * TK_QK + 2 * p, 4);
+                const __m256i xv = _mm256_set1_epi32(pair);
+                acc[i][0] = _mm256_add_epi32(acc[i][0], _mm256_madd_epi16(xv, w0));
+                acc[i][1] = _mm256_add_epi32(acc[i][1], _mm256_madd_epi16(xv, w1));
+            }
+        }
+        const __m256 d0 = _mm256_loadu_ps(d + b * I16_NR), d1 = _mm256_loadu_ps(d + b * I16_NR + 8);
+        for (int i = 0; i < mr; i++) {
+            const __m256 dxi = _mm256_set1_ps(dx[(m0 + i) * nb + b]);
+            f[i][0] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[i][0]), _mm256_mul_ps(d0, dxi), f[i][0]);
+            f[i][1] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[i][1]), _mm256_mul_ps(d1, dxi), f[i][1]);
+        }
+    }
+    for (int i = 0; i < mr; i++) {
+        _mm256_storeu_ps(out + i * ldo, f[i][0]);
+        _mm256_storeu_ps(out + i * ldo + 8, f[i][1]);
+    }
+}
+
+TK_AVX2 static void i16_gemm(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k, int64_t n0,
+                             int64_t n1, int q4) {
+    const int64_t nb = k / TK_QK;
+    const tk_block_q8_0 *xq = (const tk_block_q8_0 *)x;
+    // Activations once per call: 16-bit values and f32 scales.
+    int16_t *xi = malloc(sizeof(int16_t) * (size_t)(m * k));
+    float *dx = malloc(sizeof(float) * (size_t)(m * nb));
+    int16_t *q = malloc(sizeof(int16_t) * (size_t)(nb * 512));
+    float *d = malloc(sizeof(float) * (size_t)(nb * I16_NR));
+    if (!xi || !dx || !q || !d) abort();
+    for (int64_t i = 0; i < m * nb; i++) {
+        const __m256i v = _mm256_loadu_si256((const __m256i *)xq[i].qs);
+        _mm256_storeu_si256((__m256i *)(xi + i * TK_QK), _mm256_cvtepi8_epi16(_mm256_castsi256_si128(v)));
+        _mm256_storeu_si256((__m256i *)(xi + i * TK_QK + 16), _mm256_cvtepi8_epi16(_mm256_extracti128_si256(v, 1)));
+        dx[i] = tk_x86_half(xq[i].d);
+    }
+    float tmp[I16_MR * I16_NR];
+    for (int64_t n = n0; n < n1; n += I16_NR) {
+        const int64_t nr = tk_min64(I16_NR, n1 - n);
+        i16_pack(w, k, n, nr, q4, q, d);
+        for (int64_t i = 0; i < m; i += I16_MR) {
+            const int mr = (int)tk_min64(I16_MR, m - i);
+            if (nr == I16_NR && mr == I16_MR) {
+                i16_tile(xi, dx, k, i, I16_MR, q, d, y + i * ldy + n, ldy);
+                continue;
+            }
+            i16_tile(xi, dx, k, i, mr, q, d, tmp, I16_NR);
+            for (int r = 0; r < mr; r++)
+                for (int64_t c = 0; c < nr; c++) y[(i + r) * ldy + n + c] = tmp[r * I16_NR + c];
+        }
+    }
+    free(xi); free(dx); free(q); free(d);
+}
+
+/// Below this many activation rows the int8 tiles win: packing a 16-bit panel is only repaid over
+/// several rows. One thread, n = k = 1024: rows 2 / 4 / 8 / 16 / 64 / 512 took 0.12 / 0.16 / 0.32 /
+/// 0.65 / 2.7 / 23.1 ms as int8 tiles, 0.20 / 0.22 / 0.31 / 0.45 / 1.36 / 10.9 ms in 16 bits (and
+/// 2.2 / 17.1 ms at 64 / 512 rows for the weights widened to f32, the path this replaced).
+enum { I16_MIN_ROWS = 8 };
+
 TK_AVX2 void tk_gemm_q8_0_avx2(const void *w, const void *x, float *y, int64_t ldy, int64_t m,
                                int64_t k, int64_t n0, int64_t n1) {
-    gemm_quant(w, x, y, ldy, m, k, n0, n1, 0);
+    if (m >= I16_MIN_ROWS) i16_gemm(w, x, y, ldy, m, k, n0, n1, 0);
+    else gemm_quant(w, x, y, ldy, m, k, n0, n1, 0);
 }
 
 TK_AVX2 void tk_gemm_q4_0_avx2(const void *w, const void *x, float *y, int64_t ldy, int64_t m,
                                int64_t k, int64_t n0, int64_t n1) {
-    gemm_quant(w, x, y, ldy, m, k, n0, n1, 1);
+    if (m >= I16_MIN_ROWS) i16_gemm(w, x, y, ldy, m, k, n0, n1, 1);
+    else gemm_quant(w, x, y, ldy, m, k, n0, n1, 1);
 }
 
 // ---------------------------------------------------------------------------------------------

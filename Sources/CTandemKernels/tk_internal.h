@@ -79,10 +79,6 @@ void tk_gemm_q8_0_avx2(const void *w, const void *x, float *y, int64_t ldy, int6
                        int64_t n0, int64_t n1);
 void tk_gemm_q4_0_avx2(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k,
                        int64_t n0, int64_t n1);
-void tk_gemm_q8_0_f32_avx2(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k,
-                           int64_t n0, int64_t n1);
-void tk_gemm_q4_0_f32_avx2(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k,
-                           int64_t n0, int64_t n1);
 void tk_f32_to_f16_avx2(const float *x, uint16_t *y, int64_t n);
 void tk_gemv_f32_avx2(const void *w, const void *x, float *y, int64_t k, int64_t r0, int64_t r1);
 void tk_gemv_f16_avx2(const void *w, const void *x, float *y, int64_t k, int64_t r0, int64_t r1);

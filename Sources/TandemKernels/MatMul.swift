@@ -325,8 +325,8 @@ public enum MatMul {
 
     /// Whether a product of `m` activation rows with `dtype` weights rounds the activations
     /// through q8_0 blocks (int8 dot products) or uses them as f32. GEMV on quantized weights
-    /// always quantizes; a GEMM with many rows may instead widen the weights while packing, where
-    /// the instruction set has such a kernel (AVX2 without VNNI: m ≥ 40), because that measured faster.
+    /// always quantizes; a GEMM with many rows may instead take f32 activations where the
+    /// instruction set has such a kernel (AMX: 32 rows or more, rounded to bf16 on the tiles).
     public static func usesQuantizedActivations(_ dtype: DType, m: Int, isa: KernelISA = .current) -> Bool {
         guard dtype.isQuantized else { return false }
         if m == 1 { return true }

@@ -281,6 +281,28 @@ static void test_attention_i8(const tk_kernels *kt) {
     }
 }
 
+/// The plain AVX2 int8 GEMM of 8 or more rows (16-bit multiply-adds) against the AVX-VNNI one,
+/// float for float: both sum each block exactly in int32 and scale it in the same order.
+static void test_avx2_equals_vnni(tk_dtype dt, long m, long n, long k) {
+    const tk_kernels *a2 = tk_kernels_for(TK_ISA_AVX2), *vn = tk_kernels_for(TK_ISA_AVX2_VNNI);
+    if (!a2 || !vn) return;
+    void *w = make_weights(dt, n, k, 1.0f);
+    float *xf = malloc(sizeof(float) * m * k);
+    for (long i = 0; i < m * k; i++) xf[i] = frand() * 5.0f;
+    tk_block_q8_0 *xq = malloc(sizeof(tk_block_q8_0) * m * (k / TK_QK));
+    for (long i = 0; i < m; i++) a2->quantize_row_q8_0(xf + i * k, xq + i * (k / TK_QK), k);
+    float *y0 = malloc(sizeof(float) * m * n), *y1 = malloc(sizeof(float) * m * n);
+    tk_gemm(vn, dt, w, xq, y0, n, m, k, 0, n);
+    for (long i = 0; i < m * n; i++) y1[i] = NAN;
+    const long split = n / 32 * 16;
+    tk_gemm(a2, dt, w, xq, y1, n, m, k, 0, split);
+    tk_gemm(a2, dt, w, xq, y1, n, m, k, split, n);
+    long differ = 0;
+    for (long i = 0; i < m * n; i++) differ += memcmp(&y0[i], &y1[i], sizeof(float)) != 0;
+    check(differ == 0, "avx2 16-bit gemm equals avx2+vnni", "avx2", m, n, k, (double)differ);
+    free(w); free(xf); free(xq); free(y0); free(y1);
+}
+
 int main(void) {
     static const long shapes[][3] = {  // m, n, k
         {1, 1, 32}, {1, 7, 64}, {1, 33, 96}, {2, 5, 32}, {3, 17, 160}, {5, 16, 256},
@@ -314,13 +336,16 @@ int main(void) {
         if (kt->pack_x) for (int dt = 0; dt < 2; dt++) test_product(kt, (tk_dtype)dt, 300, 500, 600, 1.0f);
         // Zeros everywhere.
         for (int dt = 0; dt < TK_DTYPE_COUNT; dt++) test_product(kt, (tk_dtype)dt, 4, 4, 64, 0.0f);
-        // Quantized weights against f32 activations (AVX2: widened; AMX: bf16 tiles): whole and
+        // Quantized weights against f32 activations (AMX: bf16 tiles): whole and
         // partial 32 × 32 tiles, more than one 256-output macro panel, k past one 512-input block.
         static const long tiles[][3] = {{32, 32, 32}, {33, 40, 96}, {47, 33, 64}, {100, 70, 160}, {64, 300, 1056}, {40, 16, 512}};
         for (size_t s = 0; s < sizeof tiles / sizeof tiles[0]; s++)
             for (int dt = TK_Q8_0; dt <= TK_Q4_0; dt++)
                 if (kt->gemm_f32act[dt]) test_product(kt, (tk_dtype)dt, tiles[s][0], tiles[s][1], tiles[s][2], s == 0 ? 1e4f : 1.0f);
     }
+    static const long rows16[][3] = {{8, 16, 32}, {9, 17, 64}, {40, 70, 1024}, {100, 33, 96}, {13, 5, 160}};
+    for (size_t s = 0; s < sizeof rows16 / sizeof rows16[0]; s++)
+        for (int dt = TK_Q8_0; dt <= TK_Q4_0; dt++) test_avx2_equals_vnni((tk_dtype)dt, rows16[s][0], rows16[s][1], rows16[s][2]);
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }

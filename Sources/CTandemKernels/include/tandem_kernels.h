@@ -86,9 +86,9 @@ typedef struct {
     tk_gemv_fn gemv[TK_DTYPE_COUNT];
     /// A cache-blocked product; NULL means "use `tk_gemm_blocked` over `vec_dot`".
     tk_gemm_fn gemm[TK_DTYPE_COUNT];
-    /// GEMM of quantized weights against f32 activations (weights widened to f32 while packing);
-    /// NULL where the ISA has none. Faster than `gemm` once there are enough activation rows to
-    /// amortize the widening (see `tk_gemm_prefers_f32`).
+    /// GEMM of quantized weights against f32 activations (AMX: weights rounded to bf16 while
+    /// packing); NULL where the ISA has none. Faster than `gemm` once there are enough activation
+    /// rows to amortize the conversion (see `tk_gemm_prefers_f32`).
     tk_gemm_fn gemm_f32act[TK_DTYPE_COUNT];
     /// From how many activation rows `gemm_f32act` is used (`tk_gemm_prefers_f32`), and whether it
     /// rounds weights (q·d) and activations to bf16 (1) or keeps them f32 (0).
