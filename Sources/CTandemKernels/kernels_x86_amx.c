@@ -49,28 +49,38 @@ TK_AMX static void amx_configure(void) {
     _tile_loadconfig(&c);
 }
 
+/// Inputs rounded up to whole tiles (32): quantized rows always are; f32 rows (attention's scores
+/// and keys) are zero-padded.
+static inline int64_t amx_kpad(int64_t k) { return (k + 31) / 32 * 32; }
+
 int64_t tk_bf16_x_size_amx(int64_t m, int64_t k) {
-    return (m + AMX_MR - 1) / AMX_MR * AMX_MR * k * 2;
+    return (m + AMX_MR - 1) / AMX_MR * AMX_MR * amx_kpad(k) * 2;
 }
 
-/// Rows [r0, r1) of the bf16 activations (k a multiple of 32), nearest even, laid out as whole A
+/// 32 floats from p (the first `live` of them; zeros after), rounded to bf16.
+TK_AMX_INLINE __m512i amx_round32(const float *p, int64_t live) {
+    if (live >= 32) return (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(p + 16), _mm512_loadu_ps(p));
+    const __mmask16 lo = live >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << live) - 1);
+    const __mmask16 hi = live <= 16 ? (__mmask16)0 : (__mmask16)((1u << (live - 16)) - 1);
+    return (__m512i)_mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(hi, p + 16), _mm512_maskz_loadu_ps(lo, p));
+}
+
+/// Rows [r0, r1) of the bf16 activations (inputs padded to a multiple of 32), nearest even, laid out as whole A
 /// tiles: for each group of 16 rows, each 32 inputs s are one contiguous 1 KiB tile (row r at
 /// r·64 bytes). Why not row-major: a tile load then reads 16 lines `k·2` bytes apart, and with k a
 /// multiple of 2048 all 16 fall into one or two L1 sets and evict each other (measured: the tile
 /// loop ran at a third of its speed). Rows from m up to the next multiple of 32 are zeros.
 TK_AMX void tk_bf16_x_amx(const float *x, int64_t m, int64_t k, void *dst, int64_t r0, int64_t r1) {
     uint16_t *out = (uint16_t *)dst;
+    const int64_t kp = amx_kpad(k);
     for (int64_t r = r0; r < r1; r++) {
-        uint16_t *o = out + (r / 16) * 16 * k + (r % 16) * 32;
+        uint16_t *o = out + (r / 16) * 16 * kp + (r % 16) * 32;
         if (r >= m) {
-            for (int64_t c = 0; c < k; c += 32) _mm512_storeu_si512((void *)(o + c * 16), _mm512_setzero_si512());
+            for (int64_t c = 0; c < kp; c += 32) _mm512_storeu_si512((void *)(o + c * 16), _mm512_setzero_si512());
             continue;
         }
         const float *xr = x + r * k;
-        for (int64_t c = 0; c < k; c += 32) {
-            const __m512bh v = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(xr + c + 16), _mm512_loadu_ps(xr + c));
-            _mm512_storeu_si512((void *)(o + c * 16), (__m512i)v);
-        }
+        for (int64_t c = 0; c < kp; c += 32) _mm512_storeu_si512((void *)(o + c * 16), amx_round32(xr + c, k - c));
     }
 }
 
@@ -103,9 +113,26 @@ TK_AMX_INLINE void amx_transpose16(__m512i r[16]) {
 
 /// B tiles for outputs [n, n + nr) (nr ≤ 32, zeros past it) × inputs [k0, k0 + kc): per 32 inputs
 /// s, two 1 KiB tiles (outputs 0–15, then 16–31), row r = the bf16 pairs (2r, 2r + 1) of 16 outputs.
-TK_AMX static void amx_panel(const void *w, int q4, int64_t k, int64_t n, int64_t nr, int64_t k0, int64_t kc,
+/// Weights of `dtype`: q8_0 or q4_0 (q·d), or f32 (inputs past k are zeros).
+TK_AMX static void amx_panel(const void *w, tk_dtype dtype, int64_t k, int64_t n, int64_t nr, int64_t k0, int64_t kc,
                              uint16_t *panel) {
-    const int64_t rb = tk_row_bytes(q4 ? TK_Q4_0 : TK_Q8_0, k);
+    const int q4 = dtype == TK_Q4_0;
+    const int64_t rb = tk_row_bytes(dtype, k);
+    if (dtype == TK_F32) {
+        for (int64_t s = 0; s < kc / 32; s++)
+            for (int half = 0; half < 2; half++) {
+                __m512i rows[16];
+                for (int j = 0; j < 16; j++) {
+                    const int64_t o = half * 16 + j, c = k0 + 32 * s;
+                    rows[j] = o < nr ? amx_round32((const float *)((const char *)w + (n + o) * rb) + c, k - c)
+                                     : _mm512_setzero_si512();
+                }
+                amx_transpose16(rows);
+                uint16_t *tile = panel + (s * 2 + half) * 512;
+                for (int r = 0; r < 16; r++) _mm512_store_si512((void *)(tile + r * 32), rows[r]);
+            }
+        return;
+    }
     for (int64_t s = 0; s < kc / 32; s++) {
         const int64_t b = k0 / 32 + s;
         for (int half = 0; half < 2; half++) {
@@ -149,6 +176,7 @@ TK_AMX_INLINE void amx_block(const uint16_t *xb, int64_t k, int64_t i, int64_t k
         _tile_zero(3);
     }
     const uint16_t *a = xb + i * k + k0 * 16;  // rows i … i + 15 from input k0; the next 16 rows 16·k on
+                                               // (k: the padded input count)
     for (int64_t s = 0; s < kc / 32; s++, a += 512, panel += 1024) {
         _tile_loadd(4, a, 64);
         _tile_loadd(6, panel, 64);
@@ -165,8 +193,9 @@ TK_AMX_INLINE void amx_block(const uint16_t *xb, int64_t k, int64_t i, int64_t k
     _tile_stored(3, c + 16 * ldc + 16, ldc * 4);
 }
 
-TK_AMX static void amx_gemm(const void *w, int q4, const uint16_t *xb, float *y, int64_t ldy, int64_t m, int64_t k,
-                            int64_t n0, int64_t n1) {
+TK_AMX static void amx_gemm(const void *w, tk_dtype dtype, const uint16_t *xb, float *y, int64_t ldy, int64_t m,
+                            int64_t k, int64_t n0, int64_t n1) {
+    const int64_t kp = amx_kpad(k);
     // 256 KiB: glibc maps the first one, then (its threshold raised by the free) serves the
     // rest from the heap.
     uint16_t *amx_macro = aligned_alloc(64, (size_t)AMX_NC * AMX_KC * 2);
@@ -176,23 +205,23 @@ TK_AMX static void amx_gemm(const void *w, int q4, const uint16_t *xb, float *y,
     for (int64_t nc = n0; nc < n1; nc += AMX_NC) {
         const int64_t ncr = tk_min64(AMX_NC, n1 - nc);
         const int64_t panels = (ncr + AMX_NR - 1) / AMX_NR;
-        for (int64_t k0 = 0; k0 < k; k0 += AMX_KC) {
-            const int64_t kc = tk_min64(AMX_KC, k - k0);
+        for (int64_t k0 = 0; k0 < kp; k0 += AMX_KC) {
+            const int64_t kc = tk_min64(AMX_KC, kp - k0);
             for (int64_t p = 0; p < panels; p++)
-                amx_panel(w, q4, k, nc + p * AMX_NR, tk_min64(AMX_NR, ncr - p * AMX_NR), k0, kc, amx_macro + p * kc * AMX_NR);
+                amx_panel(w, dtype, k, nc + p * AMX_NR, tk_min64(AMX_NR, ncr - p * AMX_NR), k0, kc, amx_macro + p * kc * AMX_NR);
             for (int64_t i = 0; i < m; i += AMX_MR) {
                 const int64_t mr = tk_min64(AMX_MR, m - i);
                 for (int64_t p = 0; p < panels; p++) {
                     const int64_t n = nc + p * AMX_NR, nr = tk_min64(AMX_NR, ncr - p * AMX_NR);
                     const uint16_t *panel = amx_macro + p * kc * AMX_NR;
                     if (mr == AMX_MR && nr == AMX_NR) {
-                        amx_block(xb, k, i, k0, kc, panel, y + i * ldy + n, ldy, k0 > 0);
+                        amx_block(xb, kp, i, k0, kc, panel, y + i * ldy + n, ldy, k0 > 0);
                         continue;
                     }
                     // A partial block goes through tmp; only its rows and outputs reach y.
                     if (k0 > 0)
                         for (int64_t r = 0; r < mr; r++) memcpy(tmp + r * AMX_NR, y + (i + r) * ldy + n, (size_t)nr * 4);
-                    amx_block(xb, k, i, k0, kc, panel, tmp, AMX_NR, k0 > 0);
+                    amx_block(xb, kp, i, k0, kc, panel, tmp, AMX_NR, k0 > 0);
                     for (int64_t r = 0; r < mr; r++) memcpy(y + (i + r) * ldy + n, tmp + r * AMX_NR, (size_t)nr * 4);
                 }
             }
@@ -204,32 +233,39 @@ TK_AMX static void amx_gemm(const void *w, int q4, const uint16_t *xb, float *y,
 
 TK_AMX void tk_gemm_q8_0_bf16x_amx(const void *w, const void *xb, float *y, int64_t ldy, int64_t m, int64_t k,
                                    int64_t n0, int64_t n1) {
-    amx_gemm(w, 0, (const uint16_t *)xb, y, ldy, m, k, n0, n1);
+    amx_gemm(w, TK_Q8_0, (const uint16_t *)xb, y, ldy, m, k, n0, n1);
 }
 
 TK_AMX void tk_gemm_q4_0_bf16x_amx(const void *w, const void *xb, float *y, int64_t ldy, int64_t m, int64_t k,
                                    int64_t n0, int64_t n1) {
-    amx_gemm(w, 1, (const uint16_t *)xb, y, ldy, m, k, n0, n1);
+    amx_gemm(w, TK_Q4_0, (const uint16_t *)xb, y, ldy, m, k, n0, n1);
+}
+
+/// f32 weights on the same tiles, any k: for products that may round to bf16 (`MatMul.gemm`'s
+/// `allowBF16`: a quantized model's prompt attention), never for an f32 model's weights.
+TK_AMX void tk_gemm_f32_bf16x_amx(const void *w, const void *xb, float *y, int64_t ldy, int64_t m, int64_t k,
+                                  int64_t n0, int64_t n1) {
+    amx_gemm(w, TK_F32, (const uint16_t *)xb, y, ldy, m, k, n0, n1);
 }
 
 /// The same from f32 activations (`gemm_f32act`, for callers that do not round them once for all
 /// threads): each call rounds its own copy.
-TK_AMX static void amx_gemm_f32(const void *w, int q4, const float *x, float *y, int64_t ldy, int64_t m, int64_t k,
-                                int64_t n0, int64_t n1) {
+TK_AMX static void amx_gemm_f32(const void *w, tk_dtype dtype, const float *x, float *y, int64_t ldy, int64_t m,
+                                int64_t k, int64_t n0, int64_t n1) {
     uint16_t *xb = aligned_alloc(64, (size_t)((tk_bf16_x_size_amx(m, k) + 63) / 64 * 64));
     if (!xb) abort();
     tk_bf16_x_amx(x, m, k, xb, 0, (m + AMX_MR - 1) / AMX_MR * AMX_MR);
-    amx_gemm(w, q4, xb, y, ldy, m, k, n0, n1);
+    amx_gemm(w, dtype, xb, y, ldy, m, k, n0, n1);
     free(xb);
 }
 
 TK_AMX void tk_gemm_q8_0_f32_amx(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k,
                                  int64_t n0, int64_t n1) {
-    amx_gemm_f32(w, 0, (const float *)x, y, ldy, m, k, n0, n1);
+    amx_gemm_f32(w, TK_Q8_0, (const float *)x, y, ldy, m, k, n0, n1);
 }
 
 TK_AMX void tk_gemm_q4_0_f32_amx(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k,
                                  int64_t n0, int64_t n1) {
-    amx_gemm_f32(w, 1, (const float *)x, y, ldy, m, k, n0, n1);
+    amx_gemm_f32(w, TK_Q4_0, (const float *)x, y, ldy, m, k, n0, n1);
 }
 #endif

@@ -141,9 +141,12 @@ public enum MatMul {
     ///   - y: `m × w.rows` floats, row-major, overwritten.
     ///   - prepacked: `w` in the instruction set's prepacked layout (`PrepackedWeights`), used when
     ///     it was made for `isa`; otherwise each call packs what it needs.
+    ///   - allowBF16: f32 weights and activations may be rounded to bf16 on tiles (AMX, 32 rows or
+    ///     more): for a quantized model's prompt attention, whose error is below its weights'.
     public static func gemm(
         _ w: WeightMatrix, x: UnsafeBufferPointer<Float>, m: Int, y: UnsafeMutableBufferPointer<Float>,
-        pool: ThreadPool = .shared, isa: KernelISA = .current, prepacked: PrepackedWeights? = nil
+        pool: ThreadPool = .shared, isa: KernelISA = .current, prepacked: PrepackedWeights? = nil,
+        allowBF16: Bool = false
     ) {
         precondition(m >= 1, "gemm: m must be positive")
         precondition(x.count == m * w.columns, "gemm: x has \(x.count) elements, need \(m)×\(w.columns)")
@@ -160,8 +163,10 @@ public enum MatMul {
         if let usable {
             precondition(usable.rows == w.rows && usable.columns == w.columns, "gemm: prepacked weights of another shape")
         }
-        // q8_0/q4_0 over many rows on AMX tiles, activations rounded to bf16 once for all threads.
-        if !quantize, w.dtype.isQuantized, tk_gemm_rounds_bf16_x(table, dt) != 0 {
+        // q8_0/q4_0 over many rows on AMX tiles, activations rounded to bf16 once for all threads
+        // (and f32 weights where the caller allows it).
+        let bf16Allowed = w.dtype.isQuantized || (allowBF16 && w.dtype == .f32 && Int64(m) >= table.pointee.f32act_min_rows)
+        if !quantize, bf16Allowed, table.pointee.f32act_min_rows > 0, tk_gemm_rounds_bf16_x(table, dt) != 0 {
             bf16Products([w], x: x, m: m, ys: [y], pool: pool, table: table)
             return
         }

@@ -95,7 +95,7 @@ extension CausalLanguageModel {
     /// segment's queries to its cache (causal). q: [rows, heads·hd]; k, v: [rows, kvHeads·hd].
     func attendSegments(
         layer l: Int, segments: [(state: CausalState, rows: Int)], q: FloatBuffer, k: FloatBuffer, v: FloatBuffer,
-        out: FloatBuffer, heads: Int, kvHeads: Int, headDim: Int, pool: ThreadPool
+        out: FloatBuffer, heads: Int, kvHeads: Int, headDim: Int, allowBF16: Bool = false, pool: ThreadPool
     ) {
         let qWidth = heads * headDim, kvWidth = kvHeads * headDim
         var row = 0
@@ -109,7 +109,7 @@ extension CausalLanguageModel {
                     q: q.buffer.baseAddress! + row * qWidth, k: s.state.keys[l].buffer.baseAddress!,
                     v: s.state.values[l].buffer.baseAddress!, out: out.mutable.baseAddress! + row * qWidth,
                     queries: s.rows, keys: p + s.rows, heads: heads, kvHeads: kvHeads, headDim: headDim, kvStride: kvWidth,
-                    scale: 1 / Float(headDim).squareRoot(), causalOffset: p, bias: nil, pool: pool)
+                    scale: 1 / Float(headDim).squareRoot(), causalOffset: p, bias: nil, allowBF16: allowBF16, pool: pool)
             } else {
                 TandemKernels.Attention.attend(
                     query: q.buffer.baseAddress! + row * qWidth, keys: s.state.keys[l].buffer.baseAddress!,

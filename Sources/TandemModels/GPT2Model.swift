@@ -83,7 +83,8 @@ public final class GPT2Model: CausalLanguageModel, @unchecked Sendable {
                 _ = k[r * d..<(r + 1) * d].update(fromContentsOf: qkv.mutable[r * 3 * d + d..<r * 3 * d + 2 * d])
                 _ = v[r * d..<(r + 1) * d].update(fromContentsOf: qkv.mutable[r * 3 * d + 2 * d..<(r + 1) * 3 * d])
             }
-            attendSegments(layer: l, segments: segments, q: q, k: k, v: v, out: attn, heads: heads, kvHeads: heads, headDim: d / heads, pool: pool)
+            attendSegments(layer: l, segments: segments, q: q, k: k, v: v, out: attn, heads: heads, kvHeads: heads, headDim: d / heads,
+                           allowBF16: layer.qkv.weight.dtype.isQuantized, pool: pool)
             layer.proj(attn.buffer, rows: n, into: proj.mutable, pool: pool)
             addInPlace(x.mutable, proj.buffer, count: n * d, pool: pool)
             layerNorm(layer.ln2w, layer.ln2b)

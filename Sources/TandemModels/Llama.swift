@@ -176,7 +176,8 @@ public final class LlamaModel: CausalLanguageModel, @unchecked Sendable {
                     rope.apply(k.mutable.baseAddress! + r * kvh * hd, heads: kvh, angles: a)
                 }
             }
-            attendSegments(layer: l, segments: segments, q: q, k: k, v: v, out: attn, heads: heads, kvHeads: kvh, headDim: hd, pool: pool)
+            attendSegments(layer: l, segments: segments, q: q, k: k, v: v, out: attn, heads: heads, kvHeads: kvh, headDim: hd,
+                           allowBF16: layer.q.weight.dtype.isQuantized, pool: pool)
             layer.o(attn.buffer, rows: n, into: proj.mutable, pool: pool)
             addInPlace(x.mutable, proj.buffer, count: n * d, pool: pool)
             rmsNormRows(x.buffer, rows: n, width: d, weight: layer.postNorm, epsilon: epsilon, into: h.mutable, pool: pool)

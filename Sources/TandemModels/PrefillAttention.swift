@@ -23,10 +23,14 @@ enum PrefillAttention {
     ///     (`T5RelativePosition.biasByDistance`): query i's row over the keys starts at entry
     ///     queries − 1 − i of its head.
     ///   - out: `queries` rows of `heads · headDim` floats.
+    ///   - allowBF16: the two products may round to bf16 on tiles (AMX; `MatMul.gemm`): a quantized
+    ///     model's, whose weights already carry more error than that rounding adds (T5 q8_0, 100
+    ///     tokens, relative encoder error on AMX: v1.0 0.0105 → 0.0104, v1.1 0.0154 → 0.0158;
+    ///     `T5LongInputQuantizedTests`).
     static func attend(
         q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>,
         queries m: Int, keys n: Int, heads: Int, kvHeads: Int, headDim hd: Int, kvStride: Int,
-        scale: Float, causalOffset: Int?, bias: UnsafePointer<Float>?, pool: ThreadPool
+        scale: Float, causalOffset: Int?, bias: UnsafePointer<Float>?, allowBF16: Bool = false, pool: ThreadPool
     ) {
         let group = heads / kvHeads
         let qStride = heads * hd
@@ -59,7 +63,8 @@ enum PrefillAttention {
                 for r in 0..<rows { (qh + r * hd).update(from: q + (i0 + r) * qStride + h * hd, count: hd) }
                 let scores = UnsafeMutableBufferPointer(start: s, count: rows * seen)
                 MatMul.gemm(WeightMatrix(dtype: .f32, rows: seen, columns: hd, data: UnsafeRawPointer(khp + g * n * hd)),
-                            x: UnsafeBufferPointer(start: qh, count: rows * hd), m: rows, y: scores, pool: .inline)
+                            x: UnsafeBufferPointer(start: qh, count: rows * hd), m: rows, y: scores, pool: .inline,
+                            allowBF16: allowBF16)
                 for r in 0..<rows {
                     let i = i0 + r
                     let row = UnsafeMutableBufferPointer(rebasing: scores[r * seen..<(r + 1) * seen])
@@ -80,7 +85,7 @@ enum PrefillAttention {
                 }
                 MatMul.gemm(WeightMatrix(dtype: .f32, rows: hd, columns: seen, data: vh),
                             x: UnsafeBufferPointer(scores), m: rows, y: UnsafeMutableBufferPointer(start: o, count: rows * hd),
-                            pool: .inline)
+                            pool: .inline, allowBF16: allowBF16)
                 for r in 0..<rows { (out + (i0 + r) * qStride + h * hd).update(from: o + r * hd, count: hd) }
             }
         }

@@ -151,7 +151,7 @@ public final class T5Model: @unchecked Sendable {
             PrefillAttention.attend(
                 q: q.buffer.baseAddress!, k: k.buffer.baseAddress!, v: v.buffer.baseAddress!, out: attn.mutable.baseAddress!,
                 queries: m, keys: m, heads: heads, kvHeads: heads, headDim: config.dKV, kvStride: inner,
-                scale: 1, causalOffset: nil, bias: bias.buffer.baseAddress!, pool: pool)
+                scale: 1, causalOffset: nil, bias: bias.buffer.baseAddress!, allowBF16: l.q.weight.dtype.isQuantized, pool: pool)
             l.o(attn.buffer, rows: m, into: proj.mutable, pool: pool)
             addInPlace(x.mutable, proj.buffer, count: m * d, pool: pool)
             feedForward(layer.ffn, x: x, rows: m, h: h, a: a, b: b, out: proj)

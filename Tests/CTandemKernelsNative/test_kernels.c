@@ -281,6 +281,36 @@ static void test_attention_i8(const tk_kernels *kt) {
     }
 }
 
+/// f32 weights and activations on the bf16 tiles (AMX, for a quantized model's prompt attention),
+/// any k (zero-padded to whole tiles): against Σ bf16(w)·bf16(x) in double, rounded in two row
+/// ranges and computed in two output ranges.
+static void test_bf16_f32(const tk_kernels *kt, long m, long n, long k) {
+    if (!tk_gemm_rounds_bf16_x(kt, TK_F32)) return;
+    float *w = malloc(sizeof(float) * n * k), *x = malloc(sizeof(float) * m * k), *y = malloc(sizeof(float) * m * n);
+    for (long i = 0; i < n * k; i++) w[i] = frand();
+    for (long i = 0; i < m * k; i++) x[i] = frand() * 4.0f;
+    for (long i = 0; i < m * n; i++) y[i] = NAN;
+    void *xb = malloc((size_t)kt->bf16_x_size(m, k));
+    const long rows = (m + kt->bf16_x_rows - 1) / kt->bf16_x_rows * kt->bf16_x_rows;
+    const long half = rows / kt->bf16_x_rows / 2 * kt->bf16_x_rows;
+    kt->bf16_x(x, m, k, xb, 0, half);
+    kt->bf16_x(x, m, k, xb, half, rows);
+    const long split = n / 64 * 32;
+    tk_gemm_bf16_x(kt, TK_F32, w, xb, y, n, m, k, 0, split);
+    tk_gemm_bf16_x(kt, TK_F32, w, xb, y, n, m, k, split, n);
+    double num = 0, den = 0;
+    for (long i = 0; i < m; i++)
+        for (long j = 0; j < n; j++) {
+            double ref = 0;
+            for (long c = 0; c < k; c++) ref += bf16_if(1, w[j * k + c]) * bf16_if(1, x[i * k + c]);
+            const double d = y[i * n + j] - ref;
+            num += isnan(d) ? 1e300 : d * d;
+            den += ref * ref;
+        }
+    check(num / den < 1e-9, "gemm bf16 x f32", kt->name, m, n, k, num / den);
+    free(w); free(x); free(y); free(xb);
+}
+
 /// The plain AVX2 int8 GEMM of 8 or more rows (16-bit multiply-adds) against the AVX-VNNI one,
 /// float for float: both sum each block exactly in int32 and scale it in the same order.
 static void test_avx2_equals_vnni(tk_dtype dt, long m, long n, long k) {
@@ -338,6 +368,8 @@ int main(void) {
         for (int dt = 0; dt < TK_DTYPE_COUNT; dt++) test_product(kt, (tk_dtype)dt, 4, 4, 64, 0.0f);
         // Quantized weights against f32 activations (AMX: bf16 tiles): whole and
         // partial 32 × 32 tiles, more than one 256-output macro panel, k past one 512-input block.
+        static const long f32tiles[][3] = {{32, 16, 37}, {33, 64, 64}, {70, 300, 513}, {64, 64, 1100}, {40, 33, 100}};
+        for (size_t s = 0; s < sizeof f32tiles / sizeof f32tiles[0]; s++) test_bf16_f32(kt, f32tiles[s][0], f32tiles[s][1], f32tiles[s][2]);
         static const long tiles[][3] = {{32, 32, 32}, {33, 40, 96}, {47, 33, 64}, {100, 70, 160}, {64, 300, 1056}, {40, 16, 512}};
         for (size_t s = 0; s < sizeof tiles / sizeof tiles[0]; s++)
             for (int dt = TK_Q8_0; dt <= TK_Q4_0; dt++)

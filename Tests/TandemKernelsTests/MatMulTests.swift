@@ -218,6 +218,29 @@ struct MatMulTests {
         }
     }
 
+    /// f32 weights on the bf16 tiles only when the caller allows it (a quantized model's prompt
+    /// attention), at any input count: against the bf16-rounding reference then, and exact
+    /// otherwise.
+    @Test(arguments: KernelISA.available)
+    func f32RoundsToBF16OnlyWhenAllowed(isa: KernelISA) {
+        for (m, n, k) in [(40, 70, 100), (64, 300, 512), (33, 16, 37)] {
+            let w = randomFloats(n * k, seed: UInt64(n + k)), x = randomFloats(m * k, scale: 3, seed: UInt64(m))
+            withWeights(w, rows: n, columns: k, dtype: .f32) { wm in
+                for allow in [false, true] {
+                    var y = [Float](repeating: .nan, count: m * n)
+                    x.withUnsafeBufferPointer { xb in
+                        y.withUnsafeMutableBufferPointer {
+                            MatMul.gemm(wm, x: xb, m: m, y: $0, pool: Self.pools[1], isa: isa, allowBF16: allow)
+                        }
+                    }
+                    let rounds = allow && isa == .amx
+                    let e = nmse(y, Reference.gemm(wm, x: x, m: m, bf16: rounds))
+                    #expect(e < (rounds ? 1e-10 : Self.bound(.f32)), "\(isa) allow \(allow) \(m)×\(n)×\(k): nmse \(e)")
+                }
+            }
+        }
+    }
+
     @Test(arguments: KernelISA.available, dtypes)
     func zerosGiveZeros(isa: KernelISA, dtype: DType) {
         let (m, n, k) = (7, 18, 64)
