@@ -7,7 +7,12 @@
 #
 # Models (README.md, "Set up"): CT2_DIR/<shape>-int8 and TANDEM_DIR/<shape>.{q8_0,q4_0}.tandem.
 # Settings: CT2_PYTHON (the venv with ctranslate2), CT2_DIR, TANDEM_DIR, TANDEM (the release
-# binary), SHAPES, BATCHES. Takes ≈ 11 minutes on 2 cores for the four shapes.
+# binary), SHAPES, BATCHES, RUNS (2). Takes ≈ 11 minutes on 2 cores for the four shapes.
+#
+#   ISA=avx2 Benchmarks/t5/matrix.sh    both engines held to AVX2 + FMA (the machine BENCHMARKS.md
+#                                       describes): TANDEM_ISA=avx2 for Tandem, and for CTranslate2
+#                                       CT2_FORCE_CPU_ISA=AVX2 and MKL_ENABLE_INSTRUCTIONS=AVX2 (its
+#                                       GEMMs are MKL's, which otherwise pick AVX512-VNNI or AMX).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 out=${1:-${TMPDIR:-/tmp}/t5-matrix.jsonl}
@@ -17,15 +22,22 @@ TANDEM_DIR=${TANDEM_DIR:-/work/scratch}
 TANDEM=${TANDEM:-.build/release/tandem}
 SHAPES=${SHAPES:-t5-small t5-base t5-large flan-t5-large}
 BATCHES=${BATCHES:-1 8}
+RUNS=${RUNS:-2}
+ct2_env=()
+if [ -n "${ISA:-}" ]; then
+    export TANDEM_ISA=$ISA
+    [ "$ISA" = avx2 ] && ct2_env=(MKL_ENABLE_INSTRUCTIONS=AVX2 CT2_FORCE_CPU_ISA=AVX2)
+fi
 : > "$out"
 for s in $SHAPES; do
     for b in $BATCHES; do
         echo "==> $s batch $b" >&2
-        "$CT2_PYTHON" Benchmarks/t5/ct2_bench.py --model "$CT2_DIR/$s-int8" --prompt-tokens 512 --new-tokens 128 \
-            --batch "$b" --threads 2 --runs 2 --json | sed "s/^{/{\"engine_tag\":\"ct2-int8\",\"shape\":\"$s\",/" >> "$out"
+        env "${ct2_env[@]}" "$CT2_PYTHON" Benchmarks/t5/ct2_bench.py --model "$CT2_DIR/$s-int8" --prompt-tokens 512 \
+            --new-tokens 128 --batch "$b" --threads 2 --runs "$RUNS" --json \
+            | sed "s/^{/{\"engine_tag\":\"ct2-int8\",\"shape\":\"$s\",/" >> "$out"
         for q in q8_0 q4_0; do
             "$TANDEM" bench model "$TANDEM_DIR/$s.$q.tandem" --prompt-tokens 512 --new-tokens 128 --batch "$b" \
-                --threads 2 --runs 2 --json | sed "s/^{/{\"engine_tag\":\"tandem-$q\",\"shape\":\"$s\",/" >> "$out"
+                --threads 2 --runs "$RUNS" --json | sed "s/^{/{\"engine_tag\":\"tandem-$q\",\"shape\":\"$s\",/" >> "$out"
         done
     done
 done
