@@ -186,33 +186,37 @@ static const tk_kernels tk_avx2_vnni = {
     .fma_loop = tk_fma_loop_avx2,
 };
 
-/// The AVX2 + VNNI table with 512-bit GEMMs (GEMV stays 256-bit: it is bound by memory, or by
-/// per-block scale work that wider registers do not shorten), the prepacked batch GEMM, and
+/// What the AVX-512 tables share: 512-bit GEMMs (the GEMV stays 256-bit: it is bound by memory,
+/// or by per-block scale work that wider registers do not shorten), the prepacked batch GEMM, and
 /// 16-lane element-wise and attention kernels (VNNI int8 attention scores).
+#define TK_X86_AVX512_COMMON                                                                      \
+    TK_X86_COMMON,                                                                                \
+    .gemv = {tk_gemv_f32_avx2, tk_gemv_f16_avx2, tk_gemv_q8_0_avxvnni, tk_gemv_q4_0_avxvnni},     \
+    .gemm = {tk_gemm_f32_avx512, tk_gemm_f16_avx512, tk_gemm_q8_0_avx512, tk_gemm_q4_0_avx512},   \
+    .attn_scores_i8 = tk_attn_scores_i8_avx512,                                                   \
+    .attn_values_i8 = tk_attn_values_i8_avx512,                                                   \
+    .quantize_rows_i8 = tk_quantize_rows_i8_avx512,                                               \
+    .attn_scores = tk_attn_scores_f32_avx512,                                                     \
+    .attn_values = tk_attn_values_f32_avx512,                                                     \
+    TK_X86_ELEMENTWISE(avx512),                                                                   \
+    .fma_loop = tk_fma_loop_avx512,                                                               \
+    .pack_rows = 16,                                                                              \
+    .pack_size = tk_pack_size_avx512,                                                             \
+    .pack = tk_pack_avx512,                                                                       \
+    .pack_x_rows = 12,                                                                            \
+    .pack_x_size = tk_pack_x_size_avx512,                                                         \
+    .pack_x = tk_pack_x_avx512,                                                                   \
+    .gemm_packed_x = {tk_gemm_f32_packed_x_avx512, tk_gemm_f16_packed_x_avx512, NULL, NULL},      \
+    .pack_q8_x_rows = 6,                                                                          \
+    .pack_q8_x_size = tk_pack_q8_x_size_avx512,                                                   \
+    .pack_q8_x = tk_pack_q8_x_avx512,                                                             \
+    .gemm_q8_packed_x = tk_gemm_q8_packed_x_avx512
+
+/// The AVX2 + VNNI table with 512-bit kernels (TK_X86_AVX512_COMMON).
 static const tk_kernels tk_avx512 = {
     .name = "avx512",
-    TK_X86_COMMON,
-    .gemv = {tk_gemv_f32_avx2, tk_gemv_f16_avx2, tk_gemv_q8_0_avxvnni, tk_gemv_q4_0_avxvnni},
-    .gemm = {tk_gemm_f32_avx512, tk_gemm_f16_avx512, tk_gemm_q8_0_avx512, tk_gemm_q4_0_avx512},
+    TK_X86_AVX512_COMMON,
     .gemm_f32act = {NULL, NULL, NULL, NULL},
-    .attn_scores_i8 = tk_attn_scores_i8_avx512,
-    .attn_values_i8 = tk_attn_values_i8_avx512,
-    .quantize_rows_i8 = tk_quantize_rows_i8_avx512,
-    .attn_scores = tk_attn_scores_f32_avx512,
-    .attn_values = tk_attn_values_f32_avx512,
-    TK_X86_ELEMENTWISE(avx512),
-    .fma_loop = tk_fma_loop_avx512,
-    .pack_rows = 16,
-    .pack_size = tk_pack_size_avx512,
-    .pack = tk_pack_avx512,
-    .pack_x_rows = 12,
-    .pack_x_size = tk_pack_x_size_avx512,
-    .pack_x = tk_pack_x_avx512,
-    .gemm_packed_x = {tk_gemm_f32_packed_x_avx512, tk_gemm_f16_packed_x_avx512, NULL, NULL},
-    .pack_q8_x_rows = 6,
-    .pack_q8_x_size = tk_pack_q8_x_size_avx512,
-    .pack_q8_x = tk_pack_q8_x_avx512,
-    .gemm_q8_packed_x = tk_gemm_q8_packed_x_avx512,
 };
 
 /// The AVX-512 table with the product of quantized weights and 32 or more activation rows on
@@ -220,9 +224,7 @@ static const tk_kernels tk_avx512 = {
 /// the whole input. Fewer rows (batched decoding, short prompts) stay on vpdpbusd.
 static const tk_kernels tk_amx = {
     .name = "avx512+amx",
-    TK_X86_COMMON,
-    .gemv = {tk_gemv_f32_avx2, tk_gemv_f16_avx2, tk_gemv_q8_0_avxvnni, tk_gemv_q4_0_avxvnni},
-    .gemm = {tk_gemm_f32_avx512, tk_gemm_f16_avx512, tk_gemm_q8_0_avx512, tk_gemm_q4_0_avx512},
+    TK_X86_AVX512_COMMON,
     .gemm_f32act = {NULL, NULL, tk_gemm_q8_0_f32_amx, tk_gemm_q4_0_f32_amx},
     .f32act_min_rows = 32,
     .f32act_bf16 = 1,
@@ -230,24 +232,6 @@ static const tk_kernels tk_amx = {
     .bf16_x_size = tk_bf16_x_size_amx,
     .bf16_x = tk_bf16_x_amx,
     .gemm_bf16_x = {tk_gemm_f32_bf16x_amx, NULL, tk_gemm_q8_0_bf16x_amx, tk_gemm_q4_0_bf16x_amx},
-    .attn_scores_i8 = tk_attn_scores_i8_avx512,
-    .attn_values_i8 = tk_attn_values_i8_avx512,
-    .quantize_rows_i8 = tk_quantize_rows_i8_avx512,
-    .attn_scores = tk_attn_scores_f32_avx512,
-    .attn_values = tk_attn_values_f32_avx512,
-    TK_X86_ELEMENTWISE(avx512),
-    .fma_loop = tk_fma_loop_avx512,
-    .pack_rows = 16,
-    .pack_size = tk_pack_size_avx512,
-    .pack = tk_pack_avx512,
-    .pack_x_rows = 12,
-    .pack_x_size = tk_pack_x_size_avx512,
-    .pack_x = tk_pack_x_avx512,
-    .gemm_packed_x = {tk_gemm_f32_packed_x_avx512, tk_gemm_f16_packed_x_avx512, NULL, NULL},
-    .pack_q8_x_rows = 6,
-    .pack_q8_x_size = tk_pack_q8_x_size_avx512,
-    .pack_q8_x = tk_pack_q8_x_avx512,
-    .gemm_q8_packed_x = tk_gemm_q8_packed_x_avx512,
 };
 #endif
 

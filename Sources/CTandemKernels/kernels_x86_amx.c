@@ -17,9 +17,8 @@
 // passes over its four 32-output panels. Measured one thread, m = 512, n = k = 1024 (best of 9):
 // 1.37 ms with 512 inputs × 256 outputs, 1.22 ms with 1024 × 128 — each 32 × 32 block's tile
 // stores (and the wait for its last products) come half as often — against 2.5 ms for the
-// AVX512-VNNI kernel. The scalar definition the tests hold these
-// kernels to: Σ bf16(x)·bf16(q·d) with `tk_f32_to_bf16` (kernels_generic.c), in test_kernels.c
-// and in the Swift `Reference.gemm`.
+// AVX512-VNNI kernel. The scalar definition the tests hold these kernels to: Σ bf16(x)·bf16(q·d)
+// with `tk_f32_to_bf16` (kernels_generic.c), in test_kernels.c and in the Swift `Reference.gemm`.
 #include "tk_x86.h"
 
 #if defined(TK_HAVE_AVX2)

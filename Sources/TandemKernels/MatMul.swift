@@ -165,8 +165,7 @@ public enum MatMul {
         }
         // q8_0/q4_0 over many rows on AMX tiles, activations rounded to bf16 once for all threads
         // (and f32 weights where the caller allows it).
-        let bf16Allowed = w.dtype.isQuantized || (allowBF16 && w.dtype == .f32 && Int64(m) >= table.pointee.f32act_min_rows)
-        if !quantize, bf16Allowed, table.pointee.f32act_min_rows > 0, tk_gemm_rounds_bf16_x(table, dt) != 0 {
+        if usesBF16Tiles(w.dtype, m: m, table: table, allowF32: allowBF16) {
             bf16Products([w], x: x, m: m, ys: [y], pool: pool, table: table)
             return
         }
@@ -218,9 +217,9 @@ public enum MatMul {
         // The activations' layout depends on the panels (prepacked or not): one for all.
         let uniform = ws.allSatisfy { $0.dtype == first.dtype && $0.columns == first.columns }
             && usable.allSatisfy { ($0 != nil) == (usable[0] != nil) }
-        let quantize = usesQuantizedActivations(first.dtype, m: m, isa: isa)
-        let bf16 = !quantize && first.dtype.isQuantized && tk_gemm_rounds_bf16_x(table, first.cDType) != 0
-        guard ws.count > 1, uniform, bf16 || (quantize && tk_gemm_lays_q8_x(table) != 0) else {
+        let bf16 = usesBF16Tiles(first.dtype, m: m, table: table, allowF32: false)
+        let laid = usesQuantizedActivations(first.dtype, m: m, isa: isa) && tk_gemm_lays_q8_x(table) != 0
+        guard ws.count > 1, uniform, bf16 || laid else {
             for i in ws.indices { gemm(ws[i], x: x, m: m, y: ys[i], pool: pool, isa: isa, prepacked: prepacked[i]) }
             return
         }
@@ -246,12 +245,6 @@ public enum MatMul {
         pool: ThreadPool, table: UnsafePointer<tk_kernels>
     ) {
         let first = ws[0], k = Int64(first.columns)
-        var starts = [Int]()
-        var total = 0
-        for w in ws {
-            starts.append(total)
-            total += (w.rows + 31) / 32 * 32
-        }
         let groupRows = Int(table.pointee.bf16_x_rows)
         let groups = (m + groupRows - 1) / groupRows
         let round = table.pointee.bf16_x!
@@ -261,22 +254,51 @@ public enum MatMul {
                 round(x.baseAddress!, Int64(m), k, buffer.baseAddress!, Int64(g.lowerBound * groupRows),
                       Int64(g.upperBound * groupRows))
             }
-            pool.parallelFor(total, alignment: 32, minParts: parts(ws.reduce(0) { $0 + $1.byteCount })) { r in
-                for (i, w) in ws.enumerated() {
-                    let lo = max(r.lowerBound - starts[i], 0), hi = min(r.upperBound - starts[i], w.rows)
-                    guard lo < hi else { continue }
-                    tk_gemm_bf16_x(table, w.cDType, w.data, xb, ys[i].baseAddress!, Int64(w.rows), Int64(m), k,
-                                   Int64(lo), Int64(hi))
-                }
+            shareRows(of: ws, pool: pool) { i, w, rows in
+                tk_gemm_bf16_x(table, w.cDType, w.data, xb, ys[i].baseAddress!, Int64(w.rows), Int64(m), k,
+                               Int64(rows.lowerBound), Int64(rows.upperBound))
             }
+        }
+    }
+
+    /// Every matrix's output rows shared out in one parallel call: the matrices concatenated, each
+    /// starting at a multiple of 32 rows, so every range a thread gets starts on a panel boundary
+    /// of every matrix it touches; `body(i, ws[i], rows)` for each matrix's part of a range.
+    private static func shareRows(
+        of ws: [WeightMatrix], pool: ThreadPool, _ body: (Int, WeightMatrix, Range<Int>) -> Void
+    ) {
+        var starts = [Int]()
+        var total = 0
+        for w in ws {
+            starts.append(total)
+            total += (w.rows + 31) / 32 * 32
+        }
+        pool.parallelFor(total, alignment: 32, minParts: parts(ws.reduce(0) { $0 + $1.byteCount })) { r in
+            for (i, w) in ws.enumerated() {
+                let lo = max(r.lowerBound - starts[i], 0), hi = min(r.upperBound - starts[i], w.rows)
+                if lo < hi { body(i, w, lo..<hi) }
+            }
+        }
+    }
+
+    /// Whether a product of `m` rows with `dtype` weights goes to the bf16 tile GEMM (AMX): quantized
+    /// weights wherever that many rows take f32 activations, f32 weights only when `allowF32` and
+    /// there are as many rows.
+    private static func usesBF16Tiles(_ dtype: DType, m: Int, table: UnsafePointer<tk_kernels>, allowF32: Bool) -> Bool {
+        let t = table.pointee
+        guard m > 1, t.f32act_bf16 != 0 else { return false }
+        switch dtype {
+        case .q8_0: return tk_gemm_prefers_f32(table, TK_Q8_0, Int64(m)) != 0 && tk_gemm_rounds_bf16_x(table, TK_Q8_0) != 0
+        case .q4_0: return tk_gemm_prefers_f32(table, TK_Q4_0, Int64(m)) != 0 && tk_gemm_rounds_bf16_x(table, TK_Q4_0) != 0
+        case .f32: return allowF32 && Int64(m) >= t.f32act_min_rows && tk_gemm_rounds_bf16_x(table, TK_F32) != 0
+        default: return false
         }
     }
 
     /// Whether a product of `m` rows with `dtype` weights rounds weights and activations to bf16
     /// (the AMX tile GEMM) — what `Reference.gemm(_:x:m:bf16:)` reproduces.
     public static func roundsToBF16(_ dtype: DType, m: Int, isa: KernelISA = .current) -> Bool {
-        guard dtype.isQuantized, m > 1, !usesQuantizedActivations(dtype, m: m, isa: isa) else { return false }
-        return isa.table.pointee.f32act_bf16 != 0
+        usesBF16Tiles(dtype, m: m, table: isa.table, allowF32: false)
     }
 
     /// The int8 GEMM whose activations are laid out once for all threads (`gemm_q8_packed_x`),
@@ -287,24 +309,12 @@ public enum MatMul {
         ys: [UnsafeMutableBufferPointer<Float>], pool: ThreadPool, table: UnsafePointer<tk_kernels>
     ) {
         let first = ws[0], kernel = table.pointee.gemm_q8_packed_x!
-        // Each matrix starts at a multiple of 32 rows in the concatenation, so every range the
-        // threads get starts on a panel boundary of every matrix it touches.
-        var starts = [Int]()
-        var total = 0
-        for w in ws {
-            starts.append(total)
-            total += (w.rows + 31) / 32 * 32
-        }
         let k = Int64(first.columns)
         withActivations(first, x.baseAddress!, rows: m, table: table, pool: pool, quantize: true,
                         layQ8: usable[0] == nil ? 0 : first.dtype.panelOffset) { act in
-            pool.parallelFor(total, alignment: 32, minParts: parts(ws.reduce(0) { $0 + $1.byteCount })) { r in
-                for (i, w) in ws.enumerated() {
-                    let lo = max(r.lowerBound - starts[i], 0), hi = min(r.upperBound - starts[i], w.rows)
-                    guard lo < hi else { continue }
-                    kernel(w.cDType, w.data, usable[i].map { UnsafeRawPointer($0.data) }, act, ys[i].baseAddress!,
-                           Int64(w.rows), Int64(m), k, Int64(lo), Int64(hi))
-                }
+            shareRows(of: ws, pool: pool) { i, w, rows in
+                kernel(w.cDType, w.data, usable[i].map { UnsafeRawPointer($0.data) }, act, ys[i].baseAddress!,
+                       Int64(w.rows), Int64(m), k, Int64(rows.lowerBound), Int64(rows.upperBound))
             }
         }
     }

@@ -93,6 +93,21 @@ static void *make_weights(tk_dtype dt, long n, long k, float scale) {
 
 static const char *dtype_name[] = {"f32", "f16", "q8_0", "q4_0"};
 
+/// `gemm_bf16_x` as the threads run it: the activations rounded in two row ranges, the outputs
+/// computed in two ranges split at a multiple of 32.
+static void bf16_product_in_halves(const tk_kernels *kt, tk_dtype dt, const void *w, const float *x, float *y,
+                                   long m, long n, long k) {
+    void *xb = malloc((size_t)kt->bf16_x_size(m, k));
+    const long rows = (m + kt->bf16_x_rows - 1) / kt->bf16_x_rows * kt->bf16_x_rows;
+    const long half = rows / kt->bf16_x_rows / 2 * kt->bf16_x_rows;
+    kt->bf16_x(x, m, k, xb, 0, half);
+    kt->bf16_x(x, m, k, xb, half, rows);
+    const long split = n / 64 * 32;
+    tk_gemm_bf16_x(kt, dt, w, xb, y, n, m, k, 0, split);
+    tk_gemm_bf16_x(kt, dt, w, xb, y, n, m, k, split, n);
+    free(xb);
+}
+
 /// GEMM (m rows) through tk_gemm and, for m == 1, GEMV through tk_gemv, against the reference.
 static void test_product(const tk_kernels *kt, tk_dtype dt, long m, long n, long k, float scale) {
     void *w = make_weights(dt, n, k, 1.0f);
@@ -118,18 +133,8 @@ static void test_product(const tk_kernels *kt, tk_dtype dt, long m, long n, long
         for (long i = 0; i < m * n; i++) y[i] = NAN;
         if (pass == 0) tk_gemm(kt, dt, w, x, y, n, m, k, 0, n);
         else if (pass == 1) tk_gemv(kt, dt, w, x, y, k, 0, n);
-        else if (bf16) {
-            // Rounded once in two row ranges (as two threads take them), outputs in two ranges.
-            void *xb = malloc((size_t)kt->bf16_x_size(m, k));
-            const long rows = (m + kt->bf16_x_rows - 1) / kt->bf16_x_rows * kt->bf16_x_rows;
-            const long half = rows / kt->bf16_x_rows / 2 * kt->bf16_x_rows;
-            kt->bf16_x(xf, m, k, xb, 0, half);
-            kt->bf16_x(xf, m, k, xb, half, rows);
-            const long split = n / 64 * 32;
-            tk_gemm_bf16_x(kt, dt, w, xb, y, n, m, k, 0, split);
-            tk_gemm_bf16_x(kt, dt, w, xb, y, n, m, k, split, n);
-            free(xb);
-        } else {
+        else if (bf16) bf16_product_in_halves(kt, dt, w, xf, y, m, n, k);
+        else {
             float *xp = malloc((size_t)kt->pack_x_size(m, k));
             const long groups = (m + kt->pack_x_rows - 1) / kt->pack_x_rows;
             kt->pack_x(xf, m, k, xp, 0, groups / 2);
@@ -290,14 +295,7 @@ static void test_bf16_f32(const tk_kernels *kt, long m, long n, long k) {
     for (long i = 0; i < n * k; i++) w[i] = frand();
     for (long i = 0; i < m * k; i++) x[i] = frand() * 4.0f;
     for (long i = 0; i < m * n; i++) y[i] = NAN;
-    void *xb = malloc((size_t)kt->bf16_x_size(m, k));
-    const long rows = (m + kt->bf16_x_rows - 1) / kt->bf16_x_rows * kt->bf16_x_rows;
-    const long half = rows / kt->bf16_x_rows / 2 * kt->bf16_x_rows;
-    kt->bf16_x(x, m, k, xb, 0, half);
-    kt->bf16_x(x, m, k, xb, half, rows);
-    const long split = n / 64 * 32;
-    tk_gemm_bf16_x(kt, TK_F32, w, xb, y, n, m, k, 0, split);
-    tk_gemm_bf16_x(kt, TK_F32, w, xb, y, n, m, k, split, n);
+    bf16_product_in_halves(kt, TK_F32, w, x, y, m, n, k);
     double num = 0, den = 0;
     for (long i = 0; i < m; i++)
         for (long j = 0; j < n; j++) {
@@ -308,7 +306,7 @@ static void test_bf16_f32(const tk_kernels *kt, long m, long n, long k) {
             den += ref * ref;
         }
     check(num / den < 1e-9, "gemm bf16 x f32", kt->name, m, n, k, num / den);
-    free(w); free(x); free(y); free(xb);
+    free(w); free(x); free(y);
 }
 
 /// The plain AVX2 int8 GEMM of 8 or more rows (16-bit multiply-adds) against the AVX-VNNI one,
