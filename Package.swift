@@ -59,19 +59,19 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Tools/tandem"),
-        // Builders of deliberately broken files, shared by the format and CLI tests.
+        // Builders of deliberately broken files, and the per-process scratch directory, for the tests.
         .target(name: "TandemTestSupport", dependencies: ["TandemFormat"], path: "Tests/TandemTestSupport"),
         .testTarget(name: "TandemFormatTests", dependencies: ["TandemFormat", "TandemKernels", "TandemTestSupport"]),
         .testTarget(name: "TandemKernelsTests", dependencies: ["TandemKernels", "TandemFormat"]),
         .testTarget(name: "TandemCLITests", dependencies: ["tandem", "TandemTestSupport", "TandemFormat"]),
-        .testTarget(name: "TandemTests", dependencies: ["Tandem", "TandemConvert", "TandemFormat", "TandemModels"]),
+        .testTarget(name: "TandemTests", dependencies: ["Tandem", "TandemConvert", "TandemFormat", "TandemModels", "TandemTestSupport"]),
         .testTarget(
             name: "TandemModelsTests",
-            dependencies: ["TandemModels", "TandemConvert", "TandemFormat", "TandemKernels"]),
+            dependencies: ["TandemModels", "TandemConvert", "TandemFormat", "TandemKernels", "TandemTestSupport"]),
         .testTarget(name: "TandemTokenizerTests", dependencies: ["TandemTokenizer", "TandemFormat"]),
         .testTarget(
             name: "TandemConvertTests",
-            dependencies: ["TandemConvert", "TandemFormat", "TandemKernels", "TandemModels"]),
+            dependencies: ["TandemConvert", "TandemFormat", "TandemKernels", "TandemModels", "TandemTestSupport"]),
     ],
     cxxLanguageStandard: .cxx17
 )

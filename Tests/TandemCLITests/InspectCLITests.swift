@@ -28,11 +28,7 @@ enum CLI {
         return Result(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
     }
 
-    static func temporary(_ name: String) -> String {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tandem-cli-tests-\(getpid())")
-        try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        return dir.appendingPathComponent("\(UUID().uuidString)-\(name)").path
-    }
+    static func temporary(_ name: String) -> String { Scratch.unique(name) }
 }
 
 struct InspectCLITests {

@@ -1,4 +1,5 @@
 import Foundation
+import TandemTestSupport
 import Testing
 import TandemFormat
 import TandemModels
@@ -6,11 +7,7 @@ import TandemModels
 enum Fixtures {
     static let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     static func path(_ relative: String) -> String { repo.appendingPathComponent(relative).path }
-    static func temporary(_ name: String) -> String {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tandem-convert-tests-\(getpid())")
-        try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        return dir.appendingPathComponent("\(UUID().uuidString)-\(name)").path
-    }
+    static func temporary(_ name: String) -> String { Scratch.unique(name) }
     static let checkpoints = ["t5-v1_0-tiny", "t5-v1_1-tiny", "gpt2-tiny"]
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import TandemTestSupport
 
 /// Paths to the committed fixtures (Tests/Fixtures, Formats/samples), found from this file.
 enum Fixtures {
@@ -10,11 +11,7 @@ enum Fixtures {
     }
 
     /// A fresh path under the temporary directory.
-    static func temporary(_ name: String) -> String {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tandem-tests-\(getpid())")
-        try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        return dir.appendingPathComponent("\(UUID().uuidString)-\(name)").path
-    }
+    static func temporary(_ name: String) -> String { Scratch.unique(name) }
 }
 
 /// Seeded generator so random test data is the same on every run.

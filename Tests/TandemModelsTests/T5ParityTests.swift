@@ -1,4 +1,5 @@
 import Foundation
+import TandemTestSupport
 import Testing
 import TandemConvert
 import TandemFormat
@@ -39,9 +40,7 @@ enum Fixtures {
         defer { lock.unlock() }
         let key = "\(checkpoint).\(dtype)"
         if let f = converted[key] { return f }
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tandem-models-tests-\(getpid())")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        let out = dir.appendingPathComponent("\(key).tandem").path
+        let out = Scratch.named("\(key).tandem")
         _ = try Converter.convert(ConvertOptions(source: path("Tests/Fixtures/checkpoints/\(checkpoint)"), output: out, dtype: dtype))
         let f = try TandemFile(path: out)
         converted[key] = f

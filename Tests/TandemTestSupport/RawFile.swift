@@ -134,9 +134,7 @@ public struct RawFile {
 
     /// Writes the file and tries to open it.
     public func open(verify: Bool = false) throws(FormatError) -> TandemFile {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tandem-raw-\(getpid())")
-        try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        let path = dir.appendingPathComponent(UUID().uuidString + ".tandem").path
+        let path = Scratch.unique("raw.tandem")
         FileManager.default.createFile(atPath: path, contents: Data(bytes()))
         defer { unlink(path) }
         return try TandemFile(path: path, verifyChecksums: verify)

@@ -1,4 +1,5 @@
 import Foundation
+import TandemTestSupport
 import Testing
 @testable import Tandem
 import TandemConvert
@@ -16,7 +17,7 @@ enum BundleGolden {
     /// Converts one golden pair into a bundle of `dtype` and opens it.
     static func open(_ name: String, _ dtype: DType) throws -> TandemModel {
         let p = pair(name)
-        let out = FileManager.default.temporaryDirectory.appendingPathComponent("tandem-bundle-\(getpid())-\(name.replacingOccurrences(of: "/", with: "-")).\(dtype).tandem").path
+        let out = Scratch.named("bundle-\(name.replacingOccurrences(of: "/", with: "-")).\(dtype).tandem")
         let sources = BundleSources(
             llm: root.appendingPathComponent(p["llm"] as! String).standardized.path,
             slm: root.appendingPathComponent(p["slm"] as! String).path,

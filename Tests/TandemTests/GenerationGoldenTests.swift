@@ -1,4 +1,5 @@
 import Foundation
+import TandemTestSupport
 import Testing
 import Tandem
 import TandemConvert
@@ -21,7 +22,7 @@ enum GenerationGolden {
         lock.lock()
         defer { lock.unlock() }
         if let m = opened[name] { return m }
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tandem-gen-tests-\(getpid())-\(name)")
+        let dir = Scratch.directory.appendingPathComponent("gen-\(name)")
         try? FileManager.default.removeItem(at: dir)
         try FileManager.default.copyItem(at: repo.appendingPathComponent("Tests/Fixtures/checkpoints/\(name)"), to: dir)
         let st = dir.appendingPathComponent("model.safetensors")

@@ -1,4 +1,5 @@
 import Foundation
+import TandemTestSupport
 import Testing
 import Tandem
 import TandemConvert
@@ -83,7 +84,7 @@ enum LlamaCppParity {
         let e = entry(dtype)
         let gguf = URL(fileURLWithPath: directory!).appendingPathComponent(e["gguf"] as! String).path
         #expect(try sha256(gguf) == e["sha256"] as! String, "\(gguf) is not the file the golden was made from")
-        let out = FileManager.default.temporaryDirectory.appendingPathComponent("tandem-llamacpp-\(getpid())-\(dtype).tandem").path
+        let out = Scratch.named("llamacpp-\(dtype).tandem")
         _ = try GGUFImporter.convert(ConvertOptions(source: gguf, output: out, dtype: DType(name: dtype)!))
         let m = try TandemModel(path: out, threads: 2)
         // The mapping keeps the data; the name goes now, so no 0.1–0.5 GB file outlives the run.
