@@ -112,11 +112,11 @@ TK_AMX_INLINE void amx_transpose16(__m512i r[16]) {
 
 /// B tiles for outputs [n, n + nr) (nr ≤ 32, zeros past it) × inputs [k0, k0 + kc): per 32 inputs
 /// s, two 1 KiB tiles (outputs 0–15, then 16–31), row r = the bf16 pairs (2r, 2r + 1) of 16 outputs.
-/// Weights of `dtype`: q8_0 or q4_0 (q·d), or f32 (inputs past k are zeros).
-TK_AMX static void amx_panel(const void *w, tk_dtype dtype, int64_t k, int64_t n, int64_t nr, int64_t k0, int64_t kc,
-                             uint16_t *panel) {
+/// Weights of `dtype`: q8_0 or q4_0 (q·d), or f32 rows `ldw` floats apart (inputs past k are zeros).
+TK_AMX static void amx_panel(const void *w, tk_dtype dtype, int64_t k, int64_t ldw, int64_t n, int64_t nr, int64_t k0,
+                             int64_t kc, uint16_t *panel) {
     const int q4 = dtype == TK_Q4_0;
-    const int64_t rb = tk_row_bytes(dtype, k);
+    const int64_t rb = dtype == TK_F32 ? ldw * 4 : tk_row_bytes(dtype, k);
     if (dtype == TK_F32) {
         for (int64_t s = 0; s < kc / 32; s++)
             for (int half = 0; half < 2; half++) {
@@ -192,13 +192,23 @@ TK_AMX_INLINE void amx_block(const uint16_t *xb, int64_t k, int64_t i, int64_t k
     _tile_stored(3, c + 16 * ldc + 16, ldc * 4);
 }
 
-TK_AMX static void amx_gemm(const void *w, tk_dtype dtype, const uint16_t *xb, float *y, int64_t ldy, int64_t m,
-                            int64_t k, int64_t n0, int64_t n1) {
+/// Where packed panels (`tk_bf16_pack_amx`) for `np` outputs × `kq` inputs keep the panel of
+/// outputs [n, n + 32) over the inputs of the chunk from k0: chunks of `AMX_KC` inputs one after
+/// the other, in each the 32-output panels one after the other, each its `kc` inputs' tiles.
+static inline int64_t amx_packed_offset(int64_t np, int64_t kq, int64_t n, int64_t k0) {
+    return k0 * amx_kpad(np) + n * tk_min64(AMX_KC, amx_kpad(kq) - k0);
+}
+
+/// y = x·wᵀ over outputs [n0, n1), with w's B panels either rounded here from `w` (of `dtype`)
+/// one macro panel at a time, or, when `packed` is set, read from panels packed once for all
+/// calls (`np` × `kq` packed; this product uses the first k ≤ kq inputs).
+TK_AMX static void amx_gemm_panels(const void *w, tk_dtype dtype, const uint16_t *packed, int64_t np, int64_t kq,
+                                   const uint16_t *xb, float *y, int64_t ldy, int64_t m, int64_t k, int64_t n0, int64_t n1) {
     const int64_t kp = amx_kpad(k);
     // 256 KiB: glibc maps the first one, then (its threshold raised by the free) serves the
     // rest from the heap.
-    uint16_t *amx_macro = aligned_alloc(64, (size_t)AMX_NC * AMX_KC * 2);
-    if (!amx_macro) abort();
+    uint16_t *amx_macro = packed ? NULL : aligned_alloc(64, (size_t)AMX_NC * AMX_KC * 2);
+    if (!packed && !amx_macro) abort();
     float tmp[AMX_MR * AMX_NR] __attribute__((aligned(64)));
     amx_configure();
     for (int64_t nc = n0; nc < n1; nc += AMX_NC) {
@@ -206,13 +216,16 @@ TK_AMX static void amx_gemm(const void *w, tk_dtype dtype, const uint16_t *xb, f
         const int64_t panels = (ncr + AMX_NR - 1) / AMX_NR;
         for (int64_t k0 = 0; k0 < kp; k0 += AMX_KC) {
             const int64_t kc = tk_min64(AMX_KC, kp - k0);
-            for (int64_t p = 0; p < panels; p++)
-                amx_panel(w, dtype, k, nc + p * AMX_NR, tk_min64(AMX_NR, ncr - p * AMX_NR), k0, kc, amx_macro + p * kc * AMX_NR);
+            const uint16_t *macro = packed ? packed + amx_packed_offset(np, kq, nc, k0) : amx_macro;
+            const int64_t stride = packed ? tk_min64(AMX_KC, amx_kpad(kq) - k0) * AMX_NR : kc * AMX_NR;
+            if (!packed)
+                for (int64_t p = 0; p < panels; p++)
+                    amx_panel(w, dtype, k, k, nc + p * AMX_NR, tk_min64(AMX_NR, ncr - p * AMX_NR), k0, kc, amx_macro + p * stride);
             for (int64_t i = 0; i < m; i += AMX_MR) {
                 const int64_t mr = tk_min64(AMX_MR, m - i);
                 for (int64_t p = 0; p < panels; p++) {
                     const int64_t n = nc + p * AMX_NR, nr = tk_min64(AMX_NR, ncr - p * AMX_NR);
-                    const uint16_t *panel = amx_macro + p * kc * AMX_NR;
+                    const uint16_t *panel = macro + p * stride;
                     if (mr == AMX_MR && nr == AMX_NR) {
                         amx_block(xb, kp, i, k0, kc, panel, y + i * ldy + n, ldy, k0 > 0);
                         continue;
@@ -228,6 +241,54 @@ TK_AMX static void amx_gemm(const void *w, tk_dtype dtype, const uint16_t *xb, f
     }
     _tile_release();
     free(amx_macro);
+}
+
+TK_AMX static void amx_gemm(const void *w, tk_dtype dtype, const uint16_t *xb, float *y, int64_t ldy, int64_t m,
+                            int64_t k, int64_t n0, int64_t n1) {
+    amx_gemm_panels(w, dtype, NULL, 0, 0, xb, y, ldy, m, k, n0, n1);
+}
+
+int64_t tk_bf16_pack_size_amx(int64_t n, int64_t k) { return amx_kpad(n) * amx_kpad(k) * 2; }
+
+/// Packs f32 weights w (output o, input i at w[o·os + i·is]) into B panels for every output in
+/// [0, n) and input in [0, k), zeros past either. Two layouts are fast: rows of inputs (is = 1: a
+/// projection, attention's keys), each panel rounded and transposed as `amx_panel` does; and rows
+/// of outputs (os = 1: attention's values, Vᵀ), where a tile row — inputs 2r and 2r + 1 of 16
+/// outputs — is two source rows interleaved, no transpose.
+TK_AMX void tk_bf16_pack_amx(const float *w, int64_t os, int64_t is, int64_t n, int64_t k, void *dst) {
+    uint16_t *out = (uint16_t *)dst;
+    const int64_t kp = amx_kpad(k), np = amx_kpad(n);
+    for (int64_t k0 = 0; k0 < kp; k0 += AMX_KC) {
+        const int64_t kc = tk_min64(AMX_KC, kp - k0);
+        for (int64_t p = 0; p < np; p += AMX_NR) {
+            uint16_t *panel = out + amx_packed_offset(n, k, p, k0);
+            if (is == 1) {
+                amx_panel(w, TK_F32, k, os, p, tk_min64(AMX_NR, n - p), k0, kc, panel);
+                continue;
+            }
+            for (int64_t s = 0; s < kc / 32; s++)
+                for (int half = 0; half < 2; half++) {
+                    const int64_t o0 = p + half * 16, live = tk_max64(0, tk_min64(16, n - o0));
+                    const __mmask16 lanes = (__mmask16)((1u << live) - 1);
+                    uint16_t *tile = panel + (s * 2 + half) * 512;
+                    for (int r = 0; r < 16; r++) {
+                        const int64_t i = k0 + s * 32 + 2 * r;
+                        const __m512 even = i < k ? _mm512_maskz_loadu_ps(lanes, w + i * is + o0 * os) : _mm512_setzero_ps();
+                        const __m512 odd = i + 1 < k ? _mm512_maskz_loadu_ps(lanes, w + (i + 1) * is + o0 * os) : _mm512_setzero_ps();
+                        const __m512i lo = _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(even));
+                        const __m512i hi = _mm512_slli_epi32(_mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(odd)), 16);
+                        _mm512_store_si512((void *)(tile + r * 32), _mm512_or_si512(lo, hi));
+                    }
+                }
+        }
+    }
+}
+
+/// y = x·wᵀ over outputs [n0, n1) from panels packed by `tk_bf16_pack_amx` for n × kq weights,
+/// over the first k ≤ kq inputs (a causal block's keys); `xb` from `tk_bf16_x_amx` with k.
+TK_AMX void tk_gemm_bf16_packed_amx(const void *packed, int64_t n, int64_t kq, const void *xb, float *y, int64_t ldy,
+                                    int64_t m, int64_t k, int64_t n0, int64_t n1) {
+    amx_gemm_panels(NULL, TK_F32, (const uint16_t *)packed, n, kq, (const uint16_t *)xb, y, ldy, m, k, n0, n1);
 }
 
 TK_AMX void tk_gemm_q8_0_bf16x_amx(const void *w, const void *xb, float *y, int64_t ldy, int64_t m, int64_t k,

@@ -309,6 +309,37 @@ static void test_bf16_f32(const tk_kernels *kt, long m, long n, long k) {
     free(w); free(x); free(y);
 }
 
+/// Panels packed once (`bf16_pack`, for attention's keys and values) against the same product
+/// rounding its panels per call (`gemm_bf16_x[TK_F32]`), bit for bit: weights given as rows of
+/// inputs (K) and as rows of outputs (V, read transposed), packed n × kq and used over the first
+/// k ≤ kq inputs (a causal block's keys), in two output ranges.
+static void test_bf16_packed(const tk_kernels *kt, long m, long n, long kq, long k) {
+    if (!kt->bf16_pack || !tk_gemm_rounds_bf16_x(kt, TK_F32)) return;
+    float *w = malloc(sizeof(float) * n * kq), *wt = malloc(sizeof(float) * n * kq), *wk = malloc(sizeof(float) * n * k);
+    float *x = malloc(sizeof(float) * m * k), *y = malloc(sizeof(float) * m * n), *ref = malloc(sizeof(float) * m * n);
+    for (long i = 0; i < n * kq; i++) w[i] = frand();
+    for (long o = 0; o < n; o++)
+        for (long i = 0; i < kq; i++) wt[i * n + o] = w[o * kq + i];
+    for (long o = 0; o < n; o++)
+        for (long i = 0; i < k; i++) wk[o * k + i] = w[o * kq + i];
+    for (long i = 0; i < m * k; i++) x[i] = frand() * 4.0f;
+    bf16_product_in_halves(kt, TK_F32, wk, x, ref, m, n, k);
+    void *packed = aligned_alloc(64, (size_t)(kt->bf16_pack_size(n, kq) + 63) / 64 * 64);
+    void *xb = malloc((size_t)kt->bf16_x_size(m, k));
+    kt->bf16_x(x, m, k, xb, 0, (m + kt->bf16_x_rows - 1) / kt->bf16_x_rows * kt->bf16_x_rows);
+    for (int layout = 0; layout < 2; layout++) {
+        if (layout == 0) kt->bf16_pack(w, kq, 1, n, kq, packed);
+        else kt->bf16_pack(wt, 1, n, n, kq, packed);
+        for (long i = 0; i < m * n; i++) y[i] = NAN;
+        const long split = n > 32 ? n / 64 * 32 + 32 : n;
+        kt->gemm_bf16_packed(packed, n, kq, xb, y, n, m, k, 0, split);
+        if (split < n) kt->gemm_bf16_packed(packed, n, kq, xb, y, n, m, k, split, n);
+        check(memcmp(y, ref, sizeof(float) * m * n) == 0, layout == 0 ? "gemm bf16 packed rows" : "gemm bf16 packed columns",
+              kt->name, m, n, k, 0);
+    }
+    free(w); free(wt); free(wk); free(x); free(y); free(ref); free(packed); free(xb);
+}
+
 /// The plain AVX2 int8 GEMM of 8 or more rows (16-bit multiply-adds) against the AVX-VNNI one,
 /// float for float: both sum each block exactly in int32 and scale it in the same order.
 static void test_avx2_equals_vnni(tk_dtype dt, long m, long n, long k) {
@@ -368,6 +399,8 @@ int main(void) {
         // partial 32 × 32 tiles, more than one 256-output macro panel, k past one 512-input block.
         static const long f32tiles[][3] = {{32, 16, 37}, {33, 64, 64}, {70, 300, 513}, {64, 64, 1100}, {40, 33, 100}};
         for (size_t s = 0; s < sizeof f32tiles / sizeof f32tiles[0]; s++) test_bf16_f32(kt, f32tiles[s][0], f32tiles[s][1], f32tiles[s][2]);
+        static const long packs[][4] = {{64, 512, 64, 64}, {37, 70, 200, 130}, {128, 64, 1100, 1100}, {33, 100, 2100, 1030}, {5, 16, 8, 8}};
+        for (size_t s = 0; s < sizeof packs / sizeof packs[0]; s++) test_bf16_packed(kt, packs[s][0], packs[s][1], packs[s][2], packs[s][3]);
         static const long tiles[][3] = {{32, 32, 32}, {33, 40, 96}, {47, 33, 64}, {100, 70, 160}, {64, 300, 1056}, {40, 16, 512}};
         for (size_t s = 0; s < sizeof tiles / sizeof tiles[0]; s++)
             for (int dt = TK_Q8_0; dt <= TK_Q4_0; dt++)

@@ -33,6 +33,18 @@ struct PrefillAttentionTests {
 
     @Test(arguments: cases)
     func matchesReference(c: Case) {
+        check(c, allowBF16: false)
+    }
+
+    /// A quantized model's pass (`allowBF16`): on AMX, keys and values packed into bf16 panels
+    /// once per head — within the rounding's bound of the f32 reference (measured max 2.6e-3 on
+    /// these cases), the same floats on any pool; elsewhere the f32 path, as tight as above.
+    @Test(arguments: cases)
+    func tilesStayNearReference(c: Case) {
+        check(c, allowBF16: true)
+    }
+
+    func check(_ c: Case, allowBF16: Bool) {
         let (m, n, hd) = (c.queries, c.keys, c.headDim)
         let kvStride = c.kvHeads * hd
         let q = Self.values(m * c.heads * hd, seed: 1, scale: 1), k = Self.values(n * kvStride, seed: 2, scale: 1)
@@ -68,12 +80,13 @@ struct PrefillAttentionTests {
                             q: qb.baseAddress!, k: kb.baseAddress!, v: vb.baseAddress!, out: out.baseAddress!,
                             queries: m, keys: n, heads: c.heads, kvHeads: c.kvHeads, headDim: hd, kvStride: kvStride,
                             scale: scale, causalOffset: c.causalOffset, bias: byDistance == nil ? nil : UnsafePointer(bias.baseAddress!),
-                            pool: pool)
+                            allowBF16: allowBF16, pool: pool)
                     }
                 }
             }
             let diff = zip(out, expected).map { abs($0 - $1) }.max() ?? 0
-            #expect(diff < 1e-5, "\(c.testDescription) threads \(pool.threadCount): max difference \(diff)")
+            let tiles = allowBF16 && BF16Panels.available(rows: m)
+            #expect(diff < (tiles ? 1e-2 : 1e-5), "\(c.testDescription) tiles \(tiles) threads \(pool.threadCount): max difference \(diff)")
             outputs.append(Array(out))
         }
         // The blocks are fixed, not derived from the thread count: the same floats on any pool.

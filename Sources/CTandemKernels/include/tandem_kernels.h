@@ -105,6 +105,17 @@ typedef struct {
     int64_t (*bf16_x_size)(int64_t m, int64_t k);
     void (*bf16_x)(const float *x, int64_t m, int64_t k, void *dst, int64_t r0, int64_t r1);
     tk_gemm_fn gemm_bf16_x[TK_DTYPE_COUNT];
+    /// f32 weights rounded to bf16 once into the tile GEMM's panels (NULL where the ISA has
+    /// none), for a matrix many products share: attention's keys and values, one product per
+    /// block of queries, which otherwise rounded and transposed them again in each. `bf16_pack`
+    /// takes output o, input i at w[o·os + i·is] with os or is 1 (rows of inputs, or rows of
+    /// outputs: Vᵀ read from V); `gemm_bf16_packed` reads the panels of an n × kq packing over
+    /// outputs [n0, n1) and the first k ≤ kq inputs, with `xb` from `bf16_x` for m × k. Same sums
+    /// as `gemm_bf16_x[TK_F32]`. The packing's address must be a multiple of 64.
+    int64_t (*bf16_pack_size)(int64_t n, int64_t k);
+    void (*bf16_pack)(const float *w, int64_t os, int64_t is, int64_t n, int64_t k, void *dst);
+    void (*gemm_bf16_packed)(const void *packed, int64_t n, int64_t kq, const void *xb, float *y, int64_t ldy,
+                             int64_t m, int64_t k, int64_t n0, int64_t n1);
     /// Prepacked weights (NULL where the ISA has none): a quantized matrix copied once into the
     /// layout the GEMM tile reads, so products with few activation rows (batched decoding) do
     /// not repack every weight on every call. `pack_size` gives the bytes for an n×k matrix (0 for
