@@ -83,6 +83,45 @@ TK_AMX void tk_bf16_x_amx(const float *x, int64_t m, int64_t k, void *dst, int64
     }
 }
 
+/// Attention's score rows → weights, straight into the A tiles of the product with the values
+/// (the layout of `tk_bf16_x_amx` for `rows` × n): row r's scores s[r·n + j] become
+/// v = scale·s + bias[j − r] (bias: row 0's vector over the keys, NULL for none), the keys
+/// j ≥ min(n, visible0 + r) are masked, and the weights softmax(v) are rounded to bf16. Three
+/// passes over a row (scale and bias with the maximum; exponentials with their sum, by the same
+/// `tk_exp_shifted_avx512` as `tk_softmax_avx512`; normalizing with the rounding) where the
+/// separate steps took six. `s` is overwritten.
+TK_AMX void tk_softmax_bf16_x_amx(float *s, int64_t rows, int64_t n, float scale, const float *bias, int64_t visible0,
+                                  void *dst) {
+    uint16_t *out = (uint16_t *)dst;
+    const int64_t kp = amx_kpad(n), padded = (rows + AMX_MR - 1) / AMX_MR * AMX_MR;
+    for (int64_t r = 0; r < padded; r++) {
+        uint16_t *o = out + (r / 16) * 16 * kp + (r % 16) * 32;
+        const int64_t visible = r < rows ? tk_max64(0, tk_min64(n, visible0 + r)) : 0;
+        float *row = s + r * n;
+        __m512 mx = _mm512_set1_ps(-__builtin_inff());
+        const __m512 sv = _mm512_set1_ps(scale);
+        for (int64_t j = 0; j < visible; j += 16) {
+            const __mmask16 live = visible - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (visible - j)) - 1);
+            __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(live, row + j), sv);
+            if (bias) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(live, bias - r + j));
+            _mm512_mask_storeu_ps(row + j, live, v);
+            mx = _mm512_mask_max_ps(mx, live, mx, v);
+        }
+        const float m = _mm512_reduce_max_ps(mx);
+        // No key left (or every score −∞): the row weighs nothing, as in `tk_softmax_avx512`.
+        const float inv = visible > 0 && m != -__builtin_inff() ? 1.0f / tk_exp_shifted_avx512(row, visible, m) : 0.0f;
+        const __m512 iv = _mm512_set1_ps(inv);
+        for (int64_t c = 0; c < kp; c += 32) {
+            const int64_t live = inv == 0.0f ? 0 : tk_max64(0, tk_min64(32, visible - c));
+            const __mmask16 lo = live >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << live) - 1);
+            const __mmask16 hi = live <= 16 ? (__mmask16)0 : (__mmask16)((1u << (live - 16)) - 1);
+            const __m512 a = _mm512_mul_ps(_mm512_maskz_loadu_ps(lo, row + c), iv);
+            const __m512 b = _mm512_mul_ps(_mm512_maskz_loadu_ps(hi, row + c + 16), iv);
+            _mm512_storeu_si512((void *)(o + c * 16), (__m512i)_mm512_cvtne2ps_pbh(b, a));
+        }
+    }
+}
+
 /// out[j] = in[*][j]: a 16 × 16 transpose of 32-bit elements (unpacks within 128-bit lanes, then
 /// two rounds of lane shuffles; 64 shuffles for 256 elements).
 TK_AMX_INLINE void amx_transpose16(__m512i r[16]) {

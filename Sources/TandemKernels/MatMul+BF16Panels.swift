@@ -18,7 +18,8 @@ public final class BF16Panels: @unchecked Sendable {
     /// all (as many as `MatMul.gemm` puts on them); callers keep their f32 path where not.
     public static func available(rows m: Int = .max, isa: KernelISA = .current) -> Bool {
         let t = isa.table.pointee
-        return t.bf16_pack != nil && t.gemm_bf16_packed != nil && t.bf16_x != nil && tk_gemm_rounds_bf16_x(isa.table, TK_F32) != 0
+        return t.bf16_pack != nil && t.gemm_bf16_packed != nil && t.bf16_x != nil && t.softmax_bf16_x != nil
+            && tk_gemm_rounds_bf16_x(isa.table, TK_F32) != 0
             && Int64(m) >= t.f32act_min_rows
     }
 
@@ -55,6 +56,26 @@ public final class BF16Panels: @unchecked Sendable {
         let t = table.pointee
         let padded = (Int64(m) + t.bf16_x_rows - 1) / t.bf16_x_rows * t.bf16_x_rows
         t.bf16_x!(x, Int64(m), Int64(k), scratch, 0, padded)
-        t.gemm_bf16_packed!(data, Int64(rows), Int64(columns), scratch, y, Int64(ldy), Int64(m), Int64(k), 0, Int64(outputs))
+        product(rounded: scratch, m: m, columns: k, outputs: outputs, y: y, ldy: ldy)
+    }
+
+    /// The same from activations already rounded into the tiles' layout (`softmaxRows`).
+    public func product(
+        rounded: UnsafeRawPointer, m: Int, columns k: Int, outputs: Int, y: UnsafeMutablePointer<Float>, ldy: Int
+    ) {
+        precondition(k >= 1 && k <= columns && outputs >= 1 && outputs <= rows && ldy >= outputs, "BF16Panels.product: bad shape")
+        table.pointee.gemm_bf16_packed!(data, Int64(rows), Int64(columns), rounded, y, Int64(ldy), Int64(m), Int64(k), 0, Int64(outputs))
+    }
+
+    /// Attention's score rows → softmax weights, rounded into `scratch` (`scratchBytes(m: rows,
+    /// columns: keys)`) as the input of `product(rounded:)` with the values: row r's scores
+    /// scale·s + bias[j − r] (`bias`: row 0's vector over the keys) over its first
+    /// min(keys, visible + r) keys, the rest weighing nothing. In three passes over a row where
+    /// scaling, bias, mask, softmax and rounding took six. Overwrites `scores`.
+    public static func softmaxRows(
+        _ scores: UnsafeMutablePointer<Float>, rows: Int, keys: Int, scale: Float, bias: UnsafePointer<Float>?, visible: Int,
+        into scratch: UnsafeMutableRawPointer, isa: KernelISA = .current
+    ) {
+        isa.table.pointee.softmax_bf16_x!(scores, Int64(rows), Int64(keys), scale, bias, Int64(visible), scratch)
     }
 }

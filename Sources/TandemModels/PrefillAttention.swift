@@ -152,9 +152,10 @@ enum PrefillAttention {
                 let seen = causalOffset.map { min(n, $0 + i0 + rows) } ?? n
                 for r in 0..<rows { (qh + r * hd).update(from: q + (i0 + r) * qStride + h * hd, count: hd) }
                 packed[2 * g]!.product(x: qh, m: rows, columns: hd, outputs: seen, y: s, ldy: seen, scratch: rounded)
-                normalize(UnsafeMutableBufferPointer(start: s, count: rows * seen), rows: rows, seen: seen, firstQuery: i0,
-                          head: h, queries: m, keys: n, scale: scale, causalOffset: causalOffset, bias: bias)
-                packed[2 * g + 1]!.product(x: s, m: rows, columns: seen, outputs: hd, y: o, ldy: hd, scratch: rounded)
+                // The first query's bias row starts at entry m − 1 − i0 of its head (see `attend`).
+                BF16Panels.softmaxRows(s, rows: rows, keys: seen, scale: scale, bias: bias.map { $0 + h * (m + n - 1) + (m - 1 - i0) },
+                                       visible: causalOffset.map { $0 + i0 + 1 } ?? seen, into: rounded)
+                packed[2 * g + 1]!.product(rounded: rounded, m: rows, columns: seen, outputs: hd, y: o, ldy: hd)
                 for r in 0..<rows { (out + (i0 + r) * qStride + h * hd).update(from: o + r * hd, count: hd) }
             }
         }

@@ -340,6 +340,45 @@ static void test_bf16_packed(const tk_kernels *kt, long m, long n, long kq, long
     free(w); free(wt); free(wk); free(x); free(y); free(ref); free(packed); free(xb);
 }
 
+/// Attention's weights rounded into the value product's tiles (`softmax_bf16_x`, AMX) against a
+/// softmax in double of scale·s + bias[j − r] over each row's visible keys, then rounded: within
+/// one bf16 step (2⁻⁸ relative), masked keys, padding inputs and padding rows exactly 0.
+static void test_softmax_bf16_x(const tk_kernels *kt, long rows, long n, float scale, int with_bias, long visible0) {
+    if (!kt->softmax_bf16_x) return;
+    const long kp = (n + 31) / 32 * 32, padded = (rows + 31) / 32 * 32;
+    float *sc = malloc(sizeof(float) * rows * n), *orig = malloc(sizeof(float) * rows * n);
+    float *bias = malloc(sizeof(float) * (rows + n));
+    for (long i = 0; i < rows * n; i++) orig[i] = sc[i] = frand() * 8.0f;
+    for (long i = 0; i < rows + n; i++) bias[i] = frand() * 3.0f;
+    const float *b0 = with_bias ? bias + rows : NULL;  // row r reads b0[j − r] ≥ bias[1]
+    uint16_t *out = malloc(sizeof(uint16_t) * padded * kp);
+    memset(out, 0xFF, sizeof(uint16_t) * padded * kp);
+    kt->softmax_bf16_x(sc, rows, n, scale, b0, visible0, out);
+    double worst = 0;
+    int exact = 1;
+    for (long r = 0; r < padded; r++) {
+        const long visible = r < rows ? (visible0 + r < n ? visible0 + r : n) : 0;
+        double mx = -INFINITY, sum = 0;
+        for (long j = 0; j < visible; j++) {
+            const double v = (double)scale * orig[r * n + j] + (b0 ? b0[j - r] : 0);
+            if (v > mx) mx = v;
+        }
+        for (long j = 0; j < visible; j++) sum += exp((double)scale * orig[r * n + j] + (b0 ? b0[j - r] : 0) - mx);
+        for (long c = 0; c < kp; c++) {
+            const float got = tk_bf16_to_f32(out[(r / 16) * 16 * kp + (r % 16) * 32 + (c / 32) * 512 + c % 32]);
+            if (c >= visible) {
+                exact &= got == 0.0f;
+                continue;
+            }
+            const double ref = exp((double)scale * orig[r * n + c] + (b0 ? b0[c - r] : 0) - mx) / sum;
+            const double err = fabs(got - ref) / (ref + 1e-30);
+            if (ref > 1e-30 && err > worst) worst = err;
+        }
+    }
+    check(worst <= 1.0 / 256 && exact, "softmax bf16 x", kt->name, rows, n, visible0, worst);
+    free(sc); free(orig); free(bias); free(out);
+}
+
 /// The plain AVX2 int8 GEMM of 8 or more rows (16-bit multiply-adds) against the AVX-VNNI one,
 /// float for float: both sum each block exactly in int32 and scale it in the same order.
 static void test_avx2_equals_vnni(tk_dtype dt, long m, long n, long k) {
@@ -401,6 +440,12 @@ int main(void) {
         for (size_t s = 0; s < sizeof f32tiles / sizeof f32tiles[0]; s++) test_bf16_f32(kt, f32tiles[s][0], f32tiles[s][1], f32tiles[s][2]);
         static const long packs[][4] = {{64, 512, 64, 64}, {37, 70, 200, 130}, {128, 64, 1100, 1100}, {33, 100, 2100, 1030}, {5, 16, 8, 8}};
         for (size_t s = 0; s < sizeof packs / sizeof packs[0]; s++) test_bf16_packed(kt, packs[s][0], packs[s][1], packs[s][2], packs[s][3]);
+        // Score rows → weights in tiles: T5 (bias, no scale, all keys), causal with an offset,
+        // a row count and key count off the tile grid, a mask that hides every key of early rows.
+        test_softmax_bf16_x(kt, 128, 512, 1.0f, 1, 512);
+        test_softmax_bf16_x(kt, 70, 200, 0.125f, 0, 131);
+        test_softmax_bf16_x(kt, 33, 37, 0.5f, 1, 1);
+        test_softmax_bf16_x(kt, 20, 40, 1.0f, 0, -5);
         static const long tiles[][3] = {{32, 32, 32}, {33, 40, 96}, {47, 33, 64}, {100, 70, 160}, {64, 300, 1056}, {40, 16, 512}};
         for (size_t s = 0; s < sizeof tiles / sizeof tiles[0]; s++)
             for (int dt = TK_Q8_0; dt <= TK_Q4_0; dt++)

@@ -112,6 +112,12 @@ typedef struct {
     /// outputs: Vᵀ read from V); `gemm_bf16_packed` reads the panels of an n × kq packing over
     /// outputs [n0, n1) and the first k ≤ kq inputs, with `xb` from `bf16_x` for m × k. Same sums
     /// as `gemm_bf16_x[TK_F32]`. The packing's address must be a multiple of 64.
+    /// Attention's score rows turned into softmax weights and rounded straight into `bf16_x`'s
+    /// layout for the product with the values (NULL where the ISA has no tiles): row r of the
+    /// rows × n scores is scale·s + bias[j − r] (bias NULL for none) over its first
+    /// min(n, visible0 + r) keys, the rest masked. Overwrites the scores.
+    void (*softmax_bf16_x)(float *s, int64_t rows, int64_t n, float scale, const float *bias, int64_t visible0,
+                           void *dst);
     int64_t (*bf16_pack_size)(int64_t n, int64_t k);
     void (*bf16_pack)(const float *w, int64_t os, int64_t is, int64_t n, int64_t k, void *dst);
     void (*gemm_bf16_packed)(const void *packed, int64_t n, int64_t kq, const void *xb, float *y, int64_t ldy,
