@@ -342,7 +342,8 @@ static void test_bf16_packed(const tk_kernels *kt, long m, long n, long kq, long
 
 /// Attention's weights rounded into the value product's tiles (`softmax_bf16_x`, AMX) against a
 /// softmax in double of scale·s + bias[j − r] over each row's visible keys, then rounded: within
-/// one bf16 step (2⁻⁸ relative), masked keys, padding inputs and padding rows exactly 0.
+/// half a bf16 step at the bottom of a binade (2⁻⁸ relative) plus the exponential's 5·10⁻⁵ (measured
+/// 0.00389), masked keys, padding inputs and padding rows exactly 0.
 static void test_softmax_bf16_x(const tk_kernels *kt, long rows, long n, float scale, int with_bias, long visible0) {
     if (!kt->softmax_bf16_x) return;
     const long kp = (n + 31) / 32 * 32, padded = (rows + 31) / 32 * 32;
@@ -375,7 +376,7 @@ static void test_softmax_bf16_x(const tk_kernels *kt, long rows, long n, float s
             if (ref > 1e-30 && err > worst) worst = err;
         }
     }
-    check(worst <= 1.0 / 256 && exact, "softmax bf16 x", kt->name, rows, n, visible0, worst);
+    check(worst <= 1.0 / 256 + 1e-4 && exact, "softmax bf16 x", kt->name, rows, n, visible0, worst);
     free(sc); free(orig); free(bias); free(out);
 }
 
