@@ -110,7 +110,7 @@ TK_AMX_INLINE __m512i amx_round32(const float *p, int64_t live) {
 /// r·64 bytes). Why not row-major: a tile load then reads 16 lines `k·2` bytes apart, and with k a
 /// multiple of 2048 all 16 fall into one or two L1 sets and evict each other (measured: the tile
 /// loop ran at a third of its speed). Rows from m up to the next multiple of 32 are zeros.
-TK_AMX void tk_bf16_x_amx(const float *x, int64_t m, int64_t k, void *dst, int64_t r0, int64_t r1) {
+TK_AMX void tk_bf16_x_amx(const float *x, int64_t ldx, int64_t m, int64_t k, void *dst, int64_t r0, int64_t r1) {
     uint16_t *out = (uint16_t *)dst;
     const int64_t kp = amx_kpad(k);
     for (int64_t r = r0; r < r1; r++) {
@@ -119,7 +119,7 @@ TK_AMX void tk_bf16_x_amx(const float *x, int64_t m, int64_t k, void *dst, int64
             for (int64_t c = 0; c < kp; c += 32) _mm512_storeu_si512((void *)(o + c * 16), _mm512_setzero_si512());
             continue;
         }
-        const float *xr = x + r * k;
+        const float *xr = x + r * ldx;
         for (int64_t c = 0; c < kp; c += 32) _mm512_storeu_si512((void *)(o + c * 16), amx_round32(xr + c, k - c));
     }
 }
@@ -435,7 +435,7 @@ TK_AMX static void amx_gemm_f32(const void *w, tk_dtype dtype, const float *x, f
                                 int64_t k, int64_t n0, int64_t n1) {
     uint16_t *xb = aligned_alloc(64, (size_t)((tk_bf16_x_size_amx(m, k) + 63) / 64 * 64));
     if (!xb) abort();
-    tk_bf16_x_amx(x, m, k, xb, 0, (m + AMX_MR - 1) / AMX_MR * AMX_MR);
+    tk_bf16_x_amx(x, k, m, k, xb, 0, (m + AMX_MR - 1) / AMX_MR * AMX_MR);
     amx_gemm(w, dtype, xb, y, ldy, m, k, n0, n1);
     free(xb);
 }

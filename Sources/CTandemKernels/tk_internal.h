@@ -105,7 +105,7 @@ void tk_attn_scores_i8_avx512(const float *q, const int8_t *k, const float *ks, 
 void tk_attn_values_i8_avx512(const float *p, const int8_t *v, const float *vs, int64_t n, int64_t d, float *out);
 void tk_quantize_rows_i8_avx512(const float *x, int64_t rows, int64_t d, int64_t ldx, int8_t *q, float *scale);
 int64_t tk_bf16_x_size_amx(int64_t m, int64_t k);
-void tk_bf16_x_amx(const float *x, int64_t m, int64_t k, void *dst, int64_t r0, int64_t r1);
+void tk_bf16_x_amx(const float *x, int64_t ldx, int64_t m, int64_t k, void *dst, int64_t r0, int64_t r1);
 void tk_gemm_q8_0_bf16x_amx(const void *w, const void *xb, float *y, int64_t ldy, int64_t m, int64_t k, int64_t n0, int64_t n1);
 void tk_gemm_q4_0_bf16x_amx(const void *w, const void *xb, float *y, int64_t ldy, int64_t m, int64_t k, int64_t n0, int64_t n1);
 void tk_gemm_f32_bf16x_amx(const void *w, const void *xb, float *y, int64_t ldy, int64_t m, int64_t k, int64_t n0, int64_t n1);

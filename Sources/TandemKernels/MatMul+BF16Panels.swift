@@ -46,16 +46,17 @@ public final class BF16Panels: @unchecked Sendable {
 
     /// y[i, j] = Σ_{c < k} bf16(x[i, c])·bf16(w[j, c]) for outputs j in 0..<outputs, over the first
     /// `k` ≤ `columns` inputs (a causal block stops short of the later keys), on the calling thread.
-    /// `x` is m × k, `y` m rows of `ldy` floats; `scratch` at least `scratchBytes(m:columns:)`,
-    /// 64-byte aligned.
+    /// `x` is m rows of k floats `ldx` apart (a head's columns of the queries), `y` m rows of
+    /// `outputs` floats `ldy` apart; `scratch` at least `scratchBytes(m:columns:)`, 64-byte aligned.
     public func product(
-        x: UnsafePointer<Float>, m: Int, columns k: Int, outputs: Int, y: UnsafeMutablePointer<Float>, ldy: Int,
+        x: UnsafePointer<Float>, ldx: Int, m: Int, columns k: Int, outputs: Int, y: UnsafeMutablePointer<Float>, ldy: Int,
         scratch: UnsafeMutableRawPointer
     ) {
-        precondition(k >= 1 && k <= columns && outputs >= 1 && outputs <= rows && ldy >= outputs, "BF16Panels.product: bad shape")
+        precondition(k >= 1 && k <= columns && ldx >= k && outputs >= 1 && outputs <= rows && ldy >= outputs,
+                     "BF16Panels.product: bad shape")
         let t = table.pointee
         let padded = (Int64(m) + t.bf16_x_rows - 1) / t.bf16_x_rows * t.bf16_x_rows
-        t.bf16_x!(x, Int64(m), Int64(k), scratch, 0, padded)
+        t.bf16_x!(x, Int64(ldx), Int64(m), Int64(k), scratch, 0, padded)
         product(rounded: scratch, m: m, columns: k, outputs: outputs, y: y, ldy: ldy)
     }
 

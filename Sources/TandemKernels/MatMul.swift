@@ -258,7 +258,7 @@ public enum MatMul {
         withUnsafeTemporaryAllocation(byteCount: Int(table.pointee.bf16_x_size!(Int64(m), k)), alignment: 64) { buffer in
             let xb = UnsafeRawPointer(buffer.baseAddress!)
             pool.parallelFor(groups) { g in
-                round(x.baseAddress!, Int64(m), k, buffer.baseAddress!, Int64(g.lowerBound * groupRows),
+                round(x.baseAddress!, k, Int64(m), k, buffer.baseAddress!, Int64(g.lowerBound * groupRows),
                       Int64(g.upperBound * groupRows))
             }
             shareRows(of: ws, pool: pool, alignment: tileRangeAlignment, byBytes: false) { i, w, rows in

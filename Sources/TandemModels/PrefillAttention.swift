@@ -139,8 +139,8 @@ enum PrefillAttention {
         let blocks = (m + queryBlock - 1) / queryBlock
         pool.parallelFor(heads * blocks) { tasks in
             let rowsMax = min(queryBlock, m)
-            let scratch = FloatBuffer(count: rowsMax * (2 * hd + n), zeroed: false)
-            let qh = scratch.mutable.baseAddress!, o = qh + rowsMax * hd, s = o + rowsMax * hd
+            let scores = FloatBuffer(count: rowsMax * n, zeroed: false)
+            let s = scores.mutable.baseAddress!
             let kPanels = packed[0]!, vPanels = packed[1]!
             let rounded = UnsafeMutableRawPointer.allocate(
                 byteCount: max(kPanels.scratchBytes(m: rowsMax, columns: hd), vPanels.scratchBytes(m: rowsMax, columns: n)),
@@ -150,13 +150,14 @@ enum PrefillAttention {
                 let h = task / blocks, i0 = (task % blocks) * queryBlock, rows = min(queryBlock, m - i0)
                 let g = h / group
                 let seen = causalOffset.map { min(n, $0 + i0 + rows) } ?? n
-                for r in 0..<rows { (qh + r * hd).update(from: q + (i0 + r) * qStride + h * hd, count: hd) }
-                packed[2 * g]!.product(x: qh, m: rows, columns: hd, outputs: seen, y: s, ldy: seen, scratch: rounded)
+                // The head's queries read in place and its outputs written in place (rows qStride apart).
+                packed[2 * g]!.product(x: q + i0 * qStride + h * hd, ldx: qStride, m: rows, columns: hd, outputs: seen, y: s,
+                                       ldy: seen, scratch: rounded)
                 // The first query's bias row starts at entry m − 1 − i0 of its head (see `attend`).
                 BF16Panels.softmaxRows(s, rows: rows, keys: seen, scale: scale, bias: bias.map { $0 + h * (m + n - 1) + (m - 1 - i0) },
                                        visible: causalOffset.map { $0 + i0 + 1 } ?? seen, into: rounded)
-                packed[2 * g + 1]!.product(rounded: rounded, m: rows, columns: seen, outputs: hd, y: o, ldy: hd)
-                for r in 0..<rows { (out + (i0 + r) * qStride + h * hd).update(from: o + r * hd, count: hd) }
+                packed[2 * g + 1]!.product(rounded: rounded, m: rows, columns: seen, outputs: hd, y: out + i0 * qStride + h * hd,
+                                           ldy: qStride)
             }
         }
     }

@@ -100,8 +100,8 @@ static void bf16_product_in_halves(const tk_kernels *kt, tk_dtype dt, const void
     void *xb = malloc((size_t)kt->bf16_x_size(m, k));
     const long rows = (m + kt->bf16_x_rows - 1) / kt->bf16_x_rows * kt->bf16_x_rows;
     const long half = rows / kt->bf16_x_rows / 2 * kt->bf16_x_rows;
-    kt->bf16_x(x, m, k, xb, 0, half);
-    kt->bf16_x(x, m, k, xb, half, rows);
+    kt->bf16_x(x, k, m, k, xb, 0, half);
+    kt->bf16_x(x, k, m, k, xb, half, rows);
     const long split = n / 64 * 32;
     tk_gemm_bf16_x(kt, dt, w, xb, y, n, m, k, 0, split);
     tk_gemm_bf16_x(kt, dt, w, xb, y, n, m, k, split, n);
@@ -312,7 +312,8 @@ static void test_bf16_f32(const tk_kernels *kt, long m, long n, long k) {
 /// Panels packed once (`bf16_pack`, for attention's keys and values) against the same product
 /// rounding its panels per call (`gemm_bf16_x[TK_F32]`), bit for bit: weights given as rows of
 /// inputs (K) and as rows of outputs (V, read transposed), packed n × kq and used over the first
-/// k ≤ kq inputs (a causal block's keys), in two output ranges.
+/// k ≤ kq inputs (a causal block's keys), in two output ranges; the activations rounded from rows
+/// 5 floats longer than k (a head's columns of the queries).
 static void test_bf16_packed(const tk_kernels *kt, long m, long n, long kq, long k) {
     if (!kt->bf16_pack || !tk_gemm_rounds_bf16_x(kt, TK_F32)) return;
     float *w = malloc(sizeof(float) * n * kq), *wt = malloc(sizeof(float) * n * kq), *wk = malloc(sizeof(float) * n * k);
@@ -326,7 +327,10 @@ static void test_bf16_packed(const tk_kernels *kt, long m, long n, long kq, long
     bf16_product_in_halves(kt, TK_F32, wk, x, ref, m, n, k);
     void *packed = aligned_alloc(64, (size_t)(kt->bf16_pack_size(n, kq) + 63) / 64 * 64);
     void *xb = malloc((size_t)kt->bf16_x_size(m, k));
-    kt->bf16_x(x, m, k, xb, 0, (m + kt->bf16_x_rows - 1) / kt->bf16_x_rows * kt->bf16_x_rows);
+    float *xs = malloc(sizeof(float) * m * (k + 5));
+    for (long i = 0; i < m; i++) memcpy(xs + i * (k + 5), x + i * k, sizeof(float) * k);
+    kt->bf16_x(xs, k + 5, m, k, xb, 0, (m + kt->bf16_x_rows - 1) / kt->bf16_x_rows * kt->bf16_x_rows);
+    free(xs);
     for (int layout = 0; layout < 2; layout++) {
         if (layout == 0) kt->bf16_pack(w, kq, 1, n, kq, packed);
         else kt->bf16_pack(wt, 1, n, n, kq, packed);

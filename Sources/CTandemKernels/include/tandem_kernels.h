@@ -95,15 +95,15 @@ typedef struct {
     int64_t f32act_min_rows;
     int f32act_bf16;
     /// `gemm_f32act`'s activations rounded to bf16 once per product (NULL where the ISA has
-    /// none): `bf16_x_size` bytes for m×k, `bf16_x` fills rows [r0, r1) (rows up to the next
-    /// multiple of `bf16_x_rows` past m are zeros; ranges start on such a multiple), then
+    /// none): `bf16_x_size` bytes for m×k, `bf16_x` fills rows [r0, r1) (row i at x + i·ldx; rows
+    /// up to the next multiple of `bf16_x_rows` past m are zeros; ranges start on such a multiple), then
     /// `gemm_bf16_x[dtype]` takes the rounded rows as `x`. Why: every thread taking a range of
     /// outputs would otherwise round the same activations again. The f32 entry (any k, padded
     /// with zeros) rounds f32 weights too: only for products allowed to (a quantized model's
     /// prompt attention), never an f32 model's weights.
     int64_t bf16_x_rows;
     int64_t (*bf16_x_size)(int64_t m, int64_t k);
-    void (*bf16_x)(const float *x, int64_t m, int64_t k, void *dst, int64_t r0, int64_t r1);
+    void (*bf16_x)(const float *x, int64_t ldx, int64_t m, int64_t k, void *dst, int64_t r0, int64_t r1);
     tk_gemm_fn gemm_bf16_x[TK_DTYPE_COUNT];
     /// f32 weights rounded to bf16 once into the tile GEMM's panels (NULL where the ISA has
     /// none), for a matrix many products share: attention's keys and values, one product per
