@@ -232,6 +232,7 @@ static const tk_kernels tk_amx = {
     .bf16_x_size = tk_bf16_x_size_amx,
     .bf16_x = tk_bf16_x_amx,
     .gemm_bf16_x = {tk_gemm_f32_bf16x_amx, NULL, tk_gemm_q8_0_bf16x_amx, tk_gemm_q4_0_bf16x_amx},
+    .gemm_bf16_x_epilogue = tk_gemm_bf16x_epilogue_amx,
     .softmax_bf16_x = tk_softmax_bf16_x_amx,
     .bf16_pack_size = tk_bf16_pack_size_amx,
     .bf16_pack = tk_bf16_pack_amx,

@@ -314,8 +314,18 @@ static inline int64_t amx_packed_offset(int64_t np, int64_t kq, int64_t n, int64
 /// y = x·wᵀ over outputs [n0, n1), with w's B panels either rounded here from `w` (of `dtype`)
 /// one macro panel at a time, or, when `packed` is set, read from panels packed once for all
 /// calls (`np` × `kq` packed; this product uses the first k ≤ kq inputs).
+/// max(0, ·) over `rows` rows of 32 floats, `ld` apart.
+TK_AMX_INLINE void amx_relu_rows(float *c, int64_t ld, int64_t rows) {
+    const __m512 zero = _mm512_setzero_ps();
+    for (int64_t r = 0; r < rows; r++) {
+        _mm512_storeu_ps(c + r * ld, _mm512_max_ps(_mm512_loadu_ps(c + r * ld), zero));
+        _mm512_storeu_ps(c + r * ld + 16, _mm512_max_ps(_mm512_loadu_ps(c + r * ld + 16), zero));
+    }
+}
+
 TK_AMX static void amx_gemm_panels(const void *w, tk_dtype dtype, const uint16_t *packed, int64_t np, int64_t kq,
-                                   const uint16_t *xb, float *y, int64_t ldy, int64_t m, int64_t k, int64_t n0, int64_t n1) {
+                                   const uint16_t *xb, float *y, int64_t ldy, int64_t m, int64_t k, int64_t n0, int64_t n1,
+                                   int epilogue) {
     const int64_t kp = amx_kpad(k);
     // More inputs than one chunk: each 32 × 32 block's sums wait between chunks in `acc`, 4 KiB
     // per block, not in y, whose rows (ldy floats apart, often a multiple of 1024) fall into one
@@ -345,18 +355,33 @@ TK_AMX static void amx_gemm_panels(const void *w, tk_dtype dtype, const uint16_t
                     const int64_t n = nc + p * AMX_NR, nr = tk_min64(AMX_NR, ncr - p * AMX_NR);
                     const uint16_t *panel = macro + p * stride;
                     float *sums = chunked ? acc + ((i / AMX_MR) * (AMX_NC / AMX_NR) + p) * AMX_MR * AMX_NR : NULL;
+                    const int full = mr == AMX_MR && nr == AMX_NR;
+                    float *out = y + i * ldy + n;
+                    // The sums start from zero, from the last chunk's, or (accumulating) from y.
                     const float *cin = k0 > 0 ? sums : NULL;
+                    int64_t ldin = AMX_NR;
+                    if (k0 == 0 && (epilogue & TK_EPILOGUE_ACCUMULATE)) {
+                        if (full) {
+                            cin = out;
+                            ldin = ldy;
+                        } else {
+                            for (int64_t r = 0; r < mr; r++) memcpy(tmp + r * AMX_NR, out + r * ldy, (size_t)nr * 4);
+                            cin = tmp;
+                        }
+                    }
                     if (k0 + kc < kp) {
-                        amx_block(xb, kp, i, k0, kc, panel, cin, AMX_NR, sums, AMX_NR);
+                        amx_block(xb, kp, i, k0, kc, panel, cin, ldin, sums, AMX_NR);
                         continue;
                     }
-                    if (mr == AMX_MR && nr == AMX_NR) {
-                        amx_block(xb, kp, i, k0, kc, panel, cin, AMX_NR, y + i * ldy + n, ldy);
+                    if (full) {
+                        amx_block(xb, kp, i, k0, kc, panel, cin, ldin, out, ldy);
+                        if (epilogue & TK_EPILOGUE_RELU) amx_relu_rows(out, ldy, AMX_MR);
                         continue;
                     }
                     // A partial block goes through tmp; only its rows and outputs reach y.
-                    amx_block(xb, kp, i, k0, kc, panel, cin, AMX_NR, tmp, AMX_NR);
-                    for (int64_t r = 0; r < mr; r++) memcpy(y + (i + r) * ldy + n, tmp + r * AMX_NR, (size_t)nr * 4);
+                    amx_block(xb, kp, i, k0, kc, panel, cin, ldin, tmp, AMX_NR);
+                    if (epilogue & TK_EPILOGUE_RELU) amx_relu_rows(tmp, AMX_NR, mr);
+                    for (int64_t r = 0; r < mr; r++) memcpy(out + r * ldy, tmp + r * AMX_NR, (size_t)nr * 4);
                 }
             }
         }
@@ -366,7 +391,14 @@ TK_AMX static void amx_gemm_panels(const void *w, tk_dtype dtype, const uint16_t
 
 TK_AMX static void amx_gemm(const void *w, tk_dtype dtype, const uint16_t *xb, float *y, int64_t ldy, int64_t m,
                             int64_t k, int64_t n0, int64_t n1) {
-    amx_gemm_panels(w, dtype, NULL, 0, 0, xb, y, ldy, m, k, n0, n1);
+    amx_gemm_panels(w, dtype, NULL, 0, 0, xb, y, ldy, m, k, n0, n1, 0);
+}
+
+/// `gemm_bf16_x` for q8_0/q4_0 with an epilogue (`tk_epilogue`): y += the product (a residual
+/// connection), or y = max(0, product) (T5's ReLU), applied to each 32 × 32 block as it is stored.
+TK_AMX void tk_gemm_bf16x_epilogue_amx(tk_dtype dtype, const void *w, const void *xb, float *y, int64_t ldy, int64_t m,
+                                       int64_t k, int64_t n0, int64_t n1, int epilogue) {
+    amx_gemm_panels(w, dtype, NULL, 0, 0, (const uint16_t *)xb, y, ldy, m, k, n0, n1, epilogue);
 }
 
 int64_t tk_bf16_pack_size_amx(int64_t n, int64_t k) { return amx_kpad(n) * amx_kpad(k) * 2; }
@@ -409,7 +441,7 @@ TK_AMX void tk_bf16_pack_amx(const float *w, int64_t os, int64_t is, int64_t n, 
 /// over the first k ≤ kq inputs (a causal block's keys); `xb` from `tk_bf16_x_amx` with k.
 TK_AMX void tk_gemm_bf16_packed_amx(const void *packed, int64_t n, int64_t kq, const void *xb, float *y, int64_t ldy,
                                     int64_t m, int64_t k, int64_t n0, int64_t n1) {
-    amx_gemm_panels(NULL, TK_F32, (const uint16_t *)packed, n, kq, (const uint16_t *)xb, y, ldy, m, k, n0, n1);
+    amx_gemm_panels(NULL, TK_F32, (const uint16_t *)packed, n, kq, (const uint16_t *)xb, y, ldy, m, k, n0, n1, 0);
 }
 
 TK_AMX void tk_gemm_q8_0_bf16x_amx(const void *w, const void *xb, float *y, int64_t ldy, int64_t m, int64_t k,

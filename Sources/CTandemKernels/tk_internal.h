@@ -110,6 +110,8 @@ void tk_gemm_q8_0_bf16x_amx(const void *w, const void *xb, float *y, int64_t ldy
 void tk_gemm_q4_0_bf16x_amx(const void *w, const void *xb, float *y, int64_t ldy, int64_t m, int64_t k, int64_t n0, int64_t n1);
 void tk_gemm_f32_bf16x_amx(const void *w, const void *xb, float *y, int64_t ldy, int64_t m, int64_t k, int64_t n0, int64_t n1);
 void tk_softmax_bf16_x_amx(float *s, int64_t rows, int64_t n, float scale, const float *bias, int64_t visible0, void *dst);
+void tk_gemm_bf16x_epilogue_amx(tk_dtype dtype, const void *w, const void *xb, float *y, int64_t ldy, int64_t m,
+                                int64_t k, int64_t n0, int64_t n1, int epilogue);
 int64_t tk_bf16_pack_size_amx(int64_t n, int64_t k);
 void tk_bf16_pack_amx(const float *w, int64_t os, int64_t is, int64_t n, int64_t k, void *dst);
 void tk_gemm_bf16_packed_amx(const void *packed, int64_t n, int64_t kq, const void *xb, float *y, int64_t ldy,

@@ -249,7 +249,7 @@ public enum MatMul {
     /// parallel call, each range starting on a 32-row panel boundary.
     private static func bf16Products(
         _ ws: [WeightMatrix], x: UnsafeBufferPointer<Float>, m: Int, ys: [UnsafeMutableBufferPointer<Float>],
-        pool: ThreadPool, table: UnsafePointer<tk_kernels>
+        pool: ThreadPool, table: UnsafePointer<tk_kernels>, epilogue: Epilogue? = nil
     ) {
         let first = ws[0], k = Int64(first.columns)
         let groupRows = Int(table.pointee.bf16_x_rows)
@@ -262,8 +262,13 @@ public enum MatMul {
                       Int64(g.upperBound * groupRows))
             }
             shareRows(of: ws, pool: pool, alignment: tileRangeAlignment, byBytes: false) { i, w, rows in
-                tk_gemm_bf16_x(table, w.cDType, w.data, xb, ys[i].baseAddress!, Int64(w.rows), Int64(m), k,
-                               Int64(rows.lowerBound), Int64(rows.upperBound))
+                if let epilogue {
+                    table.pointee.gemm_bf16_x_epilogue!(w.cDType, w.data, xb, ys[i].baseAddress!, Int64(w.rows), Int64(m), k,
+                                                        Int64(rows.lowerBound), Int64(rows.upperBound), epilogue.rawValue)
+                } else {
+                    tk_gemm_bf16_x(table, w.cDType, w.data, xb, ys[i].baseAddress!, Int64(w.rows), Int64(m), k,
+                                   Int64(rows.lowerBound), Int64(rows.upperBound))
+                }
             }
         }
     }
@@ -328,6 +333,32 @@ public enum MatMul {
                        Int64(w.rows), Int64(m), k, Int64(rows.lowerBound), Int64(rows.upperBound))
             }
         }
+    }
+
+    /// What the tile GEMM (AMX) does to each output as it stores it, saving a pass over the
+    /// outputs and a hand-off to the pool: add the product to y (a residual connection,
+    /// y += X Wᵀ) or clamp it at zero (ReLU). The sums of `.accumulate` start from y, so they
+    /// round differently from adding y last (within 10⁻⁴ of |y| + |X Wᵀ|; C test).
+    public enum Epilogue: Int32, Sendable {
+        case accumulate = 1
+        case relu = 2
+    }
+
+    /// Whether a product of `m` rows with `dtype` weights runs on the tile GEMM and so can take
+    /// an epilogue (`gemm(_:x:m:y:epilogue:)`); callers keep their separate pass where not.
+    public static func fuses(_ dtype: DType, m: Int, isa: KernelISA = .current) -> Bool {
+        dtype.isQuantized && usesBF16Tiles(dtype, m: m, table: isa.table, allowF32: false)
+            && isa.table.pointee.gemm_bf16_x_epilogue != nil
+    }
+
+    /// Y = X Wᵀ with `epilogue` applied as the outputs are stored; only where `fuses` says so.
+    public static func gemm(
+        _ w: WeightMatrix, x: UnsafeBufferPointer<Float>, m: Int, y: UnsafeMutableBufferPointer<Float>, epilogue: Epilogue,
+        pool: ThreadPool = .shared, isa: KernelISA = .current
+    ) {
+        precondition(fuses(w.dtype, m: m, isa: isa), "gemm: no epilogue for \(w.dtype) weights and \(m) rows on \(isa)")
+        precondition(x.count == m * w.columns && y.count == m * w.rows, "gemm: x or y of the wrong size")
+        bf16Products([w], x: x, m: m, ys: [y], pool: pool, table: isa.table, epilogue: epilogue)
     }
 
     /// A linear layer: Y = X Wᵀ (+ bias) for `m` rows, GEMV when m = 1 and GEMM otherwise. What a

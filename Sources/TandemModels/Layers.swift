@@ -94,6 +94,20 @@ public struct Linear: @unchecked Sendable {
             }
         }
     }
+
+    /// Whether `rows` rows can go through `callAsFunction(_:rows:into:epilogue:pool:)`: no bias,
+    /// and a product on the tile GEMM (`MatMul.fuses`).
+    public func fuses(rows: Int) -> Bool { bias == nil && MatMul.fuses(weight.dtype, m: rows) }
+
+    /// y = x Wᵀ with an epilogue: `.accumulate` adds to y (a residual connection), `.relu` clamps.
+    public func callAsFunction(
+        _ x: UnsafeBufferPointer<Float>, rows: Int, into y: UnsafeMutableBufferPointer<Float>, epilogue: MatMul.Epilogue,
+        pool: ThreadPool
+    ) {
+        precondition(bias == nil, "Linear: an epilogue with a bias")
+        MatMul.gemm(weight, x: UnsafeBufferPointer(rebasing: x[0..<rows * inFeatures]), m: rows,
+                    y: UnsafeMutableBufferPointer(rebasing: y[0..<rows * outFeatures]), epilogue: epilogue, pool: pool)
+    }
 }
 
 /// When a `Linear` keeps a prepacked copy of its weights: once it has been applied to a small

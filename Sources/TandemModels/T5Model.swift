@@ -152,8 +152,7 @@ public final class T5Model: @unchecked Sendable {
                 q: q.buffer.baseAddress!, k: k.buffer.baseAddress!, v: v.buffer.baseAddress!, out: attn.mutable.baseAddress!,
                 queries: m, keys: m, heads: heads, kvHeads: heads, headDim: config.dKV, kvStride: inner,
                 scale: 1, causalOffset: nil, bias: bias.buffer.baseAddress!, allowBF16: l.q.weight.dtype.isQuantized, pool: pool)
-            l.o(attn.buffer, rows: m, into: proj.mutable, pool: pool)
-            addInPlace(x.mutable, proj.buffer, count: m * d, pool: pool)
+            residual(l.o, attn.buffer, rows: m, x: x, scratch: proj)
             feedForward(layer.ffn, x: x, rows: m, h: h, a: a, b: b, out: proj)
             tracer?.record("encoder.block.\(i)", x.buffer, shape: [m, d])
         }
@@ -167,7 +166,10 @@ public final class T5Model: @unchecked Sendable {
         let d = config.dModel, ff = config.dFF
         rmsNormRows(x.buffer, rows: rows, width: d, weight: f.norm, epsilon: epsilon, into: h.mutable, pool: pool)
         let act = a.rows(0..<rows, width: ff)
-        if let wi = f.wi {
+        if let wi = f.wi, (config.feedForwardProj ?? "relu") == "relu", wi.fuses(rows: rows) {
+            // ReLU as the tile GEMM stores its outputs: one pass over the 4·d-wide rows fewer.
+            wi(h.buffer, rows: rows, into: a.mutable, epilogue: .relu, pool: pool)
+        } else if let wi = f.wi {
             wi(h.buffer, rows: rows, into: a.mutable, pool: pool)
             let kind = config.feedForwardProj ?? "relu"
             shareOut(act.count, pool: pool) { range in
@@ -191,8 +193,18 @@ public final class T5Model: @unchecked Sendable {
                 }
             }
         }
-        f.wo(UnsafeBufferPointer(act), rows: rows, into: out.mutable, pool: pool)
-        addInPlace(x.mutable, out.buffer, count: rows * d, pool: pool)
+        residual(f.wo, UnsafeBufferPointer(act), rows: rows, x: x, scratch: out)
+    }
+
+    /// x += layer(input) for `rows` rows: added as the tile GEMM stores its outputs where it can
+    /// (`Linear.fuses`), else through `scratch` and a pass over x.
+    func residual(_ layer: Linear, _ input: UnsafeBufferPointer<Float>, rows: Int, x: FloatBuffer, scratch: FloatBuffer) {
+        if layer.fuses(rows: rows) {
+            layer(input, rows: rows, into: x.mutable, epilogue: .accumulate, pool: pool)
+            return
+        }
+        layer(input, rows: rows, into: scratch.mutable, pool: pool)
+        addInPlace(x.mutable, scratch.buffer, count: rows * layer.outFeatures, pool: pool)
     }
 
     // MARK: Decoder

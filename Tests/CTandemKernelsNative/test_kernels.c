@@ -344,6 +344,37 @@ static void test_bf16_packed(const tk_kernels *kt, long m, long n, long kq, long
     free(w); free(wt); free(wk); free(x); free(y); free(ref); free(packed); free(xb);
 }
 
+/// The tile GEMM's epilogues (`gemm_bf16_x_epilogue`, AMX) against the plain product in the same
+/// two output ranges: ReLU bit for bit max(0, ·) of it; accumulating onto y₀ within 10⁻⁴ of
+/// |y₀| + |it| (the sums start from y₀, so each of the k/32 tile steps rounds at y₀'s magnitude:
+/// measured ≤ 1.7·10⁻⁵ with |y₀| ≤ 50).
+static void test_epilogue(const tk_kernels *kt, tk_dtype dt, long m, long n, long k) {
+    if (!kt->gemm_bf16_x_epilogue) return;
+    void *w = make_weights(dt, n, k, 1.0f);
+    float *x = malloc(sizeof(float) * m * k), *plain = malloc(sizeof(float) * m * n), *y = malloc(sizeof(float) * m * n);
+    float *y0 = malloc(sizeof(float) * m * n);
+    for (long i = 0; i < m * k; i++) x[i] = frand() * 2.0f;
+    for (long i = 0; i < m * n; i++) y0[i] = frand() * 50.0f;
+    bf16_product_in_halves(kt, dt, w, x, plain, m, n, k);
+    void *xb = malloc((size_t)kt->bf16_x_size(m, k));
+    kt->bf16_x(x, k, m, k, xb, 0, (m + kt->bf16_x_rows - 1) / kt->bf16_x_rows * kt->bf16_x_rows);
+    const long split = n > 32 ? n / 64 * 32 + 32 : n;
+    for (int e = TK_EPILOGUE_ACCUMULATE; e <= TK_EPILOGUE_RELU; e++) {
+        memcpy(y, y0, sizeof(float) * m * n);
+        kt->gemm_bf16_x_epilogue(dt, w, xb, y, n, m, k, 0, split, e);
+        if (split < n) kt->gemm_bf16_x_epilogue(dt, w, xb, y, n, m, k, split, n, e);
+        double worst = 0;
+        int exact = 1;
+        for (long i = 0; i < m * n; i++) {
+            if (e == TK_EPILOGUE_RELU) exact &= y[i] == (plain[i] > 0 ? plain[i] : 0.0f);
+            else worst = fmax(worst, fabs((double)y[i] - ((double)y0[i] + plain[i])) / (fabs(y0[i]) + fabs(plain[i]) + 1e-30));
+        }
+        check(exact && worst < 1e-4, e == TK_EPILOGUE_RELU ? "gemm bf16 x relu" : "gemm bf16 x accumulate", kt->name, m, n, k,
+              worst);
+    }
+    free(w); free(x); free(plain); free(y); free(y0); free(xb);
+}
+
 /// Attention's weights rounded into the value product's tiles (`softmax_bf16_x`, AMX) against a
 /// softmax in double of scale·s + bias[j − r] over each row's visible keys, then rounded: within
 /// half a bf16 step at the bottom of a binade (2⁻⁸ relative) plus the exponential's 5·10⁻⁵ (measured
@@ -445,6 +476,10 @@ int main(void) {
         for (size_t s = 0; s < sizeof f32tiles / sizeof f32tiles[0]; s++) test_bf16_f32(kt, f32tiles[s][0], f32tiles[s][1], f32tiles[s][2]);
         static const long packs[][4] = {{64, 512, 64, 64}, {37, 70, 200, 130}, {128, 64, 1100, 1100}, {33, 100, 2100, 1030}, {5, 16, 8, 8}};
         for (size_t s = 0; s < sizeof packs / sizeof packs[0]; s++) test_bf16_packed(kt, packs[s][0], packs[s][1], packs[s][2], packs[s][3]);
+        // Epilogues: whole and partial blocks, one chunk of inputs and several.
+        static const long epi[][3] = {{64, 128, 1024}, {70, 300, 96}, {33, 40, 4096}, {128, 64, 2080}};
+        for (size_t s = 0; s < sizeof epi / sizeof epi[0]; s++)
+            for (int dt = TK_Q8_0; dt <= TK_Q4_0; dt++) test_epilogue(kt, (tk_dtype)dt, epi[s][0], epi[s][1], epi[s][2]);
         // Score rows → weights in tiles: T5 (bias, no scale, all keys), causal with an offset,
         // a row count and key count off the tile grid, a mask that hides every key of early rows.
         test_softmax_bf16_x(kt, 128, 512, 1.0f, 1, 512);

@@ -241,6 +241,36 @@ struct MatMulTests {
         }
     }
 
+    /// Epilogues where the tile GEMM takes them (AMX, quantized weights, 32 rows or more) — and
+    /// nowhere else: ReLU equal to clamping the plain product, accumulating within 10⁻⁴ of y₀ plus
+    /// it, over the pool's output ranges (several 128-output panels, inputs past one chunk).
+    @Test(arguments: KernelISA.available)
+    func epiloguesMatchSeparatePasses(isa: KernelISA) {
+        for dtype in [DType.q8_0, .q4_0] {
+            for (m, n, k) in [(40, 300, 1056), (64, 128, 256)] {
+                #expect(MatMul.fuses(dtype, m: m, isa: isa) == (isa == .amx), "\(isa) \(dtype)")
+                #expect(!MatMul.fuses(dtype, m: 8, isa: isa) && !MatMul.fuses(.f32, m: m, isa: isa))
+                guard MatMul.fuses(dtype, m: m, isa: isa) else { continue }
+                let x = randomFloats(m * k, scale: 2, seed: UInt64(m)), y0 = randomFloats(m * n, scale: 20, seed: 9)
+                withWeights(randomFloats(n * k, seed: UInt64(n)), rows: n, columns: k, dtype: dtype) { wm in
+                    var plain = [Float](repeating: .nan, count: m * n), relu = plain, sum = y0
+                    x.withUnsafeBufferPointer { xb in
+                        plain.withUnsafeMutableBufferPointer { MatMul.gemm(wm, x: xb, m: m, y: $0, pool: Self.pools[1], isa: isa) }
+                        relu.withUnsafeMutableBufferPointer {
+                            MatMul.gemm(wm, x: xb, m: m, y: $0, epilogue: .relu, pool: Self.pools[1], isa: isa)
+                        }
+                        sum.withUnsafeMutableBufferPointer {
+                            MatMul.gemm(wm, x: xb, m: m, y: $0, epilogue: .accumulate, pool: Self.pools[1], isa: isa)
+                        }
+                    }
+                    #expect(relu == plain.map { max($0, 0) }, "\(dtype) \(m)×\(n)×\(k)")
+                    let worst = (0..<m * n).map { abs(sum[$0] - (y0[$0] + plain[$0])) / (abs(y0[$0]) + abs(plain[$0])) }.max()!
+                    #expect(worst < 1e-4, "\(dtype) \(m)×\(n)×\(k): accumulate off by \(worst)")
+                }
+            }
+        }
+    }
+
     @Test(arguments: KernelISA.available, dtypes)
     func zerosGiveZeros(isa: KernelISA, dtype: DType) {
         let (m, n, k) = (7, 18, 64)

@@ -74,6 +74,13 @@ typedef void (*tk_gemv_fn)(const void *w, const void *x, float *y, int64_t k, in
 typedef void (*tk_gemm_fn)(const void *w, const void *x, float *y, int64_t ldy,
                            int64_t m, int64_t k, int64_t n0, int64_t n1);
 
+/// What a GEMM with an epilogue does to each output as it stores it: adds the product to y (a
+/// residual connection: y += W·x) and/or clamps it at zero (ReLU). Saves a pass over the outputs.
+typedef enum {
+    TK_EPILOGUE_ACCUMULATE = 1,
+    TK_EPILOGUE_RELU = 2,
+} tk_epilogue;
+
 /// The compute traits of one instruction set (ggml's `type_traits_cpu[]`, per ISA).
 typedef struct {
     const char *name;
@@ -105,6 +112,9 @@ typedef struct {
     int64_t (*bf16_x_size)(int64_t m, int64_t k);
     void (*bf16_x)(const float *x, int64_t ldx, int64_t m, int64_t k, void *dst, int64_t r0, int64_t r1);
     tk_gemm_fn gemm_bf16_x[TK_DTYPE_COUNT];
+    /// `gemm_bf16_x` for q8_0/q4_0 with `tk_epilogue` flags (NULL where the ISA has none).
+    void (*gemm_bf16_x_epilogue)(tk_dtype dtype, const void *w, const void *xb, float *y, int64_t ldy, int64_t m,
+                                 int64_t k, int64_t n0, int64_t n1, int epilogue);
     /// f32 weights rounded to bf16 once into the tile GEMM's panels (NULL where the ISA has
     /// none), for a matrix many products share: attention's keys and values, one product per
     /// block of queries, which otherwise rounded and transposed them again in each. `bf16_pack`
