@@ -19,6 +19,11 @@
 // stores (and the wait for its last products) come half as often — against 2.5 ms for the
 // AVX512-VNNI kernel. The scalar definition the tests hold these kernels to: Σ bf16(x)·bf16(q·d)
 // with `tk_f32_to_bf16` (kernels_generic.c), in test_kernels.c and in the Swift `Reference.gemm`.
+//
+// Around the GEMM, for a quantized model's prompt pass: epilogues that fold a residual addition
+// or a ReLU into the stores; f32 matrices packed into panels once (attention's keys and values,
+// multiplied once per block of queries); and attention's softmax written straight into the tiles
+// of the product with the values.
 #include "tk_x86.h"
 
 #if defined(TK_HAVE_AVX2)
@@ -54,8 +59,9 @@ static void amx_scratch_make_key(void) {
     if (pthread_key_create(&amx_scratch_key, amx_scratch_free) != 0) abort();
 }
 
-/// At least `bytes` (a multiple of 64) of this thread's scratch, 64-byte aligned; contents undefined.
+/// At least `bytes` of this thread's scratch, 64-byte aligned; contents undefined.
 static void *amx_scratch(size_t bytes) {
+    bytes = bytes == 0 ? 64 : (bytes + 63) / 64 * 64;  // aligned_alloc wants a positive multiple of 64
     pthread_once(&amx_scratch_once, amx_scratch_make_key);
     amx_scratch_buffer *b = pthread_getspecific(amx_scratch_key);
     if (!b) {
@@ -311,9 +317,6 @@ static inline int64_t amx_packed_offset(int64_t np, int64_t kq, int64_t n, int64
     return k0 * amx_kpad(np) + n * tk_min64(AMX_KC, amx_kpad(kq) - k0);
 }
 
-/// y = x·wᵀ over outputs [n0, n1), with w's B panels either rounded here from `w` (of `dtype`)
-/// one macro panel at a time, or, when `packed` is set, read from panels packed once for all
-/// calls (`np` × `kq` packed; this product uses the first k ≤ kq inputs).
 /// max(0, ·) over `rows` rows of 32 floats, `ld` apart.
 TK_AMX_INLINE void amx_relu_rows(float *c, int64_t ld, int64_t rows) {
     const __m512 zero = _mm512_setzero_ps();
@@ -323,6 +326,10 @@ TK_AMX_INLINE void amx_relu_rows(float *c, int64_t ld, int64_t rows) {
     }
 }
 
+/// y = x·wᵀ over outputs [n0, n1), with w's B panels either rounded here from `w` (of `dtype`)
+/// one macro panel at a time, or, when `packed` is set, read from panels packed once for all
+/// calls (`np` × `kq` packed; this product uses the first k ≤ kq inputs); `epilogue`: the
+/// `tk_epilogue` flags applied as each block is stored.
 TK_AMX static void amx_gemm_panels(const void *w, tk_dtype dtype, const uint16_t *packed, int64_t np, int64_t kq,
                                    const uint16_t *xb, float *y, int64_t ldy, int64_t m, int64_t k, int64_t n0, int64_t n1,
                                    int epilogue) {
@@ -334,7 +341,7 @@ TK_AMX static void amx_gemm_panels(const void *w, tk_dtype dtype, const uint16_t
     const int chunked = kp > AMX_KC;
     const size_t macro_bytes = packed ? 0 : (size_t)AMX_NC * AMX_KC * 2;
     const size_t acc_bytes = chunked ? (size_t)((m + AMX_MR - 1) / AMX_MR) * AMX_NC * AMX_MR * 4 : 0;
-    char *scratch = amx_scratch(macro_bytes + acc_bytes + 64);
+    char *scratch = amx_scratch(macro_bytes + acc_bytes);
     uint16_t *amx_macro = packed ? NULL : (uint16_t *)scratch;
     float *acc = chunked ? (float *)(scratch + macro_bytes) : NULL;
     float tmp[AMX_MR * AMX_NR] __attribute__((aligned(64)));
@@ -404,10 +411,10 @@ TK_AMX void tk_gemm_bf16x_epilogue_amx(tk_dtype dtype, const void *w, const void
 int64_t tk_bf16_pack_size_amx(int64_t n, int64_t k) { return amx_kpad(n) * amx_kpad(k) * 2; }
 
 /// Packs f32 weights w (output o, input i at w[o·os + i·is]) into B panels for every output in
-/// [0, n) and input in [0, k), zeros past either. Two layouts are fast: rows of inputs (is = 1: a
-/// projection, attention's keys), each panel rounded and transposed as `amx_panel` does; and rows
-/// of outputs (os = 1: attention's values, Vᵀ), where a tile row — inputs 2r and 2r + 1 of 16
-/// outputs — is two source rows interleaved, no transpose.
+/// [0, n) and input in [0, k), zeros past either. One of the strides must be 1: rows of inputs
+/// (is = 1: a projection, attention's keys), each panel rounded and transposed as `amx_panel`
+/// does; or rows of outputs (os = 1: attention's values, Vᵀ), where a tile row — inputs 2r and
+/// 2r + 1 of 16 outputs — is two source rows interleaved, no transpose.
 TK_AMX void tk_bf16_pack_amx(const float *w, int64_t os, int64_t is, int64_t n, int64_t k, void *dst) {
     uint16_t *out = (uint16_t *)dst;
     const int64_t kp = amx_kpad(k), np = amx_kpad(n);

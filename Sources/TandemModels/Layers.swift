@@ -238,6 +238,18 @@ func rmsNormRows(_ x: UnsafeBufferPointer<Float>, rows: Int, width: Int, weight:
     }
 }
 
+/// x += layer(input) for `rows` rows — a residual connection: added as the tile GEMM stores its
+/// outputs where it can (`Linear.fuses`), else through `scratch` and a pass over x.
+func addProduct(_ layer: Linear, _ input: UnsafeBufferPointer<Float>, rows: Int, to x: FloatBuffer, scratch: FloatBuffer,
+                pool: ThreadPool) {
+    if layer.fuses(rows: rows) {
+        layer(input, rows: rows, into: x.mutable, epilogue: .accumulate, pool: pool)
+        return
+    }
+    layer(input, rows: rows, into: scratch.mutable, pool: pool)
+    addInPlace(x.mutable, scratch.buffer, count: rows * layer.outFeatures, pool: pool)
+}
+
 /// x += y, element-wise over the first `count` floats, shared out over `pool` when long.
 func addInPlace(_ x: UnsafeMutableBufferPointer<Float>, _ y: UnsafeBufferPointer<Float>, count: Int, pool: ThreadPool = .inline) {
     shareOut(count, pool: pool) { range in

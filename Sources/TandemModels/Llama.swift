@@ -178,15 +178,13 @@ public final class LlamaModel: CausalLanguageModel, @unchecked Sendable {
             }
             attendSegments(layer: l, segments: segments, q: q, k: k, v: v, out: attn, heads: heads, kvHeads: kvh, headDim: hd,
                            allowBF16: layer.q.weight.dtype.isQuantized, pool: pool)
-            layer.o(attn.buffer, rows: n, into: proj.mutable, pool: pool)
-            addInPlace(x.mutable, proj.buffer, count: n * d, pool: pool)
+            addProduct(layer.o, attn.buffer, rows: n, to: x, scratch: proj, pool: pool)
             rmsNormRows(x.buffer, rows: n, width: d, weight: layer.postNorm, epsilon: epsilon, into: h.mutable, pool: pool)
             Linear.apply([layer.gate, layer.up], h.buffer, rows: n, into: [gate.mutable, up.mutable], pool: pool)
             shareOut(n * ff, pool: pool) { range in
                 Ops.swiglu(gate: UnsafeMutableBufferPointer(rebasing: gate.mutable[range]), up: UnsafeBufferPointer(rebasing: up.buffer[range]))
             }
-            layer.down(gate.buffer, rows: n, into: proj.mutable, pool: pool)
-            addInPlace(x.mutable, proj.buffer, count: n * d, pool: pool)
+            addProduct(layer.down, gate.buffer, rows: n, to: x, scratch: proj, pool: pool)
             tracer?.record("model.layers.\(l)", x.buffer, shape: [n, d])
         }
         return logitsOfLastRows(x, segments: segments, width: d, head: head, pool: pool, tracer: tracer) { row, out in

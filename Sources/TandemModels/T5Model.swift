@@ -152,7 +152,7 @@ public final class T5Model: @unchecked Sendable {
                 q: q.buffer.baseAddress!, k: k.buffer.baseAddress!, v: v.buffer.baseAddress!, out: attn.mutable.baseAddress!,
                 queries: m, keys: m, heads: heads, kvHeads: heads, headDim: config.dKV, kvStride: inner,
                 scale: 1, causalOffset: nil, bias: bias.buffer.baseAddress!, allowBF16: l.q.weight.dtype.isQuantized, pool: pool)
-            residual(l.o, attn.buffer, rows: m, x: x, scratch: proj)
+            addProduct(l.o, attn.buffer, rows: m, to: x, scratch: proj, pool: pool)
             feedForward(layer.ffn, x: x, rows: m, h: h, a: a, b: b, out: proj)
             tracer?.record("encoder.block.\(i)", x.buffer, shape: [m, d])
         }
@@ -193,19 +193,9 @@ public final class T5Model: @unchecked Sendable {
                 }
             }
         }
-        residual(f.wo, UnsafeBufferPointer(act), rows: rows, x: x, scratch: out)
+        addProduct(f.wo, UnsafeBufferPointer(act), rows: rows, to: x, scratch: out, pool: pool)
     }
 
-    /// x += layer(input) for `rows` rows: added as the tile GEMM stores its outputs where it can
-    /// (`Linear.fuses`), else through `scratch` and a pass over x.
-    func residual(_ layer: Linear, _ input: UnsafeBufferPointer<Float>, rows: Int, x: FloatBuffer, scratch: FloatBuffer) {
-        if layer.fuses(rows: rows) {
-            layer(input, rows: rows, into: x.mutable, epilogue: .accumulate, pool: pool)
-            return
-        }
-        layer(input, rows: rows, into: scratch.mutable, pool: pool)
-        addInPlace(x.mutable, scratch.buffer, count: rows * layer.outFeatures, pool: pool)
-    }
 
     // MARK: Decoder
 
