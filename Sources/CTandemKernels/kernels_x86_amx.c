@@ -103,12 +103,16 @@ int64_t tk_bf16_x_size_amx(int64_t m, int64_t k) {
     return (m + AMX_MR - 1) / AMX_MR * AMX_MR * amx_kpad(k) * 2;
 }
 
+/// The first `live` of 16 lanes (none for live ≤ 0, all for live ≥ 16).
+static inline __mmask16 amx_lanes(int64_t live) {
+    return live >= 16 ? (__mmask16)0xFFFF : live <= 0 ? (__mmask16)0 : (__mmask16)((1u << live) - 1);
+}
+
 /// 32 floats from p (the first `live` of them; zeros after), rounded to bf16.
 TK_AMX_INLINE __m512i amx_round32(const float *p, int64_t live) {
     if (live >= 32) return (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(p + 16), _mm512_loadu_ps(p));
-    const __mmask16 lo = live >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << live) - 1);
-    const __mmask16 hi = live <= 16 ? (__mmask16)0 : (__mmask16)((1u << (live - 16)) - 1);
-    return (__m512i)_mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(hi, p + 16), _mm512_maskz_loadu_ps(lo, p));
+    return (__m512i)_mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(amx_lanes(live - 16), p + 16),
+                                        _mm512_maskz_loadu_ps(amx_lanes(live), p));
 }
 
 /// Rows [r0, r1) of the bf16 activations (inputs padded to a multiple of 32), nearest even, laid out as whole A
@@ -168,7 +172,7 @@ TK_AMX void tk_softmax_bf16_x_amx(float *s, int64_t rows, int64_t n, float scale
         __m512 mx = _mm512_set1_ps(-__builtin_inff());
         const __m512 sv = _mm512_set1_ps(scale);
         for (int64_t j = 0; j < visible; j += 16) {
-            const __mmask16 live = visible - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (visible - j)) - 1);
+            const __mmask16 live = amx_lanes(visible - j);
             __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(live, row + j), sv);
             if (bias) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(live, bias - r + j));
             _mm512_mask_storeu_ps(row + j, live, v);
@@ -181,7 +185,7 @@ TK_AMX void tk_softmax_bf16_x_amx(float *s, int64_t rows, int64_t n, float scale
             const __m512 mv = _mm512_set1_ps(m);
             __m512 sum = _mm512_setzero_ps();
             for (int64_t j = 0; j < visible; j += 16) {
-                const __mmask16 live = visible - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (visible - j)) - 1);
+                const __mmask16 live = amx_lanes(visible - j);
                 const __m512 e = amx_exp_nonpositive(_mm512_sub_ps(_mm512_maskz_loadu_ps(live, row + j), mv));
                 _mm512_mask_storeu_ps(row + j, live, e);
                 sum = _mm512_mask_add_ps(sum, live, sum, e);
@@ -190,11 +194,9 @@ TK_AMX void tk_softmax_bf16_x_amx(float *s, int64_t rows, int64_t n, float scale
         }
         const __m512 iv = _mm512_set1_ps(inv);
         for (int64_t c = 0; c < kp; c += 32) {
-            const int64_t live = inv == 0.0f ? 0 : tk_max64(0, tk_min64(32, visible - c));
-            const __mmask16 lo = live >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << live) - 1);
-            const __mmask16 hi = live <= 16 ? (__mmask16)0 : (__mmask16)((1u << (live - 16)) - 1);
-            const __m512 a = _mm512_mul_ps(_mm512_maskz_loadu_ps(lo, row + c), iv);
-            const __m512 b = _mm512_mul_ps(_mm512_maskz_loadu_ps(hi, row + c + 16), iv);
+            const int64_t live = inv == 0.0f ? 0 : visible - c;
+            const __m512 a = _mm512_mul_ps(_mm512_maskz_loadu_ps(amx_lanes(live), row + c), iv);
+            const __m512 b = _mm512_mul_ps(_mm512_maskz_loadu_ps(amx_lanes(live - 16), row + c + 16), iv);
             _mm512_storeu_si512((void *)(o + c * 16), (__m512i)_mm512_cvtne2ps_pbh(b, a));
         }
     }
@@ -428,8 +430,8 @@ TK_AMX void tk_bf16_pack_amx(const float *w, int64_t os, int64_t is, int64_t n, 
             }
             for (int64_t s = 0; s < kc / 32; s++)
                 for (int half = 0; half < 2; half++) {
-                    const int64_t o0 = p + half * 16, live = tk_max64(0, tk_min64(16, n - o0));
-                    const __mmask16 lanes = (__mmask16)((1u << live) - 1);
+                    const int64_t o0 = p + half * 16;
+                    const __mmask16 lanes = amx_lanes(n - o0);
                     uint16_t *tile = panel + (s * 2 + half) * 512;
                     for (int r = 0; r < 16; r++) {
                         const int64_t i = k0 + s * 32 + 2 * r;

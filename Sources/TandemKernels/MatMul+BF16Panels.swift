@@ -18,8 +18,8 @@ public final class BF16Panels: @unchecked Sendable {
     /// all (as many as `MatMul.gemm` puts on them); callers keep their f32 path where not.
     public static func available(rows m: Int = .max, isa: KernelISA = .current) -> Bool {
         let t = isa.table.pointee
-        return t.bf16_pack != nil && t.gemm_bf16_packed != nil && t.bf16_x != nil && t.softmax_bf16_x != nil
-            && tk_gemm_rounds_bf16_x(isa.table, TK_F32) != 0
+        return t.bf16_pack != nil && t.gemm_bf16_packed != nil && t.softmax_bf16_x != nil
+            && tk_gemm_rounds_bf16_x(isa.table, TK_F32) != 0  // implies bf16_x
             && Int64(m) >= t.f32act_min_rows
     }
 

@@ -246,7 +246,7 @@ public enum MatMul {
 
     /// The bf16 tile GEMM (`gemm_bf16_x`, AMX) for one matrix or several sharing the input: the
     /// activations rounded to bf16 once, in parallel, then every matrix's rows shared out in one
-    /// parallel call, each range starting on a 32-row panel boundary.
+    /// parallel call, in whole 128-output macro panels (`tileRangeAlignment`).
     private static func bf16Products(
         _ ws: [WeightMatrix], x: UnsafeBufferPointer<Float>, m: Int, ys: [UnsafeMutableBufferPointer<Float>],
         pool: ThreadPool, table: UnsafePointer<tk_kernels>, epilogue: Epilogue? = nil
@@ -264,7 +264,7 @@ public enum MatMul {
             shareRows(of: ws, pool: pool, alignment: tileRangeAlignment, byBytes: false) { i, w, rows in
                 if let epilogue {
                     table.pointee.gemm_bf16_x_epilogue!(w.cDType, w.data, xb, ys[i].baseAddress!, Int64(w.rows), Int64(m), k,
-                                                        Int64(rows.lowerBound), Int64(rows.upperBound), epilogue.rawValue)
+                                                        Int64(rows.lowerBound), Int64(rows.upperBound), epilogue.flags)
                 } else {
                     tk_gemm_bf16_x(table, w.cDType, w.data, xb, ys[i].baseAddress!, Int64(w.rows), Int64(m), k,
                                    Int64(rows.lowerBound), Int64(rows.upperBound))
@@ -339,16 +339,24 @@ public enum MatMul {
     /// outputs and a hand-off to the pool: add the product to y (a residual connection,
     /// y += X Wᵀ) or clamp it at zero (ReLU). The sums of `.accumulate` start from y, so they
     /// round differently from adding y last (within 10⁻⁴ of |y| + |X Wᵀ|; C test).
-    public enum Epilogue: Int32, Sendable {
-        case accumulate = 1
-        case relu = 2
+    public enum Epilogue: Sendable {
+        case accumulate
+        case relu
+
+        /// The kernel's `tk_epilogue` flag.
+        var flags: Int32 {
+            switch self {
+            case .accumulate: Int32(TK_EPILOGUE_ACCUMULATE.rawValue)
+            case .relu: Int32(TK_EPILOGUE_RELU.rawValue)
+            }
+        }
     }
 
-    /// Whether a product of `m` rows with `dtype` weights runs on the tile GEMM and so can take
-    /// an epilogue (`gemm(_:x:m:y:epilogue:)`); callers keep their separate pass where not.
+    /// Whether a product of `m` rows with `dtype` weights runs on the tile GEMM (`roundsToBF16`:
+    /// quantized weights only) and so can take an epilogue (`gemm(_:x:m:y:epilogue:)`); callers
+    /// keep their separate pass where not.
     public static func fuses(_ dtype: DType, m: Int, isa: KernelISA = .current) -> Bool {
-        dtype.isQuantized && usesBF16Tiles(dtype, m: m, table: isa.table, allowF32: false)
-            && isa.table.pointee.gemm_bf16_x_epilogue != nil
+        roundsToBF16(dtype, m: m, isa: isa) && isa.table.pointee.gemm_bf16_x_epilogue != nil
     }
 
     /// Y = X Wᵀ with `epilogue` applied as the outputs are stored; only where `fuses` says so.

@@ -25,7 +25,7 @@ enum PrefillAttention {
     ///     (`T5RelativePosition.biasByDistance`): query i's row over the keys starts at entry
     ///     queries − 1 − i of its head.
     ///   - out: `queries` rows of `heads · headDim` floats.
-    ///   - allowBF16: the two products may round to bf16 on tiles (AMX; `MatMul.gemm`): a quantized
+    ///   - allowBF16: the two products may round to bf16 on tiles (AMX, `BF16Panels`): a quantized
     ///     model's, whose weights already carry more error than that rounding adds (T5 q8_0, 100
     ///     tokens, relative encoder error on AMX: v1.0 0.0105 → 0.0104, v1.1 0.0154 → 0.0158;
     ///     `T5LongInputQuantizedTests`).

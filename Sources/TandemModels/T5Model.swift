@@ -166,12 +166,12 @@ public final class T5Model: @unchecked Sendable {
         let d = config.dModel, ff = config.dFF
         rmsNormRows(x.buffer, rows: rows, width: d, weight: f.norm, epsilon: epsilon, into: h.mutable, pool: pool)
         let act = a.rows(0..<rows, width: ff)
-        if let wi = f.wi, (config.feedForwardProj ?? "relu") == "relu", wi.fuses(rows: rows) {
+        let kind = config.feedForwardProj ?? "relu"
+        if let wi = f.wi, kind == "relu", wi.fuses(rows: rows) {
             // ReLU as the tile GEMM stores its outputs: one pass over the 4·d-wide rows fewer.
             wi(h.buffer, rows: rows, into: a.mutable, epilogue: .relu, pool: pool)
         } else if let wi = f.wi {
             wi(h.buffer, rows: rows, into: a.mutable, pool: pool)
-            let kind = config.feedForwardProj ?? "relu"
             shareOut(act.count, pool: pool) { range in
                 let part = UnsafeMutableBufferPointer(rebasing: act[range])
                 switch kind {
@@ -182,7 +182,7 @@ public final class T5Model: @unchecked Sendable {
             }
         } else {
             Linear.apply([f.wi0!, f.wi1!], h.buffer, rows: rows, into: [a.mutable, b.mutable], pool: pool)
-            let gatedRelu = config.feedForwardProj == "gated-relu", up = b.mutable
+            let gatedRelu = kind == "gated-relu", up = b.mutable
             shareOut(act.count, pool: pool) { range in
                 let part = UnsafeMutableBufferPointer(rebasing: act[range])
                 if gatedRelu {
@@ -195,7 +195,6 @@ public final class T5Model: @unchecked Sendable {
         }
         addProduct(f.wo, UnsafeBufferPointer(act), rows: rows, to: x, scratch: out, pool: pool)
     }
-
 
     // MARK: Decoder
 

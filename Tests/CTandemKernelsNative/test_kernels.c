@@ -108,6 +108,17 @@ static void bf16_product_in_halves(const tk_kernels *kt, tk_dtype dt, const void
     free(xb);
 }
 
+/// x (m rows of k floats, `ldx` apart) rounded by `bf16_x` over every row in one range; free() it.
+static void *rounded_rows(const tk_kernels *kt, const float *x, long ldx, long m, long k) {
+    void *xb = malloc((size_t)kt->bf16_x_size(m, k));
+    kt->bf16_x(x, ldx, m, k, xb, 0, (m + kt->bf16_x_rows - 1) / kt->bf16_x_rows * kt->bf16_x_rows);
+    return xb;
+}
+
+/// Where the tests that compute n outputs in two ranges split them: a multiple of 32 past the
+/// middle, or all of them in the first range when n ≤ 32.
+static long output_split(long n) { return n > 32 ? n / 64 * 32 + 32 : n; }
+
 /// GEMM (m rows) through tk_gemm and, for m == 1, GEMV through tk_gemv, against the reference.
 static void test_product(const tk_kernels *kt, tk_dtype dt, long m, long n, long k, float scale) {
     void *w = make_weights(dt, n, k, 1.0f);
@@ -326,16 +337,15 @@ static void test_bf16_packed(const tk_kernels *kt, long m, long n, long kq, long
     for (long i = 0; i < m * k; i++) x[i] = frand() * 4.0f;
     bf16_product_in_halves(kt, TK_F32, wk, x, ref, m, n, k);
     void *packed = aligned_alloc(64, (size_t)(kt->bf16_pack_size(n, kq) + 63) / 64 * 64);
-    void *xb = malloc((size_t)kt->bf16_x_size(m, k));
     float *xs = malloc(sizeof(float) * m * (k + 5));
     for (long i = 0; i < m; i++) memcpy(xs + i * (k + 5), x + i * k, sizeof(float) * k);
-    kt->bf16_x(xs, k + 5, m, k, xb, 0, (m + kt->bf16_x_rows - 1) / kt->bf16_x_rows * kt->bf16_x_rows);
+    void *xb = rounded_rows(kt, xs, k + 5, m, k);
     free(xs);
     for (int layout = 0; layout < 2; layout++) {
         if (layout == 0) kt->bf16_pack(w, kq, 1, n, kq, packed);
         else kt->bf16_pack(wt, 1, n, n, kq, packed);
         for (long i = 0; i < m * n; i++) y[i] = NAN;
-        const long split = n > 32 ? n / 64 * 32 + 32 : n;
+        const long split = output_split(n);
         kt->gemm_bf16_packed(packed, n, kq, xb, y, n, m, k, 0, split);
         if (split < n) kt->gemm_bf16_packed(packed, n, kq, xb, y, n, m, k, split, n);
         check(memcmp(y, ref, sizeof(float) * m * n) == 0, layout == 0 ? "gemm bf16 packed rows" : "gemm bf16 packed columns",
@@ -356,9 +366,8 @@ static void test_epilogue(const tk_kernels *kt, tk_dtype dt, long m, long n, lon
     for (long i = 0; i < m * k; i++) x[i] = frand() * 2.0f;
     for (long i = 0; i < m * n; i++) y0[i] = frand() * 50.0f;
     bf16_product_in_halves(kt, dt, w, x, plain, m, n, k);
-    void *xb = malloc((size_t)kt->bf16_x_size(m, k));
-    kt->bf16_x(x, k, m, k, xb, 0, (m + kt->bf16_x_rows - 1) / kt->bf16_x_rows * kt->bf16_x_rows);
-    const long split = n > 32 ? n / 64 * 32 + 32 : n;
+    void *xb = rounded_rows(kt, x, k, m, k);
+    const long split = output_split(n);
     for (int e = TK_EPILOGUE_ACCUMULATE; e <= TK_EPILOGUE_RELU; e++) {
         memcpy(y, y0, sizeof(float) * m * n);
         kt->gemm_bf16_x_epilogue(dt, w, xb, y, n, m, k, 0, split, e);
