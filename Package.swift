@@ -64,7 +64,7 @@ let package = Package(
         .testTarget(name: "TandemFormatTests", dependencies: ["TandemFormat", "TandemKernels", "TandemTestSupport"]),
         .testTarget(name: "TandemKernelsTests", dependencies: ["TandemKernels", "TandemFormat"]),
         .testTarget(name: "TandemCLITests", dependencies: ["tandem", "TandemTestSupport", "TandemFormat"]),
-        .testTarget(name: "TandemTests", dependencies: ["Tandem", "TandemConvert", "TandemFormat", "TandemModels", "TandemTestSupport"]),
+        .testTarget(name: "TandemTests", dependencies: ["Tandem", "TandemConvert", "TandemFormat", "TandemKernels", "TandemModels", "TandemTestSupport"]),
         .testTarget(
             name: "TandemModelsTests",
             dependencies: ["TandemModels", "TandemConvert", "TandemFormat", "TandemKernels", "TandemTestSupport"]),

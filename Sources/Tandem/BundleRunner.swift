@@ -84,7 +84,7 @@ public final class BundleRunner: AutoregressiveModel {
             let e = try llm.embed(prompt)
             let x = FloatBuffer(count: m * adapter!.outFeatures)
             adapter!(e.buffer, rows: m, into: x.mutable, pool: pool)
-            x.add(z, count: x.count)
+            x.add(z, count: x.count, pool: pool)
             let state = r.model.makeState(promptTokens: m + 1, maxNewTokens: maxNewTokens)
             _ = try r.model.forward(x, segments: [(state, m)], tracer: nil)
             slmEncodeSeconds.add(Clock.seconds(since: t1))
@@ -142,7 +142,7 @@ extension BundleRunner {
         let (z, t1) = try projectTimed(prompt)
         let m = prompt.count
         let x = try r.model.embed(prompt)
-        x.add(z, count: m * r.model.modelDimension)
+        x.add(z, count: m * r.model.modelDimension, pool: pool)
         let encoded = r.model.encode(embeddings: x, count: m)
         let state = r.model.makeDecoderState(encoderOutput: encoded, length: m, maxSteps: maxNewTokens + 1)
         slmEncodeSeconds.add(Clock.seconds(since: t1))

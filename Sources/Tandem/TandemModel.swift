@@ -60,10 +60,11 @@ public final class TandemModel: @unchecked Sendable {
     /// Prompts longer than this many tokens are truncated (with a warning from the caller).
     public let maxInputTokens: Int
 
-    /// Opens `path`, validates it, and builds the model(s) and tokenizer(s) it describes.
-    public init(path: String, threads: Int? = nil) throws(RuntimeError) {
+    /// Opens `path`, validates it, and builds the model(s) and tokenizer(s) it describes, to run
+    /// on `pool`'s threads.
+    public init(path: String, pool: ThreadPool) throws(RuntimeError) {
         do { file = try TandemFile(path: path) } catch { throw .format(error) }
-        pool = threads.map { ThreadPool(threads: $0) } ?? .shared
+        self.pool = pool
         let meta = file.metadata
         do {
             switch meta.kind {

@@ -6,6 +6,7 @@
 import Dispatch
 import Foundation
 import TandemFormat
+import TandemKernels
 import TandemModels
 
 public struct ConvertOptions: Sendable {
@@ -13,14 +14,15 @@ public struct ConvertOptions: Sendable {
     public var output: String
     public var dtype: DType
     public var keep: [KeepRule]
-    public var threads: Int
+    /// The threads that quantize each tensor's rows.
+    public var pool: ThreadPool
 
-    public init(source: String, output: String, dtype: DType, keep: [KeepRule] = [], threads: Int = ProcessInfo.processInfo.activeProcessorCount) {
+    public init(source: String, output: String, dtype: DType, keep: [KeepRule] = [], pool: ThreadPool) {
         self.source = source
         self.output = output
         self.dtype = dtype
         self.keep = keep
-        self.threads = max(1, threads)
+        self.pool = pool
     }
 }
 
@@ -174,7 +176,7 @@ public enum Converter {
         let byName = Dictionary(uniqueKeysWithValues: items.map { ($0.plan.name, $0) })
         return try write(meta, plans: items.map(\.plan), blobs: blobs, output: options.output, sourceBytes: sourceBytes,
                          skipped: skipped, architecture: architecture, start: start, progress: progress) { plan, dst in
-            try encode(byName[plan.name]!, into: dst, threads: options.threads)
+            try encode(byName[plan.name]!, into: dst, pool: options.pool)
         }
     }
 
@@ -196,8 +198,8 @@ public enum Converter {
     }
 
     /// Converts one tensor to f32 rows (transposing GPT-2's Conv1D) and encodes the rows,
-    /// split across threads.
-    static func encode(_ item: Item, into dst: UnsafeMutableRawBufferPointer, threads: Int) throws(ConvertError) {
+    /// split over the pool's threads.
+    static func encode(_ item: Item, into dst: UnsafeMutableRawBufferPointer, pool: ThreadPool) throws(ConvertError) {
         let shape = item.plan.shape
         let columns = shape.last ?? 1
         let rows = columns == 0 ? 0 : shape.reduce(1, *) / columns
@@ -212,14 +214,11 @@ public enum Converter {
         guard values.allSatisfy({ $0.isFinite }) else { throw .nonFinite(tensor: item.source.name) }
         let dtype = item.plan.dtype
         let rowBytes = dtype.rowBytes(columns: columns)
-        let chunks = min(threads * 4, max(rows, 1))
-        // Each chunk writes its own rows; nothing is shared mutably.
-        nonisolated(unsafe) let dstBase = UnsafeMutableRawPointer(dst.baseAddress)
-        values.withUnsafeBufferPointer { buffer in
-            nonisolated(unsafe) let src = buffer
-            DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
-                let r0 = rows * chunk / chunks, r1 = rows * (chunk + 1) / chunks
-                for r in r0..<r1 {
+        // Each range writes its own rows; nothing is shared mutably.
+        let dstBase = UnsafeMutableRawPointer(dst.baseAddress)
+        values.withUnsafeBufferPointer { src in
+            pool.parallelFor(rows) { range in
+                for r in range {
                     dtype.encodeRow(
                         UnsafeBufferPointer(rebasing: src[r * columns..<(r + 1) * columns]),
                         into: UnsafeMutableRawBufferPointer(start: dstBase! + r * rowBytes, count: rowBytes))

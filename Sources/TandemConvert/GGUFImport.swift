@@ -19,6 +19,7 @@
 import Dispatch
 import Foundation
 import TandemFormat
+import TandemKernels
 import TandemModels
 
 public enum GGUFImporter {
@@ -124,7 +125,7 @@ public enum GGUFImporter {
             sourceBytes: UInt64(file.mapping.bytes.count), skipped: skipped.sorted(), architecture: "llama",
             start: start, progress: progress
         ) { plan, dst in
-            try encode(byName[plan.name]!, into: dst, threads: options.threads)
+            try encode(byName[plan.name]!, into: dst, pool: options.pool)
         }
     }
 
@@ -144,24 +145,24 @@ public enum GGUFImporter {
         }
     }
 
-    /// Fills `dst` with the tensor's rows in Hugging Face order, split across threads.
-    static func encode(_ item: Item, into dst: UnsafeMutableRawBufferPointer, threads: Int) throws(ConvertError) {
+    /// Fills `dst` with the tensor's rows in Hugging Face order, split over the pool's threads.
+    static func encode(_ item: Item, into dst: UnsafeMutableRawBufferPointer, pool: ThreadPool) throws(ConvertError) {
         let info = item.source.info
         let rows = info.rows, columns = info.columns
         guard rows > 0 else { return }
         let srcRowBytes = info.type.rowBytes(columns: columns)!
         let dtype = item.plan.dtype
         let dstRowBytes = dtype.rowBytes(columns: columns)
-        let chunks = min(threads * 4, rows)
-        nonisolated(unsafe) let dstBase = dst.baseAddress!
-        nonisolated(unsafe) let src = item.source.data
+        let chunks = min(pool.threadCount * ThreadPool.chunksPerThread, rows)
+        let dstBase = dst.baseAddress!
+        let src = item.source.data
         let heads = item.ropeHeads, copy = item.copy
         // One flag per chunk, each written by its own chunk only.
         let nonFinite = UnsafeMutableBufferPointer<Bool>.allocate(capacity: chunks)
         nonFinite.initialize(repeating: false)
         defer { nonFinite.deallocate() }
-        nonisolated(unsafe) let flags = nonFinite
-        DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
+        let flags = nonFinite
+        pool.run(chunks: chunks) { chunk in
             let r0 = rows * chunk / chunks, r1 = rows * (chunk + 1) / chunks
             let scratch = UnsafeMutableBufferPointer<Float>.allocate(capacity: copy ? 0 : columns)
             defer { scratch.deallocate() }

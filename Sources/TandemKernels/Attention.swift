@@ -58,7 +58,7 @@ public enum Attention {
         query: UnsafePointer<Float>, keys: UnsafePointer<Float>, values: UnsafePointer<Float>,
         output: UnsafeMutablePointer<Float>, shape: AttentionShape, scale: Float,
         mask: AttentionMask = .none, bias: UnsafePointer<Float>? = nil,
-        pool: ThreadPool = .shared, isa: KernelISA = .current
+        pool: ThreadPool, isa: KernelISA = .current
     ) {
         let s = shape
         if let pad = mask.keyPadding { precondition(pad.count == s.keys, "attention: padding has \(pad.count) flags") }

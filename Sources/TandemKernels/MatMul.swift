@@ -81,7 +81,7 @@ public enum MatMul {
     ///   - y: `w.rows` floats, overwritten.
     public static func gemv(
         _ w: WeightMatrix, x: UnsafeBufferPointer<Float>, y: UnsafeMutableBufferPointer<Float>,
-        pool: ThreadPool = .shared, isa: KernelISA = .current
+        pool: ThreadPool, isa: KernelISA = .current
     ) {
         precondition(x.count == w.columns, "gemv: x has \(x.count) elements, W has \(w.columns) columns")
         precondition(y.count == w.rows, "gemv: y has \(y.count) elements, W has \(w.rows) rows")
@@ -110,7 +110,7 @@ public enum MatMul {
     ///   - ys: one output per matrix, `ws[i].rows` floats each, overwritten.
     public static func gemv(
         _ ws: [WeightMatrix], x: UnsafeBufferPointer<Float>, ys: [UnsafeMutableBufferPointer<Float>],
-        pool: ThreadPool = .shared, isa: KernelISA = .current
+        pool: ThreadPool, isa: KernelISA = .current
     ) {
         precondition(ws.count == ys.count && !ws.isEmpty, "gemv: one output per matrix")
         let first = ws[0]
@@ -152,7 +152,7 @@ public enum MatMul {
     ///     more): for a quantized model's prompt attention, whose error is below its weights'.
     public static func gemm(
         _ w: WeightMatrix, x: UnsafeBufferPointer<Float>, m: Int, y: UnsafeMutableBufferPointer<Float>,
-        pool: ThreadPool = .shared, isa: KernelISA = .current, prepacked: PrepackedWeights? = nil,
+        pool: ThreadPool, isa: KernelISA = .current, prepacked: PrepackedWeights? = nil,
         allowBF16: Bool = false
     ) {
         precondition(m >= 1, "gemm: m must be positive")
@@ -212,7 +212,7 @@ public enum MatMul {
     ///   - prepacked: one entry per matrix, as in `gemm(_:x:m:y:pool:isa:prepacked:)`.
     public static func gemm(
         _ ws: [WeightMatrix], x: UnsafeBufferPointer<Float>, m: Int, ys: [UnsafeMutableBufferPointer<Float>],
-        pool: ThreadPool = .shared, isa: KernelISA = .current, prepacked: [PrepackedWeights?]
+        pool: ThreadPool, isa: KernelISA = .current, prepacked: [PrepackedWeights?]
     ) {
         precondition(ws.count == ys.count && ws.count == prepacked.count && !ws.isEmpty, "gemm: one output and one prepacked entry per matrix")
         if m == 1 {
@@ -362,7 +362,7 @@ public enum MatMul {
     /// Y = X Wᵀ with `epilogue` applied as the outputs are stored; only where `fuses` says so.
     public static func gemm(
         _ w: WeightMatrix, x: UnsafeBufferPointer<Float>, m: Int, y: UnsafeMutableBufferPointer<Float>, epilogue: Epilogue,
-        pool: ThreadPool = .shared, isa: KernelISA = .current
+        pool: ThreadPool, isa: KernelISA = .current
     ) {
         precondition(fuses(w.dtype, m: m, isa: isa), "gemm: no epilogue for \(w.dtype) weights and \(m) rows on \(isa)")
         precondition(x.count == m * w.columns && y.count == m * w.rows, "gemm: x or y of the wrong size")
@@ -377,7 +377,7 @@ public enum MatMul {
     /// ```
     public static func linear(
         _ w: WeightMatrix, bias: UnsafeBufferPointer<Float>?, x: UnsafeBufferPointer<Float>, m: Int,
-        y: UnsafeMutableBufferPointer<Float>, pool: ThreadPool = .shared, isa: KernelISA = .current
+        y: UnsafeMutableBufferPointer<Float>, pool: ThreadPool, isa: KernelISA = .current
     ) {
         gemm(w, x: x, m: m, y: y, pool: pool, isa: isa)
         guard let bias else { return }
@@ -495,7 +495,7 @@ public final class PrepackedWeights: @unchecked Sendable {
     public let byteCount: Int
 
     /// nil when `isa` has no prepacked GEMM or `w` is not q8_0/q4_0.
-    public init?(_ w: WeightMatrix, isa: KernelISA = .current, pool: ThreadPool = .shared) {
+    public init?(_ w: WeightMatrix, isa: KernelISA = .current, pool: ThreadPool) {
         let table = isa.table.pointee
         guard w.dtype.isQuantized, let size = table.pack_size, let pack = table.pack, table.gemm_q8_packed_x != nil,
               table.pack_rows > 0 else { return nil }

@@ -37,10 +37,35 @@ public final class ThreadPool: @unchecked Sendable {
     /// The process-wide pool: `TANDEM_THREADS` threads when set, else one per core.
     public static let shared = ThreadPool(threads: defaultThreadCount)
 
-    /// `TANDEM_THREADS` when set to a positive number, else the number of active cores.
+    /// A pool of one thread (work runs on the caller), for kernels called from inside a
+    /// `parallelFor`, which does not nest.
+    public static let inline = ThreadPool(threads: 1)
+
+    /// `TANDEM_THREADS` when set to a valid count, else the number of active cores. Callers that
+    /// can report an error (the command line) use `defaultThreads()`, which refuses a bad value.
     public static var defaultThreadCount: Int {
-        if let raw = getenv("TANDEM_THREADS"), let n = Int(String(cString: raw)), n > 0 { return n }
+        (try? defaultThreads()) ?? max(1, ProcessInfo.processInfo.activeProcessorCount)
+    }
+
+    /// The most threads a pool may have. A pool starts its threads up front, so a mistyped
+    /// `--threads 1000000` would start a million threads before the first product.
+    public static let maxThreads = 1024
+
+    /// Threads per call when none are asked for: `TANDEM_THREADS` when set, else the active
+    /// cores. Throws when `TANDEM_THREADS` is set to anything but a count in 1...`maxThreads`.
+    public static func defaultThreads() throws(ThreadCountError) -> Int {
+        if let raw = getenv("TANDEM_THREADS") {
+            return try checkedThreads(String(cString: raw), source: "TANDEM_THREADS")
+        }
         return max(1, ProcessInfo.processInfo.activeProcessorCount)
+    }
+
+    /// `text` as a thread count in 1...`maxThreads`; `source` names where it came from in the error.
+    public static func checkedThreads(_ text: String, source: String) throws(ThreadCountError) -> Int {
+        guard let n = Int(text.trimmingCharacters(in: .whitespaces)), n >= 1, n <= maxThreads else {
+            throw ThreadCountError(source: source, value: text)
+        }
+        return n
     }
 
     /// Chunks per thread that `parallelFor` cuts a range into: enough that a late thread's share
@@ -223,4 +248,12 @@ private final class PoolState: @unchecked Sendable {
             active.wrappingDecrement(ordering: .sequentiallyConsistent)
         }
     }
+}
+
+/// A thread count that is not a number in 1...`ThreadPool.maxThreads`.
+public struct ThreadCountError: Error, CustomStringConvertible, Sendable, Equatable {
+    /// Where the value came from: `--threads`, `TANDEM_THREADS`.
+    public let source: String
+    public let value: String
+    public var description: String { "\(source) must be a whole number from 1 to \(ThreadPool.maxThreads), got '\(value)'" }
 }

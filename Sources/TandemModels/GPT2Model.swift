@@ -23,7 +23,7 @@ public final class GPT2Model: CausalLanguageModel, @unchecked Sendable {
         var fcProj: Linear   // [d, inner]
     }
 
-    public init(weights w: ModelWeights, config: GPT2Config, pool: ThreadPool = .shared) throws(ModelError) {
+    public init(weights w: ModelWeights, config: GPT2Config, pool: ThreadPool) throws(ModelError) {
         self.config = config
         self.pool = pool
         let d = config.nEmbd, inner = config.inner

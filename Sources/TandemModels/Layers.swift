@@ -202,12 +202,6 @@ public final class RecordingTracer: ForwardTracer {
     public func values(_ name: String) -> [Float]? { tensors.last { $0.name == name }?.values }
 }
 
-extension ThreadPool {
-    /// A pool of one thread (work runs on the caller), for kernels called from inside a
-    /// `parallelFor`, which does not nest.
-    public static let inline = ThreadPool(threads: 1)
-}
-
 /// Below this many floats an element-wise pass runs on the calling thread: a hand-off to the
 /// pool costs more than it saves (a decode step's few rows).
 let parallelElementwiseMinimum = 1 << 16
@@ -229,7 +223,7 @@ let parallelElementwiseMinimum = 1 << 16
 /// RMS norm of each of `rows` rows of `width`, the rows shared out over `pool` when there are many
 /// (a prompt or encoder pass); a decode step's few rows stay on the calling thread.
 func rmsNormRows(_ x: UnsafeBufferPointer<Float>, rows: Int, width: Int, weight: UnsafeBufferPointer<Float>, epsilon: Float,
-                 into y: UnsafeMutableBufferPointer<Float>, pool: ThreadPool = .inline) {
+                 into y: UnsafeMutableBufferPointer<Float>, pool: ThreadPool) {
     shareOut(rows, floats: rows * width, pool: pool) { range in
         for r in range {
             Ops.rmsNorm(UnsafeBufferPointer(rebasing: x[r * width..<(r + 1) * width]), weight: weight, epsilon: epsilon,
@@ -251,7 +245,7 @@ func addProduct(_ layer: Linear, _ input: UnsafeBufferPointer<Float>, rows: Int,
 }
 
 /// x += y, element-wise over the first `count` floats, shared out over `pool` when long.
-func addInPlace(_ x: UnsafeMutableBufferPointer<Float>, _ y: UnsafeBufferPointer<Float>, count: Int, pool: ThreadPool = .inline) {
+func addInPlace(_ x: UnsafeMutableBufferPointer<Float>, _ y: UnsafeBufferPointer<Float>, count: Int, pool: ThreadPool) {
     shareOut(count, pool: pool) { range in
         for i in range { x[i] += y[i] }
     }
@@ -278,9 +272,9 @@ public final class FloatBuffer: @unchecked Sendable {
 
     deinit { mutable.deallocate() }
 
-    /// self[i] += other[i] for the first `count` elements.
-    public func add(_ other: FloatBuffer, count: Int) {
-        addInPlace(mutable, other.buffer, count: count)
+    /// self[i] += other[i] for the first `count` elements, shared out over `pool` when long.
+    public func add(_ other: FloatBuffer, count: Int, pool: ThreadPool) {
+        addInPlace(mutable, other.buffer, count: count, pool: pool)
     }
 
     public subscript(range: Range<Int>) -> UnsafeMutableBufferPointer<Float> { UnsafeMutableBufferPointer(rebasing: mutable[range]) }

@@ -117,7 +117,7 @@ public final class LlamaModel: CausalLanguageModel, @unchecked Sendable {
         var gate, up, down: Linear
     }
 
-    public init(weights w: ModelWeights, config c: LlamaConfig, pool: ThreadPool = .shared) throws(ModelError) {
+    public init(weights w: ModelWeights, config c: LlamaConfig, pool: ThreadPool) throws(ModelError) {
         config = c
         self.pool = pool
         let d = c.hiddenSize, qw = c.numAttentionHeads * c.headSize, kvw = c.kvHeads * c.headSize, ff = c.intermediateSize

@@ -49,7 +49,7 @@ public final class T5Model: @unchecked Sendable {
 
     /// Builds the model from a file. With `encoderOnly`, the decoder and head are not required
     /// (an LLM-to-SLM bundle stores only the LLM's encoder).
-    public init(weights: ModelWeights, config: T5Config, encoderOnly: Bool = false, pool: ThreadPool = .shared) throws(ModelError) {
+    public init(weights: ModelWeights, config: T5Config, encoderOnly: Bool = false, pool: ThreadPool) throws(ModelError) {
         self.config = config
         self.weights = weights
         self.pool = pool

@@ -14,7 +14,7 @@ struct ConverterTests {
         let out = Fixtures.temporary("\(checkpoint).\(dtype).tandem")
         defer { unlink(out) }
         let dir = Fixtures.path("Tests/Fixtures/checkpoints/\(checkpoint)")
-        let report = try Converter.convert(ConvertOptions(source: dir, output: out, dtype: dtype))
+        let report = try Converter.convert(ConvertOptions(source: dir, output: out, dtype: dtype, pool: .shared))
         let file = try TandemFile(path: out, verifyChecksums: true)
         try expectMatchesSource(file, checkpoint: dir)
         #expect(report.tensorCount == file.tensors.count)
@@ -44,7 +44,7 @@ struct ConverterTests {
             })
             let out = Fixtures.temporary("\(name).tandem")
             defer { unlink(out) }
-            _ = try Converter.convert(ConvertOptions(source: Fixtures.path("Tests/Fixtures/checkpoints/\(name)"), output: out, dtype: .f32))
+            _ = try Converter.convert(ConvertOptions(source: Fixtures.path("Tests/Fixtures/checkpoints/\(name)"), output: out, dtype: .f32, pool: .shared))
             let file = try TandemFile(path: out)
             for t in file.tensors {
                 let source = tensors[t.name] ?? tensors["transformer." + t.name]
@@ -59,7 +59,7 @@ struct ConverterTests {
         defer { unlink(out) }
         let rules = [try KeepRule(parsing: "*.DenseReluDense.wo.weight=f32"), try KeepRule(parsing: "shared.weight=f16")]
         _ = try Converter.convert(ConvertOptions(
-            source: Fixtures.path("Tests/Fixtures/checkpoints/t5-v1_1-tiny"), output: out, dtype: .q4_0, keep: rules))
+            source: Fixtures.path("Tests/Fixtures/checkpoints/t5-v1_1-tiny"), output: out, dtype: .q4_0, keep: rules, pool: .shared))
         let file = try TandemFile(path: out)
         for t in file.tensors {
             if t.name.hasSuffix(".DenseReluDense.wo.weight") { #expect(t.dtype == .f32, "\(t.name)") }
@@ -98,7 +98,7 @@ struct ConverterRejectionTests {
     func expectRefused(_ dir: String, _ check: (ConvertError) -> Bool, sourceLocation: SourceLocation = #_sourceLocation) {
         let out = Fixtures.temporary("refused.tandem")
         do {
-            _ = try Converter.convert(ConvertOptions(source: dir, output: out, dtype: .q8_0))
+            _ = try Converter.convert(ConvertOptions(source: dir, output: out, dtype: .q8_0, pool: .shared))
             Issue.record("accepted", sourceLocation: sourceLocation)
         } catch {
             #expect(check(error), "got \(error)", sourceLocation: sourceLocation)

@@ -12,7 +12,7 @@ import TandemFormat
 
     func importFixture(_ name: String, _ dtype: DType, keep: [KeepRule] = []) throws -> (TandemFile, ConvertReport) {
         let out = Fixtures.temporary("\(name)-\(dtype.name).tandem")
-        let report = try GGUFImporter.convert(ConvertOptions(source: Fixtures.path(Self.dir + name), output: out, dtype: dtype, keep: keep, threads: 2))
+        let report = try GGUFImporter.convert(ConvertOptions(source: Fixtures.path(Self.dir + name), output: out, dtype: dtype, keep: keep, pool: .shared))
         return (try TandemFile(path: out), report)
     }
 
@@ -117,7 +117,7 @@ import TandemFormat
         // Not llama.
         let other = Fixtures.path(Self.dir + "dequant.gguf")
         #expect {
-            try GGUFImporter.convert(ConvertOptions(source: other, output: Fixtures.temporary("x.tandem"), dtype: .f32))
+            try GGUFImporter.convert(ConvertOptions(source: other, output: Fixtures.temporary("x.tandem"), dtype: .f32, pool: .shared))
         } throws: { e in
             if case ConvertError.source(let m) = e { m.contains("architecture test") } else { false }
         }
@@ -125,7 +125,7 @@ import TandemFormat
         let bogus = Fixtures.temporary("bogus.gguf")
         try Data("not gguf at all, just text".utf8).write(to: URL(fileURLWithPath: bogus))
         #expect {
-            try GGUFImporter.convert(ConvertOptions(source: bogus, output: Fixtures.temporary("y.tandem"), dtype: .f32))
+            try GGUFImporter.convert(ConvertOptions(source: bogus, output: Fixtures.temporary("y.tandem"), dtype: .f32, pool: .shared))
         } throws: { e in
             if case ConvertError.format(.unsupportedGGUF) = e { true } else { false }
         }

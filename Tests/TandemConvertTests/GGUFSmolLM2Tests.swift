@@ -29,7 +29,7 @@ import TandemConvert
         let dir = ProcessInfo.processInfo.environment["TANDEM_CACHE"] ?? (path as NSString).deletingLastPathComponent
         for dtype in [DType.q8_0, .q4_0] {
             let out = dir + "/SmolLM2-135M-Instruct.\(dtype.name).tandem"
-            let report = try GGUFImporter.convert(ConvertOptions(source: path, output: out, dtype: dtype))
+            let report = try GGUFImporter.convert(ConvertOptions(source: path, output: out, dtype: dtype, pool: .shared))
             print("\(dtype.name): \(report.tensorCount) tensors, \(report.parameterCount) parameters, \(report.dtypeCounts), " +
                   "\(report.sourceBytes) → \(report.outputBytes) bytes in \(String(format: "%.2f", report.seconds)) s, skipped \(report.skipped) → \(out)")
             let file = try TandemFile(path: out, verifyChecksums: true)

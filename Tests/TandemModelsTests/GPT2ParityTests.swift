@@ -8,7 +8,7 @@ import TandemFormat
 struct GPT2ParityTests {
     static func model(_ dtype: DType) throws -> GPT2Model {
         let f = try Fixtures.model("gpt2-tiny", dtype)
-        return try GPT2Model(weights: ModelWeights(file: f), config: try GPT2Config.from(f.metadata.models["model"]!.config))
+        return try GPT2Model(weights: ModelWeights(file: f), config: try GPT2Config.from(f.metadata.models["model"]!.config), pool: .shared)
     }
 
     @Test func f32MatchesTransformers() throws {

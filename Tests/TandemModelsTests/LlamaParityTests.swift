@@ -18,7 +18,7 @@ struct LlamaParityTests {
 
     static func model(_ dtype: DType) throws -> LlamaModel {
         let f = try Fixtures.model("llama-tiny", dtype)
-        return try LlamaModel(weights: ModelWeights(file: f), config: try LlamaConfig.from(f.metadata.models["model"]!.config))
+        return try LlamaModel(weights: ModelWeights(file: f), config: try LlamaConfig.from(f.metadata.models["model"]!.config), pool: .shared)
     }
 
     @Test func f32MatchesTransformers() throws {

@@ -41,7 +41,7 @@ enum Fixtures {
         let key = "\(checkpoint).\(dtype)"
         if let f = converted[key] { return f }
         let out = Scratch.named("\(key).tandem")
-        _ = try Converter.convert(ConvertOptions(source: path("Tests/Fixtures/checkpoints/\(checkpoint)"), output: out, dtype: dtype))
+        _ = try Converter.convert(ConvertOptions(source: path("Tests/Fixtures/checkpoints/\(checkpoint)"), output: out, dtype: dtype, pool: .shared))
         let f = try TandemFile(path: out)
         converted[key] = f
         return f
@@ -50,7 +50,7 @@ enum Fixtures {
     static func t5(_ checkpoint: String, _ dtype: DType) throws -> T5Model {
         let f = try model(checkpoint, dtype)
         let config = try T5Config.from(f.metadata.models["model"]!.config)
-        return try T5Model(weights: ModelWeights(file: f), config: config)
+        return try T5Model(weights: ModelWeights(file: f), config: config, pool: .shared)
     }
 }
 

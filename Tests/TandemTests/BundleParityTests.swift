@@ -22,8 +22,8 @@ enum BundleGolden {
             llm: root.appendingPathComponent(p["llm"] as! String).standardized.path,
             slm: root.appendingPathComponent(p["slm"] as! String).path,
             projector: root.appendingPathComponent(p["projector"] as! String).path)
-        _ = try Converter.convertBundle(sources, options: ConvertOptions(source: sources.llm, output: out, dtype: dtype))
-        return try TandemModel(path: out)
+        _ = try Converter.convertBundle(sources, options: ConvertOptions(source: sources.llm, output: out, dtype: dtype, pool: .shared))
+        return try TandemModel(path: out, pool: .shared)
     }
 
     static func array(_ pairName: String, _ c: [String: Any], _ key: String) throws -> [Float] {

@@ -47,8 +47,8 @@ enum GenerationGolden {
         }
         try Data(bytes).write(to: st)
         let out = dir.appendingPathComponent("model.tandem").path
-        _ = try Converter.convert(ConvertOptions(source: dir.path, output: out, dtype: .f32))
-        let m = try TandemModel(path: out)
+        _ = try Converter.convert(ConvertOptions(source: dir.path, output: out, dtype: .f32, pool: .shared))
+        let m = try TandemModel(path: out, pool: .shared)
         opened[name] = m
         return m
     }

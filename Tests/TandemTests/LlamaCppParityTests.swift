@@ -4,6 +4,7 @@ import Testing
 import Tandem
 import TandemConvert
 import TandemFormat
+import TandemKernels
 
 /// SmolLM2-135M-Instruct against llama.cpp with identical weights (ARCHITECTURE.md §6): the
 /// GGUF files from Tools/parity/make_parity_gguf.py hold the same Q8_0 / Q4_0 blocks that Tandem
@@ -85,8 +86,8 @@ enum LlamaCppParity {
         let gguf = URL(fileURLWithPath: directory!).appendingPathComponent(e["gguf"] as! String).path
         #expect(try sha256(gguf) == e["sha256"] as! String, "\(gguf) is not the file the golden was made from")
         let out = Scratch.named("llamacpp-\(dtype).tandem")
-        _ = try GGUFImporter.convert(ConvertOptions(source: gguf, output: out, dtype: DType(name: dtype)!))
-        let m = try TandemModel(path: out, threads: 2)
+        _ = try GGUFImporter.convert(ConvertOptions(source: gguf, output: out, dtype: DType(name: dtype)!, pool: .shared))
+        let m = try TandemModel(path: out, pool: ThreadPool(threads: 2))
         // The mapping keeps the data; the name goes now, so no 0.1–0.5 GB file outlives the run.
         try? FileManager.default.removeItem(atPath: out)
         opened[dtype] = m

@@ -9,8 +9,7 @@ struct BenchKernels: ParsableCommand {
         commandName: "kernels",
         abstract: "GEMV/GEMM per dtype against measured memory bandwidth and FMA peak (release builds only).")
 
-    @Option(help: "Threads (default: TANDEM_THREADS or all cores).")
-    var threads: Int = ThreadPool.defaultThreadCount
+    @OptionGroup var threading: ThreadOptions
 
     @Option(help: "Timed runs per measurement, after one warm-up; the median is reported.")
     var runs: Int = 5
@@ -25,12 +24,12 @@ struct BenchKernels: ParsableCommand {
     var json = false
 
     func validate() throws {
-        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
         guard runs >= 1 else { throw ValidationError("--runs must be at least 1") }
         guard bandwidthMib >= 1 else { throw ValidationError("--bandwidth-mib must be at least 1") }
     }
 
     func run() throws {
+        let threads = try threading.count()
         let options = KernelBenchmark.Options(
             threads: threads, runs: runs, bandwidthBytes: bandwidthMib << 20,
             numpyScript: numpy == "none" ? nil : numpy)

@@ -24,8 +24,7 @@ struct BenchModel: ParsableCommand {
     @Option(help: "Sequences decoded together.")
     var batch: Int = 1
 
-    @Option(help: "Threads (default: all cores).")
-    var threads: Int?
+    @OptionGroup var threading: ThreadOptions
 
     @Option(help: "Timed runs after one warm-up.")
     var runs: Int = 3
@@ -44,7 +43,7 @@ struct BenchModel: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let m = try TandemModel(path: file, threads: threads)
+            let m = try TandemModel(path: file, pool: try threading.pool())
             var rng = SeededGenerator(seed: seed)
             let eos = m.eosTokenId ?? -1
             let upper = min(m.vocabularySize, 32000)

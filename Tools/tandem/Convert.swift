@@ -49,25 +49,39 @@ struct Convert: ParsableCommand {
     @Option(name: .customLong("keep"), help: "PATTERN=dtype override (repeatable).")
     var keep: [String] = []
 
-    @Option(help: "Threads used to quantize (default: all cores).")
-    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    @OptionGroup var threading: ThreadOptions
 
     @Flag(help: "Print nothing but errors.")
     var quiet = false
 
+    /// `--dtype` as a storage type for weight matrices.
+    func storageDType() throws -> DType {
+        guard let dt = DType(name: dtype), dt != .bf16 else {
+            throw ValidationError("unknown --dtype \(dtype) (use f32, f16, q8_0 or q4_0)")
+        }
+        return dt
+    }
+
+    func keepRules() throws -> [KeepRule] {
+        do { return try keep.map { try KeepRule(parsing: $0) } } catch { throw ValidationError("\(error)") }
+    }
+
+    func validate() throws {
+        _ = try storageDType()
+        _ = try keepRules()
+    }
+
     func run() throws {
         try reportingErrors {
-            guard let dt = DType(name: dtype), dt != .bf16 else {
-                throw ValidationError("unknown --dtype \(dtype) (use f32, f16, q8_0 or q4_0)")
-            }
-            guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
-            let rules = try keep.map { try KeepRule(parsing: $0) }
+            let dt = try storageDType()
+            let pool = try threading.pool()
+            let rules = try keepRules()
             let bar = ProgressBar(label: "converting")
             let bundleParts = [llm, slm, projector].compactMap { $0 }
             let report: ConvertReport
             if let source {
                 guard bundleParts.isEmpty else { throw ValidationError("give either SRC or --llm/--slm/--projector, not both") }
-                let options = ConvertOptions(source: source, output: output, dtype: dt, keep: rules, threads: threads)
+                let options = ConvertOptions(source: source, output: output, dtype: dt, keep: rules, pool: pool)
                 let handler: ((Int, Int) -> Void)? = quiet ? nil : { bar.update(done: $0, total: $1) }
                 report = source.lowercased().hasSuffix(".gguf")
                     ? try GGUFImporter.convert(options, progress: handler)
@@ -78,7 +92,7 @@ struct Convert: ParsableCommand {
                 }
                 report = try Converter.convertBundle(
                     BundleSources(llm: llm, slm: slm, projector: projector),
-                    options: ConvertOptions(source: llm, output: output, dtype: dt, keep: rules, threads: threads),
+                    options: ConvertOptions(source: llm, output: output, dtype: dt, keep: rules, pool: pool),
                     progress: quiet ? nil : { bar.update(done: $0, total: $1) })
             }
             bar.finish()

@@ -49,8 +49,7 @@ struct Generate: ParsableCommand {
     @Option(help: "Seed for sampling.")
     var seed: UInt64 = 0
 
-    @Option(help: "Threads (default: all cores).")
-    var threads: Int?
+    @OptionGroup var threading: ThreadOptions
 
     @Flag(name: .customLong("show-tokens"), help: "Print the prompt's token ids to stderr.")
     var showTokens = false
@@ -62,7 +61,6 @@ struct Generate: ParsableCommand {
         guard maxTokens >= 1 else { throw ValidationError("--max-tokens must be at least 1") }
         guard minTokens >= 0, minTokens <= maxTokens else { throw ValidationError("--min-tokens must be in 0...--max-tokens") }
         guard beam >= 1 else { throw ValidationError("--beam must be at least 1") }
-        if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
         if let t = temperature, !(t >= 0) { throw ValidationError("--temperature must be ≥ 0") }
         if let k = topK, k < 0 { throw ValidationError("--top-k must be ≥ 0") }
         if let p = topP, !(p > 0 && p <= 1) { throw ValidationError("--top-p must be in (0, 1]") }
@@ -74,7 +72,7 @@ struct Generate: ParsableCommand {
         try reportingErrors {
             let (modelPath, promptArgument) = try resolveArguments()
             var text = try readPrompt(promptArgument)
-            let m = try TandemModel(path: modelPath, threads: threads)
+            let m = try TandemModel(path: modelPath, pool: try threading.pool())
             if chat {
                 guard let source = m.file.metadata.generation["chat_template"]?.stringValue else {
                     throw ValidationError("\(modelPath) has no chat template; run without --chat")

@@ -67,8 +67,7 @@ struct Summarize: ParsableCommand {
     @Flag(help: "Records in input order (the default order is completion order, which batching keeps in input order too).")
     var ordered = false
 
-    @Option(help: "Threads (default: all cores).")
-    var threads: Int?
+    @OptionGroup var threading: ThreadOptions
 
     @Flag(help: "No progress output.")
     var quiet = false
@@ -120,7 +119,7 @@ struct Summarize: ParsableCommand {
     func run() throws {
         var skipped = false
         try reportingErrors {
-            let m = try TandemModel(path: model, threads: threads)
+            let m = try TandemModel(path: model, pool: try threading.pool())
             var isDir: ObjCBool = false
             let source: DocumentSource
             if input == "-" {

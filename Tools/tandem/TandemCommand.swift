@@ -11,6 +11,38 @@ struct TandemCommand: AsyncParsableCommand {
         abstract: "LLM-to-SLM generation on ordinary CPUs: convert, inspect and benchmark Tandem models.",
         version: "0.1.0",
         subcommands: [Convert.self, Inspect.self, Generate.self, Summarize.self, Bench.self])
+
+    /// Parses and runs the command. A bad option value or a missing argument is one line on stderr
+    /// (`tandem: error: …`, then where to find the usage) and exit status 64, as a failed run is one
+    /// line and exit status 1 (`reportingErrors`); `--help` and `--version` print as usual.
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            let code = exitCode(for: error)
+            if error is ExitCode || code == .success { exit(withError: error) }
+            let message = self.message(for: error).split(separator: "\n").first.map(String.init) ?? "\(error)"
+            FileHandle.standardError.write(Data("tandem: error: \(message) (see \(helpCommand) --help)\n".utf8))
+            Foundation.exit(code.rawValue)
+        }
+    }
+
+    /// `tandem` followed by the subcommands named on the command line (`tandem bench kernels`).
+    static var helpCommand: String {
+        var path = ["tandem"]
+        var commands: [ParsableCommand.Type] = configuration.subcommands
+        for argument in CommandLine.arguments.dropFirst() {
+            guard let next = commands.first(where: { $0._commandName == argument }) else { break }
+            path.append(argument)
+            commands = next.configuration.subcommands
+        }
+        return path.joined(separator: " ")
+    }
 }
 
 /// Runs `body`, printing any error as one line (`tandem: error: …`) and exiting with code 1.
