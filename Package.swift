@@ -55,7 +55,7 @@ let package = Package(
         .executableTarget(
             name: "tandem",
             dependencies: [
-                "Tandem", "TandemConvert", "TandemFormat", "TandemKernels", "TandemTokenizer",
+                "Tandem", "TandemConvert", "TandemFormat", "TandemKernels", "TandemModels", "TandemTokenizer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Tools/tandem"),

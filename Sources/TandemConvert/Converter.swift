@@ -185,6 +185,9 @@ public enum Converter {
     static func chooseDType(_ e: ExpectedTensor, options: ConvertOptions) throws(ConvertError) -> (DType, String) {
         let columns = e.shape.last ?? 1
         if let rule = options.keep.first(where: { $0.matches(e.name) }) {
+            guard e.kind.storageDTypes.contains(rule.dtype) else {
+                throw .badOption("--keep \(rule): \(e.name) is a \(e.kind.rawValue) tensor, which may be stored as \(e.kind.storageDTypes.listed)")
+            }
             if rule.dtype.isQuantized, columns % rule.dtype.blockSize != 0 {
                 throw .badOption("--keep \(rule): \(e.name) has rows of \(columns), not a multiple of \(rule.dtype.blockSize)")
             }

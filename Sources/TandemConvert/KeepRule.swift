@@ -2,6 +2,7 @@
 // projection (`*.DenseReluDense.wo.weight`) overflows in f16 and degrades in int8 in other
 // engines; this is the escape hatch that keeps it in f32.
 import TandemFormat
+import TandemModels
 
 /// A glob over tensor names (`*` any run of characters, `?` one character) and the dtype
 /// matching tensors are stored in.
@@ -20,8 +21,8 @@ public struct KeepRule: Sendable, Equatable, CustomStringConvertible {
             throw .badOption("--keep expects PATTERN=dtype, got \(text)")
         }
         let name = String(text[text.index(after: eq)...])
-        guard let dtype = DType(name: name) else {
-            throw .badOption("--keep \(text): unknown dtype \(name) (use one of \(DType.allCases.map(\.name).joined(separator: ", ")))")
+        guard let dtype = DType(name: name), TensorKind.anyStorageDType.contains(dtype) else {
+            throw .badOption("--keep \(text): unknown dtype \(name) (use \(TensorKind.anyStorageDType.listed))")
         }
         self.init(pattern: String(text[..<eq]), dtype: dtype)
     }

@@ -18,12 +18,19 @@ public struct WeightMatrix: @unchecked Sendable {
     /// `rows * dtype.rowBytes(columns:)` bytes.
     public let data: UnsafeRawPointer
 
+    /// The dtypes a weight matrix may have: those with GEMV and GEMM kernels on every tier. The
+    /// one answer to "may this matrix be stored as X": `tandem convert`'s `--dtype` and `--keep`
+    /// (through `TensorKind.storageDTypes`), the loader (`ModelWeights`) and this type ask here.
+    public static let dtypes: [DType] = [.f32, .f16, .q8_0, .q4_0]
+
+    public static func supports(_ dtype: DType) -> Bool { dtypes.contains(dtype) }
+
     public init(dtype: DType, rows: Int, columns: Int, data: UnsafeRawPointer) {
         precondition(rows > 0 && columns > 0, "empty weight matrix \(rows)×\(columns)")
         precondition(
             columns % dtype.blockSize == 0,
             "\(dtype) rows need a multiple of \(dtype.blockSize) columns, got \(columns)")
-        precondition(dtype != .bf16, "bf16 weights have no kernels; widen them to f32 at load")
+        precondition(Self.supports(dtype), "\(dtype) weights have no kernels (the loader refuses them)")
         self.dtype = dtype
         self.rows = rows
         self.columns = columns

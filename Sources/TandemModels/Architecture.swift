@@ -3,6 +3,7 @@
 // converter checks a checkpoint against — every expected tensor's name, shape and kind — so a
 // checkpoint with a missing or mis-shaped tensor is refused before anything is written.
 import TandemFormat
+import TandemKernels
 
 /// What a tensor is, which decides its default storage dtype (norms, biases and position tables
 /// stay f32; matrices take the requested dtype).
@@ -18,6 +19,23 @@ public enum TensorKind: String, Sendable, Codable {
 
     /// Whether the requested dtype applies; other kinds stay f32 unless a `--keep` rule says otherwise.
     public var takesRequestedDType: Bool { self == .linear || self == .embedding }
+
+    /// The dtypes a tensor of this kind may be stored in — what the converter accepts (`--dtype`,
+    /// `--keep`) and the loader reads: matrices and embedding tables (a tied head multiplies by
+    /// one) in any dtype with matrix kernels (`WeightMatrix.dtypes`); norms, biases and position
+    /// tables in f32, which the forward pass reads in place.
+    public var storageDTypes: [DType] { takesRequestedDType ? WeightMatrix.dtypes : [.f32] }
+
+    /// Every dtype some kind of tensor may be stored in (what a `--keep` rule may name).
+    public static var anyStorageDType: [DType] { WeightMatrix.dtypes }
+}
+
+extension [DType] {
+    /// "f32, f16, q8_0 or q4_0", for messages and `--help`.
+    public var listed: String {
+        let names = map(\.name)
+        return names.count < 2 ? names.joined() : names.dropLast().joined(separator: ", ") + " or " + names.last!
+    }
 }
 
 /// One tensor an architecture expects, in Tandem's naming and layout.

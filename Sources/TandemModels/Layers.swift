@@ -21,7 +21,7 @@ public enum ModelError: Error, CustomStringConvertible, Sendable, Equatable {
         switch self {
         case let .missingTensor(n): "model file has no tensor \(n)"
         case let .shape(t, e, a): "tensor \(t) has shape \(a), the config implies \(e)"
-        case let .unsupportedDType(t, d): "tensor \(t) is \(d), which has no kernels (use f32, f16, q8_0 or q4_0)"
+        case let .unsupportedDType(t, d): "tensor \(t) is \(d), which this build cannot run"
         case let .config(m): m
         case let .unsupportedArchitecture(a): "unsupported architecture \(a)"
         case let .tokenOutOfRange(id, v): "token id \(id) is outside the vocabulary (\(v))"
@@ -51,7 +51,7 @@ public struct ModelWeights: @unchecked Sendable {
 
     public func linear(_ name: String, out: Int, in inFeatures: Int, bias: String? = nil) throws(ModelError) -> Linear {
         let v = try view(name, shape: [out, inFeatures])
-        guard v.dtype != .bf16 else { throw .unsupportedDType(tensor: prefix + name, dtype: v.dtype.name) }
+        try check(v, name, kind: .linear)
         let b = try bias.map { (n) throws(ModelError) in try vector(n, count: out) }
         return Linear(weight: WeightMatrix(dtype: v.dtype, rows: out, columns: inFeatures, data: v.data.baseAddress!), bias: b)
     }
@@ -59,13 +59,23 @@ public struct ModelWeights: @unchecked Sendable {
     /// An f32 vector (norm weights, biases) or table, used in place.
     public func vector(_ name: String, count: Int, shape: [Int]? = nil) throws(ModelError) -> UnsafeBufferPointer<Float> {
         let v = try view(name, shape: shape ?? [count])
-        guard v.dtype == .f32 else { throw .unsupportedDType(tensor: prefix + name, dtype: "\(v.dtype.name) (expected f32)") }
+        try check(v, name, kind: .norm)
         return UnsafeBufferPointer(start: v.data.baseAddress!.assumingMemoryBound(to: Float.self), count: count)
     }
 
     public func embedding(_ name: String, vocabulary: Int, dimension: Int) throws(ModelError) -> Embedding {
         let v = try view(name, shape: [vocabulary, dimension])
+        try check(v, name, kind: .embedding)
         return Embedding(view: v, vocabulary: vocabulary, dimension: dimension)
+    }
+
+    /// Refuses a tensor stored in a dtype its kind may not have (`TensorKind.storageDTypes`, the
+    /// converter's rule too), naming the dtypes it may have.
+    func check(_ v: TensorView, _ name: String, kind: TensorKind) throws(ModelError) {
+        let allowed = kind.storageDTypes
+        guard allowed.contains(v.dtype) else {
+            throw .unsupportedDType(tensor: prefix + name, dtype: "\(v.dtype.name) (a \(kind.rawValue) tensor may be \(allowed.listed))")
+        }
     }
 }
 

@@ -79,9 +79,27 @@ struct ConverterTests {
     }
 
     @Test func badKeepRules() {
-        for text in ["noequals", "=f32", "x=int3"] {
+        for text in ["noequals", "=f32", "x=int3", "x=bf16"] {
             #expect(throws: ConvertError.self) { try KeepRule(parsing: text) }
         }
+    }
+
+    /// A `--keep` dtype the tensor's kind may not have (`TensorKind.storageDTypes`, what the
+    /// loader reads) is refused before anything is written: a matrix without kernels, a norm
+    /// quantized. Before, `--keep '*.wo.weight=bf16'` wrote a file that `generate` refused.
+    @Test(arguments: [("*.DenseReluDense.wo.weight", DType.bf16), ("*.layer_norm.weight", .q8_0), ("*.layer_norm.weight", .f16)])
+    func keepRuleOutsideTheKindIsRefused(pattern: String, dtype: DType) {
+        let out = Fixtures.temporary("keep-refused.tandem")
+        do {
+            _ = try Converter.convert(ConvertOptions(
+                source: Fixtures.path("Tests/Fixtures/checkpoints/t5-v1_1-tiny"), output: out, dtype: .q8_0,
+                keep: [KeepRule(pattern: pattern, dtype: dtype)], pool: .shared))
+            Issue.record("--keep \(pattern)=\(dtype) accepted")
+        } catch {
+            guard case let .badOption(message) = error else { Issue.record("got \(error)"); return }
+            #expect(message.contains("may be stored as"), "\(message)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: out))
     }
 }
 

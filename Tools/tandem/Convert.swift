@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import TandemConvert
 import TandemFormat
+import TandemModels
 
 struct Convert: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -43,10 +44,12 @@ struct Convert: ParsableCommand {
     @Option(name: .shortAndLong, help: "Output file (e.g. model.tandem).")
     var output: String
 
-    @Option(help: "Storage dtype for weight matrices: f32, f16, q8_0, q4_0.")
+    @Option(help: ArgumentHelp("Storage dtype for weight matrices: \(TensorKind.linear.storageDTypes.listed).", valueName: "dtype"))
     var dtype: String = "q8_0"
 
-    @Option(name: .customLong("keep"), help: "PATTERN=dtype override (repeatable).")
+    @Option(name: .customLong("keep"), help: ArgumentHelp(
+        "PATTERN=dtype override (repeatable).",
+        discussion: "Matrices and embeddings: \(TensorKind.linear.storageDTypes.listed); norms, biases and position tables: f32."))
     var keep: [String] = []
 
     @OptionGroup var threading: ThreadOptions
@@ -56,8 +59,8 @@ struct Convert: ParsableCommand {
 
     /// `--dtype` as a storage type for weight matrices.
     func storageDType() throws -> DType {
-        guard let dt = DType(name: dtype), dt != .bf16 else {
-            throw ValidationError("unknown --dtype \(dtype) (use f32, f16, q8_0 or q4_0)")
+        guard let dt = DType(name: dtype), TensorKind.linear.storageDTypes.contains(dt) else {
+            throw ValidationError("unknown --dtype \(dtype) (use \(TensorKind.linear.storageDTypes.listed))")
         }
         return dt
     }
