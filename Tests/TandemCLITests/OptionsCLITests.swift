@@ -25,6 +25,7 @@ struct OptionsCLITests {
         }
         c += [
             (summarize + ["--batch", "0"], [:], "--batch"),
+            (summarize + ["--ordered"], [:], "--ordered"),
             (summarize + ["--max-memory", "lots"], [:], "--max-memory"),
             (summarize + ["--shard", "3/2"], [:], "--shard"),
             (summarize + ["--min-tokens", "100", "--max-tokens", "10"], [:], "--min-tokens"),

@@ -8,8 +8,8 @@ struct Summarize: ParsableCommand {
         discussion: """
             Input: JSONL ({"id": …, "text": …}; field names with --id-field/--text-field), a \
             directory of .txt files (id = file name), or - for standard input. Output: JSONL, one \
-            record per document (id, summary, input_tokens, output_tokens, ms), appended and \
-            flushed as whole lines.
+            record per document (id, summary, input_tokens, output_tokens, ms), in input order, \
+            appended and flushed as whole lines.
 
             Resumable: rerunning the same command after a crash (even kill -9) repairs a torn \
             last line and skips the ids already in --output; no record is written twice. \
@@ -63,9 +63,6 @@ struct Summarize: ParsableCommand {
 
     @Option(help: "Process shard K of N (K/N, 0-based).")
     var shard: String?
-
-    @Flag(help: "Records in input order (the default order is completion order, which batching keeps in input order too).")
-    var ordered = false
 
     @OptionGroup var threading: ThreadOptions
 
