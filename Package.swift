@@ -55,7 +55,7 @@ let package = Package(
         .executableTarget(
             name: "tandem",
             dependencies: [
-                "Tandem", "TandemConvert", "TandemFormat", "TandemKernels", "TandemModels", "TandemTokenizer",
+                "Tandem", "TandemConvert", "TandemFormat", "TandemKernels", "CTandemKernels", "TandemModels", "TandemTokenizer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Tools/tandem"),

@@ -79,7 +79,7 @@ public enum KernelISA: String, CaseIterable, Sendable, CustomStringConvertible {
     }
 
     /// The C traits table; only valid for an available instruction set.
-    var table: UnsafePointer<tk_kernels> {
+    package var table: UnsafePointer<tk_kernels> {
         guard let t = tk_kernels_for(cValue) else {
             preconditionFailure("instruction set \(self) is not available on this CPU")
         }

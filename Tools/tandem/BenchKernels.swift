@@ -1,5 +1,5 @@
 // `tandem bench kernels`: matrix products and the machine's limits, measured in one run.
-// The measuring lives in TandemKernels.KernelBenchmark; this file only parses and prints.
+// The measuring lives in KernelBenchmark.swift; this file only parses and prints.
 import ArgumentParser
 import Foundation
 import TandemKernels

@@ -1,6 +1,7 @@
 // `tandem bench kernels`: the kernels measured against the machine's own limits, measured in the
-// same run (docs: shared/design/BENCHMARKS.md). Lives here, not in the CLI, so Benchmarks/ can
-// reuse it. Timing: one warm-up, then `runs` timed runs; the median is reported with min–max.
+// same run (Benchmarks/kernels/README.md). Part of the command, not of the TandemKernels library:
+// nothing else runs it. Timing: one warm-up, then `runs` timed runs; the median is reported with
+// min–max.
 //
 // GEMV weights rotate through enough copies of the matrix to fill `bandwidthBytes` (≥ 1 GiB by
 // default), so every call streams its weights from DRAM, as decoding a model larger than the
@@ -8,41 +9,42 @@
 import CTandemKernels
 import Foundation
 import TandemFormat
+import TandemKernels
 
 /// One measurement; `--json` prints an array of these.
-public struct KernelBenchRecord: Codable, Sendable {
+struct KernelBenchRecord: Codable, Sendable {
     /// "bandwidth", "peak", "gemv", "gemm", "pool".
-    public var kind: String
-    public var dtype: String?
-    public var m: Int?
-    public var n: Int?
-    public var k: Int?
-    public var threads: Int
-    public var gbps: Double?
-    public var gflops: Double?
+    var kind: String
+    var dtype: String?
+    var m: Int?
+    var n: Int?
+    var k: Int?
+    var threads: Int
+    var gbps: Double?
+    var gflops: Double?
     /// Of the measured limit: read bandwidth for bandwidth/gemv, f32 FMA peak for gemm.
-    public var fraction: Double?
+    var fraction: Double?
     /// Median wall time of one call (pool rows) or of one run, in microseconds.
-    public var micros: Double?
+    var micros: Double?
     /// "tandem", "numpy" (OpenBLAS as installed) or "numpy-avx2" (OpenBLAS forced to Haswell kernels).
-    public var engine: String
-    public var isa: String
+    var engine: String
+    var isa: String
     /// Spread of the runs, min and max of the reported figure.
-    public var low: Double?
-    public var high: Double?
+    var low: Double?
+    var high: Double?
 }
 
-public struct KernelBenchmark {
-    public struct Options: Sendable {
-        public var threads: Int
-        public var runs: Int
+struct KernelBenchmark {
+    struct Options: Sendable {
+        var threads: Int
+        var runs: Int
         /// Bytes streamed by the bandwidth probe and rotated through by GEMV.
-        public var bandwidthBytes: Int
+        var bandwidthBytes: Int
         /// Benchmarks/kernels/numpy_gemm.py, or nil to skip the numpy reference.
-        public var numpyScript: String?
-        public var isa: KernelISA
+        var numpyScript: String?
+        var isa: KernelISA
 
-        public init(threads: Int = ThreadPool.defaultThreadCount, runs: Int = 5, bandwidthBytes: Int = 1 << 30,
+        init(threads: Int = ThreadPool.defaultThreadCount, runs: Int = 5, bandwidthBytes: Int = 1 << 30,
                     numpyScript: String? = "Benchmarks/kernels/numpy_gemm.py", isa: KernelISA = .current) {
             self.threads = threads
             self.runs = runs
@@ -52,21 +54,21 @@ public struct KernelBenchmark {
         }
     }
 
-    public static let gemvShapes = [(n: 4096, k: 4096), (n: 2048, k: 8192), (n: 512, k: 2048)]
-    public static let gemmShapes = [(m: 512, n: 1024, k: 1024), (m: 512, n: 4096, k: 1024)]
-    public static let dtypes: [DType] = [.f32, .f16, .q8_0, .q4_0]
+    static let gemvShapes = [(n: 4096, k: 4096), (n: 2048, k: 8192), (n: 512, k: 2048)]
+    static let gemmShapes = [(m: 512, n: 1024, k: 1024), (m: 512, n: 4096, k: 1024)]
+    static let dtypes: [DType] = [.f32, .f16, .q8_0, .q4_0]
 
     let options: Options
     let log: (String) -> Void
     var records: [KernelBenchRecord] = []
 
-    public init(options: Options, log: @escaping (String) -> Void = { _ in }) {
+    init(options: Options, log: @escaping (String) -> Void = { _ in }) {
         self.options = options
         self.log = log
     }
 
     /// Runs everything and returns the records in table order.
-    public mutating func run() -> [KernelBenchRecord] {
+    mutating func run() -> [KernelBenchRecord] {
         let threadCounts = options.threads > 1 ? [1, options.threads] : [1]
         var bandwidth: [Int: Double] = [:]
         var peak: [Int: Double] = [:]
@@ -303,9 +305,9 @@ public struct KernelBenchmark {
 
     // MARK: Table
 
-    public static let header = "kind       engine     dtype  shape (m×n×k)       thr      value        min–max         fraction   µs/call"
+    static let header = "kind       engine     dtype  shape (m×n×k)       thr      value        min–max         fraction   µs/call"
 
-    public static func row(_ r: KernelBenchRecord) -> String {
+    static func row(_ r: KernelBenchRecord) -> String {
         func f(_ v: Double?, _ digits: Int = 1) -> String { v.map { String(format: "%.\(digits)f", $0) } ?? "" }
         let shape = r.n.map { "\(r.m ?? 1)×\($0)×\(r.k ?? 0)" } ?? ""
         let value: String
@@ -319,7 +321,7 @@ public struct KernelBenchmark {
             + (r.kind == "pool" ? "" : f(r.micros, 1))
     }
 
-    public static func table(_ records: [KernelBenchRecord]) -> String {
+    static func table(_ records: [KernelBenchRecord]) -> String {
         ([header] + records.map(row)).joined(separator: "\n")
     }
 
