@@ -44,7 +44,7 @@ let package = Package(
         .target(
             name: "CSentencePiece",
             linkerSettings: [.linkedLibrary("sentencepiece"), .linkedLibrary("stdc++")]),
-        .target(name: "TandemTokenizer", dependencies: ["TandemFormat", "CSentencePiece"]),
+        .target(name: "TandemTokenizer", dependencies: ["CSentencePiece"]),
         .target(name: "TandemModels", dependencies: ["TandemFormat", "TandemKernels"]),
         .target(
             name: "TandemConvert",
@@ -61,9 +61,11 @@ let package = Package(
             path: "Tools/tandem"),
         // Builders of deliberately broken files, and the per-process scratch directory, for the tests.
         .target(name: "TandemTestSupport", dependencies: ["TandemFormat"], path: "Tests/TandemTestSupport"),
-        .testTarget(name: "TandemFormatTests", dependencies: ["TandemFormat", "TandemKernels", "TandemTestSupport"]),
-        .testTarget(name: "TandemKernelsTests", dependencies: ["TandemKernels", "TandemFormat"]),
-        .testTarget(name: "TandemCLITests", dependencies: ["tandem", "TandemTestSupport", "TandemFormat"]),
+        .testTarget(name: "TandemFormatTests", dependencies: ["TandemFormat", "TandemTestSupport"]),
+        .testTarget(
+            name: "TandemKernelsTests",
+            dependencies: ["TandemKernels", "TandemFormat", .product(name: "Atomics", package: "swift-atomics")]),
+        .testTarget(name: "TandemCLITests", dependencies: ["tandem", "TandemTestSupport"]),
         .testTarget(name: "TandemTests", dependencies: ["Tandem", "TandemConvert", "TandemFormat", "TandemKernels", "TandemModels", "TandemTestSupport"]),
         .testTarget(
             name: "TandemModelsTests",
@@ -71,7 +73,7 @@ let package = Package(
         .testTarget(name: "TandemTokenizerTests", dependencies: ["TandemTokenizer", "TandemFormat"]),
         .testTarget(
             name: "TandemConvertTests",
-            dependencies: ["TandemConvert", "TandemFormat", "TandemKernels", "TandemModels", "TandemTestSupport"]),
+            dependencies: ["TandemConvert", "TandemFormat", "TandemModels", "TandemTestSupport"]),
     ],
     cxxLanguageStandard: .cxx17
 )
