@@ -37,7 +37,7 @@ extension Converter {
             case "gpt2": ds = try GPT2Config.from(slm.config).nEmbd
             default: ds = try LlamaConfig.from(slm.config).hiddenSize
             }
-        } catch { throw .source("\(error)") }
+        } catch { throw .config(error) }
         let decoderOnly = slm.modelType != "t5"
 
         // The projector: Linear(d_l→d_h) → ReLU → Linear(d_h→d_s), and A (d_l→d_s) for decoder-only SLMs.

@@ -91,7 +91,7 @@ public enum Converter {
         let names = Set(checkpoint.names)
         let expected: [ExpectedTensor]
         do { expected = try arch.expectedTensors(config: config, checkpointNames: names).filter { keep($0.name) } } catch {
-            throw .source("\(error)")
+            throw .config(error)
         }
         var items: [Item] = []
         for var e in expected {
@@ -154,8 +154,11 @@ public enum Converter {
             try writer.write(to: output, produce: produce, progress: progress)
         } catch let e as ConvertError {
             throw e
+        } catch let e as TandemFileWriter.WriteError {
+            throw .write(e)
         } catch {
-            throw .write("\(error)")
+            // `produce` throws ConvertError only, and the writer WriteError; anything else is a bug.
+            preconditionFailure("TandemFileWriter.write threw \(error)")
         }
         let out: TandemFile
         do { out = try TandemFile(path: output) } catch { throw .format(error) }

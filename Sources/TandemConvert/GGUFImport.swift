@@ -73,7 +73,7 @@ public enum GGUFImporter {
         }
         let config = try llamaConfig(file)
         let c: LlamaConfig
-        do { c = try LlamaConfig.from(config) } catch { throw .source("\(error)") }
+        do { c = try LlamaConfig.from(config) } catch { throw .config(error) }
 
         var byHF: [String: GGUFTensor] = [:]
         var skipped: [String] = []
@@ -82,7 +82,7 @@ public enum GGUFImporter {
         }
         let expected: [ExpectedTensor]
         do { expected = try LlamaArchitecture.expectedTensors(config: config, checkpointNames: Set(byHF.keys)) } catch {
-            throw .source("\(error)")
+            throw .config(error)
         }
         var items: [Item] = []
         var provenance: [String: TandemMetadata.TensorProvenance] = [:]

@@ -58,7 +58,7 @@ public struct TandemFileWriter {
         self.blobs = blobs
     }
 
-    public enum WriteError: Error, CustomStringConvertible {
+    public enum WriteError: Error, CustomStringConvertible, Sendable, Equatable {
         case io(path: String, reason: String)
         case invalidPlan(String)
         public var description: String {

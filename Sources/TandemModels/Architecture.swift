@@ -68,7 +68,7 @@ public enum ConfigLimits {
 }
 
 /// An error in a model's configuration.
-public struct ConfigError: Error, CustomStringConvertible, Sendable {
+public struct ConfigError: Error, CustomStringConvertible, Sendable, Equatable {
     public let message: String
     public init(_ message: String) { self.message = message }
     public var description: String { message }
@@ -79,7 +79,7 @@ public protocol Architecture: Sendable {
     /// Hugging Face `model_type` values handled.
     static var modelTypes: [String] { get }
     /// The tensors of the full model, as the converter must find them.
-    static func expectedTensors(config: JSONValue, checkpointNames: Set<String>) throws -> [ExpectedTensor]
+    static func expectedTensors(config: JSONValue, checkpointNames: Set<String>) throws(ConfigError) -> [ExpectedTensor]
     /// Generation defaults derived from the config (EOS, pad, start token, task prefixes).
     static func generationDefaults(config: JSONValue) -> [String: JSONValue]
 }
@@ -96,7 +96,7 @@ public enum ArchitectureRegistry {
 
 extension JSONValue {
     /// A required positive integer config value.
-    func requiredInt(_ key: String) throws -> Int {
+    func requiredInt(_ key: String) throws(ConfigError) -> Int {
         guard let v = self[key]?.intValue, v > 0, v < 1 << 31 else {
             throw ConfigError("config.json: \(key) is missing or not a positive integer")
         }

@@ -26,7 +26,7 @@ public struct GPT2Config: Codable, Sendable, Equatable {
 
     public var inner: Int { nInner ?? 4 * nEmbd }
 
-    public static func from(_ json: JSONValue) throws -> GPT2Config {
+    public static func from(_ json: JSONValue) throws(ConfigError) -> GPT2Config {
         let c: GPT2Config
         do { c = try json.decode(GPT2Config.self) } catch { throw ConfigError("config.json is not a valid GPT-2 config: \(error)") }
         for (key, v) in [("vocab_size", c.vocabSize), ("n_embd", c.nEmbd), ("n_layer", c.nLayer), ("n_head", c.nHead),
@@ -45,7 +45,7 @@ public struct GPT2Config: Codable, Sendable, Equatable {
 public enum GPT2Architecture: Architecture {
     public static let modelTypes = ["gpt2"]
 
-    public static func expectedTensors(config json: JSONValue, checkpointNames: Set<String>) throws -> [ExpectedTensor] {
+    public static func expectedTensors(config json: JSONValue, checkpointNames: Set<String>) throws(ConfigError) -> [ExpectedTensor] {
         let c = try GPT2Config.from(json)
         let prefix = checkpointNames.contains("transformer.wte.weight") ? "transformer." : ""
         let d = c.nEmbd

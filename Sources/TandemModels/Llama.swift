@@ -35,7 +35,7 @@ public struct LlamaConfig: Codable, Sendable, Equatable {
     public var kvHeads: Int { numKeyValueHeads ?? numAttentionHeads }
     public var headSize: Int { headDim ?? hiddenSize / numAttentionHeads }
 
-    public static func from(_ json: JSONValue) throws -> LlamaConfig {
+    public static func from(_ json: JSONValue) throws(ConfigError) -> LlamaConfig {
         var c: LlamaConfig
         do { c = try json.decode(LlamaConfig.self) } catch { throw ConfigError("config.json is not a valid LLaMA config: \(error)") }
         // transformers 5.x nests the RoPE settings under rope_parameters.
@@ -69,7 +69,7 @@ public struct LlamaConfig: Codable, Sendable, Equatable {
 public enum LlamaArchitecture: Architecture {
     public static let modelTypes = ["llama"]
 
-    public static func expectedTensors(config json: JSONValue, checkpointNames: Set<String>) throws -> [ExpectedTensor] {
+    public static func expectedTensors(config json: JSONValue, checkpointNames: Set<String>) throws(ConfigError) -> [ExpectedTensor] {
         let c = try LlamaConfig.from(json)
         let d = c.hiddenSize, qw = c.numAttentionHeads * c.headSize, kvw = c.kvHeads * c.headSize
         var out = [ExpectedTensor("model.embed_tokens.weight", [c.vocabSize, d], .embedding)]

@@ -42,7 +42,7 @@ public struct T5Config: Codable, Sendable, Equatable {
     /// T5 v1.0 ties the head to `shared` (and scales by d_model^-0.5); v1.1 has its own `lm_head`.
     public var tied: Bool { tieWordEmbeddings ?? true }
 
-    public static func from(_ json: JSONValue) throws -> T5Config {
+    public static func from(_ json: JSONValue) throws(ConfigError) -> T5Config {
         let c: T5Config
         do { c = try json.decode(T5Config.self) } catch { throw ConfigError("config.json is not a valid T5 config: \(error)") }
         for (key, v) in [("vocab_size", c.vocabSize), ("d_model", c.dModel), ("d_kv", c.dKV), ("d_ff", c.dFF),
@@ -73,7 +73,7 @@ public struct T5Config: Codable, Sendable, Equatable {
 public enum T5Architecture: Architecture {
     public static let modelTypes = ["t5", "mt5"]
 
-    public static func expectedTensors(config json: JSONValue, checkpointNames: Set<String>) throws -> [ExpectedTensor] {
+    public static func expectedTensors(config json: JSONValue, checkpointNames: Set<String>) throws(ConfigError) -> [ExpectedTensor] {
         let c = try T5Config.from(json)
         let inner = c.numHeads * c.dKV
         var out: [ExpectedTensor] = [ExpectedTensor("shared.weight", [c.vocabSize, c.dModel], .embedding)]

@@ -156,6 +156,17 @@ struct ConverterRejectionTests {
         expectRefused(dir) { if case .missingTensor = $0 { true } else { false } }
     }
 
+    /// A config.json that parses but is not a valid config of its architecture: the
+    /// architecture's own ConfigError comes through as the cause, not as a flattened string.
+    @Test func invalidConfigKeepsItsCause() throws {
+        let dir = try damaged("gpt2-tiny") { d in
+            var text = try String(contentsOfFile: d + "/config.json", encoding: .utf8)
+            text = text.replacingOccurrences(of: "\"n_head\": 4", with: "\"n_head\": 3")
+            try text.write(toFile: d + "/config.json", atomically: true, encoding: .utf8)
+        }
+        expectRefused(dir) { if case let .config(e) = $0 { e.message.contains("n_head") } else { false } }
+    }
+
     @Test func malformedConfig() throws {
         let dir = try damaged("gpt2-tiny") { d in try "{ not json".write(toFile: d + "/config.json", atomically: true, encoding: .utf8) }
         expectRefused(dir) { if case .format(.malformedJSON) = $0 { true } else { false } }
