@@ -1,5 +1,6 @@
 // A decoder-only model (GPT-2, LLaMA/SmolLM2) as an `AutoregressiveModel`: the prompt is
 // processed in one pass (GEMM over all prompt tokens, multithreaded), then one token per step.
+import TandemKernels
 import TandemModels
 
 public final class CausalRunner: AutoregressiveModel {

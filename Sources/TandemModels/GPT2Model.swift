@@ -68,7 +68,7 @@ public final class GPT2Model: CausalLanguageModel, @unchecked Sendable {
         let attn = FloatBuffer(count: n * d), proj = FloatBuffer(count: n * d), a = FloatBuffer(count: n * inner)
         // Row-wise and element-wise passes shared out over the pool in a prompt pass (shareOut).
         func layerNorm(_ w: UnsafeBufferPointer<Float>, _ b: UnsafeBufferPointer<Float>) {
-            shareOut(n, floats: n * d, pool: pool) { rows in
+            pool.shareOut(n, floats: n * d) { rows in
                 for r in rows {
                     Ops.layerNorm(UnsafeBufferPointer(rebasing: x.buffer[r * d..<(r + 1) * d]), weight: w, bias: b, epsilon: epsilon,
                                   into: h.rows(r..<r + 1, width: d))
@@ -86,12 +86,12 @@ public final class GPT2Model: CausalLanguageModel, @unchecked Sendable {
             attendSegments(layer: l, segments: segments, q: q, k: k, v: v, out: attn, heads: heads, kvHeads: heads, headDim: d / heads,
                            allowBF16: layer.qkv.weight.dtype.isQuantized, pool: pool)
             layer.proj(attn.buffer, rows: n, into: proj.mutable, pool: pool)
-            addInPlace(x.mutable, proj.buffer, count: n * d, pool: pool)
+            Ops.addInPlace(x.mutable, proj.buffer, count: n * d, pool: pool)
             layerNorm(layer.ln2w, layer.ln2b)
             layer.fc(h.buffer, rows: n, into: a.mutable, pool: pool)
-            shareOut(n * inner, pool: pool) { range in Ops.gelu(UnsafeMutableBufferPointer(rebasing: a.mutable[range])) }
+            pool.shareOut(n * inner) { range in Ops.gelu(UnsafeMutableBufferPointer(rebasing: a.mutable[range])) }
             layer.fcProj(a.buffer, rows: n, into: proj.mutable, pool: pool)
-            addInPlace(x.mutable, proj.buffer, count: n * d, pool: pool)
+            Ops.addInPlace(x.mutable, proj.buffer, count: n * d, pool: pool)
             tracer?.record("h.\(l)", x.buffer, shape: [n, d])
         }
         return logitsOfLastRows(x, segments: segments, width: d, head: head, pool: pool, tracer: tracer) { row, out in

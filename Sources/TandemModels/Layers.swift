@@ -212,36 +212,6 @@ public final class RecordingTracer: ForwardTracer {
     public func values(_ name: String) -> [Float]? { tensors.last { $0.name == name }?.values }
 }
 
-/// Below this many floats an element-wise pass runs on the calling thread: a hand-off to the
-/// pool costs more than it saves (a decode step's few rows).
-let parallelElementwiseMinimum = 1 << 16
-
-/// `body` over [0, count) — on the pool's threads in ranges of whole multiples of 64 when the
-/// pass touches at least `parallelElementwiseMinimum` floats (`floats`, default `count`), else
-/// on the calling thread in one range. Why: an encoder pass's norms, residual adds and
-/// activations ran on one thread while the others waited (t5-large, 512 tokens: ~2 M floats of
-/// ReLU per layer). Multiples of 64 keep a vector kernel's tail where one call would have it,
-/// so the floats are the same either way.
-@inline(__always) func shareOut(_ count: Int, floats: Int? = nil, pool: ThreadPool, _ body: (Range<Int>) -> Void) {
-    if (floats ?? count) < parallelElementwiseMinimum {
-        if count > 0 { body(0..<count) }
-    } else {
-        pool.parallelFor(count, alignment: 64, body)
-    }
-}
-
-/// RMS norm of each of `rows` rows of `width`, the rows shared out over `pool` when there are many
-/// (a prompt or encoder pass); a decode step's few rows stay on the calling thread.
-func rmsNormRows(_ x: UnsafeBufferPointer<Float>, rows: Int, width: Int, weight: UnsafeBufferPointer<Float>, epsilon: Float,
-                 into y: UnsafeMutableBufferPointer<Float>, pool: ThreadPool) {
-    shareOut(rows, floats: rows * width, pool: pool) { range in
-        for r in range {
-            Ops.rmsNorm(UnsafeBufferPointer(rebasing: x[r * width..<(r + 1) * width]), weight: weight, epsilon: epsilon,
-                        into: UnsafeMutableBufferPointer(rebasing: y[r * width..<(r + 1) * width]))
-        }
-    }
-}
-
 /// x += layer(input) for `rows` rows — a residual connection: added as the tile GEMM stores its
 /// outputs where it can (`Linear.fuses`), else through `scratch` and a pass over x.
 func addProduct(_ layer: Linear, _ input: UnsafeBufferPointer<Float>, rows: Int, to x: FloatBuffer, scratch: FloatBuffer,
@@ -251,43 +221,5 @@ func addProduct(_ layer: Linear, _ input: UnsafeBufferPointer<Float>, rows: Int,
         return
     }
     layer(input, rows: rows, into: scratch.mutable, pool: pool)
-    addInPlace(x.mutable, scratch.buffer, count: rows * layer.outFeatures, pool: pool)
-}
-
-/// x += y, element-wise over the first `count` floats, shared out over `pool` when long.
-func addInPlace(_ x: UnsafeMutableBufferPointer<Float>, _ y: UnsafeBufferPointer<Float>, count: Int, pool: ThreadPool) {
-    shareOut(count, pool: pool) { range in
-        for i in range { x[i] += y[i] }
-    }
-}
-
-/// A heap buffer of floats with a stable address, for activations and caches (no copy-on-write,
-/// no exclusivity juggling in the forward pass).
-public final class FloatBuffer: @unchecked Sendable {
-    public let mutable: UnsafeMutableBufferPointer<Float>
-    public var count: Int { mutable.count }
-    public var buffer: UnsafeBufferPointer<Float> { UnsafeBufferPointer(mutable) }
-
-    /// `zeroed: false` leaves the floats as the allocator gave them, for an output that a product
-    /// overwrites whole (a decoder step's logits: 1 MB at batch 8 over t5-small's vocabulary).
-    public init(count: Int, zeroed: Bool = true) {
-        mutable = .allocate(capacity: max(count, 1))
-        if zeroed { mutable.initialize(repeating: 0) }
-    }
-
-    public convenience init(_ values: [Float]) {
-        self.init(count: values.count)
-        _ = mutable.initialize(from: values)
-    }
-
-    deinit { mutable.deallocate() }
-
-    /// self[i] += other[i] for the first `count` elements, shared out over `pool` when long.
-    public func add(_ other: FloatBuffer, count: Int, pool: ThreadPool) {
-        addInPlace(mutable, other.buffer, count: count, pool: pool)
-    }
-
-    public subscript(range: Range<Int>) -> UnsafeMutableBufferPointer<Float> { UnsafeMutableBufferPointer(rebasing: mutable[range]) }
-    public func rows(_ r: Range<Int>, width: Int) -> UnsafeMutableBufferPointer<Float> { self[r.lowerBound * width..<r.upperBound * width] }
-    public var array: [Float] { Array(mutable) }
+    Ops.addInPlace(x.mutable, scratch.buffer, count: rows * layer.outFeatures, pool: pool)
 }

@@ -167,9 +167,9 @@ public final class LlamaModel: CausalLanguageModel, @unchecked Sendable {
         let angles = FloatBuffer(count: n * rope.rotaryDim, zeroed: false)
         for (r, p) in positions.enumerated() { rope.angles(position: p, into: angles.mutable.baseAddress! + r * rope.rotaryDim) }
         for (l, layer) in layers.enumerated() {
-            rmsNormRows(x.buffer, rows: n, width: d, weight: layer.inputNorm, epsilon: epsilon, into: h.mutable, pool: pool)
+            Ops.rmsNormRows(x.buffer, rows: n, width: d, weight: layer.inputNorm, epsilon: epsilon, into: h.mutable, pool: pool)
             Linear.apply([layer.q, layer.k, layer.v], h.buffer, rows: n, into: [q.mutable, k.mutable, v.mutable], pool: pool)
-            shareOut(n, floats: n * (heads + kvh) * hd, pool: pool) { rows in
+            pool.shareOut(n, floats: n * (heads + kvh) * hd) { rows in
                 for r in rows {
                     let a = UnsafePointer(angles.mutable.baseAddress! + r * rope.rotaryDim)
                     rope.apply(q.mutable.baseAddress! + r * heads * hd, heads: heads, angles: a)
@@ -179,9 +179,9 @@ public final class LlamaModel: CausalLanguageModel, @unchecked Sendable {
             attendSegments(layer: l, segments: segments, q: q, k: k, v: v, out: attn, heads: heads, kvHeads: kvh, headDim: hd,
                            allowBF16: layer.q.weight.dtype.isQuantized, pool: pool)
             addProduct(layer.o, attn.buffer, rows: n, to: x, scratch: proj, pool: pool)
-            rmsNormRows(x.buffer, rows: n, width: d, weight: layer.postNorm, epsilon: epsilon, into: h.mutable, pool: pool)
+            Ops.rmsNormRows(x.buffer, rows: n, width: d, weight: layer.postNorm, epsilon: epsilon, into: h.mutable, pool: pool)
             Linear.apply([layer.gate, layer.up], h.buffer, rows: n, into: [gate.mutable, up.mutable], pool: pool)
-            shareOut(n * ff, pool: pool) { range in
+            pool.shareOut(n * ff) { range in
                 Ops.swiglu(gate: UnsafeMutableBufferPointer(rebasing: gate.mutable[range]), up: UnsafeBufferPointer(rebasing: up.buffer[range]))
             }
             addProduct(layer.down, gate.buffer, rows: n, to: x, scratch: proj, pool: pool)

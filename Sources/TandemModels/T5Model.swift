@@ -146,7 +146,7 @@ public final class T5Model: @unchecked Sendable {
         tracer?.record("encoder.embeddings", x.buffer, shape: [m, d])
         for (i, layer) in encoder.enumerated() {
             let l = layer.attention
-            rmsNormRows(x.buffer, rows: m, width: d, weight: l.norm, epsilon: epsilon, into: h.mutable, pool: pool)
+            Ops.rmsNormRows(x.buffer, rows: m, width: d, weight: l.norm, epsilon: epsilon, into: h.mutable, pool: pool)
             Linear.apply([l.q, l.k, l.v], h.buffer, rows: m, into: [q.mutable, k.mutable, v.mutable], pool: pool)
             PrefillAttention.attend(
                 q: q.buffer.baseAddress!, k: k.buffer.baseAddress!, v: v.buffer.baseAddress!, out: attn.mutable.baseAddress!,
@@ -156,7 +156,7 @@ public final class T5Model: @unchecked Sendable {
             feedForward(layer.ffn, x: x, rows: m, h: h, a: a, b: b, out: proj)
             tracer?.record("encoder.block.\(i)", x.buffer, shape: [m, d])
         }
-        rmsNormRows(x.buffer, rows: m, width: d, weight: encoderFinalNorm, epsilon: epsilon, into: h.mutable, pool: pool)
+        Ops.rmsNormRows(x.buffer, rows: m, width: d, weight: encoderFinalNorm, epsilon: epsilon, into: h.mutable, pool: pool)
         tracer?.record("encoder.output", h.buffer, shape: [m, d])
         return h
     }
@@ -164,7 +164,7 @@ public final class T5Model: @unchecked Sendable {
     /// x += FFN(RMSNorm(x)) for `rows` rows; `h`, `a`, `b`, `out` are scratch.
     func feedForward(_ f: FeedForward, x: FloatBuffer, rows: Int, h: FloatBuffer, a: FloatBuffer, b: FloatBuffer, out: FloatBuffer) {
         let d = config.dModel, ff = config.dFF
-        rmsNormRows(x.buffer, rows: rows, width: d, weight: f.norm, epsilon: epsilon, into: h.mutable, pool: pool)
+        Ops.rmsNormRows(x.buffer, rows: rows, width: d, weight: f.norm, epsilon: epsilon, into: h.mutable, pool: pool)
         let act = a.rows(0..<rows, width: ff)
         let kind = config.feedForwardProj ?? "relu"
         if let wi = f.wi, kind == "relu", wi.fuses(rows: rows) {
@@ -172,7 +172,7 @@ public final class T5Model: @unchecked Sendable {
             wi(h.buffer, rows: rows, into: a.mutable, epilogue: .relu, pool: pool)
         } else if let wi = f.wi {
             wi(h.buffer, rows: rows, into: a.mutable, pool: pool)
-            shareOut(act.count, pool: pool) { range in
+            pool.shareOut(act.count) { range in
                 let part = UnsafeMutableBufferPointer(rebasing: act[range])
                 switch kind {
                 case "gelu": Ops.geluErf(part)      // HF ACT2FN["gelu"] is the exact (erf) form
@@ -183,7 +183,7 @@ public final class T5Model: @unchecked Sendable {
         } else {
             Linear.apply([f.wi0!, f.wi1!], h.buffer, rows: rows, into: [a.mutable, b.mutable], pool: pool)
             let gatedRelu = kind == "gated-relu", up = b.mutable
-            shareOut(act.count, pool: pool) { range in
+            pool.shareOut(act.count) { range in
                 let part = UnsafeMutableBufferPointer(rebasing: act[range])
                 if gatedRelu {
                     Ops.relu(part)
@@ -407,7 +407,7 @@ public final class T5Model: @unchecked Sendable {
         }
         for (l, layer) in decoder.enumerated() {
             let sa = layer.selfAttention
-            rmsNormRows(x.buffer, rows: n, width: d, weight: sa.norm, epsilon: epsilon, into: h.mutable, pool: pool)
+            Ops.rmsNormRows(x.buffer, rows: n, width: d, weight: sa.norm, epsilon: epsilon, into: h.mutable, pool: pool)
             Linear.apply([sa.q, sa.k, sa.v], h.buffer, rows: n, into: [q.mutable, k.mutable, v.mutable], pool: pool)
             for (i, s) in states.enumerated() {
                 let p = s.position
@@ -433,19 +433,19 @@ public final class T5Model: @unchecked Sendable {
                 pool.parallelFor(n) { attendRange($0, .inline) }
             }
             sa.o(attn.buffer, rows: n, into: proj.mutable, pool: pool)
-            addInPlace(x.mutable, proj.buffer, count: n * d, pool: pool)
+            Ops.addInPlace(x.mutable, proj.buffer, count: n * d, pool: pool)
 
             let ca = layer.crossAttention
-            rmsNormRows(x.buffer, rows: n, width: d, weight: ca.norm, epsilon: epsilon, into: h.mutable, pool: pool)
+            Ops.rmsNormRows(x.buffer, rows: n, width: d, weight: ca.norm, epsilon: epsilon, into: h.mutable, pool: pool)
             ca.q(h.buffer, rows: n, into: q.mutable, pool: pool)
             crossAttend(states, layer: l, q: q, out: attn)
             ca.o(attn.buffer, rows: n, into: proj.mutable, pool: pool)
-            addInPlace(x.mutable, proj.buffer, count: n * d, pool: pool)
+            Ops.addInPlace(x.mutable, proj.buffer, count: n * d, pool: pool)
             feedForward(layer.ffn, x: x, rows: n, h: h, a: a, b: b, out: proj)
             tracer?.record("decoder.block.\(l)", x.buffer, shape: [n, d])
         }
         for s in states { s.advance() }
-        rmsNormRows(x.buffer, rows: n, width: d, weight: decoderFinalNorm!, epsilon: epsilon, into: h.mutable, pool: pool)
+        Ops.rmsNormRows(x.buffer, rows: n, width: d, weight: decoderFinalNorm!, epsilon: epsilon, into: h.mutable, pool: pool)
         if headScale != 1 { for i in 0..<n * d { h.mutable[i] *= headScale } }
         tracer?.record("decoder.output", h.buffer, shape: [n, d])
         let logits = FloatBuffer(count: n * config.vocabSize, zeroed: false)

@@ -152,8 +152,8 @@ struct T5ThreadedEncoderTests {
         let one = try T5Model(weights: ModelWeights(file: file), config: config, pool: ThreadPool(threads: 1))
         let three = try T5Model(weights: ModelWeights(file: file), config: config,
                                 pool: ThreadPool(threads: 3, spinIterations: 1 << 10))
-        let length = (parallelElementwiseMinimum + config.dModel - 1) / config.dModel + 5
-        #expect(length * config.dModel >= parallelElementwiseMinimum)
+        let length = (ThreadPool.parallelElementwiseMinimum + config.dModel - 1) / config.dModel + 5
+        #expect(length * config.dModel >= ThreadPool.parallelElementwiseMinimum)
         let ids = (0..<length).map { Int32(($0 * 7919) % config.vocabSize) }
         let a = try one.encode(ids).array, b = try three.encode(ids).array
         #expect(a.count == b.count)

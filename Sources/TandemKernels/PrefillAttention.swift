@@ -3,9 +3,11 @@
 // one small dot product per (query, key) pair. For t5-large at 512 tokens that is ≈26 GFLOP per
 // pass, which the blocked GEMM runs several times faster than per-pair dots. Decode steps (one
 // query) keep using `Attention.attend`.
-import TandemKernels
-
-enum PrefillAttention {
+//
+// A kernel op, not model code: which tier runs it, whether K and V go into bf16 tile panels, how
+// heads and query blocks are shared over the threads are decided here. A model states the math
+// (queries, keys, values, scale, mask, bias) and whether its weights are quantized (`allowBF16`).
+public enum PrefillAttention {
     /// Queries per task. Each (head, block) task runs its two products, the softmax and the copy
     /// out on one thread, so a layer is one hand-off to the pool (with the gathers, two), where
     /// splitting every product, softmax and copy of every head over the threads took ~8 per head,
@@ -13,7 +15,7 @@ enum PrefillAttention {
     /// thread count, so the floats do not depend on it. 128 rather than 64: each block's products
     /// read all of its head's keys and values, so half as many blocks read them half as often
     /// (t5-large q8_0, 512 tokens: encode 449 → 430 ms, medians of 5 alternating rounds).
-    static let queryBlock = 128
+    public static let queryBlock = 128
 
     /// out[i, h, :] = Σⱼ softmax(scale·qᵢ·kⱼ + bias[h, i, j] + mask)ⱼ · vⱼ for every head.
     ///
@@ -29,7 +31,7 @@ enum PrefillAttention {
     ///     model's, whose weights already carry more error than that rounding adds (T5 q8_0, 100
     ///     tokens, relative encoder error on AMX: v1.0 0.0105 → 0.0104, v1.1 0.0154 → 0.0158;
     ///     `T5LongInputQuantizedTests`).
-    static func attend(
+    public static func attend(
         q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>,
         queries m: Int, keys n: Int, heads: Int, kvHeads: Int, headDim hd: Int, kvStride: Int,
         scale: Float, causalOffset: Int?, bias: UnsafePointer<Float>?, allowBF16: Bool = false, pool: ThreadPool

@@ -3,8 +3,7 @@
 // a query offset (the keys a block never sees are skipped), and T5's per-distance bias.
 import Foundation
 import Testing
-import TandemKernels
-@testable import TandemModels
+@testable import TandemKernels
 
 struct PrefillAttentionTests {
     struct Case: Sendable, CustomTestStringConvertible {
