@@ -42,30 +42,67 @@ public struct GPT2Config: Codable, Sendable, Equatable {
     }
 }
 
+/// GPT-2's tensors, each named and shaped once (Tandem's `[out, in]` layout): the converter checks a
+/// checkpoint against `all`, and `GPT2Model` reads each field. Hugging Face names carry a
+/// `transformer.` prefix in GPT2LMHeadModel checkpoints (`sourcePrefix`).
+public struct GPT2Tensors: Sendable {
+    public struct Block: Sendable {
+        public let ln1, ln1Bias: ExpectedTensor          // [d]
+        public let qkv: ExpectedTensor                   // [3d, d] (Conv1D [d, 3d] transposed)
+        public let qkvBias: ExpectedTensor               // [3d]
+        public let proj: ExpectedTensor                  // [d, d]
+        public let projBias: ExpectedTensor              // [d]
+        public let ln2, ln2Bias: ExpectedTensor          // [d]
+        public let fc: ExpectedTensor                    // [inner, d]
+        public let fcBias: ExpectedTensor                // [inner]
+        public let fcProj: ExpectedTensor                // [d, inner]
+        public let fcProjBias: ExpectedTensor            // [d]
+
+        init(_ i: Int, _ c: GPT2Config, _ t: (String, [Int], TensorKind, Bool) -> ExpectedTensor) {
+            let p = "h.\(i)", d = c.nEmbd
+            ln1 = t("\(p).ln_1.weight", [d], .norm, false)
+            ln1Bias = t("\(p).ln_1.bias", [d], .bias, false)
+            qkv = t("\(p).attn.c_attn.weight", [3 * d, d], .linear, true)
+            qkvBias = t("\(p).attn.c_attn.bias", [3 * d], .bias, false)
+            proj = t("\(p).attn.c_proj.weight", [d, d], .linear, true)
+            projBias = t("\(p).attn.c_proj.bias", [d], .bias, false)
+            ln2 = t("\(p).ln_2.weight", [d], .norm, false)
+            ln2Bias = t("\(p).ln_2.bias", [d], .bias, false)
+            fc = t("\(p).mlp.c_fc.weight", [c.inner, d], .linear, true)
+            fcBias = t("\(p).mlp.c_fc.bias", [c.inner], .bias, false)
+            fcProj = t("\(p).mlp.c_proj.weight", [d, c.inner], .linear, true)
+            fcProjBias = t("\(p).mlp.c_proj.bias", [d], .bias, false)
+        }
+
+        var all: [ExpectedTensor] { [ln1, ln1Bias, qkv, qkvBias, proj, projBias, ln2, ln2Bias, fc, fcBias, fcProj, fcProjBias] }
+    }
+
+    public let wte: ExpectedTensor                       // [vocab, d]; also the head (tied)
+    public let wpe: ExpectedTensor                       // [n_positions, d]
+    public let blocks: [Block]
+    public let lnF, lnFBias: ExpectedTensor              // [d]
+
+    public init(_ c: GPT2Config, sourcePrefix: String = "") {
+        func t(_ name: String, _ shape: [Int], _ kind: TensorKind, _ transposed: Bool) -> ExpectedTensor {
+            ExpectedTensor(name, shape, kind, sourceName: sourcePrefix + name, transposed: transposed)
+        }
+        wte = t("wte.weight", [c.vocabSize, c.nEmbd], .embedding, false)
+        wpe = t("wpe.weight", [c.nPositions, c.nEmbd], .positionTable, false)
+        blocks = (0..<c.nLayer).map { Block($0, c, t) }
+        lnF = t("ln_f.weight", [c.nEmbd], .norm, false)
+        lnFBias = t("ln_f.bias", [c.nEmbd], .bias, false)
+    }
+
+    /// Every tensor in file order.
+    public var all: [ExpectedTensor] { [wte, wpe] + blocks.flatMap(\.all) + [lnF, lnFBias] }
+}
+
 public enum GPT2Architecture: Architecture {
     public static let modelTypes = ["gpt2"]
 
     public static func expectedTensors(config json: JSONValue, checkpointNames: Set<String>) throws(ConfigError) -> [ExpectedTensor] {
         let c = try GPT2Config.from(json)
-        let prefix = checkpointNames.contains("transformer.wte.weight") ? "transformer." : ""
-        let d = c.nEmbd
-        func t(_ name: String, _ shape: [Int], _ kind: TensorKind, transposed: Bool = false) -> ExpectedTensor {
-            ExpectedTensor(name, shape, kind, sourceName: prefix + name, transposed: transposed)
-        }
-        var out = [t("wte.weight", [c.vocabSize, d], .embedding), t("wpe.weight", [c.nPositions, d], .positionTable)]
-        for i in 0..<c.nLayer {
-            let p = "h.\(i)"
-            out += [
-                t("\(p).ln_1.weight", [d], .norm), t("\(p).ln_1.bias", [d], .bias),
-                t("\(p).attn.c_attn.weight", [3 * d, d], .linear, transposed: true), t("\(p).attn.c_attn.bias", [3 * d], .bias),
-                t("\(p).attn.c_proj.weight", [d, d], .linear, transposed: true), t("\(p).attn.c_proj.bias", [d], .bias),
-                t("\(p).ln_2.weight", [d], .norm), t("\(p).ln_2.bias", [d], .bias),
-                t("\(p).mlp.c_fc.weight", [c.inner, d], .linear, transposed: true), t("\(p).mlp.c_fc.bias", [c.inner], .bias),
-                t("\(p).mlp.c_proj.weight", [d, c.inner], .linear, transposed: true), t("\(p).mlp.c_proj.bias", [d], .bias),
-            ]
-        }
-        out += [t("ln_f.weight", [d], .norm), t("ln_f.bias", [d], .bias)]
-        return out
+        return GPT2Tensors(c, sourcePrefix: checkpointNames.contains("transformer.wte.weight") ? "transformer." : "").all
     }
 
     public static func generationDefaults(config json: JSONValue) -> [String: JSONValue] {

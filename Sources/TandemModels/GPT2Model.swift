@@ -8,41 +8,37 @@ import TandemKernels
 public final class GPT2Model: CausalLanguageModel, @unchecked Sendable {
     public let config: GPT2Config
     public let pool: ThreadPool
-    let wte: Embedding
-    let wpe: UnsafeBufferPointer<Float>   // [n_positions, d]
+    let wte: Embedding                                                     // [vocab, d]; also the head
+    let wpe: UnsafeBufferPointer<Float>                                    // [n_positions, d]
     let layers: [Layer]
-    let lnF: (UnsafeBufferPointer<Float>, UnsafeBufferPointer<Float>)
-    let head: Linear
+    let lnF: (UnsafeBufferPointer<Float>, UnsafeBufferPointer<Float>)      // [d], [d]
+    let head: Linear                                                       // [vocab, d], tied to wte
     let epsilon: Float
 
     struct Layer {
-        var ln1w, ln1b, ln2w, ln2b: UnsafeBufferPointer<Float>
-        var qkv: Linear      // [3d, d]
-        var proj: Linear     // [d, d]
-        var fc: Linear       // [inner, d]
-        var fcProj: Linear   // [d, inner]
+        var ln1w, ln1b, ln2w, ln2b: UnsafeBufferPointer<Float>  // [d]
+        var qkv: Linear      // [3d, d] + bias
+        var proj: Linear     // [d, d] + bias
+        var fc: Linear       // [inner, d] + bias
+        var fcProj: Linear   // [d, inner] + bias
     }
 
     public init(weights w: ModelWeights, config: GPT2Config, pool: ThreadPool) throws(ModelError) {
         self.config = config
         self.pool = pool
-        let d = config.nEmbd, inner = config.inner
         epsilon = config.layerNormEpsilon ?? 1e-5
-        wte = try w.embedding("wte.weight", vocabulary: config.vocabSize, dimension: d)
-        wpe = try w.vector("wpe.weight", count: config.nPositions * d, shape: [config.nPositions, d])
+        let t = GPT2Tensors(config)
+        wte = try w.embedding(t.wte)
+        wpe = try w.vector(t.wpe)
         var ls: [Layer] = []
-        for i in 0..<config.nLayer {
-            let p = "h.\(i)"
+        for b in t.blocks {
             ls.append(Layer(
-                ln1w: try w.vector("\(p).ln_1.weight", count: d), ln1b: try w.vector("\(p).ln_1.bias", count: d),
-                ln2w: try w.vector("\(p).ln_2.weight", count: d), ln2b: try w.vector("\(p).ln_2.bias", count: d),
-                qkv: try w.linear("\(p).attn.c_attn.weight", out: 3 * d, in: d, bias: "\(p).attn.c_attn.bias"),
-                proj: try w.linear("\(p).attn.c_proj.weight", out: d, in: d, bias: "\(p).attn.c_proj.bias"),
-                fc: try w.linear("\(p).mlp.c_fc.weight", out: inner, in: d, bias: "\(p).mlp.c_fc.bias"),
-                fcProj: try w.linear("\(p).mlp.c_proj.weight", out: d, in: inner, bias: "\(p).mlp.c_proj.bias")))
+                ln1w: try w.vector(b.ln1), ln1b: try w.vector(b.ln1Bias), ln2w: try w.vector(b.ln2), ln2b: try w.vector(b.ln2Bias),
+                qkv: try w.linear(b.qkv, bias: b.qkvBias), proj: try w.linear(b.proj, bias: b.projBias),
+                fc: try w.linear(b.fc, bias: b.fcBias), fcProj: try w.linear(b.fcProj, bias: b.fcProjBias)))
         }
         layers = ls
-        lnF = (try w.vector("ln_f.weight", count: d), try w.vector("ln_f.bias", count: d))
+        lnF = (try w.vector(t.lnF), try w.vector(t.lnFBias))
         head = Linear(weight: wte.matrix)
     }
 

@@ -43,6 +43,28 @@ public struct ModelWeights: @unchecked Sendable {
 
     public func has(_ name: String) -> Bool { file.tensor(prefix + name) != nil }
 
+    // The same accessors for an entry of an architecture's tensor table, whose name and shape are
+    // stated once there (for the converter's check and for this loader alike).
+
+    public func has(_ t: ExpectedTensor) -> Bool { has(t.name) }
+
+    /// A matrix `[out, in]`, with an optional bias `[out]`.
+    public func linear(_ t: ExpectedTensor, bias: ExpectedTensor? = nil) throws(ModelError) -> Linear {
+        precondition(t.shape.count == 2 && bias.map { $0.shape == [t.shape[0]] } ?? true, "\(t.name): not a matrix and its bias")
+        return try linear(t.name, out: t.shape[0], in: t.shape[1], bias: bias?.name)
+    }
+
+    /// An f32 vector or table of the entry's shape.
+    public func vector(_ t: ExpectedTensor) throws(ModelError) -> UnsafeBufferPointer<Float> {
+        try vector(t.name, count: t.shape.reduce(1, *), shape: t.shape)
+    }
+
+    /// An embedding table `[vocabulary, dimension]`.
+    public func embedding(_ t: ExpectedTensor) throws(ModelError) -> Embedding {
+        precondition(t.shape.count == 2, "\(t.name): not a table")
+        return try embedding(t.name, vocabulary: t.shape[0], dimension: t.shape[1])
+    }
+
     public func view(_ name: String, shape: [Int]) throws(ModelError) -> TensorView {
         guard let v = file.tensor(prefix + name) else { throw .missingTensor(prefix + name) }
         guard v.shape == shape else { throw .shape(tensor: prefix + name, expected: shape, actual: v.shape) }

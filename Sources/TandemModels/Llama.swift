@@ -66,32 +66,62 @@ public struct LlamaConfig: Codable, Sendable, Equatable {
     }
 }
 
+/// LLaMA's tensors, each named and shaped once: the converter checks a checkpoint against `all`,
+/// and `LlamaModel` reads each field.
+public struct LlamaTensors: Sendable {
+    public struct Layer: Sendable {
+        public let inputNorm: ExpectedTensor   // [d]
+        public let q: ExpectedTensor           // [heads·hd, d]
+        public let k, v: ExpectedTensor        // [kv_heads·hd, d]
+        public let o: ExpectedTensor           // [d, heads·hd]
+        public let postNorm: ExpectedTensor    // [d]
+        public let gate, up: ExpectedTensor    // [ff, d]
+        public let down: ExpectedTensor        // [d, ff]
+
+        init(_ i: Int, _ c: LlamaConfig) {
+            let p = "model.layers.\(i)", d = c.hiddenSize, ff = c.intermediateSize
+            let qw = c.numAttentionHeads * c.headSize, kvw = c.kvHeads * c.headSize
+            inputNorm = ExpectedTensor("\(p).input_layernorm.weight", [d], .norm)
+            q = ExpectedTensor("\(p).self_attn.q_proj.weight", [qw, d], .linear)
+            k = ExpectedTensor("\(p).self_attn.k_proj.weight", [kvw, d], .linear)
+            v = ExpectedTensor("\(p).self_attn.v_proj.weight", [kvw, d], .linear)
+            o = ExpectedTensor("\(p).self_attn.o_proj.weight", [d, qw], .linear)
+            postNorm = ExpectedTensor("\(p).post_attention_layernorm.weight", [d], .norm)
+            gate = ExpectedTensor("\(p).mlp.gate_proj.weight", [ff, d], .linear)
+            up = ExpectedTensor("\(p).mlp.up_proj.weight", [ff, d], .linear)
+            down = ExpectedTensor("\(p).mlp.down_proj.weight", [d, ff], .linear)
+        }
+
+        var all: [ExpectedTensor] { [inputNorm, q, k, v, o, postNorm, gate, up, down] }
+    }
+
+    public let embedTokens: ExpectedTensor     // [vocab, d]
+    public let layers: [Layer]
+    public let norm: ExpectedTensor            // [d]
+    /// An untied head; a tied one is `embedTokens`.
+    public let lmHead: ExpectedTensor          // [vocab, d]
+
+    public init(_ c: LlamaConfig) {
+        let d = c.hiddenSize
+        embedTokens = ExpectedTensor("model.embed_tokens.weight", [c.vocabSize, d], .embedding)
+        layers = (0..<c.numHiddenLayers).map { Layer($0, c) }
+        norm = ExpectedTensor("model.norm.weight", [d], .norm)
+        lmHead = ExpectedTensor("lm_head.weight", [c.vocabSize, d], .linear)
+    }
+
+    /// Every tensor in file order; the head when the model has its own.
+    public func all(head: Bool) -> [ExpectedTensor] {
+        [embedTokens] + layers.flatMap(\.all) + [norm] + (head ? [lmHead] : [])
+    }
+}
+
 public enum LlamaArchitecture: Architecture {
     public static let modelTypes = ["llama"]
 
     public static func expectedTensors(config json: JSONValue, checkpointNames: Set<String>) throws(ConfigError) -> [ExpectedTensor] {
         let c = try LlamaConfig.from(json)
-        let d = c.hiddenSize, qw = c.numAttentionHeads * c.headSize, kvw = c.kvHeads * c.headSize
-        var out = [ExpectedTensor("model.embed_tokens.weight", [c.vocabSize, d], .embedding)]
-        for i in 0..<c.numHiddenLayers {
-            let p = "model.layers.\(i)"
-            out += [
-                ExpectedTensor("\(p).input_layernorm.weight", [d], .norm),
-                ExpectedTensor("\(p).self_attn.q_proj.weight", [qw, d], .linear),
-                ExpectedTensor("\(p).self_attn.k_proj.weight", [kvw, d], .linear),
-                ExpectedTensor("\(p).self_attn.v_proj.weight", [kvw, d], .linear),
-                ExpectedTensor("\(p).self_attn.o_proj.weight", [d, qw], .linear),
-                ExpectedTensor("\(p).post_attention_layernorm.weight", [d], .norm),
-                ExpectedTensor("\(p).mlp.gate_proj.weight", [c.intermediateSize, d], .linear),
-                ExpectedTensor("\(p).mlp.up_proj.weight", [c.intermediateSize, d], .linear),
-                ExpectedTensor("\(p).mlp.down_proj.weight", [d, c.intermediateSize], .linear),
-            ]
-        }
-        out.append(ExpectedTensor("model.norm.weight", [d], .norm))
-        if !(c.tieWordEmbeddings ?? false) || checkpointNames.contains("lm_head.weight") {
-            out.append(ExpectedTensor("lm_head.weight", [c.vocabSize, d], .linear))
-        }
-        return out
+        // An untied head is stored; a tied one is the embedding (some exporters still write a copy).
+        return LlamaTensors(c).all(head: !(c.tieWordEmbeddings ?? false) || checkpointNames.contains("lm_head.weight"))
     }
 
     public static func generationDefaults(config json: JSONValue) -> [String: JSONValue] {
@@ -104,42 +134,35 @@ public enum LlamaArchitecture: Architecture {
 public final class LlamaModel: CausalLanguageModel, @unchecked Sendable {
     public let config: LlamaConfig
     public let pool: ThreadPool
-    let embedding: Embedding
+    let embedding: Embedding               // [vocab, d]
     let layers: [Layer]
-    let norm: UnsafeBufferPointer<Float>
-    let head: Linear
+    let norm: UnsafeBufferPointer<Float>   // [d]
+    let head: Linear                       // [vocab, d]: lm_head, or the embedding when tied
     let rope: RoPE
     let epsilon: Float
 
     struct Layer {
-        var inputNorm, postNorm: UnsafeBufferPointer<Float>
-        var q, k, v, o: Linear
-        var gate, up, down: Linear
+        var inputNorm, postNorm: UnsafeBufferPointer<Float>   // [d]
+        var q, k, v, o: Linear                                 // [heads·hd | kv_heads·hd, d], o [d, heads·hd]
+        var gate, up, down: Linear                             // [ff, d], down [d, ff]
     }
 
     public init(weights w: ModelWeights, config c: LlamaConfig, pool: ThreadPool) throws(ModelError) {
         config = c
         self.pool = pool
-        let d = c.hiddenSize, qw = c.numAttentionHeads * c.headSize, kvw = c.kvHeads * c.headSize, ff = c.intermediateSize
         epsilon = c.rmsNormEps ?? 1e-5
-        embedding = try w.embedding("model.embed_tokens.weight", vocabulary: c.vocabSize, dimension: d)
+        let t = LlamaTensors(c)
+        embedding = try w.embedding(t.embedTokens)
         var ls: [Layer] = []
-        for i in 0..<c.numHiddenLayers {
-            let p = "model.layers.\(i)"
+        for l in t.layers {
             ls.append(Layer(
-                inputNorm: try w.vector("\(p).input_layernorm.weight", count: d),
-                postNorm: try w.vector("\(p).post_attention_layernorm.weight", count: d),
-                q: try w.linear("\(p).self_attn.q_proj.weight", out: qw, in: d),
-                k: try w.linear("\(p).self_attn.k_proj.weight", out: kvw, in: d),
-                v: try w.linear("\(p).self_attn.v_proj.weight", out: kvw, in: d),
-                o: try w.linear("\(p).self_attn.o_proj.weight", out: d, in: qw),
-                gate: try w.linear("\(p).mlp.gate_proj.weight", out: ff, in: d),
-                up: try w.linear("\(p).mlp.up_proj.weight", out: ff, in: d),
-                down: try w.linear("\(p).mlp.down_proj.weight", out: d, in: ff)))
+                inputNorm: try w.vector(l.inputNorm), postNorm: try w.vector(l.postNorm),
+                q: try w.linear(l.q), k: try w.linear(l.k), v: try w.linear(l.v), o: try w.linear(l.o),
+                gate: try w.linear(l.gate), up: try w.linear(l.up), down: try w.linear(l.down)))
         }
         layers = ls
-        norm = try w.vector("model.norm.weight", count: d)
-        head = w.has("lm_head.weight") ? try w.linear("lm_head.weight", out: c.vocabSize, in: d) : Linear(weight: embedding.matrix)
+        norm = try w.vector(t.norm)
+        head = w.has(t.lmHead) ? try w.linear(t.lmHead) : Linear(weight: embedding.matrix)
         let style: RoPE.Style = c.ropeLayout == "interleaved" ? .interleaved : .halfSplit
         rope = RoPE(headDim: c.headSize, base: c.ropeTheta ?? 10_000, style: style)
     }

@@ -1,7 +1,7 @@
-// T5 (v1.0, v1.1 / Flan-T5, mT5): config and tensor map. Reference: Hugging Face
+// T5 (v1.0, v1.1 / Flan-T5, mT5): config and tensor table. Reference: Hugging Face
 // transformers `modeling_t5.py` (T5Config, T5Attention, T5LayerFF) and Raffel et al. 2020.
-// The forward pass lands here with the T5 issue; the names and shapes below are the contract
-// between the converter and that code.
+// The forward pass is T5Model.swift; the table below is the one contract between the converter
+// and that code.
 import TandemFormat
 
 /// T5's `config.json`, the keys Tandem uses (Hugging Face names).
@@ -70,47 +70,105 @@ public struct T5Config: Codable, Sendable, Equatable {
     }
 }
 
+/// T5's tensors, each named and shaped once: the converter checks a checkpoint against `all`, and
+/// `T5Model` reads each field. Hugging Face names throughout (`T5ForConditionalGeneration`).
+public struct T5Tensors: Sendable {
+    /// A self- or cross-attention sublayer with the RMS norm before it.
+    public struct Attention: Sendable {
+        public let q, k, v: ExpectedTensor     // [heads·d_kv, d]
+        public let o: ExpectedTensor           // [d, heads·d_kv]
+        /// Block 0 of each stack only; later blocks reuse it.
+        public let relativeBias: ExpectedTensor?  // [buckets, heads]
+        public let norm: ExpectedTensor        // [d]
+
+        init(_ p: String, _ name: String, relative: Bool, _ c: T5Config) {
+            let inner = c.numHeads * c.dKV, d = c.dModel
+            q = ExpectedTensor("\(p).\(name).q.weight", [inner, d], .linear)
+            k = ExpectedTensor("\(p).\(name).k.weight", [inner, d], .linear)
+            v = ExpectedTensor("\(p).\(name).v.weight", [inner, d], .linear)
+            o = ExpectedTensor("\(p).\(name).o.weight", [d, inner], .linear)
+            relativeBias = relative
+                ? ExpectedTensor("\(p).\(name).relative_attention_bias.weight", [c.relativeAttentionNumBuckets, c.numHeads], .positionTable)
+                : nil
+            norm = ExpectedTensor("\(p).layer_norm.weight", [d], .norm)
+        }
+
+        var all: [ExpectedTensor] { [q, k, v, o] + (relativeBias.map { [$0] } ?? []) + [norm] }
+    }
+
+    /// The feed-forward sublayer with the RMS norm before it: `wi` (v1.0) or the gated pair
+    /// `wi_0`, `wi_1` (v1.1 / Flan-T5).
+    public struct FeedForward: Sendable {
+        public let wi: ExpectedTensor?         // [d_ff, d]
+        public let wi0, wi1: ExpectedTensor?   // [d_ff, d]
+        public let wo: ExpectedTensor          // [d, d_ff]
+        public let norm: ExpectedTensor        // [d]
+
+        init(_ p: String, _ c: T5Config) {
+            let d = c.dModel, ff = c.dFF
+            func t(_ name: String) -> ExpectedTensor { ExpectedTensor("\(p).DenseReluDense.\(name).weight", [ff, d], .linear) }
+            wi = c.isGated ? nil : t("wi")
+            wi0 = c.isGated ? t("wi_0") : nil
+            wi1 = c.isGated ? t("wi_1") : nil
+            wo = ExpectedTensor("\(p).DenseReluDense.wo.weight", [d, ff], .linear)
+            norm = ExpectedTensor("\(p).layer_norm.weight", [d], .norm)
+        }
+
+        var all: [ExpectedTensor] { [wi, wi0, wi1].compactMap { $0 } + [wo, norm] }
+    }
+
+    public struct EncoderBlock: Sendable {
+        public let selfAttention: Attention
+        public let ffn: FeedForward
+    }
+
+    public struct DecoderBlock: Sendable {
+        public let selfAttention: Attention
+        public let crossAttention: Attention
+        public let ffn: FeedForward
+    }
+
+    public let shared: ExpectedTensor           // [vocab, d]
+    public let encoder: [EncoderBlock]
+    public let encoderFinalNorm: ExpectedTensor // [d]
+    public let decoder: [DecoderBlock]
+    public let decoderFinalNorm: ExpectedTensor // [d]
+    /// An untied head (v1.1); a tied one (v1.0) is `shared`.
+    public let lmHead: ExpectedTensor           // [vocab, d]
+
+    public init(_ c: T5Config) {
+        shared = ExpectedTensor("shared.weight", [c.vocabSize, c.dModel], .embedding)
+        encoder = (0..<c.numLayers).map { i in
+            EncoderBlock(selfAttention: Attention("encoder.block.\(i).layer.0", "SelfAttention", relative: i == 0, c),
+                         ffn: FeedForward("encoder.block.\(i).layer.1", c))
+        }
+        encoderFinalNorm = ExpectedTensor("encoder.final_layer_norm.weight", [c.dModel], .norm)
+        decoder = (0..<c.decoderLayers).map { i in
+            DecoderBlock(selfAttention: Attention("decoder.block.\(i).layer.0", "SelfAttention", relative: i == 0, c),
+                         crossAttention: Attention("decoder.block.\(i).layer.1", "EncDecAttention", relative: false, c),
+                         ffn: FeedForward("decoder.block.\(i).layer.2", c))
+        }
+        decoderFinalNorm = ExpectedTensor("decoder.final_layer_norm.weight", [c.dModel], .norm)
+        lmHead = ExpectedTensor("lm_head.weight", [c.vocabSize, c.dModel], .linear)
+    }
+
+    /// Every tensor in file order: the encoder's, then the decoder's and the head when asked for.
+    public func all(decoder withDecoder: Bool = true, head: Bool) -> [ExpectedTensor] {
+        var out = [shared] + encoder.flatMap { $0.selfAttention.all + $0.ffn.all } + [encoderFinalNorm]
+        if withDecoder {
+            out += decoder.flatMap { $0.selfAttention.all + $0.crossAttention.all + $0.ffn.all } + [decoderFinalNorm]
+        }
+        return out + (head ? [lmHead] : [])
+    }
+}
+
 public enum T5Architecture: Architecture {
     public static let modelTypes = ["t5", "mt5"]
 
     public static func expectedTensors(config json: JSONValue, checkpointNames: Set<String>) throws(ConfigError) -> [ExpectedTensor] {
         let c = try T5Config.from(json)
-        let inner = c.numHeads * c.dKV
-        var out: [ExpectedTensor] = [ExpectedTensor("shared.weight", [c.vocabSize, c.dModel], .embedding)]
-        func attention(_ p: String, _ name: String, relative: Bool) {
-            for m in ["q", "k", "v"] { out.append(ExpectedTensor("\(p).\(name).\(m).weight", [inner, c.dModel], .linear)) }
-            out.append(ExpectedTensor("\(p).\(name).o.weight", [c.dModel, inner], .linear))
-            if relative {
-                out.append(ExpectedTensor("\(p).\(name).relative_attention_bias.weight", [c.relativeAttentionNumBuckets, c.numHeads], .positionTable))
-            }
-            out.append(ExpectedTensor("\(p).layer_norm.weight", [c.dModel], .norm))
-        }
-        func ffn(_ p: String) {
-            if c.isGated {
-                out.append(ExpectedTensor("\(p).DenseReluDense.wi_0.weight", [c.dFF, c.dModel], .linear))
-                out.append(ExpectedTensor("\(p).DenseReluDense.wi_1.weight", [c.dFF, c.dModel], .linear))
-            } else {
-                out.append(ExpectedTensor("\(p).DenseReluDense.wi.weight", [c.dFF, c.dModel], .linear))
-            }
-            out.append(ExpectedTensor("\(p).DenseReluDense.wo.weight", [c.dModel, c.dFF], .linear))
-            out.append(ExpectedTensor("\(p).layer_norm.weight", [c.dModel], .norm))
-        }
-        for i in 0..<c.numLayers {
-            attention("encoder.block.\(i).layer.0", "SelfAttention", relative: i == 0)
-            ffn("encoder.block.\(i).layer.1")
-        }
-        out.append(ExpectedTensor("encoder.final_layer_norm.weight", [c.dModel], .norm))
-        for i in 0..<c.decoderLayers {
-            attention("decoder.block.\(i).layer.0", "SelfAttention", relative: i == 0)
-            attention("decoder.block.\(i).layer.1", "EncDecAttention", relative: false)
-            ffn("decoder.block.\(i).layer.2")
-        }
-        out.append(ExpectedTensor("decoder.final_layer_norm.weight", [c.dModel], .norm))
         // An untied head is stored; a tied one is `shared` (some exporters still write a copy).
-        if !c.tied || checkpointNames.contains("lm_head.weight") {
-            out.append(ExpectedTensor("lm_head.weight", [c.vocabSize, c.dModel], .linear))
-        }
-        return out
+        return T5Tensors(c).all(head: !c.tied || checkpointNames.contains("lm_head.weight"))
     }
 
     public static func generationDefaults(config json: JSONValue) -> [String: JSONValue] {

@@ -12,28 +12,29 @@ public final class T5Model: @unchecked Sendable {
     public let pool: ThreadPool
     let epsilon: Float
     let inner: Int
-    let shared: Embedding
+    let shared: Embedding                          // [vocab, d]
     let encoder: [EncoderLayer]
     let decoder: [DecoderLayer]
-    let encoderFinalNorm: UnsafeBufferPointer<Float>
-    let decoderFinalNorm: UnsafeBufferPointer<Float>?
-    let encoderBias: UnsafeBufferPointer<Float>
-    let decoderBias: UnsafeBufferPointer<Float>?
-    let head: Linear?
+    let encoderFinalNorm: UnsafeBufferPointer<Float>    // [d]
+    let decoderFinalNorm: UnsafeBufferPointer<Float>?   // [d]
+    let encoderBias: UnsafeBufferPointer<Float>         // [buckets, heads]
+    let decoderBias: UnsafeBufferPointer<Float>?        // [buckets, heads]
+    let head: Linear?                                   // [vocab, d]: lm_head, or `shared` when tied
     /// d_model^-0.5 for a tied head (v1.0), 1 otherwise.
     let headScale: Float
 
     struct Attention {
-        var q, k, v, o: Linear
-        var norm: UnsafeBufferPointer<Float>
+        var q, k, v: Linear                    // [heads·d_kv, d]
+        var o: Linear                          // [d, heads·d_kv]
+        var norm: UnsafeBufferPointer<Float>   // [d]
     }
 
     struct FeedForward {
-        var wi: Linear?
-        var wi0: Linear?
-        var wi1: Linear?
-        var wo: Linear
-        var norm: UnsafeBufferPointer<Float>
+        var wi: Linear?                        // [d_ff, d] (v1.0)
+        var wi0: Linear?                       // [d_ff, d] (v1.1, gated)
+        var wi1: Linear?                       // [d_ff, d] (v1.1, gated)
+        var wo: Linear                         // [d, d_ff]
+        var norm: UnsafeBufferPointer<Float>   // [d]
     }
 
     struct EncoderLayer {
@@ -53,37 +54,23 @@ public final class T5Model: @unchecked Sendable {
         self.config = config
         self.weights = weights
         self.pool = pool
-        let d = config.dModel, ff = config.dFF
         inner = config.numHeads * config.dKV
         epsilon = config.layerNormEpsilon ?? 1e-6
-        let w = weights
-        let innerDim = inner
-        shared = try w.embedding("shared.weight", vocabulary: config.vocabSize, dimension: d)
-        func attention(_ p: String) throws(ModelError) -> Attention {
-            Attention(q: try w.linear("\(p).q.weight", out: innerDim, in: d), k: try w.linear("\(p).k.weight", out: innerDim, in: d),
-                      v: try w.linear("\(p).v.weight", out: innerDim, in: d), o: try w.linear("\(p).o.weight", out: d, in: innerDim),
-                      norm: UnsafeBufferPointer(start: nil, count: 0))
+        let w = weights, t = T5Tensors(config)
+        func attention(_ a: T5Tensors.Attention) throws(ModelError) -> Attention {
+            Attention(q: try w.linear(a.q), k: try w.linear(a.k), v: try w.linear(a.v), o: try w.linear(a.o), norm: try w.vector(a.norm))
         }
-        func ffn(_ p: String) throws(ModelError) -> FeedForward {
-            let gated = config.isGated
-            return FeedForward(
-                wi: gated ? nil : try w.linear("\(p).DenseReluDense.wi.weight", out: ff, in: d),
-                wi0: gated ? try w.linear("\(p).DenseReluDense.wi_0.weight", out: ff, in: d) : nil,
-                wi1: gated ? try w.linear("\(p).DenseReluDense.wi_1.weight", out: ff, in: d) : nil,
-                wo: try w.linear("\(p).DenseReluDense.wo.weight", out: d, in: ff),
-                norm: try w.vector("\(p).layer_norm.weight", count: d))
+        func ffn(_ f: T5Tensors.FeedForward) throws(ModelError) -> FeedForward {
+            func optional(_ e: ExpectedTensor?) throws(ModelError) -> Linear? { if let e { try w.linear(e) } else { nil } }
+            return FeedForward(wi: try optional(f.wi), wi0: try optional(f.wi0), wi1: try optional(f.wi1), wo: try w.linear(f.wo),
+                               norm: try w.vector(f.norm))
         }
+        shared = try w.embedding(t.shared)
         var enc: [EncoderLayer] = []
-        for i in 0..<config.numLayers {
-            var a = try attention("encoder.block.\(i).layer.0.SelfAttention")
-            a.norm = try w.vector("encoder.block.\(i).layer.0.layer_norm.weight", count: d)
-            enc.append(EncoderLayer(attention: a, ffn: try ffn("encoder.block.\(i).layer.1")))
-        }
+        for b in t.encoder { enc.append(EncoderLayer(attention: try attention(b.selfAttention), ffn: try ffn(b.ffn))) }
         encoder = enc
-        encoderFinalNorm = try w.vector("encoder.final_layer_norm.weight", count: d)
-        let buckets = config.relativeAttentionNumBuckets
-        encoderBias = try w.vector("encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight",
-                                   count: buckets * config.numHeads, shape: [buckets, config.numHeads])
+        encoderFinalNorm = try w.vector(t.encoderFinalNorm)
+        encoderBias = try w.vector(t.encoder[0].selfAttention.relativeBias!)
         if encoderOnly {
             decoder = []
             decoderFinalNorm = nil
@@ -93,25 +80,17 @@ public final class T5Model: @unchecked Sendable {
             return
         }
         var dec: [DecoderLayer] = []
-        for i in 0..<config.decoderLayers {
-            var s = try attention("decoder.block.\(i).layer.0.SelfAttention")
-            s.norm = try w.vector("decoder.block.\(i).layer.0.layer_norm.weight", count: d)
-            var c = try attention("decoder.block.\(i).layer.1.EncDecAttention")
-            c.norm = try w.vector("decoder.block.\(i).layer.1.layer_norm.weight", count: d)
-            dec.append(DecoderLayer(selfAttention: s, crossAttention: c, ffn: try ffn("decoder.block.\(i).layer.2")))
+        for b in t.decoder {
+            dec.append(DecoderLayer(selfAttention: try attention(b.selfAttention), crossAttention: try attention(b.crossAttention),
+                                    ffn: try ffn(b.ffn)))
         }
         decoder = dec
-        decoderFinalNorm = try w.vector("decoder.final_layer_norm.weight", count: d)
-        decoderBias = try w.vector("decoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight",
-                                   count: buckets * config.numHeads, shape: [buckets, config.numHeads])
-        if w.has("lm_head.weight") {
-            head = try w.linear("lm_head.weight", out: config.vocabSize, in: d)
-        } else {
-            head = Linear(weight: shared.matrix)
-        }
+        decoderFinalNorm = try w.vector(t.decoderFinalNorm)
+        decoderBias = try w.vector(t.decoder[0].selfAttention.relativeBias!)
+        head = w.has(t.lmHead) ? try w.linear(t.lmHead) : Linear(weight: shared.matrix)
         // Hugging Face scales the decoder output before a tied head (Mesh TensorFlow's convention).
         let scale = config.scaleDecoderOutputs ?? config.tied
-        headScale = scale ? 1 / Float(d).squareRoot() : 1
+        headScale = scale ? 1 / Float(config.dModel).squareRoot() : 1
     }
 
     public var vocabularySize: Int { config.vocabSize }
