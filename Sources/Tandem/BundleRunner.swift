@@ -64,9 +64,9 @@ public final class BundleRunner: AutoregressiveModel {
     /// `project`, timed as LLM encoding; returns Z and when the SLM's part began.
     func projectTimed(_ prompt: [Int32]) throws -> (z: FloatBuffer, start: UInt64) {
         guard !prompt.isEmpty else { throw ModelError.emptyInput }
-        let t0 = Clock.now
+        let t0 = ProcessClock.now
         let z = try project(prompt)
-        let t1 = Clock.now
+        let t1 = ProcessClock.now
         llmEncodeSeconds.add(Double(t1 - t0) / 1e9)
         return (z, t1)
     }
@@ -87,7 +87,7 @@ public final class BundleRunner: AutoregressiveModel {
             x.add(z, count: x.count, pool: pool)
             let state = r.model.makeState(promptTokens: m + 1, maxNewTokens: maxNewTokens)
             _ = try r.model.forward(x, segments: [(state, m)], tracer: nil)
-            slmEncodeSeconds.add(Clock.seconds(since: t1))
+            slmEncodeSeconds.add(ProcessClock.seconds(since: t1))
             let logits = try r.model.forward(try r.model.embed([bos]), segments: [(state, 1)], tracer: nil)
             return (.causal(state), logits.array)
         }
@@ -145,7 +145,7 @@ extension BundleRunner {
         x.add(z, count: m * r.model.modelDimension, pool: pool)
         let encoded = r.model.encode(embeddings: x, count: m)
         let state = r.model.makeDecoderState(encoderOutput: encoded, length: m, maxSteps: maxNewTokens + 1)
-        slmEncodeSeconds.add(Clock.seconds(since: t1))
+        slmEncodeSeconds.add(ProcessClock.seconds(since: t1))
         return state
     }
 }

@@ -23,10 +23,10 @@ public final class CausalRunner: AutoregressiveModel {
 
     /// Starts from given prompt embeddings (the LLM-to-SLM prompt `A·E_llm[x] + Z`).
     public func start(embeddings: FloatBuffer, count: Int, maxNewTokens: Int) throws -> (CausalState, [Float]) {
-        let t0 = Clock.now
+        let t0 = ProcessClock.now
         let state = model.makeState(promptTokens: count, maxNewTokens: maxNewTokens)
         let logits = try model.forward(embeddings, segments: [(state, count)], tracer: nil)
-        encodeSeconds.add(Clock.seconds(since: t0))
+        encodeSeconds.add(ProcessClock.seconds(since: t0))
         return (state, logits.array)
     }
 

@@ -39,10 +39,10 @@ public final class T5Runner: AutoregressiveModel {
     /// Encodes the prompt and computes its cross-attention keys and values (per-input work, so
     /// counted as encoding).
     func prepare(prompt: [Int32], maxNewTokens: Int) throws -> T5Model.DecoderState {
-        let t0 = Clock.now
+        let t0 = ProcessClock.now
         let encoded = try model.encode(prompt)
         let state = model.makeDecoderState(encoderOutput: encoded, length: prompt.count, maxSteps: maxNewTokens + 1)
-        encodeSeconds.add(Clock.seconds(since: t0))
+        encodeSeconds.add(ProcessClock.seconds(since: t0))
         return state
     }
 

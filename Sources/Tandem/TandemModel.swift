@@ -262,10 +262,10 @@ public final class TandemModel: @unchecked Sendable {
         var stats = GenerationStats()
         stats.batch = prompts.count
         stats.promptTokens = prompts.reduce(0) { $0 + $1.count }
-        let t0 = Clock.now
+        let t0 = ProcessClock.now
         var first: UInt64?
         let handler: Generator.TokenHandler = { seq, id in
-            if first == nil { first = Clock.now }
+            if first == nil { first = ProcessClock.now }
             return onToken?(seq, id) ?? true
         }
         let results: [GeneratedSequence]
@@ -292,12 +292,12 @@ public final class TandemModel: @unchecked Sendable {
         } catch {
             throw .unsupported("\(error)")
         }
-        stats.totalMs = Clock.seconds(since: t0) * 1000
+        stats.totalMs = ProcessClock.seconds(since: t0) * 1000
         stats.timeToFirstTokenMs = first.map { Double($0 - t0) / 1e6 } ?? stats.totalMs
         stats.generatedTokens = results.reduce(0) { $0 + $1.tokens.count }
         let decodeMs = stats.totalMs - stats.encodeMs
         stats.decodeTokensPerSecond = decodeMs > 0 ? Double(stats.generatedTokens) / (decodeMs / 1000) : 0
-        stats.peakResidentMB = Double(Clock.peakResidentBytes) / 1_048_576
+        stats.peakResidentMB = Double(ProcessClock.peakResidentBytes) / 1_048_576
         return (results, stats)
     }
 

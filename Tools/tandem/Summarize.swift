@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Tandem
+import TandemKernels
 
 struct Summarize: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -98,7 +99,7 @@ struct Summarize: ParsableCommand {
             "docs_per_s": seconds > 0 ? Double(p.written) / seconds : 0,
             "llm_encode_ms": p.llmEncodeMs, "slm_encode_ms": p.slmEncodeMs, "decode_ms": p.decodeMs,
             "decode_tokens_per_s": p.decodeMs > 0 ? Double(p.outputTokens) / (p.decodeMs / 1000) : 0,
-            "batch": batch, "peak_rss_mb": Double(Clock.peakResidentBytes) / 1_048_576,
+            "batch": batch, "peak_rss_mb": Double(ProcessClock.peakResidentBytes) / 1_048_576,
         ]
         let data = try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys])
         let tmp = path + ".tmp"

@@ -4,6 +4,7 @@
 // `maxMemory`), and append each finished record as one line.
 import Foundation
 import TandemFormat
+import TandemKernels
 import TandemModels
 
 public struct SummarizeOptions: Sendable {
@@ -84,7 +85,7 @@ public final class Summarizer {
         let prefix = options.prefix ?? model.file.metadata.generation["summarize_prefix"]?.stringValue ?? ""
         var seen = Set<String>()
         var pending: [(id: String, ids: [Int32], inputTokens: Int, truncated: Bool, chunks: [[Int32]]?)] = []
-        let start = Clock.now
+        let start = ProcessClock.now
 
         func skip(_ line: Int, _ id: String?, _ reason: String) throws {
             progress.skipped += 1
@@ -103,7 +104,7 @@ public final class Summarizer {
             while i < pending.count {
                 let group = Array(pending[i..<min(pending.count, i + width)])
                 i += width
-                let t0 = Clock.now
+                let t0 = ProcessClock.now
                 var summaries: [[Int32]] = []
                 // Chunked documents: summarize the chunks, then the joined partial summaries.
                 var prompts = group.map(\.ids)
@@ -116,7 +117,7 @@ public final class Summarizer {
                 let (results, stats) = try model.generate(prompts: prompts, options: options.generation)
                 accumulate(stats)
                 summaries = results.map { $0.tokens.filter { $0 != model.eosTokenId } }
-                let ms = Clock.seconds(since: t0) * 1000 / Double(group.count)
+                let ms = ProcessClock.seconds(since: t0) * 1000 / Double(group.count)
                 for (doc, summary) in zip(group, summaries) {
                     var record: [String: JSONValue] = [
                         "id": .string(doc.id), "summary": .string(model.outputTokenizer.decode(summary)),
@@ -130,7 +131,7 @@ public final class Summarizer {
                     progress.inputTokens += doc.inputTokens
                     progress.outputTokens += summary.count
                 }
-                progress.totalMs = Clock.seconds(since: start) * 1000
+                progress.totalMs = ProcessClock.seconds(since: start) * 1000
                 onProgress?(progress)
                 if shouldStop() { break }
             }
@@ -182,7 +183,7 @@ public final class Summarizer {
             }
         }
         try flush()
-        progress.totalMs = Clock.seconds(since: start) * 1000
+        progress.totalMs = ProcessClock.seconds(since: start) * 1000
         onProgress?(progress)
     }
 }

@@ -1,3 +1,5 @@
+// Monotonic time and the process's peak memory, for `--stats`, the encode-time counters and the
+// benchmarks. Named ProcessClock, not Clock, so it does not shadow the standard library's Clock.
 import Dispatch
 import Foundation
 #if canImport(Glibc)
@@ -5,7 +7,7 @@ import Glibc
 #endif
 
 /// Monotonic time and process statistics for `--stats` and benchmarks.
-public enum Clock {
+public enum ProcessClock {
     public static var now: UInt64 { DispatchTime.now().uptimeNanoseconds }
     public static func seconds(since start: UInt64) -> Double { Double(now - start) / 1e9 }
 
@@ -17,7 +19,7 @@ public enum Clock {
     }
 }
 
-/// Seconds summed from any thread: a runner's encode-time counters. One model may serve several
+/// Seconds summed from any thread: a model's encode-time counters. One model may serve several
 /// `generate` calls at once (tests do), so a plain `Double +=` on the runner would be a data race.
 public final class SecondsCounter: @unchecked Sendable {
     private let lock = NSLock()
