@@ -12,9 +12,11 @@ public enum Generator {
     /// Greedy or sampled generation for a batch of prompts.
     public static func generate<M: AutoregressiveModel>(
         _ model: M, prompts: [[Int32]], options: GenerationOptions, onToken: TokenHandler? = nil
-    ) throws -> [GeneratedSequence] {
+    ) throws(ModelError) -> [GeneratedSequence] {
         if case .beam = options.strategy {
-            return try prompts.map { try beamSearch(model, prompt: $0, options: options).first! }
+            var results: [GeneratedSequence] = []
+            for prompt in prompts { results.append(try beamSearch(model, prompt: prompt, options: options).first!) }
+            return results
         }
         let vocab = model.vocabularySize
         var (states, logits) = try model.start(prompts: prompts, maxNewTokens: options.maxNewTokens)
@@ -73,7 +75,7 @@ public enum Generator {
     /// first. Scores are f32 like the reference, so ties break the same way.
     public static func beamSearch<M: AutoregressiveModel>(
         _ model: M, prompt: [Int32], options: GenerationOptions
-    ) throws -> [GeneratedSequence] {
+    ) throws(ModelError) -> [GeneratedSequence] {
         guard case let .beam(b) = options.strategy else { preconditionFailure("beamSearch needs beam options") }
         precondition(b.beams >= 1 && b.returnSequences >= 1 && b.returnSequences <= b.beams)
         let vocab = model.vocabularySize

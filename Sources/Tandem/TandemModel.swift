@@ -11,15 +11,20 @@ import TandemTokenizer
 public enum RuntimeError: Error, CustomStringConvertible, Sendable {
     case format(FormatError)
     case model(ModelError)
-    case tokenizer(String)
-    case unsupported(String)
+    /// The file names no tokenizer for a model that needs one.
+    case missingTokenizer(String)
+    /// The file's tokenizer could not be loaded.
+    case tokenizer(TokenizerError)
+    /// Input or output files of a job (summarize's JSONL, directories).
+    case io(String)
 
     public var description: String {
         switch self {
         case let .format(e): e.description
         case let .model(e): e.description
-        case let .tokenizer(m): m
-        case let .unsupported(m): m
+        case let .missingTokenizer(m): m
+        case let .tokenizer(e): "cannot load the tokenizer: \(e)"
+        case let .io(m): m
         }
     }
 }
@@ -42,146 +47,56 @@ public struct GenerationStats: Sendable, Codable {
     public var peakResidentMB: Double = 0
 }
 
-/// A model file opened for generation: a plain model (T5, GPT-2, LLaMA) or an LLM-to-SLM bundle.
+/// A model file opened for generation: a plain model (T5, GPT-2, LLaMA) or an LLM-to-SLM bundle,
+/// with its tokenizers. Everything model-specific is asked of `model` (`AutoregressiveModel`).
 public final class TandemModel: @unchecked Sendable {
-    public enum Runner {
-        case t5(T5Runner)
-        case causal(CausalRunner)
-        case bundle(BundleRunner)
-    }
-
     public let file: TandemFile
     /// Tokenizes prompts (a bundle's LLM tokenizer).
     public let tokenizer: any Tokenizer
     /// Decodes generated tokens (a bundle's SLM tokenizer; the same as `tokenizer` otherwise).
     public let outputTokenizer: any Tokenizer
-    public let runner: Runner
+    /// The model the generation loops drive (`T5Runner`, `CausalRunner`, an `LLMToSLM` pair).
+    public let model: any AutoregressiveModel
     public let pool: ThreadPool
-    /// Prompts longer than this many tokens are truncated (with a warning from the caller).
-    public let maxInputTokens: Int
 
     /// Opens `path`, validates it, and builds the model(s) and tokenizer(s) it describes, to run
     /// on `pool`'s threads.
     public init(path: String, pool: ThreadPool) throws(RuntimeError) {
         do { file = try TandemFile(path: path) } catch { throw .format(error) }
         self.pool = pool
-        let meta = file.metadata
+        do { model = try ArchitectureRegistry.open(file, pool: pool) } catch { throw .model(error) }
+        let (prompt, output) = ArchitectureRegistry.tokenizerEntries(file.metadata)
+        tokenizer = try Self.loadTokenizer(file, prompt)
+        outputTokenizer = prompt == output ? tokenizer : try Self.loadTokenizer(file, output)
+    }
+
+    static func loadTokenizer(_ file: TandemFile, _ entry: TandemMetadata.ModelEntry?) throws(RuntimeError) -> any Tokenizer {
+        guard let entry, let key = entry.tokenizer, let tok = file.metadata.tokenizers[key] else {
+            throw .missingTokenizer("\(file.path) has no tokenizer for its \(entry?.architecture ?? "") model")
+        }
         do {
-            switch meta.kind {
-            case .model:
-                guard let entry = meta.models["model"] else { throw RuntimeError.unsupported("\(path) has no model entry") }
-                tokenizer = try Self.loadTokenizer(file, entry)
-                outputTokenizer = tokenizer
-                (runner, maxInputTokens) = try Self.plainRunner(file, entry, generation: meta.generation, pool: pool)
-            case .bundle:
-                guard let l = meta.models["llm"], let p = meta.models["projector"], let s = meta.models["slm"] else {
-                    throw RuntimeError.unsupported("\(path): a bundle needs llm, projector and slm models")
-                }
-                tokenizer = try Self.loadTokenizer(file, l)
-                outputTokenizer = try Self.loadTokenizer(file, s)
-                let llm = try T5Model(weights: ModelWeights(file: file, prefix: l.prefix), config: T5Config.from(l.config), encoderOnly: true, pool: pool)
-                let pw = ModelWeights(file: file, prefix: p.prefix)
-                guard let dl = p.config["llm_dim"]?.intValue, let dh = p.config["hidden_dim"]?.intValue, let ds = p.config["slm_dim"]?.intValue else {
-                    throw RuntimeError.unsupported("\(path): projector config lacks llm_dim/hidden_dim/slm_dim")
-                }
-                let p0 = try pw.linear("0.weight", out: dh, in: dl, bias: "0.bias")
-                let p2 = try pw.linear("2.weight", out: ds, in: dh, bias: "2.bias")
-                let adapter = pw.has("prompt_adapter.weight") ? try pw.linear("prompt_adapter.weight", out: ds, in: dl) : nil
-                let (slmRunner, _) = try Self.plainRunner(file, s, generation: meta.generation, pool: pool)
-                let slm: BundleRunner.SLM
-                switch slmRunner {
-                case let .t5(r): slm = .t5(r)
-                case let .causal(r):
-                    guard adapter != nil else { throw RuntimeError.unsupported("\(path): a decoder-only SLM needs projector.prompt_adapter.weight") }
-                    let bos = meta.generation["bos_token_id"]?.intValue ?? s.config["bos_token_id"]?.intValue
-                    guard let bos else { throw RuntimeError.unsupported("\(path): the SLM has no bos_token_id to start the response") }
-                    slm = .causal(r, firstResponseToken: Int32(bos))
-                case .bundle: throw RuntimeError.unsupported("\(path): nested bundle")
-                }
-                runner = .bundle(BundleRunner(llm: llm, slm: slm, project0: p0, project2: p2, adapter: adapter, pool: pool))
-                maxInputTokens = l.config["n_positions"]?.intValue ?? 512
-            }
-        } catch let e as RuntimeError {
-            throw e
-        } catch let e as ModelError {
-            throw .model(e)
+            var extra: [String: [UInt8]] = [:]
+            for (name, blob) in tok.extra { extra[name] = try file.blob(blob) }
+            return try TokenizerLoader.load(type: tok.type, bytes: try file.blob(tok.blob), extra: extra)
+        } catch let e as TokenizerError {
+            throw .tokenizer(e)
         } catch let e as FormatError {
             throw .format(e)
         } catch {
-            throw .model(.config("\(error)"))
+            preconditionFailure("tokenizer loading threw \(error)")
         }
     }
 
-    static func loadTokenizer(_ file: TandemFile, _ entry: TandemMetadata.ModelEntry) throws -> any Tokenizer {
-        guard let key = entry.tokenizer, let tok = file.metadata.tokenizers[key] else {
-            throw RuntimeError.tokenizer("\(file.path) has no tokenizer for its \(entry.architecture) model")
-        }
-        var extra: [String: [UInt8]] = [:]
-        for (name, blob) in tok.extra { extra[name] = try file.blob(blob) }
-        do {
-            return try TokenizerLoader.load(type: tok.type, bytes: try file.blob(tok.blob), extra: extra)
-        } catch let e as TokenizerError {
-            throw RuntimeError.tokenizer("cannot load the tokenizer: \(e)")
-        }
-    }
+    public var vocabularySize: Int { model.vocabularySize }
 
-    /// The runner of a plain model entry (also a bundle's SLM).
-    static func plainRunner(_ file: TandemFile, _ entry: TandemMetadata.ModelEntry, generation: [String: JSONValue], pool: ThreadPool) throws -> (Runner, Int) {
-        let w = ModelWeights(file: file, prefix: entry.prefix)
-        switch entry.architecture {
-        case "t5", "mt5":
-            let model = try T5Model(weights: w, config: T5Config.from(entry.config), pool: pool)
-            let eos = generation["eos_token_id"]?.intValue.map(Int32.init)
-            let start = generation["decoder_start_token_id"]?.intValue.map(Int32.init)
-            return (.t5(T5Runner(model: model, decoderStartTokenId: start, eosTokenId: eos)), entry.config["n_positions"]?.intValue ?? 512)
-        case "gpt2", "llama":
-            let eos = (generation["eos_token_id"]?.intValue ?? entry.config["eos_token_id"]?.intValue).map(Int32.init)
-            let model: any CausalLanguageModel = entry.architecture == "gpt2"
-                ? try GPT2Model(weights: w, config: GPT2Config.from(entry.config), pool: pool)
-                : try LlamaModel(weights: w, config: LlamaConfig.from(entry.config), pool: pool)
-            return (.causal(CausalRunner(model: model, eosTokenId: eos)), model.maxPositions ?? 2048)
-        default:
-            throw RuntimeError.unsupported("architecture \(entry.architecture) cannot be run by this build")
-        }
-    }
+    public var eosTokenId: Int32? { model.eosTokenId }
 
-    public var vocabularySize: Int {
-        switch runner {
-        case let .t5(r): r.vocabularySize
-        case let .causal(r): r.vocabularySize
-        case let .bundle(r): r.vocabularySize
-        }
-    }
-
-    public var eosTokenId: Int32? {
-        switch runner {
-        case let .t5(r): r.eosTokenId
-        case let .causal(r): r.eosTokenId
-        case let .bundle(r): r.eosTokenId
-        }
-    }
+    /// Prompts longer than this many tokens are truncated (with a warning from the caller).
+    public var maxInputTokens: Int { model.promptLayout.maxTokens }
 
     /// Bytes of decoding state one sequence needs (KV caches, cross-attention K/V), to size batches.
     public func cacheBytesPerSequence(promptTokens m: Int, newTokens n: Int) -> Int {
-        func t5(_ c: T5Config) -> Int { c.decoderLayers * 2 * (m + n + 1) * c.numHeads * c.dKV * 4 + 4 * m * (c.dModel + c.dFF) * 4 }
-        switch runner {
-        case let .t5(r): return t5(r.model.config)
-        case let .causal(r): return r.model.layerCount * 2 * (m + n + 1) * r.model.cacheWidth * 4
-        case let .bundle(r):
-            switch r.slm {
-            case let .t5(s): return t5(s.model.config) + m * r.llm.config.dModel * 4 * 2
-            case let .causal(s, _): return s.model.layerCount * 2 * (m + n + 2) * s.model.cacheWidth * 4 + m * r.llm.config.dModel * 4 * 2
-            }
-        }
-    }
-
-    /// The end-of-sequence id of the prompt tokenizer (T5 prompts end with `</s>`).
-    var promptEOS: Int32? {
-        switch runner {
-        case .t5: eosTokenId
-        case .bundle: tokenizer.eosTokenId ?? 1
-        case .causal: nil
-        }
+        model.cacheBytesPerSequence(promptTokens: m, newTokens: n)
     }
 
     /// Prompt text → model input ids. T5 inputs end with `</s>` (as Hugging Face's tokenizer adds).
@@ -208,7 +123,7 @@ public final class TandemModel: @unchecked Sendable {
         guard utf8.count > limit else { return (text, false) }
         let isSpace: (UInt8) -> Bool = { $0 == 0x20 || $0 == 0x0A || $0 == 0x09 || $0 == 0x0D }
         let slack = min(1024, limit / 8)
-        if promptEOS != nil {
+        if model.promptLayout.keepsBeginning {
             // Keep the beginning; end before a whitespace in the window's last `slack` bytes.
             var end = utf8.index(utf8.startIndex, offsetBy: limit)
             if let space = utf8[utf8.index(end, offsetBy: -slack)..<end].lastIndex(where: isSpace) { end = space }
@@ -226,24 +141,14 @@ public final class TandemModel: @unchecked Sendable {
     /// The most new tokens a prompt of `promptTokens` leaves room for in a model with a fixed
     /// context (GPT-2, LLaMA, a bundle with such an SLM); nil for T5 decoders, which have none.
     public func maxNewTokens(promptTokens m: Int) -> Int? {
-        // The last chosen token is never fed back, hence the + 1; a bundle's causal SLM also
-        // takes its first-response token.
-        switch runner {
-        case .t5: return nil
-        case let .causal(r): return r.model.maxPositions.map { max(0, $0 - m + 1) }
-        case let .bundle(r):
-            switch r.slm {
-            case .t5: return nil
-            case let .causal(s, _): return s.model.maxPositions.map { max(0, $0 - m) }
-            }
-        }
+        model.maxNewTokens(promptTokens: m)
     }
 
     /// `encodePrompt` for text already tokenized with `tokenizer` (no special tokens added).
     public func promptIds(fromTokens tokens: [Int32]) -> (ids: [Int32], truncated: Bool) {
         var ids = tokens
         var truncated = false
-        if let eos = promptEOS {
+        if let eos = model.promptLayout.endToken {
             if ids.count > maxInputTokens - 1 { ids = Array(ids.prefix(maxInputTokens - 1)); truncated = true }
             ids.append(eos)
         } else if ids.count > maxInputTokens / 2 {
@@ -268,29 +173,14 @@ public final class TandemModel: @unchecked Sendable {
             if first == nil { first = ProcessClock.now }
             return onToken?(seq, id) ?? true
         }
+        let times = model.encodeTimes
+        times.reset()
         let results: [GeneratedSequence]
-        do {
-            switch runner {
-            case let .t5(r):
-                r.encodeSeconds.reset()
-                results = try Generator.generate(r, prompts: prompts, options: options, onToken: handler)
-                stats.encodeMs = r.encodeSeconds.value * 1000
-            case let .causal(r):
-                r.encodeSeconds.reset()
-                results = try Generator.generate(r, prompts: prompts, options: options, onToken: handler)
-                stats.encodeMs = r.encodeSeconds.value * 1000
-            case let .bundle(r):
-                r.llmEncodeSeconds.reset()
-                r.slmEncodeSeconds.reset()
-                results = try Generator.generate(r, prompts: prompts, options: options, onToken: handler)
-                stats.llmEncodeMs = r.llmEncodeSeconds.value * 1000
-                stats.slmEncodeMs = r.slmEncodeSeconds.value * 1000
-                stats.encodeMs = stats.llmEncodeMs! + stats.slmEncodeMs!
-            }
-        } catch let e as ModelError {
-            throw .model(e)
-        } catch {
-            throw .unsupported("\(error)")
+        do { results = try Generator.generate(model, prompts: prompts, options: options, onToken: handler) } catch { throw .model(error) }
+        stats.encodeMs = times.totalSeconds * 1000
+        if times.hasReader {
+            stats.llmEncodeMs = times.reader.value * 1000
+            stats.slmEncodeMs = times.prompt.value * 1000
         }
         stats.totalMs = ProcessClock.seconds(since: t0) * 1000
         stats.timeToFirstTokenMs = first.map { Double($0 - t0) / 1e6 } ?? stats.totalMs

@@ -28,5 +28,5 @@ public enum ConvertError: Error, CustomStringConvertible, Sendable {
         }
     }
 
-    private var supportedList: String { "t5, mt5, gpt2, llama" }
+    private var supportedList: String { ArchitectureRegistry.supportedModelTypes.joined(separator: ", ") }
 }

@@ -53,6 +53,7 @@ public enum Converter {
     /// (names under `prefix`), its tokenizer blobs (names under `blobPrefix`) and generation defaults.
     struct PlannedPart {
         var config: JSONValue
+        var architecture: any Architecture.Type
         var modelType: String
         var items: [Item]
         var skipped: [String]
@@ -66,8 +67,7 @@ public enum Converter {
     /// Reads and checks a Hugging Face checkpoint directory. With `keep`, only tensors whose
     /// Tandem name passes are planned (an LLM-to-SLM bundle stores only the LLM's encoder).
     static func plan(
-        directory dir: String, prefix: String = "", blobPrefix: String = "", options: ConvertOptions,
-        keep: (String) -> Bool = { _ in true }
+        directory dir: String, prefix: String = "", blobPrefix: String = "", options: ConvertOptions, asReader: Bool = false
     ) throws(ConvertError) -> PlannedPart {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else {
@@ -80,6 +80,13 @@ public enum Converter {
         do { config = try JSONValue.parse(configData, what: "\(dir)/config.json") } catch { throw .format(error) }
         guard let modelType = config["model_type"]?.stringValue else { throw .source("config.json has no model_type") }
         guard let arch = ArchitectureRegistry.architecture(modelType: modelType) else { throw .unsupportedModel(modelType) }
+        var keep: @Sendable (String) -> Bool = { _ in true }
+        if asReader {
+            guard let kept = arch.readerTensors else {
+                throw .source("the LLM must be a model that can read a prompt (T5 family: its encoder); \(dir) is \(modelType)")
+            }
+            keep = kept
+        }
 
         let checkpoint: SafetensorsCheckpoint
         do { checkpoint = try SafetensorsCheckpoint(directory: dir) } catch {
@@ -117,7 +124,7 @@ public enum Converter {
         let sourceBytes = checkpoint.files.reduce(UInt64(0)) { acc, f in
             acc + ((try? FileManager.default.attributesOfItem(atPath: f.path)[.size] as? UInt64) ?? 0)
         }
-        return PlannedPart(config: config, modelType: arch.modelTypes[0], items: items,
+        return PlannedPart(config: config, architecture: arch, modelType: arch.modelTypes[0], items: items,
                            skipped: checkpoint.names.filter { !used.contains($0) }, tokenizer: tokenizer, blobs: blobs,
                            generation: generation, sourceBytes: sourceBytes, checkpoint: checkpoint)
     }

@@ -74,7 +74,8 @@ public struct ConfigError: Error, CustomStringConvertible, Sendable, Equatable {
     public var description: String { message }
 }
 
-/// An architecture Tandem can convert and run.
+/// An architecture Tandem can convert and run. Adding one is one file (its config, tensor table,
+/// forward pass and this conformance) and one line in `ArchitectureRegistry.all`.
 public protocol Architecture: Sendable {
     /// Hugging Face `model_type` values handled.
     static var modelTypes: [String] { get }
@@ -82,6 +83,26 @@ public protocol Architecture: Sendable {
     static func expectedTensors(config: JSONValue, checkpointNames: Set<String>) throws(ConfigError) -> [ExpectedTensor]
     /// Generation defaults derived from the config (EOS, pad, start token, task prefixes).
     static func generationDefaults(config: JSONValue) -> [String: JSONValue]
+    /// The width of the model's token embeddings (what an LLM-to-SLM projector maps from or into).
+    static func embeddingWidth(config: JSONValue) throws(ConfigError) -> Int
+    /// Whether the model is decoder-only (as a pair's small model it then needs a prompt adapter).
+    static var isDecoderOnly: Bool { get }
+    /// The model ready for the generation loops, from its tensors, config and generation
+    /// defaults (a bundle's are its small model's).
+    static func load(_ weights: ModelWeights, config: JSONValue, generation: [String: JSONValue], pool: ThreadPool) throws(ModelError)
+        -> any PromptedModel
+    /// The tensors a bundle keeps when the model is a pair's reader; nil when it cannot read.
+    static var readerTensors: (@Sendable (String) -> Bool)? { get }
+    /// The model as a pair's reader (from the tensors `readerTensors` kept).
+    static func reader(_ weights: ModelWeights, config: JSONValue, pool: ThreadPool) throws(ModelError) -> any PromptReader
+}
+
+extension Architecture {
+    public static var readerTensors: (@Sendable (String) -> Bool)? { nil }
+
+    public static func reader(_ weights: ModelWeights, config: JSONValue, pool: ThreadPool) throws(ModelError) -> any PromptReader {
+        throw .invalid("a \(modelTypes[0]) model cannot be an LLM-to-SLM reader")
+    }
 }
 
 public enum ArchitectureRegistry {
@@ -92,6 +113,44 @@ public enum ArchitectureRegistry {
     }
 
     public static var supportedModelTypes: [String] { all.flatMap { $0.modelTypes } }
+
+    /// The model of one entry of a Tandem file, through its architecture.
+    public static func load(
+        _ entry: TandemMetadata.ModelEntry, file: TandemFile, generation: [String: JSONValue], pool: ThreadPool
+    ) throws(ModelError) -> any PromptedModel {
+        guard let a = architecture(modelType: entry.architecture) else { throw .unsupportedArchitecture(entry.architecture) }
+        return try a.load(ModelWeights(file: file, prefix: entry.prefix), config: entry.config, generation: generation, pool: pool)
+    }
+
+    /// The generative model a Tandem file holds: its one model, or an LLM-to-SLM pair.
+    public static func open(_ file: TandemFile, pool: ThreadPool) throws(ModelError) -> any AutoregressiveModel {
+        let meta = file.metadata
+        switch meta.kind {
+        case .bundle:
+            return try LLMToSLMBundle.open(file, pool: pool)
+        case .model:
+            guard let entry = meta.models["model"] else { throw .invalid("\(file.path) has no model entry") }
+            return try load(entry, file: file, generation: meta.generation, pool: pool)
+        }
+    }
+
+    /// The model entries whose tokenizers read prompts and write the output.
+    public static func tokenizerEntries(_ meta: TandemMetadata) -> (prompt: TandemMetadata.ModelEntry?, output: TandemMetadata.ModelEntry?) {
+        switch meta.kind {
+        case .bundle: (meta.models["llm"], meta.models["slm"])
+        case .model: (meta.models["model"], meta.models["model"])
+        }
+    }
+}
+
+/// A token id from the generation defaults, else from the config.
+func tokenId(_ key: String, _ generation: [String: JSONValue], _ config: JSONValue? = nil) -> Int32? {
+    (generation[key]?.intValue ?? config?[key]?.intValue).map(Int32.init)
+}
+
+/// A config parsed by `parse`, its error carried as ModelError.config.
+func parsed<C>(_ parse: () throws(ConfigError) -> C) throws(ModelError) -> C {
+    do { return try parse() } catch { throw .config(error) }
 }
 
 extension JSONValue {

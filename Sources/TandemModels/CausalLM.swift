@@ -58,6 +58,8 @@ public protocol CausalLanguageModel: AnyObject, Sendable {
     /// Floats per cached position per layer (kv heads × head size).
     var cacheWidth: Int { get }
     var maxPositions: Int? { get }
+    /// The threads the model runs on.
+    var pool: ThreadPool { get }
     /// Token embeddings (no positions) of `ids`, checked against the vocabulary.
     func embed(_ ids: [Int32]) throws(ModelError) -> FloatBuffer
     /// Runs rows of input embeddings, `segments[i].rows` of them for `segments[i].state`

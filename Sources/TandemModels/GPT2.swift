@@ -4,6 +4,7 @@
 // as `[out, in]`, so the converter transposes them. `transformer.` prefixes (GPT2LMHeadModel)
 // are dropped, so GPT2Model and GPT2LMHeadModel checkpoints convert to the same names.
 import TandemFormat
+import TandemKernels
 
 /// GPT-2's `config.json`, the keys Tandem uses (Hugging Face names).
 public struct GPT2Config: Codable, Sendable, Equatable {
@@ -103,6 +104,16 @@ public enum GPT2Architecture: Architecture {
     public static func expectedTensors(config json: JSONValue, checkpointNames: Set<String>) throws(ConfigError) -> [ExpectedTensor] {
         let c = try GPT2Config.from(json)
         return GPT2Tensors(c, sourcePrefix: checkpointNames.contains("transformer.wte.weight") ? "transformer." : "").all
+    }
+
+    public static func embeddingWidth(config json: JSONValue) throws(ConfigError) -> Int { try GPT2Config.from(json).nEmbd }
+
+    public static let isDecoderOnly = true
+
+    public static func load(_ w: ModelWeights, config json: JSONValue, generation g: [String: JSONValue], pool: ThreadPool) throws(ModelError)
+        -> any PromptedModel {
+        let model = try GPT2Model(weights: w, config: try parsed { () throws(ConfigError) in try GPT2Config.from(json) }, pool: pool)
+        return CausalRunner(model: model, eosTokenId: tokenId("eos_token_id", g, json), firstResponseToken: tokenId("bos_token_id", g, json))
     }
 
     public static func generationDefaults(config json: JSONValue) -> [String: JSONValue] {

@@ -11,7 +11,10 @@ public enum ModelError: Error, CustomStringConvertible, Sendable, Equatable {
     case missingTensor(String)
     case shape(tensor: String, expected: [Int], actual: [Int])
     case unsupportedDType(tensor: String, dtype: String)
-    case config(String)
+    /// The model's config is not a valid config of its architecture.
+    case config(ConfigError)
+    /// The file's models do not fit together (an LLM-to-SLM bundle's parts).
+    case invalid(String)
     case unsupportedArchitecture(String)
     case tokenOutOfRange(id: Int32, vocabulary: Int)
     case inputTooLong(tokens: Int, limit: Int)
@@ -22,8 +25,9 @@ public enum ModelError: Error, CustomStringConvertible, Sendable, Equatable {
         case let .missingTensor(n): "model file has no tensor \(n)"
         case let .shape(t, e, a): "tensor \(t) has shape \(a), the config implies \(e)"
         case let .unsupportedDType(t, d): "tensor \(t) is \(d), which this build cannot run"
-        case let .config(m): m
-        case let .unsupportedArchitecture(a): "unsupported architecture \(a)"
+        case let .config(e): e.description
+        case let .invalid(m): m
+        case let .unsupportedArchitecture(a): "architecture \(a) cannot be run by this build (supported: \(ArchitectureRegistry.supportedModelTypes.joined(separator: ", ")))"
         case let .tokenOutOfRange(id, v): "token id \(id) is outside the vocabulary (\(v))"
         case let .inputTooLong(n, limit): "input of \(n) tokens exceeds the limit of \(limit)"
         case .emptyInput: "empty input"

@@ -124,6 +124,16 @@ public enum LlamaArchitecture: Architecture {
         return LlamaTensors(c).all(head: !(c.tieWordEmbeddings ?? false) || checkpointNames.contains("lm_head.weight"))
     }
 
+    public static func embeddingWidth(config json: JSONValue) throws(ConfigError) -> Int { try LlamaConfig.from(json).hiddenSize }
+
+    public static let isDecoderOnly = true
+
+    public static func load(_ w: ModelWeights, config json: JSONValue, generation g: [String: JSONValue], pool: ThreadPool) throws(ModelError)
+        -> any PromptedModel {
+        let model = try LlamaModel(weights: w, config: try parsed { () throws(ConfigError) in try LlamaConfig.from(json) }, pool: pool)
+        return CausalRunner(model: model, eosTokenId: tokenId("eos_token_id", g, json), firstResponseToken: tokenId("bos_token_id", g, json))
+    }
+
     public static func generationDefaults(config json: JSONValue) -> [String: JSONValue] {
         var g: [String: JSONValue] = [:]
         for key in ["bos_token_id", "eos_token_id"] { if let v = json[key] { g[key] = v } }

@@ -3,6 +3,7 @@
 // The forward pass is T5Model.swift; the table below is the one contract between the converter
 // and that code.
 import TandemFormat
+import TandemKernels
 
 /// T5's `config.json`, the keys Tandem uses (Hugging Face names).
 public struct T5Config: Codable, Sendable, Equatable {
@@ -24,6 +25,9 @@ public struct T5Config: Codable, Sendable, Equatable {
     public var padTokenId: Int?
     /// transformers 5.x writes this instead of relying on `tie_word_embeddings` alone.
     public var scaleDecoderOutputs: Bool?
+    /// The input length the model was trained for, when the config states one (T5's relative
+    /// positions have no hard limit; 512 otherwise).
+    public var nPositions: Int?
 
     enum CodingKeys: String, CodingKey {
         case vocabSize = "vocab_size", dModel = "d_model", dKV = "d_kv", dFF = "d_ff"
@@ -33,7 +37,7 @@ public struct T5Config: Codable, Sendable, Equatable {
         case layerNormEpsilon = "layer_norm_epsilon", feedForwardProj = "feed_forward_proj"
         case tieWordEmbeddings = "tie_word_embeddings", decoderStartTokenId = "decoder_start_token_id"
         case eosTokenId = "eos_token_id", padTokenId = "pad_token_id"
-        case scaleDecoderOutputs = "scale_decoder_outputs"
+        case scaleDecoderOutputs = "scale_decoder_outputs", nPositions = "n_positions"
     }
 
     /// Whether the FFN is gated (`wi_0`, `wi_1`) — T5 v1.1 / Flan-T5.
@@ -169,6 +173,23 @@ public enum T5Architecture: Architecture {
         let c = try T5Config.from(json)
         // An untied head is stored; a tied one is `shared` (some exporters still write a copy).
         return T5Tensors(c).all(head: !c.tied || checkpointNames.contains("lm_head.weight"))
+    }
+
+    public static func embeddingWidth(config json: JSONValue) throws(ConfigError) -> Int { try T5Config.from(json).dModel }
+
+    public static let isDecoderOnly = false
+
+    public static func load(_ w: ModelWeights, config json: JSONValue, generation g: [String: JSONValue], pool: ThreadPool) throws(ModelError)
+        -> any PromptedModel {
+        let model = try T5Model(weights: w, config: try parsed { () throws(ConfigError) in try T5Config.from(json) }, pool: pool)
+        return T5Runner(model: model, decoderStartTokenId: tokenId("decoder_start_token_id", g), eosTokenId: tokenId("eos_token_id", g))
+    }
+
+    /// A pair keeps the encoder and the shared embeddings.
+    public static let readerTensors: (@Sendable (String) -> Bool)? = { $0 == "shared.weight" || $0.hasPrefix("encoder.") }
+
+    public static func reader(_ w: ModelWeights, config json: JSONValue, pool: ThreadPool) throws(ModelError) -> any PromptReader {
+        try T5Model(weights: w, config: try parsed { () throws(ConfigError) in try T5Config.from(json) }, encoderOnly: true, pool: pool)
     }
 
     public static func generationDefaults(config json: JSONValue) -> [String: JSONValue] {

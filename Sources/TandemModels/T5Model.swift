@@ -95,6 +95,8 @@ public final class T5Model: @unchecked Sendable {
 
     public var vocabularySize: Int { config.vocabSize }
     public var modelDimension: Int { config.dModel }
+    /// Input tokens read at most (the config's `n_positions`, else 512), `</s>` included.
+    public var maxInputTokens: Int { config.nPositions ?? 512 }
 
     // MARK: Encoder
 

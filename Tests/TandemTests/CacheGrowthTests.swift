@@ -10,7 +10,7 @@ import TandemModels
 struct CacheGrowthTests {
     @Test func t5DecoderCacheGrowsAndKeepsItsContents() throws {
         let m = try GenerationGolden.open("t5-v1_1-tiny")
-        guard case let .t5(r) = m.runner else { Issue.record("not a T5 runner"); return }
+        guard let r = m.model as? T5Runner else { Issue.record("not a T5 runner"); return }
         let prompt = m.encodePrompt("translate English to German: The house is wonderful.").ids
         let (big, _) = try r.start(prompt: prompt, maxNewTokens: 1_000_000)
         #expect(big.capacity <= 256, "\(big.capacity) decoder steps allocated up front")
@@ -29,7 +29,7 @@ struct CacheGrowthTests {
 
     @Test func causalCacheGrowsAndKeepsItsContents() throws {
         let m = try GenerationGolden.open("gpt2-tiny")
-        guard case let .causal(r) = m.runner else { Issue.record("not a causal runner"); return }
+        guard let r = m.model as? CausalRunner else { Issue.record("not a causal runner"); return }
         let prompt = m.encodePrompt("The house is").ids
         let (big, _) = try r.start(prompt: prompt, maxNewTokens: 1_000_000)
         #expect(big.capacity <= prompt.count + 256, "\(big.capacity) positions allocated up front")

@@ -5,6 +5,7 @@ import Tandem
 import TandemConvert
 import TandemFormat
 import TandemKernels
+import TandemModels
 
 /// SmolLM2-135M-Instruct against llama.cpp with identical weights (ARCHITECTURE.md §6): the
 /// GGUF files from Tools/parity/make_parity_gguf.py hold the same Q8_0 / Q4_0 blocks that Tandem
@@ -131,7 +132,7 @@ struct LlamaCppParityTests {
     @Test(arguments: LlamaCppParity.dtypes)
     func promptLogitsMatchLlamaCpp(dtype: String) throws {
         let model = try LlamaCppParity.open(dtype)
-        guard case let .causal(runner) = model.runner else { Issue.record("not a causal model"); return }
+        guard let runner = model.model as? CausalRunner else { Issue.record("not a causal model"); return }
         var worst: Float = 0
         for c in LlamaCppParity.cases(dtype) {
             let ids = (c["ids"] as! [Int]).map(Int32.init)

@@ -92,14 +92,14 @@ public final class DocumentSource {
         switch input {
         case let .jsonl(path):
             guard let h = FileHandle(forReadingAtPath: path) else {
-                throw RuntimeError.unsupported("cannot open \(path): \(String(cString: strerror(errno)))")
+                throw RuntimeError.io("cannot open \(path): \(String(cString: strerror(errno)))")
             }
             reader = LineReader(handle: h, maxLineBytes: Self.maxDocumentBytes)
         case .stdin:
             reader = LineReader(handle: .standardInput, maxLineBytes: Self.maxDocumentBytes)
         case let .directory(path):
             guard let names = try? FileManager.default.contentsOfDirectory(atPath: path) else {
-                throw RuntimeError.unsupported("cannot list \(path)")
+                throw RuntimeError.io("cannot list \(path)")
             }
             files = names.filter { $0.hasSuffix(".txt") }.sorted().map { path + "/" + $0 }
         }

@@ -21,7 +21,7 @@ public final class ResultLog {
     public init(path: String, idKey: String = "id") throws {
         self.path = path
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw RuntimeError.unsupported("cannot open \(path): \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw RuntimeError.io("cannot open \(path): \(String(cString: strerror(errno)))") }
         self.fd = fd
         let data = FileManager.default.contents(atPath: path) ?? Data()
         var end = data.count
@@ -32,7 +32,7 @@ public final class ResultLog {
         }
         if end < data.count {
             repairedBytes = data.count - end
-            guard ftruncate(fd, off_t(end)) == 0 else { throw RuntimeError.unsupported("cannot repair \(path): \(String(cString: strerror(errno)))") }
+            guard ftruncate(fd, off_t(end)) == 0 else { throw RuntimeError.io("cannot repair \(path): \(String(cString: strerror(errno)))") }
         }
         var lineStart = 0
         for i in 0..<end where data[i] == UInt8(ascii: "\n") {
@@ -59,7 +59,7 @@ public final class ResultLog {
                 let n = write(fd, raw.baseAddress! + off, raw.count - off)
                 if n < 0 {
                     if errno == EINTR { continue }
-                    throw RuntimeError.unsupported("cannot write \(path): \(String(cString: strerror(errno)))")
+                    throw RuntimeError.io("cannot write \(path): \(String(cString: strerror(errno)))")
                 }
                 off += n
             }

@@ -1,0 +1,81 @@
+// A decoder-only model (GPT-2, LLaMA/SmolLM2) as an `AutoregressiveModel`: the prompt is
+// processed in one pass (GEMM over all prompt tokens, multithreaded), then one token per step.
+import TandemKernels
+
+public final class CausalRunner: PromptedModel {
+    public let model: any CausalLanguageModel
+    public let eosTokenId: Int32?
+    /// The token a pair feeds after the projected prompt to start the response (the SLM's BOS,
+    /// `<|endoftext|>` for GPT-2); nil when the model has none.
+    public let firstResponseToken: Int32?
+    public let encodeTimes = EncodeTimes()
+
+    public init(model: any CausalLanguageModel, eosTokenId: Int32?, firstResponseToken: Int32? = nil) {
+        self.model = model
+        self.eosTokenId = eosTokenId
+        self.firstResponseToken = firstResponseToken
+    }
+
+    public var vocabularySize: Int { model.vocabularySize }
+
+    public var pool: ThreadPool { model.pool }
+
+    /// A decoder-only prompt is continued: no end token; 2048 positions where the config states none.
+    public var promptLayout: PromptLayout { PromptLayout(endToken: nil, maxTokens: model.maxPositions ?? 2048) }
+
+    public func start(prompt: [Int32], maxNewTokens: Int) throws(ModelError) -> (CausalState, [Float]) {
+        guard !prompt.isEmpty else { throw .emptyInput }
+        let t0 = ProcessClock.now
+        let state = model.makeState(promptTokens: prompt.count, maxNewTokens: maxNewTokens)
+        let logits = try model.forward(try model.embed(prompt), segments: [(state, prompt.count)], tracer: nil)
+        encodeTimes.prompt.add(ProcessClock.seconds(since: t0))
+        return (state, logits.array)
+    }
+
+    public func step(_ states: [CausalState], tokens: [Int32]) throws(ModelError) -> FloatBuffer {
+        try model.forward(try model.embed(tokens), segments: states.map { ($0, 1) }, tracer: nil)
+    }
+
+    public func fork(_ state: CausalState) -> CausalState { state.copy() }
+
+    /// The KV cache: keys and values of every layer for the prompt, the new tokens and one more.
+    public func cacheBytesPerSequence(promptTokens m: Int, newTokens n: Int) -> Int {
+        model.layerCount * 2 * (m + n + 1) * model.cacheWidth * 4
+    }
+
+    /// The last chosen token is never fed back, hence the + 1.
+    public func maxNewTokens(promptTokens m: Int) -> Int? {
+        model.maxPositions.map { max(0, $0 - m + 1) }
+    }
+
+    // MARK: As a pair's small model
+
+    public var embeddingWidth: Int { model.hiddenSize }
+    public func embed(_ ids: [Int32]) throws(ModelError) -> FloatBuffer { try model.embed(ids) }
+    public var needsPromptAdapter: Bool { true }
+    public var responseStartPositions: Int { 1 }
+
+    public var pairingProblem: String? {
+        firstResponseToken == nil ? "the SLM has no bos_token_id to start the response" : nil
+    }
+
+    /// The prompt pass over the given embeddings (A·E_llm[x] + Z), filling the cache.
+    public func prepare(embeddings: FloatBuffer, count m: Int, maxNewTokens: Int) throws(ModelError) -> CausalState {
+        let state = model.makeState(promptTokens: m + 1, maxNewTokens: maxNewTokens)
+        _ = try model.forward(embeddings, segments: [(state, m)], tracer: nil)
+        return state
+    }
+
+    /// The first response token (BOS) fed to each state on its own, as a single sequence's start
+    /// feeds it (one row through the GEMV kernels, whatever the batch).
+    public func firstStep(_ states: [CausalState]) throws(ModelError) -> FloatBuffer {
+        guard let bos = firstResponseToken else { throw .invalid(pairingProblem!) }
+        let vocab = vocabularySize
+        let logits = FloatBuffer(count: states.count * vocab)
+        for (i, state) in states.enumerated() {
+            let l = try model.forward(try model.embed([bos]), segments: [(state, 1)], tracer: nil)
+            _ = logits[i * vocab..<(i + 1) * vocab].update(fromContentsOf: l.mutable)
+        }
+        return logits
+    }
+}

@@ -1,0 +1,145 @@
+// LLM-to-SLM (Bergner et al. 2024, arXiv 2402.16844; docs/ARCHITECTURE.md) as one model: a frozen
+// large model reads the prompt once, all tokens in parallel; the projector maps its final hidden
+// states H to Z in the small model's embedding space, where Z is ADDED to the prompt embeddings;
+// the small model then generates alone.
+// * encoder-decoder SLM (T5): the SLM encoder reads E_slm[x] + Z (same tokenizer as the LLM);
+// * decoder-only SLM (GPT-2, LLaMA): prompt positions 0..m−1 hold A·E_llm[x] + Z, position m the
+//   SLM's BOS (`<|endoftext|>` for GPT-2), and the response follows at m+1, … in the SLM's own
+//   tokens (Tools/llm2slm/reference.py is the reference).
+// The reader is anything that returns one hidden state per prompt token (`PromptReader`): a T5
+// encoder today, a decoder-only model's prompt pass next; the SLM anything that can start from
+// prompt embeddings (`PromptedModel`).
+import TandemFormat
+import TandemKernels
+
+/// The large model of a pair: reads a prompt once and returns one hidden state per token.
+public protocol PromptReader: AnyObject, Sendable {
+    /// d_l: the width of the hidden states and of the token embeddings.
+    var hiddenSize: Int { get }
+    /// How the reader takes its prompt (the pair's prompts are the reader's).
+    var promptLayout: PromptLayout { get }
+    /// The final hidden states of `ids`, `ids.count × hiddenSize` floats.
+    func read(_ ids: [Int32]) throws(ModelError) -> FloatBuffer
+    /// The reader's token embeddings E_llm[x] (the prompt adapter's input).
+    func embed(_ ids: [Int32]) throws(ModelError) -> FloatBuffer
+}
+
+extension T5Model: PromptReader {
+    public var hiddenSize: Int { config.dModel }
+    /// T5 inputs end with `</s>` (the config's eos_token_id, 1 in every T5).
+    public var promptLayout: PromptLayout { PromptLayout(endToken: Int32(config.eosTokenId ?? 1), maxTokens: maxInputTokens) }
+    /// The encoder's output after its final norm.
+    public func read(_ ids: [Int32]) throws(ModelError) -> FloatBuffer { try encode(ids) }
+}
+
+/// A pair without its small model's type: what tests and tools ask of any pair.
+public protocol LLMToSLMPair: AnyObject {
+    var reader: any PromptReader { get }
+    var projector: Projector { get }
+    /// Z = projector(reader(prompt)): `prompt.count × d_s` floats.
+    func project(_ prompt: [Int32]) throws(ModelError) -> FloatBuffer
+}
+
+public final class LLMToSLM<SLM: PromptedModel>: AutoregressiveModel, LLMToSLMPair {
+    public let reader: any PromptReader
+    public let projector: Projector
+    public let slm: SLM
+    public let pool: ThreadPool
+    /// `reader`: the LLM's read and the projector; `prompt`: the SLM's own pass over the prompt.
+    public let encodeTimes = EncodeTimes(hasReader: true)
+
+    public init(reader: any PromptReader, projector: Projector, slm: SLM, pool: ThreadPool) throws(ModelError) {
+        let c = projector.config
+        guard c.llmDim == reader.hiddenSize, c.slmDim == slm.embeddingWidth else {
+            throw .invalid("the projector maps \(c.llmDim) → \(c.slmDim), the models are \(reader.hiddenSize) and \(slm.embeddingWidth) wide")
+        }
+        if let problem = slm.pairingProblem { throw .invalid(problem) }
+        if slm.needsPromptAdapter, !projector.hasPromptAdapter {
+            throw .invalid("a decoder-only SLM needs projector.prompt_adapter.weight")
+        }
+        self.reader = reader
+        self.projector = projector
+        self.slm = slm
+        self.pool = pool
+    }
+
+    public var vocabularySize: Int { slm.vocabularySize }
+    public var eosTokenId: Int32? { slm.eosTokenId }
+    public var promptLayout: PromptLayout { reader.promptLayout }
+
+    public func project(_ prompt: [Int32]) throws(ModelError) -> FloatBuffer {
+        projector.project(try reader.read(prompt), rows: prompt.count, pool: pool)
+    }
+
+    /// The reader and projector (timed as the reader's), then the SLM's prompt embeddings
+    /// E_slm[x] + Z or A·E_llm[x] + Z and its pass over them (timed as the prompt's).
+    func prepare(prompt: [Int32], maxNewTokens: Int) throws(ModelError) -> SLM.State {
+        guard !prompt.isEmpty else { throw .emptyInput }
+        let t0 = ProcessClock.now
+        let z = try project(prompt)
+        let t1 = ProcessClock.now
+        encodeTimes.reader.add(Double(t1 - t0) / 1e9)
+        let m = prompt.count
+        let x = slm.needsPromptAdapter ? projector.adapt(try reader.embed(prompt), rows: m, pool: pool) : try slm.embed(prompt)
+        x.add(z, count: m * slm.embeddingWidth, pool: pool)
+        let state = try slm.prepare(embeddings: x, count: m, maxNewTokens: maxNewTokens)
+        encodeTimes.prompt.add(ProcessClock.seconds(since: t1))
+        return state
+    }
+
+    public func start(prompt: [Int32], maxNewTokens: Int) throws(ModelError) -> (SLM.State, [Float]) {
+        let state = try prepare(prompt: prompt, maxNewTokens: maxNewTokens)
+        return (state, try slm.firstStep([state]).array)
+    }
+
+    /// Every prompt through the reader and the SLM's prompt pass on its own, then the SLM's first
+    /// step for the batch (an encoder-decoder's runs once for all).
+    public func start(prompts: [[Int32]], maxNewTokens: Int) throws(ModelError) -> ([SLM.State], FloatBuffer) {
+        var states: [SLM.State] = []
+        for p in prompts { states.append(try prepare(prompt: p, maxNewTokens: maxNewTokens)) }
+        return (states, try slm.firstStep(states))
+    }
+
+    public func step(_ states: [SLM.State], tokens: [Int32]) throws(ModelError) -> FloatBuffer {
+        try slm.step(states, tokens: tokens)
+    }
+
+    public func fork(_ state: SLM.State) -> SLM.State { slm.fork(state) }
+
+    /// The SLM's state (its first response token takes a position of its own) plus the reader's
+    /// hidden states and Z while the prompt is read.
+    public func cacheBytesPerSequence(promptTokens m: Int, newTokens n: Int) -> Int {
+        slm.cacheBytesPerSequence(promptTokens: m + slm.responseStartPositions, newTokens: n) + m * reader.hiddenSize * 4 * 2
+    }
+
+    public func maxNewTokens(promptTokens m: Int) -> Int? {
+        slm.maxNewTokens(promptTokens: m + slm.responseStartPositions)
+    }
+}
+
+/// Opening a bundle file as an `LLMToSLM` pair, whatever its small model's type.
+public enum LLMToSLMBundle {
+    /// The pair of a bundle file (Formats/FORMAT.md §7): models `llm` (the reader), `projector`
+    /// and `slm`, and the SLM's generation defaults.
+    public static func open(_ file: TandemFile, pool: ThreadPool) throws(ModelError) -> any AutoregressiveModel {
+        let meta = file.metadata
+        guard let l = meta.models["llm"], let p = meta.models["projector"], let s = meta.models["slm"] else {
+            throw .invalid("\(file.path): a bundle needs llm, projector and slm models")
+        }
+        guard let readerArchitecture = ArchitectureRegistry.architecture(modelType: l.architecture) else {
+            throw .unsupportedArchitecture(l.architecture)
+        }
+        let reader = try readerArchitecture.reader(ModelWeights(file: file, prefix: l.prefix), config: l.config, pool: pool)
+        let config: ProjectorConfig
+        do { config = try ProjectorConfig.from(p.config) } catch { throw .config(error) }
+        let projector = try Projector(weights: ModelWeights(file: file, prefix: p.prefix), config: config)
+        let slm = try ArchitectureRegistry.load(s, file: file, generation: meta.generation, pool: pool)
+        return try pair(reader: reader, projector: projector, slm: slm, pool: pool)
+    }
+
+    /// Opens the existential SLM to its concrete type.
+    private static func pair<S: PromptedModel>(reader: any PromptReader, projector: Projector, slm: S, pool: ThreadPool) throws(ModelError)
+        -> any AutoregressiveModel {
+        try LLMToSLM<S>(reader: reader, projector: projector, slm: slm, pool: pool)
+    }
+}

@@ -1,0 +1,107 @@
+// The LLM-to-SLM projector (Bergner et al. 2024, arXiv 2402.16844; docs/ARCHITECTURE.md): maps
+// the large model's final hidden states H (m × d_l) into the small model's embedding space,
+// Z = W₂·ReLU(W₀·H + b₀) + b₂ (m × d_s), position by position. For a decoder-only small model,
+// whose tokenizer is not the large model's, it also holds the prompt adapter A (d_s × d_l), which
+// maps the large model's token embeddings into the small one's. Trained by Tools/llm2slm/train.py
+// (PyTorch `nn.Sequential(Linear, ReLU, Linear)`, hence the names 0 and 2).
+import TandemFormat
+import TandemKernels
+
+/// The projector's dimensions, stored as its model entry's config in a bundle.
+public struct ProjectorConfig: Codable, Sendable, Equatable {
+    /// d_l: the large model's hidden size.
+    public var llmDim: Int
+    /// d_h: the projector's hidden width.
+    public var hiddenDim: Int
+    /// d_s: the small model's embedding width.
+    public var slmDim: Int
+    /// "encoder-decoder" or "decoder-only": whether the prompt adapter is present.
+    public var slmKind: String?
+
+    enum CodingKeys: String, CodingKey {
+        case llmDim = "llm_dim", hiddenDim = "hidden_dim", slmDim = "slm_dim", slmKind = "slm_kind"
+    }
+
+    public init(llmDim: Int, hiddenDim: Int, slmDim: Int, decoderOnly: Bool) {
+        self.llmDim = llmDim
+        self.hiddenDim = hiddenDim
+        self.slmDim = slmDim
+        slmKind = decoderOnly ? "decoder-only" : "encoder-decoder"
+    }
+
+    public var hasPromptAdapter: Bool { slmKind == "decoder-only" }
+
+    public static func from(_ json: JSONValue) throws(ConfigError) -> ProjectorConfig {
+        let c: ProjectorConfig
+        do { c = try json.decode(ProjectorConfig.self) } catch { throw ConfigError("projector config lacks llm_dim/hidden_dim/slm_dim: \(error)") }
+        for (key, v) in [("llm_dim", c.llmDim), ("hidden_dim", c.hiddenDim), ("slm_dim", c.slmDim)] where v <= 0 || v > 1 << 24 {
+            throw ConfigError("projector config: \(key) = \(v) is out of range")
+        }
+        return c
+    }
+
+    public var json: JSONValue {
+        .object([
+            "llm_dim": .number(Double(llmDim)), "hidden_dim": .number(Double(hiddenDim)), "slm_dim": .number(Double(slmDim)),
+            "slm_kind": .string(slmKind ?? "encoder-decoder"),
+        ])
+    }
+}
+
+/// The projector's tensors, named and shaped once: the bundle converter checks the trained
+/// projector file against `all` (source names as train.py saves them), and `Projector` reads
+/// each field (names under the bundle's `projector.` prefix).
+public struct ProjectorTensors: Sendable {
+    public let w0: ExpectedTensor        // [d_h, d_l]
+    public let b0: ExpectedTensor        // [d_h]
+    public let w2: ExpectedTensor        // [d_s, d_h]
+    public let b2: ExpectedTensor        // [d_s]
+    /// Decoder-only small models only.
+    public let adapter: ExpectedTensor?  // [d_s, d_l]
+
+    public init(_ c: ProjectorConfig) {
+        w0 = ExpectedTensor("0.weight", [c.hiddenDim, c.llmDim], .linear, sourceName: "projector.0.weight")
+        b0 = ExpectedTensor("0.bias", [c.hiddenDim], .bias, sourceName: "projector.0.bias")
+        w2 = ExpectedTensor("2.weight", [c.slmDim, c.hiddenDim], .linear, sourceName: "projector.2.weight")
+        b2 = ExpectedTensor("2.bias", [c.slmDim], .bias, sourceName: "projector.2.bias")
+        adapter = c.hasPromptAdapter ? ExpectedTensor("prompt_adapter.weight", [c.slmDim, c.llmDim], .linear, sourceName: "prompt_adapter.weight") : nil
+    }
+
+    /// Every tensor in file order.
+    public var all: [ExpectedTensor] { [w0, b0, w2, b2] + (adapter.map { [$0] } ?? []) }
+}
+
+public final class Projector: @unchecked Sendable {
+    public let config: ProjectorConfig
+    let layer0: Linear     // [d_h, d_l] + bias
+    let layer2: Linear     // [d_s, d_h] + bias
+    let adapter: Linear?   // [d_s, d_l]
+
+    public init(weights w: ModelWeights, config: ProjectorConfig) throws(ModelError) {
+        self.config = config
+        let t = ProjectorTensors(config)
+        layer0 = try w.linear(t.w0, bias: t.b0)
+        layer2 = try w.linear(t.w2, bias: t.b2)
+        adapter = try t.adapter.map { (a) throws(ModelError) in try w.linear(a) }
+    }
+
+    public var hasPromptAdapter: Bool { adapter != nil }
+
+    /// Z = W₂·ReLU(W₀·H + b₀) + b₂ for `rows` rows of H: `rows × d_s` floats.
+    public func project(_ h: FloatBuffer, rows: Int, pool: ThreadPool) -> FloatBuffer {
+        let hidden = FloatBuffer(count: rows * layer0.outFeatures)
+        layer0(h.buffer, rows: rows, into: hidden.mutable, pool: pool)
+        Ops.relu(hidden.mutable)
+        let z = FloatBuffer(count: rows * layer2.outFeatures)
+        layer2(hidden.buffer, rows: rows, into: z.mutable, pool: pool)
+        return z
+    }
+
+    /// A·E_llm[x] for `rows` rows of the large model's token embeddings: `rows × d_s` floats.
+    public func adapt(_ embeddings: FloatBuffer, rows: Int, pool: ThreadPool) -> FloatBuffer {
+        let a = adapter!
+        let x = FloatBuffer(count: rows * a.outFeatures)
+        a(embeddings.buffer, rows: rows, into: x.mutable, pool: pool)
+        return x
+    }
+}
