@@ -1,7 +1,7 @@
 // swift-tools-version: 6.1
 //
 // Tandem — LLM-to-SLM generation on ordinary CPUs.
-// Module layout and dependency direction: ../shared/design/ARCHITECTURE.md §2.
+// Module layout and dependency direction: docs/ARCHITECTURE.md §2.
 //
 // No target uses `unsafeFlags`: the hot kernels live in `CTandemKernels`, where each
 // instruction-set variant carries a per-function `__attribute__((target(...)))` and is chosen

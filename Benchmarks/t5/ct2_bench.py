@@ -23,7 +23,7 @@ Keys (shared with Tandem):
                        on Translator, so this is encoder forward + ONE decoder step, which
                        includes the cross-attention K/V projections of every decoder layer over
                        the N input positions, + the final projection/argmax + Python call
-                       overhead. (Same method as the anchors in shared/design/BENCHMARKS.md.)
+                       overhead. (Benchmarks/t5/README.md states the method.)
   total_ms             wall time of the full call (encode + M generated tokens).
   decode_tokens_per_s  B*M / ((total_ms - encode_ms)/1000), per run, then the median. Since
                        encode_ms already contains the first decoder step, the denominator

@@ -9,8 +9,8 @@
 # Settings: CT2_PYTHON (the venv with ctranslate2), CT2_DIR, TANDEM_DIR, TANDEM (the release
 # binary), SHAPES, BATCHES, RUNS (2). Takes ≈ 11 minutes on 2 cores for the four shapes.
 #
-#   ISA=avx2 Benchmarks/t5/matrix.sh    both engines held to AVX2 + FMA (the machine BENCHMARKS.md
-#                                       describes): TANDEM_ISA=avx2 for Tandem, and for CTranslate2
+#   ISA=avx2 Benchmarks/t5/matrix.sh    both engines held to AVX2 + FMA (a laptop's
+#                                       instruction set): TANDEM_ISA=avx2 for Tandem, and for CTranslate2
 #                                       CT2_FORCE_CPU_ISA=AVX2 and MKL_ENABLE_INSTRUCTIONS=AVX2 (its
 #                                       GEMMs are MKL's, which otherwise pick AVX512-VNNI or AMX).
 set -euo pipefail

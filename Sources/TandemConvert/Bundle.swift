@@ -1,7 +1,7 @@
 // `tandem convert --llm DIR --slm DIR --projector FILE`: one self-contained LLM-to-SLM bundle
 // (Formats/FORMAT.md §7): the LLM's encoder only (`llm.`), the projector and, for a decoder-only
 // SLM, the prompt adapter A (`projector.`), the whole SLM (`slm.`), both tokenizers and the SLM's
-// generation defaults. Method: Bergner et al. 2024 (arXiv 2402.16844), ARCHITECTURE.md §1.
+// generation defaults. Method: Bergner et al. 2024 (arXiv 2402.16844), docs/ARCHITECTURE.md §1.
 import Dispatch
 import Foundation
 import TandemFormat

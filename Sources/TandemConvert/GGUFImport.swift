@@ -131,7 +131,7 @@ public enum GGUFImporter {
 
     /// Whether the source blocks are already Tandem's blocks of `dtype`. A Q8_0 block holding
     /// -128 (ggml's quantizer never writes it, a crafted file might) is re-encoded instead:
-    /// Tandem's int8 kernels rely on [-127, 127] (ARCHITECTURE.md §3).
+    /// Tandem's int8 kernels rely on [-127, 127] (docs/ARCHITECTURE.md §4).
     static func canCopy(_ src: GGUFTensor, to dtype: DType) -> Bool {
         switch (src.type, dtype) {
         case (.f32, .f32), (.f16, .f16), (.bf16, .bf16), (.q4_0, .q4_0): return true

@@ -1,4 +1,4 @@
-// TandemTokenizer — the tokenizers Tandem's models need (ARCHITECTURE.md §2):
+// TandemTokenizer — the tokenizers Tandem's models need (docs/ARCHITECTURE.md §2):
 //   * SentencePiece (T5, mT5, Flan-T5) through the system library, behind the CSentencePiece shim;
 //   * byte-level BPE (GPT-2, LLaMA-3, SmolLM2) in Swift, from a Hugging Face `tokenizer.json` or
 //     from a GGUF vocabulary.

@@ -7,7 +7,7 @@ import TandemFormat
 import TandemKernels
 import TandemModels
 
-/// SmolLM2-135M-Instruct against llama.cpp with identical weights (ARCHITECTURE.md §6): the
+/// SmolLM2-135M-Instruct against llama.cpp with identical weights (docs/ARCHITECTURE.md §7): the
 /// GGUF files from Tools/parity/make_parity_gguf.py hold the same Q8_0 / Q4_0 blocks that Tandem
 /// imports byte for byte, and the f32 dequantization of the shipped Q4_1 checkpoint that both
 /// engines run unquantized; the golden file (Tools/parity/make_llamacpp_golden.py) holds what

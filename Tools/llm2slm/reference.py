@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """PyTorch reference of LLM-to-SLM (Bergner et al., arXiv 2402.16844), as Tandem runs it.
 
-This file is the executable statement of ARCHITECTURE.md §1. Everything the Swift runtime must
+This file is the executable statement of docs/ARCHITECTURE.md §1. Everything the Swift runtime must
 reproduce is here, in plain PyTorch on top of Hugging Face `transformers` models:
 
   LLM   the ENCODER of a T5-family checkpoint (T5 v1.0, v1.1/Flan, mT5), frozen, eval mode.

@@ -10,7 +10,7 @@ struct Convert: ParsableCommand {
         discussion: """
             SRC is a checkpoint directory: config.json, model.safetensors (or shards listed in \
             model.safetensors.index.json) and its tokenizer (spiece.model or tokenizer.json). \
-            Supported model types: t5 (v1.0, v1.1, Flan-T5), mt5, gpt2.
+            Supported model types: \(ArchitectureRegistry.supportedModelTypes.joined(separator: ", ")).
 
             Matrices take --dtype; norms, biases and position tables stay f32. Override any \
             tensor with --keep PATTERN=dtype (glob over tensor names), e.g. \

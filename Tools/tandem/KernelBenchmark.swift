@@ -335,8 +335,8 @@ struct KernelBenchmark {
 
 /// numpy's f32 matmul in a long-lived `numpy_gemm.py --serve` process: one timed matmul per
 /// request, so the bench can interleave it with its own runs. nil when there is no script or
-/// python3/numpy is missing. OpenBLAS tuning variables of the environment are removed, as
-/// BENCHMARKS.md says.
+/// python3/numpy is missing. OpenBLAS tuning variables of the environment are removed: set on
+/// some processors to work around old OpenBLAS bugs, they slow a current numpy.
 final class NumpyServer {
     let process = Process()
     let input = Pipe(), output = Pipe()
