@@ -1,10 +1,12 @@
-// `tandem convert model.gguf`: a LLaMA-architecture GGUF (SmolLM2, from llama.cpp's
-// convert_hf_to_gguf.py) → one Tandem file, in Hugging Face naming and layout, so the same
-// LLaMA model code runs weights from either source.
+// `tandem convert model.gguf`: a GGUF (from llama.cpp's convert_hf_to_gguf.py) of an architecture
+// whose mapping its file in TandemModels states (`Architecture.gguf`: names, config, permuted rows;
+// today `llama`, which SmolLM2 is) → one Tandem file, in Hugging Face naming and layout, so the
+// same model code runs weights from either source.
 //
 // What the import undoes, per llama.cpp convert_hf_to_gguf.py (`LlamaModel.modify_tensors`, read
 // with the search tool, not copied):
-// * Names: `blk.N.attn_q.weight` → `model.layers.N.self_attn.q_proj.weight`, and so on (table below).
+// * Names: `blk.N.attn_q.weight` → `model.layers.N.self_attn.q_proj.weight`, and so on (the table
+//   is LlamaArchitecture.gguf, in Llama.swift).
 // * RoPE layout: convert_hf_to_gguf.py permutes the rows of q and k within each head
 //   (`LlamaModel.permute`: reshape(heads, 2, d/2, in).swapaxes(1, 2)) so that ggml's adjacent-pair
 //   rotation (GGML_ROPE_TYPE_NORM) equals Hugging Face's `rotate_half` on the original rows. The
@@ -23,27 +25,6 @@ import TandemKernels
 import TandemModels
 
 public enum GGUFImporter {
-    /// GGUF tensor name → Hugging Face name; nil for tensors the LLaMA model does not use
-    /// (e.g. `rope_freqs.weight`).
-    public static func huggingFaceName(_ name: String) -> String? {
-        switch name {
-        case "token_embd.weight": return "model.embed_tokens.weight"
-        case "output_norm.weight": return "model.norm.weight"
-        case "output.weight": return "lm_head.weight"
-        default: break
-        }
-        let parts = name.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 4, parts[0] == "blk", let layer = Int(parts[1]), layer >= 0, String(layer) == parts[1],
-              parts[3] == "weight", let hf = layerNames[String(parts[2])] else { return nil }
-        return "model.layers.\(layer).\(hf).weight"
-    }
-
-    static let layerNames = [
-        "attn_q": "self_attn.q_proj", "attn_k": "self_attn.k_proj", "attn_v": "self_attn.v_proj",
-        "attn_output": "self_attn.o_proj", "ffn_gate": "mlp.gate_proj", "ffn_up": "mlp.up_proj",
-        "ffn_down": "mlp.down_proj", "attn_norm": "input_layernorm", "ffn_norm": "post_attention_layernorm",
-    ]
-
     /// The GGUF row holding Hugging Face row `row` of a q or k matrix of `heads` heads (the
     /// inverse of `LlamaModel.permute`): within a head of `d` rows, HF row `s·d/2 + i`
     /// (s = 0 first half, 1 second half) was written to row `2i + s`.
@@ -67,33 +48,31 @@ public enum GGUFImporter {
         let start = DispatchTime.now()
         let file: GGUFFile
         do { file = try GGUFFile(path: options.source) } catch { throw .format(error) }
-        guard let arch = file["general.architecture"]?.string else { throw .source("\(options.source): GGUF has no general.architecture") }
-        guard arch == "llama" else {
-            throw .source("\(options.source): GGUF architecture \(arch) is not supported (Tandem imports llama-architecture GGUFs)")
+        guard let name = file["general.architecture"]?.string else { throw .source("\(options.source): GGUF has no general.architecture") }
+        guard let arch = ArchitectureRegistry.architecture(gguf: name), let mapping = arch.gguf else {
+            let known = ArchitectureRegistry.supportedGGUFArchitectures.joined(separator: ", ")
+            throw .source("\(options.source): GGUF architecture \(name) is not supported (Tandem imports: \(known))")
         }
-        let config = try llamaConfig(file)
-        let c: LlamaConfig
-        do { c = try LlamaConfig.from(config) } catch { throw .config(error) }
-
+        let config: JSONValue
+        let expected: [ExpectedTensor]
         var byHF: [String: GGUFTensor] = [:]
         var skipped: [String] = []
         for t in file.tensors {
-            if let hf = huggingFaceName(t.name) { byHF[hf] = t } else { skipped.append(t.name) }
+            if let hf = mapping.tensorName(t.name) { byHF[hf] = t } else { skipped.append(t.name) }
         }
-        let expected: [ExpectedTensor]
-        do { expected = try LlamaArchitecture.expectedTensors(config: config, checkpointNames: Set(byHF.keys)) } catch {
-            throw .config(error)
-        }
+        do {
+            config = try mapping.config(file)
+            expected = try arch.expectedTensors(config: config, checkpointNames: Set(byHF.keys))
+        } catch { throw .config(error) }
         var items: [Item] = []
         var provenance: [String: TandemMetadata.TensorProvenance] = [:]
         for e in expected {
             guard let src = byHF[e.sourceName] else { throw .missingTensor(e.sourceName) }
             guard src.info.shape == e.shape else { throw .shape(tensor: src.name, expected: e.shape, actual: src.info.shape) }
             let (dtype, rule) = try Converter.chooseDType(e, options: options)
-            let heads: Int? = e.name.hasSuffix("self_attn.q_proj.weight") ? c.numAttentionHeads
-                : e.name.hasSuffix("self_attn.k_proj.weight") ? c.kvHeads : nil
+            let heads = mapping.permutedHeads(e.name, config)
             if let heads, (e.shape[0] % heads != 0 || (e.shape[0] / heads) % 2 != 0) {
-                throw .shape(tensor: src.name, expected: [heads * c.headSize, c.hiddenSize], actual: e.shape)
+                throw .source("GGUF tensor \(src.name): \(e.shape[0]) rows are not \(heads) heads of an even size")
             }
             let copy = canCopy(src, to: dtype)
             guard copy || src.type.canDequantize else {
@@ -106,12 +85,12 @@ public enum GGUFImporter {
         let used = Set(expected.map(\.sourceName))
         skipped += byHF.filter { !used.contains($0.key) }.map(\.value.name)
 
-        let tokenizer = try tokenizerBlobs(file, contextLength: c.maxPositionEmbeddings)
-        var generation = LlamaArchitecture.generationDefaults(config: config)
+        let tokenizer = try tokenizerBlobs(file, contextLength: config["max_position_embeddings"]?.intValue)
+        var generation = arch.generationDefaults(config: config)
         for (k, v) in tokenizer.generation { generation[k] = v }
         let meta = TandemMetadata(
             kind: .model,
-            models: ["model": .init(architecture: "llama", config: config, tokenizer: "main")],
+            models: ["model": .init(architecture: arch.modelTypes[0], config: config, tokenizer: "main")],
             tokenizers: ["main": tokenizer.entry],
             generation: generation,
             provenance: .init(
@@ -122,7 +101,7 @@ public enum GGUFImporter {
         let byName = Dictionary(uniqueKeysWithValues: items.map { ($0.plan.name, $0) })
         return try Converter.write(
             meta, plans: items.map(\.plan), blobs: tokenizer.blobs, output: options.output,
-            sourceBytes: UInt64(file.mapping.bytes.count), skipped: skipped.sorted(), architecture: "llama",
+            sourceBytes: UInt64(file.mapping.bytes.count), skipped: skipped.sorted(), architecture: arch.modelTypes[0],
             start: start, progress: progress
         ) { plan, dst in
             try encode(byName[plan.name]!, into: dst, pool: options.pool)
@@ -197,61 +176,5 @@ public enum GGUFImporter {
             out[r * columns..<(r + 1) * columns] = values[s * columns..<(s + 1) * columns]
         }
         return out
-    }
-
-    /// Hugging Face `LlamaConfig` JSON from the `llama.*` metadata (llama.cpp's key names,
-    /// gguf-py `Keys.LLM` / `Keys.Attention` / `Keys.Rope`).
-    static func llamaConfig(_ file: GGUFFile) throws(ConvertError) -> JSONValue {
-        func int(_ key: String) -> Int? { file[key]?.integer.flatMap { Int(exactly: $0) } }
-        func required(_ key: String) throws(ConvertError) -> Int {
-            guard let v = int(key) else { throw .source("GGUF has no integer \(key)") }
-            guard v > 0, v <= 1 << 24 else { throw .source("GGUF \(key) = \(v) is out of range") }
-            return v
-        }
-        /// f32 metadata printed shortest (1e-05, not 9.999999747378752e-06), as Hugging Face writes it.
-        func float(_ key: String) -> Double? {
-            switch file[key] {
-            case let .float32(f)?: Double("\(f)")
-            case let v?: v.number
-            case nil: nil
-            }
-        }
-        let hidden = try required("llama.embedding_length")
-        let heads = try required("llama.attention.head_count")
-        let kvHeads = int("llama.attention.head_count_kv") ?? heads
-        let headDim = int("llama.attention.key_length") ?? hidden / max(heads, 1)
-        if let rot = int("llama.rope.dimension_count"), rot != headDim {
-            throw .source("GGUF rotates \(rot) of \(headDim) head dimensions (partial RoPE is not supported)")
-        }
-        if let scaling = file["llama.rope.scaling.type"]?.string, scaling != "none" {
-            throw .source("GGUF uses RoPE scaling \(scaling), which is not supported yet")
-        }
-        let tokens = file["tokenizer.ggml.tokens"]?.array?.count
-        let embd = file.tensor("token_embd.weight")?.info.shape.first
-        guard let vocab = int("llama.vocab_size") ?? tokens ?? embd else { throw .source("GGUF gives no vocabulary size") }
-        var o: [String: JSONValue] = [
-            "model_type": .string("llama"),
-            "architectures": .array([.string("LlamaForCausalLM")]),
-            "hidden_size": .number(Double(hidden)),
-            "intermediate_size": .number(Double(try required("llama.feed_forward_length"))),
-            "num_hidden_layers": .number(Double(try required("llama.block_count"))),
-            "num_attention_heads": .number(Double(heads)),
-            "num_key_value_heads": .number(Double(kvHeads)),
-            "head_dim": .number(Double(headDim)),
-            "rms_norm_eps": .number(float("llama.attention.layer_norm_rms_epsilon") ?? 1e-5),
-            "rope_theta": .number(float("llama.rope.freq_base") ?? 10_000),
-            "max_position_embeddings": .number(Double(int("llama.context_length") ?? 2048)),
-            "vocab_size": .number(Double(vocab)),
-            "tie_word_embeddings": .bool(file.tensor("output.weight") == nil),
-            "hidden_act": .string("silu"),
-            "attention_bias": .bool(false),
-            "mlp_bias": .bool(false),
-            "rope_layout": .string("hf-half-split"),
-        ]
-        for (key, hf) in [("tokenizer.ggml.bos_token_id", "bos_token_id"), ("tokenizer.ggml.eos_token_id", "eos_token_id"),
-                          ("tokenizer.ggml.padding_token_id", "pad_token_id")] {
-            if let v = int(key) { o[hf] = .number(Double(v)) }
-        }
-        return .object(o)
     }
 }

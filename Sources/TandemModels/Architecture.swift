@@ -95,13 +95,43 @@ public protocol Architecture: Sendable {
     static var readerTensors: (@Sendable (String) -> Bool)? { get }
     /// The model as a pair's reader (from the tensors `readerTensors` kept).
     static func reader(_ weights: ModelWeights, config: JSONValue, pool: ThreadPool) throws(ModelError) -> any PromptReader
+    /// How the architecture's GGUF files map back to Hugging Face names and config; nil when
+    /// `tandem convert` does not import them.
+    static var gguf: GGUFMapping? { get }
 }
 
 extension Architecture {
     public static var readerTensors: (@Sendable (String) -> Bool)? { nil }
+    public static var gguf: GGUFMapping? { nil }
 
     public static func reader(_ weights: ModelWeights, config: JSONValue, pool: ThreadPool) throws(ModelError) -> any PromptReader {
         throw .invalid("a \(modelTypes[0]) model cannot be an LLM-to-SLM reader")
+    }
+}
+
+/// An architecture's GGUF files (written by llama.cpp's convert_hf_to_gguf.py) read back in
+/// Hugging Face's names and layout, so the same model code runs weights from either source. The
+/// importer (TandemConvert's GGUFImporter) does the rest: tokenizer, dtypes, rows.
+public struct GGUFMapping: Sendable {
+    /// The `general.architecture` value of the architecture's files.
+    public let name: String
+    /// GGUF tensor name → Hugging Face name; nil for a tensor the model does not use.
+    public let tensorName: @Sendable (String) -> String?
+    /// The Hugging Face `config.json` the file's metadata describes.
+    public let config: @Sendable (GGUFFile) throws(ConfigError) -> JSONValue
+    /// For a tensor whose rows convert_hf_to_gguf.py permuted within each head (LLaMA's q and k,
+    /// for ggml's RoPE), the number of heads to undo it over; nil otherwise.
+    public let permutedHeads: @Sendable (_ huggingFaceName: String, _ config: JSONValue) -> Int?
+
+    public init(
+        name: String, tensorName: @escaping @Sendable (String) -> String?,
+        config: @escaping @Sendable (GGUFFile) throws(ConfigError) -> JSONValue,
+        permutedHeads: @escaping @Sendable (String, JSONValue) -> Int? = { _, _ in nil }
+    ) {
+        self.name = name
+        self.tensorName = tensorName
+        self.config = config
+        self.permutedHeads = permutedHeads
     }
 }
 
@@ -113,6 +143,14 @@ public enum ArchitectureRegistry {
     }
 
     public static var supportedModelTypes: [String] { all.flatMap { $0.modelTypes } }
+
+    /// The architecture whose GGUF files name themselves `name` (`general.architecture`).
+    public static func architecture(gguf name: String) -> (any Architecture.Type)? {
+        all.first { $0.gguf?.name == name }
+    }
+
+    /// The `general.architecture` values `tandem convert` imports.
+    public static var supportedGGUFArchitectures: [String] { all.compactMap { $0.gguf?.name } }
 
     /// The model of one entry of a Tandem file, through its architecture.
     public static func load(

@@ -126,6 +126,94 @@ public enum LlamaArchitecture: Architecture {
 
     public static func embeddingWidth(config json: JSONValue) throws(ConfigError) -> Int { try LlamaConfig.from(json).hiddenSize }
 
+    /// llama.cpp's `llama` GGUFs (SmolLM2 among them): its names, its metadata keys, and the q/k row
+    /// permutation convert_hf_to_gguf.py applies for ggml's RoPE (`LlamaModel.permute`), undone
+    /// over the attention heads for q and the key/value heads for k, so Tandem's LLaMA always
+    /// rotates half-split.
+    public static let gguf: GGUFMapping? = GGUFMapping(
+        name: "llama", tensorName: ggufTensorName, config: ggufConfig,
+        permutedHeads: { name, json in
+            guard let c = try? LlamaConfig.from(json) else { return nil }
+            return name.hasSuffix("self_attn.q_proj.weight") ? c.numAttentionHeads : name.hasSuffix("self_attn.k_proj.weight") ? c.kvHeads : nil
+        })
+
+    /// GGUF tensor name → Hugging Face name; nil for tensors the LLaMA model does not use
+    /// (e.g. `rope_freqs.weight`).
+    @Sendable static func ggufTensorName(_ name: String) -> String? {
+        switch name {
+        case "token_embd.weight": return "model.embed_tokens.weight"
+        case "output_norm.weight": return "model.norm.weight"
+        case "output.weight": return "lm_head.weight"
+        default: break
+        }
+        let parts = name.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 4, parts[0] == "blk", let layer = Int(parts[1]), layer >= 0, String(layer) == parts[1],
+              parts[3] == "weight", let hf = ggufLayerNames[String(parts[2])] else { return nil }
+        return "model.layers.\(layer).\(hf).weight"
+    }
+
+    static let ggufLayerNames = [
+        "attn_q": "self_attn.q_proj", "attn_k": "self_attn.k_proj", "attn_v": "self_attn.v_proj",
+        "attn_output": "self_attn.o_proj", "ffn_gate": "mlp.gate_proj", "ffn_up": "mlp.up_proj",
+        "ffn_down": "mlp.down_proj", "attn_norm": "input_layernorm", "ffn_norm": "post_attention_layernorm",
+    ]
+
+    /// Hugging Face `LlamaConfig` JSON from the `llama.*` metadata (llama.cpp's key names,
+    /// gguf-py `Keys.LLM` / `Keys.Attention` / `Keys.Rope`).
+    @Sendable static func ggufConfig(_ file: GGUFFile) throws(ConfigError) -> JSONValue {
+        func int(_ key: String) -> Int? { file[key]?.integer.flatMap { Int(exactly: $0) } }
+        func required(_ key: String) throws(ConfigError) -> Int {
+            guard let v = int(key) else { throw ConfigError("GGUF has no integer \(key)") }
+            guard v > 0, v <= 1 << 24 else { throw ConfigError("GGUF \(key) = \(v) is out of range") }
+            return v
+        }
+        /// f32 metadata printed shortest (1e-05, not 9.999999747378752e-06), as Hugging Face writes it.
+        func float(_ key: String) -> Double? {
+            switch file[key] {
+            case let .float32(f)?: Double("\(f)")
+            case let v?: v.number
+            case nil: nil
+            }
+        }
+        let hidden = try required("llama.embedding_length")
+        let heads = try required("llama.attention.head_count")
+        let kvHeads = int("llama.attention.head_count_kv") ?? heads
+        let headDim = int("llama.attention.key_length") ?? hidden / max(heads, 1)
+        if let rot = int("llama.rope.dimension_count"), rot != headDim {
+            throw ConfigError("GGUF rotates \(rot) of \(headDim) head dimensions (partial RoPE is not supported)")
+        }
+        if let scaling = file["llama.rope.scaling.type"]?.string, scaling != "none" {
+            throw ConfigError("GGUF uses RoPE scaling \(scaling), which is not supported yet")
+        }
+        let tokens = file["tokenizer.ggml.tokens"]?.array?.count
+        let embd = file.tensor("token_embd.weight")?.info.shape.first
+        guard let vocab = int("llama.vocab_size") ?? tokens ?? embd else { throw ConfigError("GGUF gives no vocabulary size") }
+        var o: [String: JSONValue] = [
+            "model_type": .string("llama"),
+            "architectures": .array([.string("LlamaForCausalLM")]),
+            "hidden_size": .number(Double(hidden)),
+            "intermediate_size": .number(Double(try required("llama.feed_forward_length"))),
+            "num_hidden_layers": .number(Double(try required("llama.block_count"))),
+            "num_attention_heads": .number(Double(heads)),
+            "num_key_value_heads": .number(Double(kvHeads)),
+            "head_dim": .number(Double(headDim)),
+            "rms_norm_eps": .number(float("llama.attention.layer_norm_rms_epsilon") ?? 1e-5),
+            "rope_theta": .number(float("llama.rope.freq_base") ?? 10_000),
+            "max_position_embeddings": .number(Double(int("llama.context_length") ?? 2048)),
+            "vocab_size": .number(Double(vocab)),
+            "tie_word_embeddings": .bool(file.tensor("output.weight") == nil),
+            "hidden_act": .string("silu"),
+            "attention_bias": .bool(false),
+            "mlp_bias": .bool(false),
+            "rope_layout": .string("hf-half-split"),
+        ]
+        for (key, hf) in [("tokenizer.ggml.bos_token_id", "bos_token_id"), ("tokenizer.ggml.eos_token_id", "eos_token_id"),
+                          ("tokenizer.ggml.padding_token_id", "pad_token_id")] {
+            if let v = int(key) { o[hf] = .number(Double(v)) }
+        }
+        return .object(o)
+    }
+
     public static let isDecoderOnly = true
 
     public static func load(_ w: ModelWeights, config json: JSONValue, generation g: [String: JSONValue], pool: ThreadPool) throws(ModelError)

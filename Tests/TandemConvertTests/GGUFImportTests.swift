@@ -5,6 +5,7 @@
 import Foundation
 import Testing
 import TandemFormat
+import TandemModels
 @testable import TandemConvert
 
 @Suite("GGUF import") struct GGUFImportTests {
@@ -18,6 +19,26 @@ import TandemFormat
 
     func floats(_ view: TensorView) -> [Float] { view.dtype.decode(view.data, count: view.info.elementCount) }
 
+    /// A GGUF whose `general.architecture` no architecture of the registry maps is refused with
+    /// one line naming it and the architectures that are imported; nothing is written.
+    @Test func unmappedArchitectureIsRefused() throws {
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: Fixtures.path(Self.dir + "tiny-llama-f32.gguf"))))
+        let key = Array("general.architecture".utf8), value = Array("llama".utf8)
+        let at = try #require((0...(bytes.count - key.count)).first { Array(bytes[$0..<$0 + key.count]) == key })
+        let v = at + key.count + 4 + 8   // value type (u32), string length (u64)
+        #expect(Array(bytes[v..<v + 5]) == value)
+        bytes.replaceSubrange(v..<v + 5, with: Array("qwen9".utf8))
+        let source = Fixtures.temporary("qwen9.gguf"), out = Fixtures.temporary("qwen9.tandem")
+        try Data(bytes).write(to: URL(fileURLWithPath: source))
+        do {
+            _ = try GGUFImporter.convert(ConvertOptions(source: source, output: out, dtype: .q8_0, pool: .shared))
+            Issue.record("imported")
+        } catch {
+            #expect(error.description.contains("GGUF architecture qwen9 is not supported (Tandem imports: llama)"), "\(error)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: out))
+    }
+
     @Test func f32ImportRestoresHuggingFaceRows() throws {
         let (file, report) = try importFixture("tiny-llama-f32.gguf", .f32)
         let hf = try SafetensorsFile(path: Fixtures.path(Self.dir + "tiny-llama-hf.safetensors"))
@@ -29,7 +50,7 @@ import TandemFormat
         // Everything else is the GGUF tensor, unchanged, under its Hugging Face name.
         let gguf = try GGUFFile(path: Fixtures.path(Self.dir + "tiny-llama-f32.gguf"))
         for t in gguf.tensors where !t.name.contains("attn_q") && !t.name.contains("attn_k") {
-            let view = try #require(file.tensor(GGUFImporter.huggingFaceName(t.name)!))
+            let view = try #require(file.tensor(LlamaArchitecture.gguf!.tensorName(t.name)!))
             #expect(view.shape == t.info.shape)
             #expect(floats(view) == (try t.floats()), "\(t.name)")
         }
@@ -130,8 +151,8 @@ import TandemFormat
             if case ConvertError.format(.unsupportedGGUF) = e { true } else { false }
         }
         #expect(GGUFImporter.preTokenizerJSON("no-such-pre") == nil)
-        #expect(GGUFImporter.huggingFaceName("blk.07.attn_q.weight") == nil)
-        #expect(GGUFImporter.huggingFaceName("blk.12.ffn_down.weight") == "model.layers.12.mlp.down_proj.weight")
-        #expect(GGUFImporter.huggingFaceName("rope_freqs.weight") == nil)
+        #expect(LlamaArchitecture.gguf!.tensorName("blk.07.attn_q.weight") == nil)
+        #expect(LlamaArchitecture.gguf!.tensorName("blk.12.ffn_down.weight") == "model.layers.12.mlp.down_proj.weight")
+        #expect(LlamaArchitecture.gguf!.tensorName("rope_freqs.weight") == nil)
     }
 }

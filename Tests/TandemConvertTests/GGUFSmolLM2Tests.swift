@@ -11,6 +11,7 @@
 import Foundation
 import Testing
 import TandemFormat
+import TandemModels
 import TandemConvert
 
 @Suite("GGUF SmolLM2 import") struct GGUFSmolLM2Tests {
@@ -47,7 +48,7 @@ import TandemConvert
         // a reference dump is given (/tmp/smolref/ref.py in the report).
         guard let ref = ProcessInfo.processInfo.environment["TANDEM_SMOLLM2_REF"] else { return }
         let reference = try SafetensorsFile(path: ref)
-        let ggufName = Dictionary(uniqueKeysWithValues: gguf.tensorInfos.compactMap { t in GGUFImporter.huggingFaceName(t.name).map { ($0, t.name) } })
+        let ggufName = Dictionary(uniqueKeysWithValues: gguf.tensorInfos.compactMap { t in LlamaArchitecture.gguf!.tensorName(t.name).map { ($0, t.name) } })
         for name in reference.names {
             let want = try reference.tensors[name]!.floats()
             let t = try #require(gguf.tensor(ggufName[name]!))
