@@ -13,6 +13,10 @@ public enum DecodingStrategy: Sendable, Equatable {
 }
 
 public struct BeamOptions: Sendable, Equatable {
+    /// The most beams: each holds its own decoding state (SmolLM2-135M: 11 MiB of cache at 256
+    /// positions), so thousands would exhaust memory long before they paid off.
+    public static let maxBeams = 64
+
     public var beams: Int
     /// Scores are sum(log p) / length^lengthPenalty: > 1 favours longer sequences.
     public var lengthPenalty: Double

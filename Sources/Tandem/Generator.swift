@@ -77,7 +77,7 @@ public enum Generator {
         _ model: M, prompt: [Int32], options: GenerationOptions
     ) throws(ModelError) -> [GeneratedSequence] {
         guard case let .beam(b) = options.strategy else { preconditionFailure("beamSearch needs beam options") }
-        precondition(b.beams >= 1 && b.returnSequences >= 1 && b.returnSequences <= b.beams)
+        precondition(b.beams >= 1 && b.returnSequences >= 1 && b.returnSequences <= b.beams && b.lengthPenalty.isFinite)
         let vocab = model.vocabularySize
         let eos = model.eosTokenId.map(Int.init) ?? -1
         let maxNew = options.maxNewTokens

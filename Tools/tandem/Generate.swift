@@ -60,8 +60,9 @@ struct Generate: ParsableCommand {
     func validate() throws {
         guard maxTokens >= 1 else { throw ValidationError("--max-tokens must be at least 1") }
         guard minTokens >= 0, minTokens <= maxTokens else { throw ValidationError("--min-tokens must be in 0...--max-tokens") }
-        guard beam >= 1 else { throw ValidationError("--beam must be at least 1") }
-        if let t = temperature, !(t >= 0) { throw ValidationError("--temperature must be ≥ 0") }
+        guard beam >= 1, beam <= BeamOptions.maxBeams else { throw ValidationError("--beam must be from 1 to \(BeamOptions.maxBeams)") }
+        guard lengthPenalty.isFinite else { throw ValidationError("--length-penalty must be a finite number") }
+        if let t = temperature, !(t >= 0 && t.isFinite) { throw ValidationError("--temperature must be a finite number ≥ 0") }
         if let k = topK, k < 0 { throw ValidationError("--top-k must be ≥ 0") }
         if let p = topP, !(p > 0 && p <= 1) { throw ValidationError("--top-p must be in (0, 1]") }
         let sampling = temperature != nil || topK != nil || topP != nil

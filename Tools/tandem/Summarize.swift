@@ -109,6 +109,7 @@ struct Summarize: ParsableCommand {
 
     func validate() throws {
         guard maxTokens >= 1, beam >= 1, batch >= 1 else { throw ValidationError("--max-tokens, --beam and --batch must be at least 1") }
+        guard beam <= BeamOptions.maxBeams else { throw ValidationError("--beam must be from 1 to \(BeamOptions.maxBeams)") }
         guard minTokens >= 0, minTokens <= maxTokens else { throw ValidationError("--min-tokens must be between 0 and --max-tokens") }
         if let m = maxMemory, Self.parseBytes(m) == nil { throw ValidationError("--max-memory expects a size like 1G or 512M") }
         _ = try parseShard()
