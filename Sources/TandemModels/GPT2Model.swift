@@ -8,6 +8,8 @@ import TandemKernels
 public final class GPT2Model: CausalLanguageModel, @unchecked Sendable {
     public let config: GPT2Config
     public let pool: ThreadPool
+    /// The mapped file every weight points into, kept alive as long as the model.
+    public let weights: ModelWeights
     let wte: Embedding                                                     // [vocab, d]; also the head
     let wpe: UnsafeBufferPointer<Float>                                    // [n_positions, d]
     let layers: [Layer]
@@ -25,6 +27,7 @@ public final class GPT2Model: CausalLanguageModel, @unchecked Sendable {
 
     public init(weights w: ModelWeights, config: GPT2Config, pool: ThreadPool) throws(ModelError) {
         self.config = config
+        weights = w
         self.pool = pool
         epsilon = config.layerNormEpsilon ?? 1e-5
         let t = GPT2Tensors(config)

@@ -232,6 +232,8 @@ public enum LlamaArchitecture: Architecture {
 public final class LlamaModel: CausalLanguageModel, @unchecked Sendable {
     public let config: LlamaConfig
     public let pool: ThreadPool
+    /// The mapped file every weight points into, kept alive as long as the model.
+    public let weights: ModelWeights
     let embedding: Embedding               // [vocab, d]
     let layers: [Layer]
     let norm: UnsafeBufferPointer<Float>   // [d]
@@ -247,6 +249,7 @@ public final class LlamaModel: CausalLanguageModel, @unchecked Sendable {
 
     public init(weights w: ModelWeights, config c: LlamaConfig, pool: ThreadPool) throws(ModelError) {
         config = c
+        weights = w
         self.pool = pool
         epsilon = c.rmsNormEps ?? 1e-5
         let t = LlamaTensors(c)

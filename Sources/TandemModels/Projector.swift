@@ -73,12 +73,15 @@ public struct ProjectorTensors: Sendable {
 
 public final class Projector: @unchecked Sendable {
     public let config: ProjectorConfig
+    /// The mapped file every weight points into, kept alive as long as the model.
+    public let weights: ModelWeights
     let layer0: Linear     // [d_h, d_l] + bias
     let layer2: Linear     // [d_s, d_h] + bias
     let adapter: Linear?   // [d_s, d_l]
 
     public init(weights w: ModelWeights, config: ProjectorConfig) throws(ModelError) {
         self.config = config
+        weights = w
         let t = ProjectorTensors(config)
         layer0 = try w.linear(t.w0, bias: t.b0)
         layer2 = try w.linear(t.w2, bias: t.b2)
