@@ -136,7 +136,9 @@ public struct GGUFMapping: Sendable {
 }
 
 public enum ArchitectureRegistry {
-    public static let all: [any Architecture.Type] = [T5Architecture.self, GPT2Architecture.self, LlamaArchitecture.self]
+    public static let all: [any Architecture.Type] = [
+        T5Architecture.self, GPT2Architecture.self, LlamaArchitecture.self, Qwen2Architecture.self,
+    ]
 
     public static func architecture(modelType: String) -> (any Architecture.Type)? {
         all.first { $0.modelTypes.contains(modelType) }

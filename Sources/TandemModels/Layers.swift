@@ -123,11 +123,15 @@ public struct Linear: @unchecked Sendable {
         let packed = rows > 1 && rows <= PrepackCache.maxRows ? prepack.weights(for: weight, pool: pool) : nil
         MatMul.gemm(weight, x: UnsafeBufferPointer(rebasing: x[0..<rows * inFeatures]), m: rows,
                     y: UnsafeMutableBufferPointer(rebasing: y[0..<rows * outFeatures]), pool: pool, prepacked: packed)
-        if let bias {
-            for r in 0..<rows {
-                let base = r * outFeatures
-                for i in 0..<outFeatures { y[base + i] += bias[i] }
-            }
+        addBias(to: y, rows: rows)
+    }
+
+    /// y[r] += b for each of `rows` output rows, when the layer has a bias.
+    func addBias(to y: UnsafeMutableBufferPointer<Float>, rows: Int) {
+        guard let bias else { return }
+        for r in 0..<rows {
+            let base = r * outFeatures
+            for i in 0..<outFeatures { y[base + i] += bias[i] }
         }
     }
 
@@ -172,26 +176,27 @@ final class PrepackCache: @unchecked Sendable {
 }
 
 extension Linear {
-    /// Several linear layers over the same input rows (q/k/v, gate/up). Without biases they run as
-    /// one grouped product: for one token the grouped GEMV (`MatMul.gemv(_:x:ys:)`), for a few
-    /// rows the grouped GEMM, each with one quantization of the input and one parallel call.
+    /// Several linear layers over the same input rows (q/k/v, gate/up), run as one grouped
+    /// product: for one token the grouped GEMV (`MatMul.gemv(_:x:ys:)`), for several rows the
+    /// grouped GEMM, each with one quantization of the input and one parallel call; biases (Qwen2's
+    /// q, k, v) are added after.
     public static func apply(_ layers: [Linear], _ x: UnsafeBufferPointer<Float>, rows: Int,
                              into ys: [UnsafeMutableBufferPointer<Float>], pool: ThreadPool) {
         let first = layers[0].weight
-        if rows == 1, layers.allSatisfy({ $0.bias == nil && $0.weight.dtype == first.dtype && $0.weight.columns == first.columns }) {
+        if rows == 1, layers.allSatisfy({ $0.weight.dtype == first.dtype && $0.weight.columns == first.columns }) {
             MatMul.gemv(layers.map(\.weight), x: UnsafeBufferPointer(rebasing: x[0..<first.columns]),
                         ys: zip(layers, ys).map { UnsafeMutableBufferPointer(rebasing: $1[0..<$0.outFeatures]) }, pool: pool)
-            return
-        }
-        if rows > 1, layers.allSatisfy({ $0.bias == nil }) {
-            // Batched decoding: one grouped GEMM (`MatMul.gemm(_:x:m:ys:prepacked:)`).
+        } else if rows > 1 {
+            // A prompt pass or batched decoding: one grouped GEMM (`MatMul.gemm(_:x:m:ys:prepacked:)`).
             let packed = layers.map { rows <= PrepackCache.maxRows ? $0.prepack.weights(for: $0.weight, pool: pool) : nil }
             MatMul.gemm(layers.map(\.weight), x: UnsafeBufferPointer(rebasing: x[0..<rows * first.columns]), m: rows,
                         ys: zip(layers, ys).map { UnsafeMutableBufferPointer(rebasing: $1[0..<rows * $0.outFeatures]) },
                         pool: pool, prepacked: packed)
+        } else {
+            for (layer, y) in zip(layers, ys) { layer(x, rows: rows, into: y, pool: pool) }
             return
         }
-        for (layer, y) in zip(layers, ys) { layer(x, rows: rows, into: y, pool: pool) }
+        for (layer, y) in zip(layers, ys) { layer.addBias(to: y, rows: rows) }
     }
 }
 

@@ -22,6 +22,11 @@ public struct LlamaConfig: Codable, Sendable, Equatable {
     public var eosTokenId: Int?
     /// "hf-half-split" (Hugging Face layout; the default) or "interleaved" (GGUF layout, not permuted back).
     public var ropeLayout: String?
+    /// Hugging Face LLaMA's `attention_bias`: biases on the q, k, v and o projections.
+    public var attentionBias: Bool?
+    /// Biases on q, k and v but not o: Qwen2's layout, which its config does not spell out
+    /// (its architecture sets this; never read from JSON).
+    public var qkvBias = false
 
     enum CodingKeys: String, CodingKey {
         case vocabSize = "vocab_size", hiddenSize = "hidden_size", intermediateSize = "intermediate_size"
@@ -29,8 +34,12 @@ public struct LlamaConfig: Codable, Sendable, Equatable {
         case numKeyValueHeads = "num_key_value_heads", headDim = "head_dim", rmsNormEps = "rms_norm_eps"
         case ropeTheta = "rope_theta", maxPositionEmbeddings = "max_position_embeddings"
         case tieWordEmbeddings = "tie_word_embeddings", bosTokenId = "bos_token_id", eosTokenId = "eos_token_id"
-        case ropeLayout = "rope_layout"
+        case ropeLayout = "rope_layout", attentionBias = "attention_bias"
     }
+
+    /// Whether q, k and v, and whether o, have biases.
+    public var hasQKVBias: Bool { qkvBias || attentionBias == true }
+    public var hasOutputBias: Bool { attentionBias == true }
 
     public var kvHeads: Int { numKeyValueHeads ?? numAttentionHeads }
     public var headSize: Int { headDim ?? hiddenSize / numAttentionHeads }
@@ -77,6 +86,11 @@ public struct LlamaTensors: Sendable {
         public let postNorm: ExpectedTensor    // [d]
         public let gate, up: ExpectedTensor    // [ff, d]
         public let down: ExpectedTensor        // [d, ff]
+        /// Qwen2, or LLaMA with attention_bias.
+        public let qBias: ExpectedTensor?      // [heads·hd]
+        public let kBias, vBias: ExpectedTensor?  // [kv_heads·hd]
+        /// LLaMA with attention_bias.
+        public let oBias: ExpectedTensor?      // [d]
 
         init(_ i: Int, _ c: LlamaConfig) {
             let p = "model.layers.\(i)", d = c.hiddenSize, ff = c.intermediateSize
@@ -90,9 +104,18 @@ public struct LlamaTensors: Sendable {
             gate = ExpectedTensor("\(p).mlp.gate_proj.weight", [ff, d], .linear)
             up = ExpectedTensor("\(p).mlp.up_proj.weight", [ff, d], .linear)
             down = ExpectedTensor("\(p).mlp.down_proj.weight", [d, ff], .linear)
+            func bias(_ name: String, _ n: Int, _ present: Bool) -> ExpectedTensor? {
+                present ? ExpectedTensor("\(p).self_attn.\(name).bias", [n], .bias) : nil
+            }
+            qBias = bias("q_proj", qw, c.hasQKVBias)
+            kBias = bias("k_proj", kvw, c.hasQKVBias)
+            vBias = bias("v_proj", kvw, c.hasQKVBias)
+            oBias = bias("o_proj", d, c.hasOutputBias)
         }
 
-        var all: [ExpectedTensor] { [inputNorm, q, k, v, o, postNorm, gate, up, down] }
+        var all: [ExpectedTensor] {
+            [inputNorm, q, qBias, k, kBias, v, vBias, o, oBias, postNorm, gate, up, down].compactMap { $0 }
+        }
     }
 
     public let embedTokens: ExpectedTensor     // [vocab, d]
@@ -131,14 +154,15 @@ public enum LlamaArchitecture: Architecture {
     /// over the attention heads for q and the key/value heads for k, so Tandem's LLaMA always
     /// rotates half-split.
     public static let gguf: GGUFMapping? = GGUFMapping(
-        name: "llama", tensorName: ggufTensorName, config: ggufConfig,
+        name: "llama", tensorName: ggufTensorName,
+        config: { (file) throws(ConfigError) in try ggufConfig(file, prefix: "llama", modelType: "llama", className: "LlamaForCausalLM") },
         permutedHeads: { name, json in
             guard let c = try? LlamaConfig.from(json) else { return nil }
             return name.hasSuffix("self_attn.q_proj.weight") ? c.numAttentionHeads : name.hasSuffix("self_attn.k_proj.weight") ? c.kvHeads : nil
         })
 
-    /// GGUF tensor name → Hugging Face name; nil for tensors the LLaMA model does not use
-    /// (e.g. `rope_freqs.weight`).
+    /// GGUF tensor name → Hugging Face name (weights, and biases where a model has them); nil for
+    /// tensors the LLaMA model does not use (e.g. `rope_freqs.weight`).
     @Sendable static func ggufTensorName(_ name: String) -> String? {
         switch name {
         case "token_embd.weight": return "model.embed_tokens.weight"
@@ -148,8 +172,8 @@ public enum LlamaArchitecture: Architecture {
         }
         let parts = name.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 4, parts[0] == "blk", let layer = Int(parts[1]), layer >= 0, String(layer) == parts[1],
-              parts[3] == "weight", let hf = ggufLayerNames[String(parts[2])] else { return nil }
-        return "model.layers.\(layer).\(hf).weight"
+              parts[3] == "weight" || parts[3] == "bias", let hf = ggufLayerNames[String(parts[2])] else { return nil }
+        return "model.layers.\(layer).\(hf).\(parts[3])"
     }
 
     static let ggufLayerNames = [
@@ -158,9 +182,10 @@ public enum LlamaArchitecture: Architecture {
         "ffn_down": "mlp.down_proj", "attn_norm": "input_layernorm", "ffn_norm": "post_attention_layernorm",
     ]
 
-    /// Hugging Face `LlamaConfig` JSON from the `llama.*` metadata (llama.cpp's key names,
-    /// gguf-py `Keys.LLM` / `Keys.Attention` / `Keys.Rope`).
-    @Sendable static func ggufConfig(_ file: GGUFFile) throws(ConfigError) -> JSONValue {
+    /// A Hugging Face config JSON of a LLaMA-shaped model (`modelType`, class `className`) from the
+    /// `<prefix>.*` metadata (llama.cpp's key names, gguf-py `Keys.LLM` / `Keys.Attention` /
+    /// `Keys.Rope`); the rows are in Hugging Face's half-split order once imported.
+    static func ggufConfig(_ file: GGUFFile, prefix: String, modelType: String, className: String) throws(ConfigError) -> JSONValue {
         func int(_ key: String) -> Int? { file[key]?.integer.flatMap { Int(exactly: $0) } }
         func required(_ key: String) throws(ConfigError) -> Int {
             guard let v = int(key) else { throw ConfigError("GGUF has no integer \(key)") }
@@ -175,31 +200,31 @@ public enum LlamaArchitecture: Architecture {
             case nil: nil
             }
         }
-        let hidden = try required("llama.embedding_length")
-        let heads = try required("llama.attention.head_count")
-        let kvHeads = int("llama.attention.head_count_kv") ?? heads
-        let headDim = int("llama.attention.key_length") ?? hidden / max(heads, 1)
-        if let rot = int("llama.rope.dimension_count"), rot != headDim {
+        let hidden = try required("\(prefix).embedding_length")
+        let heads = try required("\(prefix).attention.head_count")
+        let kvHeads = int("\(prefix).attention.head_count_kv") ?? heads
+        let headDim = int("\(prefix).attention.key_length") ?? hidden / max(heads, 1)
+        if let rot = int("\(prefix).rope.dimension_count"), rot != headDim {
             throw ConfigError("GGUF rotates \(rot) of \(headDim) head dimensions (partial RoPE is not supported)")
         }
-        if let scaling = file["llama.rope.scaling.type"]?.string, scaling != "none" {
+        if let scaling = file["\(prefix).rope.scaling.type"]?.string, scaling != "none" {
             throw ConfigError("GGUF uses RoPE scaling \(scaling), which is not supported yet")
         }
         let tokens = file["tokenizer.ggml.tokens"]?.array?.count
         let embd = file.tensor("token_embd.weight")?.info.shape.first
-        guard let vocab = int("llama.vocab_size") ?? tokens ?? embd else { throw ConfigError("GGUF gives no vocabulary size") }
+        guard let vocab = int("\(prefix).vocab_size") ?? tokens ?? embd else { throw ConfigError("GGUF gives no vocabulary size") }
         var o: [String: JSONValue] = [
-            "model_type": .string("llama"),
-            "architectures": .array([.string("LlamaForCausalLM")]),
+            "model_type": .string(modelType),
+            "architectures": .array([.string(className)]),
             "hidden_size": .number(Double(hidden)),
-            "intermediate_size": .number(Double(try required("llama.feed_forward_length"))),
-            "num_hidden_layers": .number(Double(try required("llama.block_count"))),
+            "intermediate_size": .number(Double(try required("\(prefix).feed_forward_length"))),
+            "num_hidden_layers": .number(Double(try required("\(prefix).block_count"))),
             "num_attention_heads": .number(Double(heads)),
             "num_key_value_heads": .number(Double(kvHeads)),
             "head_dim": .number(Double(headDim)),
-            "rms_norm_eps": .number(float("llama.attention.layer_norm_rms_epsilon") ?? 1e-5),
-            "rope_theta": .number(float("llama.rope.freq_base") ?? 10_000),
-            "max_position_embeddings": .number(Double(int("llama.context_length") ?? 2048)),
+            "rms_norm_eps": .number(float("\(prefix).attention.layer_norm_rms_epsilon") ?? 1e-5),
+            "rope_theta": .number(float("\(prefix).rope.freq_base") ?? 10_000),
+            "max_position_embeddings": .number(Double(int("\(prefix).context_length") ?? 2048)),
             "vocab_size": .number(Double(vocab)),
             "tie_word_embeddings": .bool(file.tensor("output.weight") == nil),
             "hidden_act": .string("silu"),
@@ -258,7 +283,8 @@ public final class LlamaModel: CausalLanguageModel, @unchecked Sendable {
         for l in t.layers {
             ls.append(Layer(
                 inputNorm: try w.vector(l.inputNorm), postNorm: try w.vector(l.postNorm),
-                q: try w.linear(l.q), k: try w.linear(l.k), v: try w.linear(l.v), o: try w.linear(l.o),
+                q: try w.linear(l.q, bias: l.qBias), k: try w.linear(l.k, bias: l.kBias), v: try w.linear(l.v, bias: l.vBias),
+                o: try w.linear(l.o, bias: l.oBias),
                 gate: try w.linear(l.gate), up: try w.linear(l.up), down: try w.linear(l.down)))
         }
         layers = ls

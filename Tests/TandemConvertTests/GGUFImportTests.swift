@@ -34,7 +34,7 @@ import TandemModels
             _ = try GGUFImporter.convert(ConvertOptions(source: source, output: out, dtype: .q8_0, pool: .shared))
             Issue.record("imported")
         } catch {
-            #expect(error.description.contains("GGUF architecture qwen9 is not supported (Tandem imports: llama)"), "\(error)")
+            #expect(error.description.contains("GGUF architecture qwen9 is not supported (Tandem imports: \(ArchitectureRegistry.supportedGGUFArchitectures.joined(separator: ", ")))"), "\(error)")
         }
         #expect(!FileManager.default.fileExists(atPath: out))
     }

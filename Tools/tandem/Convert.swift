@@ -16,10 +16,11 @@ struct Convert: ParsableCommand {
             tensor with --keep PATTERN=dtype (glob over tensor names), e.g. \
             --keep '*.DenseReluDense.wo.weight=f32' for Flan-T5.
 
-            A .gguf (llama, e.g. SmolLM2) is imported: tensors renamed to Hugging Face names, q/k \
-            rows un-permuted to half-split RoPE, Q8_0/Q4_0 blocks copied when --dtype matches, \
-            other types dequantized and requantized; its vocabulary becomes a tokenizer.json and \
-            its chat template a generation default.
+            A .gguf (\(ArchitectureRegistry.supportedGGUFArchitectures.joined(separator: ", ")): SmolLM2, \
+            Qwen2.5) is imported: tensors renamed to Hugging Face names, q/k rows un-permuted to \
+            half-split RoPE where llama.cpp permuted them, Q8_0/Q4_0 blocks copied when --dtype \
+            matches, other types (K-quants included) dequantized and requantized; its vocabulary \
+            becomes a tokenizer.json and its chat template a generation default.
 
             An LLM-to-SLM bundle: --llm DIR (a T5-family checkpoint; only its encoder is kept), \
             --slm DIR (T5, GPT-2 or LLaMA, fine-tuned with the projector) and --projector FILE \
@@ -29,7 +30,7 @@ struct Convert: ParsableCommand {
             The file is written under a temporary name and renamed when complete.
             """)
 
-    @Argument(help: "Hugging Face checkpoint directory, or a llama-architecture .gguf file (omit for a bundle).")
+    @Argument(help: "Hugging Face checkpoint directory, or a .gguf file (omit for a bundle).")
     var source: String?
 
     @Option(help: "Bundle: the LLM checkpoint directory (T5 family).")
