@@ -44,7 +44,7 @@ let package = Package(
         .target(
             name: "CSentencePiece",
             linkerSettings: [.linkedLibrary("sentencepiece"), .linkedLibrary("stdc++")]),
-        .target(name: "TandemTokenizer", dependencies: ["CSentencePiece"]),
+        .target(name: "TandemTokenizer", dependencies: ["TandemFormat", "CSentencePiece"]),
         .target(name: "TandemModels", dependencies: ["TandemFormat", "TandemKernels"]),
         .target(
             name: "TandemConvert",

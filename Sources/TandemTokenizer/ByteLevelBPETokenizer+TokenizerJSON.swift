@@ -5,6 +5,7 @@
 // Qwen2 regex), `Digits`, and `Sequence` of these; decoder `ByteLevel`; post-processor ignored
 // (`encode` adds no special tokens; see `Tokenizer.encode`). Anything else is reported as
 // `TokenizerError.unsupported` rather than silently tokenized differently.
+import TandemFormat
 
 extension ByteLevelBPETokenizer {
     /// Loads a `tokenizer.json`.
@@ -19,10 +20,10 @@ extension ByteLevelBPETokenizer {
     ///   shape, `.invalidVocabulary` when vocabulary and merges disagree, `.unsupported` for
     ///   features this tokenizer does not implement.
     public convenience init(tokenizerJSON: [UInt8], tokenizerConfigJSON: [UInt8]? = nil) throws(TokenizerError) {
-        let root = try JSON.parse(tokenizerJSON, what: "tokenizer.json")
+        let root = try parseJSON(tokenizerJSON, what: "tokenizer.json")
         let definition = try Self.definition(root)
         let config = try tokenizerConfigJSON.map { bytes throws(TokenizerError) in
-            let config = try JSON.parse(bytes, what: "tokenizer_config.json")
+            let config = try parseJSON(bytes, what: "tokenizer_config.json")
             guard config.members != nil else { throw .malformedTokenizerJSON("tokenizer_config.json is not an object") }
             return config
         }
@@ -175,5 +176,13 @@ extension ByteLevelBPETokenizer {
         guard let v = object[key], !v.isNull else { return nil }
         guard let b = v.bool else { throw .malformedTokenizerJSON("\(key) is not a boolean") }
         return b
+    }
+}
+
+/// A tokenizer file's JSON, its syntax errors as the tokenizer's own.
+func parseJSON(_ bytes: [UInt8], what: String) throws(TokenizerError) -> JSON {
+    do { return try JSON.parse(bytes, what: what) } catch {
+        guard case let .malformedJSON(what, detail) = error else { throw .malformedTokenizerJSON("\(error)") }
+        throw .malformedTokenizerJSON("\(what): \(detail)")
     }
 }

@@ -83,20 +83,6 @@ import Testing
         }
     }
 
-    /// The tokenizer's own JSON reader against Foundation's on escapes, numbers and nesting.
-    @Test func jsonReaderAgreesWithFoundation() throws {
-        let text = #"{"s": "\u00e9\ud83d\ude00\n\t\"\\\/ é 😀", "n": [0, -1, 2.5, 1e3, -0.25E-2, 2147483647],"#
-            + #" "b": [true, false, null], "o": {"k": {"k": []}}, "e": ""}"#
-        let ours = try JSON.parse(Array(text.utf8), what: "test")
-        let theirs = try JSONSerialization.jsonObject(with: Data(text.utf8)) as! [String: Any]
-        #expect(ours["s"]?.string == theirs["s"] as? String)
-        #expect(ours["n"]?.array?.compactMap(\.number) == (theirs["n"] as! [NSNumber]).map(\.doubleValue))
-        #expect(ours["n"]?.array?.last?.int32 == Int32.max)
-        #expect(ours["b"]?.array?.map { $0.bool } == [true, false, nil])
-        #expect(ours["o"]?["k"]?["k"]?.array?.isEmpty == true)
-        #expect(ours["e"]?.string == "")
-    }
-
     @Test func rejectsMalformedFields() throws {
         for (what, edit) in Self.malformed {
             let bytes = try Self.edited(edit)

@@ -1,11 +1,14 @@
-// A small, strict JSON reader for tokenizer files. Why not Foundation's JSONSerialization: a
-// 50k-token tokenizer.json (3.5 MB) takes it ~300 ms on Linux, against milliseconds here, and
-// model load time is part of "time to first token". It is also bounded against hostile input:
-// nesting depth is limited (no stack overflow from "[[[[…"), strings must be valid UTF-8 and
-// valid JSON escapes (no lone surrogates), and every error is a TokenizerError.
+// A small, strict JSON reader for outside data read in bulk: tokenizer files, and the JSONL that
+// `tandem summarize` reads and appends. Why not Foundation's JSONSerialization or JSONDecoder: a
+// 50k-token tokenizer.json (3.5 MB) takes it ~300 ms on Linux, against milliseconds here (model
+// load time is part of "time to first token"), and reopening a 100,000-record summarize output
+// took JSONDecoder 4.9 s. It is also bounded against hostile input: nesting depth is limited (no
+// stack overflow from "[[[[…"), strings must be valid UTF-8 and valid JSON escapes (no lone
+// surrogates), and every error is a FormatError. (Configs and metadata, decoded into Codable
+// types, go through JSONValue and JSONDecoder.)
 
 /// A parsed JSON value. Objects keep their members in file order.
-enum JSON: Sendable {
+public enum JSON: Sendable {
     case null
     case bool(Bool)
     case number(Double)
@@ -14,38 +17,40 @@ enum JSON: Sendable {
     case object([(key: String, value: JSON)])
 
     /// The member `key` of an object (the last one, should a key repeat), else nil.
-    subscript(key: String) -> JSON? {
+    public subscript(key: String) -> JSON? {
         guard case .object(let members) = self else { return nil }
         return members.last { $0.key == key }?.value
     }
 
-    var isNull: Bool { if case .null = self { true } else { false } }
+    public var isNull: Bool { if case .null = self { true } else { false } }
 
-    var string: String? { if case .string(let s) = self { s } else { nil } }
+    public var string: String? { if case .string(let s) = self { s } else { nil } }
 
-    var bool: Bool? { if case .bool(let b) = self { b } else { nil } }
+    public var bool: Bool? { if case .bool(let b) = self { b } else { nil } }
 
-    var array: [JSON]? { if case .array(let a) = self { a } else { nil } }
+    public var array: [JSON]? { if case .array(let a) = self { a } else { nil } }
 
-    var members: [(key: String, value: JSON)]? { if case .object(let m) = self { m } else { nil } }
+    public var members: [(key: String, value: JSON)]? { if case .object(let m) = self { m } else { nil } }
 
     /// An integral number that fits Int32.
-    var int32: Int32? {
+    public var int32: Int32? {
         guard case .number(let d) = self, d == d.rounded(), d >= Double(Int32.min), d <= Double(Int32.max) else { return nil }
         return Int32(d)
     }
 
-    var number: Double? { if case .number(let d) = self { d } else { nil } }
+    public var number: Double? { if case .number(let d) = self { d } else { nil } }
 
-    /// Parses a whole document (one value, surrounded by nothing but whitespace).
-    static func parse(_ bytes: [UInt8], what: String) throws(TokenizerError) -> JSON {
-        let result: Result<JSON, JSONParser.Failure> = bytes.withUnsafeBufferPointer { buffer in
-            var parser = JSONParser(buffer)
-            return Result { () throws(JSONParser.Failure) -> JSON in try parser.document() }
-        }
-        switch result {
-        case .success(let value): return value
-        case .failure(let failure): throw .malformedTokenizerJSON("\(what): \(failure.message) at byte \(failure.offset)")
+    /// Parses a whole document (one value, surrounded by nothing but whitespace); `what` names
+    /// it in the error.
+    public static func parse(_ bytes: [UInt8], what: String) throws(FormatError) -> JSON {
+        try bytes.withUnsafeBufferPointer { buffer throws(FormatError) in try parse(buffer, what: what) }
+    }
+
+    /// The same over bytes in place (a line of a JSONL file).
+    public static func parse(_ bytes: UnsafeBufferPointer<UInt8>, what: String) throws(FormatError) -> JSON {
+        var parser = JSONParser(bytes)
+        do { return try parser.document() } catch {
+            throw .malformedJSON(what: what, detail: "\(error.message) at byte \(error.offset)")
         }
     }
 }
