@@ -140,6 +140,10 @@ struct Summarize: ParsableCommand {
             var lastReport = Date()
             let started = Date()
             let total = source.knownTotal
+            // The ETA comes from the input's position (files, or bytes of a JSONL file) and its rate
+            // since the first report: resumed documents are skipped fast at the start, and counting
+            // them would make the rest look faster than it is.
+            var firstPosition: (done: Int, at: Date)?
             job.onSkip = { line, id, reason in
                 if !quiet { printError("skipped line \(line)" + (id.map { " (id \($0))" } ?? "") + ": \(reason)") }
             }
@@ -155,8 +159,14 @@ struct Summarize: ParsableCommand {
                 if let total { line += "/\(total)" }
                 line += String(format: " | %.2f docs/s | %.0f tokens/s | skipped %d | batch %d", docsPerSecond,
                                Double(p.inputTokens + p.outputTokens) / elapsed, p.skipped, p.batchSize)
-                if let total, docsPerSecond > 0 {
-                    line += String(format: " | eta %.0fs", Double(total - p.written - p.resumed - p.skipped) / docsPerSecond)
+                if let position = source.position, position.total > 0 {
+                    if total == nil { line += String(format: " | %.1f%% of input", 100 * Double(position.done) / Double(position.total)) }
+                    if let first = firstPosition, position.done > first.done {
+                        let rate = Double(position.done - first.done) / max(now.timeIntervalSince(first.at), 1e-3)
+                        line += String(format: " | eta %.0fs", Double(position.total - position.done) / rate)
+                    } else if firstPosition == nil {
+                        firstPosition = (position.done, now)
+                    }
                 }
                 FileHandle.standardError.write(Data((tty ? "\r\u{1B}[2K" + line : "tandem: " + line + "\n").utf8))
             }

@@ -21,8 +21,13 @@ final class LineReader {
     /// rescan its growing prefix after every 64 KiB read).
     private var scanned = 0
     private var eof = false
+    /// Bytes read from the handle so far.
+    private var read = 0
     /// Longest line accepted; longer lines are skipped (bounded memory on hostile input).
     let maxLineBytes: Int
+
+    /// Bytes of the input consumed: every line returned so far, with its newline.
+    var consumed: Int { read - (buffer.count - start) }
 
     init(handle: FileHandle, maxLineBytes: Int) {
         self.handle = handle
@@ -58,6 +63,7 @@ final class LineReader {
                 return skipping ? ([], true) : nil
             }
             let chunk = handle.readData(ofLength: 1 << 16)
+            read += chunk.count
             if chunk.isEmpty { eof = true } else { buffer.append(contentsOf: chunk) }
         }
     }
@@ -83,6 +89,8 @@ public final class DocumentSource {
     private var files: [String] = []
     private var fileIndex = 0
     private var line = 0
+    /// The input file's size, when it is a file (not standard input).
+    private var inputBytes: Int?
     public static let maxDocumentBytes = 64 << 20
 
     public init(_ input: Input, idField: String = "id", textField: String = "text") throws {
@@ -95,6 +103,7 @@ public final class DocumentSource {
                 throw RuntimeError.io("cannot open \(path): \(String(cString: strerror(errno)))")
             }
             reader = LineReader(handle: h, maxLineBytes: Self.maxDocumentBytes)
+            inputBytes = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? nil
         case .stdin:
             reader = LineReader(handle: .standardInput, maxLineBytes: Self.maxDocumentBytes)
         case let .directory(path):
@@ -109,6 +118,17 @@ public final class DocumentSource {
     public var knownTotal: Int? {
         if case .directory = input { return files.count }
         return nil
+    }
+
+    /// How far through its input the source is, in the input's own unit: files of a directory,
+    /// bytes of a JSONL file (whose document count is not known without reading it all); nil
+    /// for standard input. For progress with an ETA.
+    public var position: (done: Int, total: Int)? {
+        switch input {
+        case .directory: (fileIndex, files.count)
+        case .jsonl: inputBytes.map { (min(reader!.consumed, $0), $0) }
+        case .stdin: nil
+        }
     }
 
     public func next() -> DocumentItem? {
