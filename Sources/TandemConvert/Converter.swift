@@ -186,7 +186,9 @@ public enum Converter {
         let byName = Dictionary(uniqueKeysWithValues: items.map { ($0.plan.name, $0) })
         return try write(meta, plans: items.map(\.plan), blobs: blobs, output: options.output, sourceBytes: sourceBytes,
                          skipped: skipped, architecture: architecture, start: start, progress: progress) { plan, dst in
-            try encode(byName[plan.name]!, into: dst, pool: options.pool)
+            let item = byName[plan.name]!
+            try encode(item, into: dst, pool: options.pool)
+            MappedFile.dontNeed(item.source.data)
         }
     }
 

@@ -104,7 +104,9 @@ public enum GGUFImporter {
             sourceBytes: UInt64(file.mapping.bytes.count), skipped: skipped.sorted(), architecture: arch.modelTypes[0],
             start: start, progress: progress
         ) { plan, dst in
-            try encode(byName[plan.name]!, into: dst, pool: options.pool)
+            let item = byName[plan.name]!
+            try encode(item, into: dst, pool: options.pool)
+            MappedFile.dontNeed(item.source.data)
         }
     }
 
