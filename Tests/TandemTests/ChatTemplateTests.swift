@@ -1,16 +1,34 @@
+import Foundation
 import Testing
 import Tandem
 
-/// The ChatML rendering must equal what Hugging Face's `apply_chat_template` gives for
-/// SmolLM2-Instruct's template (its published source below; the expected string is what that
-/// Jinja produces for one user message with add_generation_prompt=True).
+/// Real models' chat templates (SmolLM2-135M-Instruct, Qwen2.5-Coder-0.5B/1.5B-Instruct, as
+/// their GGUFs carry them) rendered natively must equal what transformers' Jinja renderer gives
+/// for the same conversations (Tests/Fixtures/chat, Tools/fixtures/make_chat_golden.py): default
+/// system messages, a given system message (also an empty one), several turns, Unicode, tabs and
+/// trailing whitespace kept as they are.
 struct ChatTemplateTests {
-    static let smolTemplate = "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}{{ '<|im_start|>system\\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\\n' }}{% endif %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+    static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Fixtures/chat")
 
-    @Test func recognisesChatMLAndItsDefaultSystemMessage() {
-        let t = ChatTemplate(source: Self.smolTemplate)
-        #expect(t == .chatML(defaultSystem: "You are a helpful AI assistant named SmolLM, trained by Hugging Face"))
-        #expect(t?.render(user: "Hi") == "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n")
+    static func golden() throws -> [String: Any] {
+        let data = try Data(contentsOf: directory.appendingPathComponent("golden.json"))
+        return (try JSONSerialization.jsonObject(with: data) as! [String: Any])["templates"] as! [String: Any]
+    }
+
+    @Test(arguments: ["smollm2-135m-instruct", "qwen2.5-coder-0.5b-instruct", "qwen2.5-coder-1.5b-instruct"])
+    func rendersAsTransformersDoes(model: String) throws {
+        let entry = try #require(try Self.golden()[model] as? [String: Any])
+        let source = try String(contentsOf: Self.directory.appendingPathComponent(entry["file"] as! String), encoding: .utf8)
+        let template = try #require(ChatTemplate(source: source))
+        for c in entry["cases"] as! [[String: Any]] {
+            let messages = (c["messages"] as! [[String: String]]).map { ChatMessage(role: $0["role"]!, content: $0["content"]!) }
+            #expect(template.render(messages) == c["rendered"] as! String, "\(model): \(messages)")
+        }
+    }
+
+    @Test func unknownFamiliesAreRefused() {
         #expect(ChatTemplate(source: "{{ bos_token }}[INST] {{ m }} [/INST]") == nil)
+        #expect(ChatTemplate(source: "<start_of_turn>user\n{{ message['content'] }}<end_of_turn>") == nil)
     }
 }
