@@ -34,6 +34,14 @@ public final class CausalState: @unchecked Sendable {
         return c
     }
 
+    /// Forgets every position from `position` on, so the sequence continues differently from
+    /// there (a chat whose next prompt re-tokenizes the previous answer otherwise than it was
+    /// generated). The forgotten keys and values are overwritten as the sequence goes on.
+    public func rewind(to position: Int) {
+        precondition(position >= 0 && position <= self.position, "rewind past the cached positions")
+        self.position = position
+    }
+
     /// Makes room for `positions` positions, keeping the cached ones.
     func reserve(_ positions: Int) {
         guard positions > capacity else { return }

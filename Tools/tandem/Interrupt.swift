@@ -11,4 +11,17 @@ enum Interrupt {
             Interrupt.requested = true
         }
     }
+
+    /// For `tandem chat`: the same, but without SA_RESTART, so a Ctrl-C while the prompt waits for
+    /// a line interrupts the read (readLine returns nil and the chat ends) instead of waiting on.
+    static func installForChat() {
+        var action = sigaction()
+        action.__sigaction_handler.sa_handler = { _ in
+            if Interrupt.requested { _exit(130) }
+            Interrupt.requested = true
+        }
+        sigemptyset(&action.sa_mask)
+        action.sa_flags = 0
+        sigaction(SIGINT, &action, nil)
+    }
 }
