@@ -73,6 +73,9 @@ public protocol CausalLanguageModel: AnyObject, Sendable {
     /// Runs rows of input embeddings, `segments[i].rows` of them for `segments[i].state`
     /// (appended to its cache), and returns the logits of each segment's last row.
     func forward(_ x: FloatBuffer, segments: [(state: CausalState, rows: Int)], tracer: ForwardTracer?) throws(ModelError) -> FloatBuffer
+    /// The same for one segment, returning the logits of its rows from `logitsFrom` on
+    /// (`(rows − logitsFrom) × vocabularySize`): scoring text, as perplexity does.
+    func forward(_ x: FloatBuffer, segment: (state: CausalState, rows: Int), tracer: ForwardTracer?, logitsFrom: Int) throws(ModelError) -> FloatBuffer
 }
 
 extension CausalLanguageModel {
@@ -132,20 +135,30 @@ extension CausalLanguageModel {
     }
 
     /// The end of a forward pass: advances every segment's cache position, normalises the last
-    /// row of each segment with `normalize(row, into:)`, and applies the head.
+    /// row of each segment — or, with `logitsFrom`, every row of the one segment from there on —
+    /// with `normalize(row, into:)`, and applies the head.
     func logitsOfLastRows(
         _ x: FloatBuffer, segments: [(state: CausalState, rows: Int)], width d: Int, head: Linear, pool: ThreadPool,
-        tracer: ForwardTracer?, normalize: (UnsafeBufferPointer<Float>, UnsafeMutableBufferPointer<Float>) -> Void
+        tracer: ForwardTracer?, logitsFrom: Int? = nil, normalize: (UnsafeBufferPointer<Float>, UnsafeMutableBufferPointer<Float>) -> Void
     ) -> FloatBuffer {
         for s in segments { s.state.position += s.rows }
-        let last = lastRows(x, segments: segments, width: d)
-        let normed = FloatBuffer(count: segments.count * d)
-        for r in 0..<segments.count {
+        let last: FloatBuffer, count: Int
+        if let from = logitsFrom {
+            precondition(segments.count == 1 && from >= 0 && from < segments[0].rows, "logits from row \(from) of one segment")
+            count = segments[0].rows - from
+            last = FloatBuffer(count: count * d, zeroed: false)
+            _ = last.mutable.update(fromContentsOf: x.mutable[from * d..<segments[0].rows * d])
+        } else {
+            count = segments.count
+            last = lastRows(x, segments: segments, width: d)
+        }
+        let normed = FloatBuffer(count: count * d)
+        for r in 0..<count {
             normalize(UnsafeBufferPointer(rebasing: last.buffer[r * d..<(r + 1) * d]), normed.rows(r..<r + 1, width: d))
         }
-        let logits = FloatBuffer(count: segments.count * vocabularySize)
-        head(normed.buffer, rows: segments.count, into: logits.mutable, pool: pool)
-        tracer?.record("logits", logits.buffer, shape: [segments.count, vocabularySize])
+        let logits = FloatBuffer(count: count * vocabularySize)
+        head(normed.buffer, rows: count, into: logits.mutable, pool: pool)
+        tracer?.record("logits", logits.buffer, shape: [count, vocabularySize])
         return logits
     }
 

@@ -56,6 +56,14 @@ public final class GPT2Model: CausalLanguageModel, @unchecked Sendable {
     }
 
     public func forward(_ x: FloatBuffer, segments: [(state: CausalState, rows: Int)], tracer: ForwardTracer? = nil) throws(ModelError) -> FloatBuffer {
+        try forward(x, segments: segments, tracer: tracer, logitsFrom: nil)
+    }
+
+    public func forward(_ x: FloatBuffer, segment: (state: CausalState, rows: Int), tracer: ForwardTracer?, logitsFrom: Int) throws(ModelError) -> FloatBuffer {
+        try forward(x, segments: [segment], tracer: tracer, logitsFrom: logitsFrom)
+    }
+
+    func forward(_ x: FloatBuffer, segments: [(state: CausalState, rows: Int)], tracer: ForwardTracer?, logitsFrom: Int?) throws(ModelError) -> FloatBuffer {
         let d = config.nEmbd, inner = config.inner, heads = config.nHead
         let positions = try positions(segments)
         let n = positions.count
@@ -93,7 +101,7 @@ public final class GPT2Model: CausalLanguageModel, @unchecked Sendable {
             Ops.addInPlace(x.mutable, proj.buffer, count: n * d, pool: pool)
             tracer?.record("h.\(l)", x.buffer, shape: [n, d])
         }
-        return logitsOfLastRows(x, segments: segments, width: d, head: head, pool: pool, tracer: tracer) { row, out in
+        return logitsOfLastRows(x, segments: segments, width: d, head: head, pool: pool, tracer: tracer, logitsFrom: logitsFrom) { row, out in
             Ops.layerNorm(row, weight: lnF.0, bias: lnF.1, epsilon: epsilon, into: out)
         }
     }

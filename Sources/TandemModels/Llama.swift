@@ -305,6 +305,14 @@ public final class LlamaModel: CausalLanguageModel, @unchecked Sendable {
     }
 
     public func forward(_ x: FloatBuffer, segments: [(state: CausalState, rows: Int)], tracer: ForwardTracer? = nil) throws(ModelError) -> FloatBuffer {
+        try forward(x, segments: segments, tracer: tracer, logitsFrom: nil)
+    }
+
+    public func forward(_ x: FloatBuffer, segment: (state: CausalState, rows: Int), tracer: ForwardTracer?, logitsFrom: Int) throws(ModelError) -> FloatBuffer {
+        try forward(x, segments: [segment], tracer: tracer, logitsFrom: logitsFrom)
+    }
+
+    func forward(_ x: FloatBuffer, segments: [(state: CausalState, rows: Int)], tracer: ForwardTracer?, logitsFrom: Int?) throws(ModelError) -> FloatBuffer {
         let c = config
         let d = c.hiddenSize, hd = c.headSize, heads = c.numAttentionHeads, kvh = c.kvHeads, ff = c.intermediateSize
         let positions = try positions(segments)
@@ -337,7 +345,7 @@ public final class LlamaModel: CausalLanguageModel, @unchecked Sendable {
             addProduct(layer.down, gate.buffer, rows: n, to: x, scratch: proj, pool: pool)
             tracer?.record("model.layers.\(l)", x.buffer, shape: [n, d])
         }
-        return logitsOfLastRows(x, segments: segments, width: d, head: head, pool: pool, tracer: tracer) { row, out in
+        return logitsOfLastRows(x, segments: segments, width: d, head: head, pool: pool, tracer: tracer, logitsFrom: logitsFrom) { row, out in
             Ops.rmsNorm(row, weight: norm, epsilon: epsilon, into: out)
         }
     }

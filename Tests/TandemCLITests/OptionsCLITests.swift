@@ -39,6 +39,8 @@ struct OptionsCLITests {
             (["generate", m, "hi", "--temperature", "nan"], [:], "--temperature"),
             (summarize + ["--beam", "65"], [:], "--beam"),
             (["chat", m, "--max-tokens", "0"], [:], "--max-tokens"),
+            (["perplexity", m, "text.txt", "--context", "2"], [:], "--context"),
+            (["perplexity", m, "text.txt", "--threads", "x"], [:], "--threads"),
             (["chat", m, "--threads", "0"], [:], "--threads"),
             (["chat", m, "--temperature", "-1"], [:], "--temperature"),
             (["bench", "model", m, "--runs", "0"], [:], "--runs"),
