@@ -25,6 +25,25 @@ struct SummarizeCLITests {
         return try text.split(separator: "\n").map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
     }
 
+    /// --chunk on a document several times the model's input limit: summarized chunk by chunk
+    /// (at most --batch chunks a call), then the partial summaries; the record says how many
+    /// chunks, and a short document beside it is summarized as usual.
+    @Test func chunkSummarizesALongDocument() throws {
+        let input = CLI.temporary("long.jsonl"), output = CLI.temporary("long-out.jsonl")
+        let words = ["rain", "town", "river", "cat", "market", "winter", "road", "music", "light", "garden"]
+        let long = (0..<5000).map { words[($0 * 3) % words.count] }.joined(separator: " ")
+        try ("{\"id\": \"long\", \"text\": \"\(long)\"}\n{\"id\": \"short\", \"text\": \"rain in town\"}\n")
+            .write(toFile: input, atomically: true, encoding: .utf8)
+        let r = try CLI.run(["summarize", Self.model, "--input", input, "--output", output, "--chunk", "--batch", "2",
+                             "--max-tokens", "4", "--quiet", "--threads", "1"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let records = try Self.records(output)
+        #expect(records.map { $0["id"] as! String } == ["long", "short"])
+        #expect((records[0]["chunks"] as? Int ?? 0) >= 5, "\(records[0])")
+        #expect((records[0]["input_tokens"] as! Int) > 5 * 500)
+        #expect(records[1]["chunks"] == nil && records[0]["truncated"] == nil)
+    }
+
     @Test func resumesAfterRepeatedKillNine() throws {
         let input = CLI.temporary("docs.jsonl"), output = CLI.temporary("out.jsonl")
         try Self.documents(40).write(toFile: input, atomically: true, encoding: .utf8)

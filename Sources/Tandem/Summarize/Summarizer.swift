@@ -84,7 +84,7 @@ public final class Summarizer {
     public func run(source: DocumentSource, output: ResultLog, errors: ResultLog?, shouldStop: () -> Bool = { false }) throws {
         let prefix = options.prefix ?? model.file.metadata.generation["summarize_prefix"]?.stringValue ?? ""
         var seen = Set<String>()
-        var pending: [(id: String, ids: [Int32], inputTokens: Int, truncated: Bool, chunks: [[Int32]]?)] = []
+        var pending: [(id: String, ids: [Int32], inputTokens: Int, truncated: Bool, chunks: ChunkCutter?)] = []
         let start = ProcessClock.now
 
         func skip(_ line: Int, _ id: String?, _ reason: String) throws {
@@ -106,29 +106,44 @@ public final class Summarizer {
                 i += width
                 let t0 = ProcessClock.now
                 var summaries: [[Int32]] = []
-                // Chunked documents: summarize the chunks, then the joined partial summaries.
+                // Chunked documents: the chunks summarized at most a batch at a time (each a full
+                // prompt, so the batch is sized for the model's limit), then the joined partial
+                // summaries summarized.
                 var prompts = group.map(\.ids)
+                var chunkCounts = [Int](repeating: 0, count: group.count), chunkTokens = chunkCounts
                 for (j, doc) in group.enumerated() where doc.chunks != nil {
-                    let parts = try model.generate(prompts: doc.chunks!, options: options.generation)
-                    let joined = parts.0.map { model.outputTokenizer.decode($0.tokens.filter { $0 != model.eosTokenId }) }.joined(separator: " ")
-                    prompts[j] = model.encodePrompt(prefix + joined).ids
-                    accumulate(parts.1)
+                    var cutter = doc.chunks!
+                    let chunkWidth = batchSize(promptTokens: model.maxInputTokens)
+                    var partials: [String] = []
+                    while true {
+                        var batch: [[Int32]] = []
+                        while batch.count < chunkWidth, let chunk = cutter.next() { batch.append(chunk.ids) }
+                        if batch.isEmpty { break }
+                        let parts = try model.generate(prompts: batch, options: options.generation)
+                        partials += parts.0.map { model.outputTokenizer.decode($0.tokens.filter { $0 != model.eosTokenId }) }
+                        chunkCounts[j] += batch.count
+                        chunkTokens[j] += batch.reduce(0) { $0 + $1.count }
+                        accumulate(parts.1)
+                        if shouldStop() { break }
+                    }
+                    prompts[j] = model.encodePrompt(prefix + partials.joined(separator: " ")).ids
                 }
                 let (results, stats) = try model.generate(prompts: prompts, options: options.generation)
                 accumulate(stats)
                 summaries = results.map { $0.tokens.filter { $0 != model.eosTokenId } }
                 let ms = ProcessClock.seconds(since: t0) * 1000 / Double(group.count)
-                for (doc, summary) in zip(group, summaries) {
+                for (j, (doc, summary)) in zip(group, summaries).enumerated() {
+                    let inputTokens = doc.chunks == nil ? doc.inputTokens : chunkTokens[j]
                     var record: [String: JSONValue] = [
                         "id": .string(doc.id), "summary": .string(model.outputTokenizer.decode(summary)),
-                        "input_tokens": .number(Double(doc.inputTokens)), "output_tokens": .number(Double(summary.count)),
+                        "input_tokens": .number(Double(inputTokens)), "output_tokens": .number(Double(summary.count)),
                         "ms": .number((ms * 10).rounded() / 10),
                     ]
                     if doc.truncated { record["truncated"] = .bool(true) }
-                    if doc.chunks != nil { record["chunks"] = .number(Double(doc.chunks!.count)) }
+                    if doc.chunks != nil { record["chunks"] = .number(Double(chunkCounts[j])) }
                     try output.append(record)
                     progress.written += 1
-                    progress.inputTokens += doc.inputTokens
+                    progress.inputTokens += inputTokens
                     progress.outputTokens += summary.count
                 }
                 progress.totalMs = ProcessClock.seconds(since: start) * 1000
@@ -159,20 +174,17 @@ public final class Summarizer {
                     progress.resumed += 1
                     continue
                 }
-                // Without --chunk only the part of the text that can reach the model is tokenized
-                // (a 10 MB document would otherwise cost ~2 GB in SentencePiece for nothing).
-                let (window, cut) = options.chunk ? (prefix + text, false) : model.promptWindow(prefix + text)
+                // Only the part of the text that can reach the model is tokenized (a 10 MB document
+                // would otherwise cost ~2 GB in SentencePiece for nothing); with --chunk, an
+                // over-long text is then cut and tokenized a chunk at a time (ChunkCutter).
+                let (window, cut) = model.promptWindow(prefix + text)
                 let full = model.tokenizer.encode(window)
                 let (ids, cutIds) = model.promptIds(fromTokens: full)
                 let truncated = cutIds || cut
-                var chunks: [[Int32]]?
+                var chunks: ChunkCutter?
                 if truncated {
                     if options.chunk {
-                        let body = model.tokenizer.encode(text)
-                        let size = max(16, model.maxInputTokens - model.tokenizer.encode(prefix).count - 2)
-                        chunks = stride(from: 0, to: body.count, by: size).map { start in
-                            model.encodePrompt(prefix + model.tokenizer.decode(Array(body[start..<min(body.count, start + size)]))).ids
-                        }
+                        chunks = ChunkCutter(model: model, text: text, prefix: prefix)
                     } else {
                         progress.truncated += 1
                         onWarning?("line \(line): document \(id) has \(cut ? "more than " : "")\(full.count) tokens; truncated to \(model.maxInputTokens)")

@@ -1,0 +1,51 @@
+// `summarize --chunk`: an over-long document cut into prompts the model can read whole. The text
+// is never tokenized at once (a 64 MiB document would cost gigabytes in SentencePiece): a window
+// of bytes ending at a whitespace is tokenized, and shrunk until its tokens fit; the next window
+// starts where it ended. Chunks come one at a time, so a document's chunks need not all be held.
+
+struct ChunkCutter {
+    let model: TandemModel
+    let prefix: String
+    /// Tokens of text per chunk, room left for the prefix and the end token.
+    let size: Int
+    private let utf8: String.UTF8View
+    private var position: String.Index
+    /// Bytes of text per token, as last measured: the next window's first guess.
+    private var bytesPerToken = 4.0
+
+    init(model: TandemModel, text: String, prefix: String) {
+        self.model = model
+        self.prefix = prefix
+        utf8 = text.utf8
+        position = utf8.startIndex
+        size = max(16, model.maxInputTokens - model.tokenizer.encode(prefix).count - 2)
+    }
+
+    /// The next chunk: its prompt ids (prefix, a piece of the text, the model's end token) and the
+    /// piece of text; nil at the end of the text.
+    mutating func next() -> (ids: [Int32], text: String)? {
+        let isSpace: (UInt8) -> Bool = { $0 == 0x20 || $0 == 0x0A || $0 == 0x09 || $0 == 0x0D }
+        while position < utf8.endIndex, isSpace(utf8[position]) { position = utf8.index(after: position) }
+        guard position < utf8.endIndex else { return nil }
+        var budget = max(16, Int(Double(size) * bytesPerToken))
+        while true {
+            var end = utf8.index(position, offsetBy: budget, limitedBy: utf8.endIndex) ?? utf8.endIndex
+            if end < utf8.endIndex {
+                // End the window at a whitespace in its last quarter, if there is one, and never
+                // inside a character.
+                let floor = utf8.index(position, offsetBy: max(1, budget * 3 / 4))
+                if let space = utf8[floor..<end].lastIndex(where: isSpace) { end = space }
+                while end > position, UTF8.isContinuation(utf8[end]) { end = utf8.index(before: end) }
+                if end == position { end = utf8.index(after: position) }
+            }
+            let piece = String(Substring(utf8[position..<end]))
+            let tokens = model.tokenizer.encode(piece)
+            if tokens.count <= size || budget <= 16 {
+                bytesPerToken = max(1, Double(utf8.distance(from: position, to: end)) / Double(max(tokens.count, 1)))
+                position = end
+                return (model.encodePrompt(prefix + piece).ids, piece)
+            }
+            budget = max(16, Int(Double(budget) * Double(size) / Double(tokens.count) * 0.9))
+        }
+    }
+}
