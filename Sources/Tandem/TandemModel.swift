@@ -94,9 +94,10 @@ public final class TandemModel: @unchecked Sendable {
     /// Prompts longer than this many tokens are truncated (with a warning from the caller).
     public var maxInputTokens: Int { model.promptLayout.maxTokens }
 
-    /// Bytes of decoding state one sequence needs (KV caches, cross-attention K/V), to size batches.
-    public func cacheBytesPerSequence(promptTokens m: Int, newTokens n: Int) -> Int {
-        model.cacheBytesPerSequence(promptTokens: m, newTokens: n)
+    /// Bytes a generate call of `batch` sequences allocates besides the mapped file
+    /// (`AutoregressiveModel.memoryBytes`), to size batches under a memory budget.
+    public func memoryBytes(batch: Int, promptTokens m: Int, newTokens n: Int) -> Int {
+        model.memoryBytes(batch: batch, promptTokens: m, newTokens: n)
     }
 
     /// Prompt text → model input ids. T5 inputs end with `</s>` (as Hugging Face's tokenizer adds).

@@ -523,6 +523,15 @@ public final class PrepackedWeights: @unchecked Sendable {
     }
 
     deinit { data.deallocate() }
+
+    /// Bytes a prepacked copy of `w` would take: 0 when none would be made (not q8_0/q4_0, or
+    /// `isa` has no prepacked GEMM). For memory budgets.
+    public static func byteCount(for w: WeightMatrix, isa: KernelISA = .current) -> Int {
+        let table = isa.table.pointee
+        guard w.dtype.isQuantized, let size = table.pack_size, table.pack != nil, table.gemm_q8_packed_x != nil,
+              table.pack_rows > 0 else { return 0 }
+        return max(0, Int(size(w.cDType, Int64(w.rows), Int64(w.columns))))
+    }
 }
 
 extension DType {

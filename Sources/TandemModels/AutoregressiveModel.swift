@@ -28,9 +28,12 @@ public protocol AutoregressiveModel: AnyObject {
     func step(_ states: [State], tokens: [Int32]) throws(ModelError) -> FloatBuffer
     /// An independent copy of a state (beams fork).
     func fork(_ state: State) -> State
-    /// Bytes of decoding state one sequence needs (KV caches, cross-attention keys and values,
-    /// a pair's prompt activations), to size batches under a memory budget.
-    func cacheBytesPerSequence(promptTokens: Int, newTokens: Int) -> Int
+    /// Bytes a generate call of `batch` sequences allocates besides the mapped weights: every
+    /// sequence's decoding state (KV caches, cross-attention keys and values at the dtype they
+    /// are kept in, grown as they grow), one prompt pass's working buffers, and — decoding more
+    /// than one sequence — the prepacked copies of the weights. `summarize --max-memory` sizes
+    /// its batch with it.
+    func memoryBytes(batch: Int, promptTokens: Int, newTokens: Int) -> Int
     /// The most new tokens a prompt of `promptTokens` leaves room for in a model with a fixed
     /// context; nil for a T5 decoder, which has none.
     func maxNewTokens(promptTokens: Int) -> Int?
@@ -112,4 +115,12 @@ public protocol PromptedModel: AutoregressiveModel {
     func prepare(embeddings: FloatBuffer, count: Int, maxNewTokens: Int) throws(ModelError) -> State
     /// The logits of each prepared state's first generated token, `states.count × vocabularySize`.
     func firstStep(_ states: [State]) throws(ModelError) -> FloatBuffer
+}
+
+/// Positions a cache allocates to hold `needed`: what it starts with (`first`, the most up front),
+/// then doubled until it fits (CausalState.reserve, T5Model.DecoderState.reserve).
+func allocatedPositions(_ needed: Int, first: Int) -> Int {
+    var capacity = min(needed, first)
+    while capacity < needed { capacity = max(needed, 2 * capacity) }
+    return capacity
 }

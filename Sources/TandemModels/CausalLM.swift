@@ -68,6 +68,10 @@ public protocol CausalLanguageModel: AnyObject, Sendable {
     var maxPositions: Int? { get }
     /// The threads the model runs on.
     var pool: ThreadPool { get }
+    /// Bytes of the weight copies batched decoding makes, at most (every quantized matrix).
+    var prepackedBytes: Int { get }
+    /// Bytes a prompt pass over `rows` tokens works in (its activations).
+    func workingBytes(rows: Int) -> Int
     /// Token embeddings (no positions) of `ids`, checked against the vocabulary.
     func embed(_ ids: [Int32]) throws(ModelError) -> FloatBuffer
     /// Runs rows of input embeddings, `segments[i].rows` of them for `segments[i].state`
@@ -79,6 +83,12 @@ public protocol CausalLanguageModel: AnyObject, Sendable {
 }
 
 extension CausalLanguageModel {
+    /// Bytes of one sequence's KV cache holding `positions` positions, as it is allocated
+    /// (`makeState(promptTokens:maxNewTokens:)`, then doubled as it grows).
+    public func cacheBytes(promptTokens m: Int, newTokens n: Int) -> Int {
+        layerCount * 2 * allocatedPositions(m + n, first: m + min(n, 256)) * cacheWidth * 4
+    }
+
     public func makeState(capacity: Int) -> CausalState {
         CausalState(layers: layerCount, width: cacheWidth, capacity: capacity)
     }

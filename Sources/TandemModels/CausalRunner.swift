@@ -38,9 +38,11 @@ public final class CausalRunner: PromptedModel {
 
     public func fork(_ state: CausalState) -> CausalState { state.copy() }
 
-    /// The KV cache: keys and values of every layer for the prompt, the new tokens and one more.
-    public func cacheBytesPerSequence(promptTokens m: Int, newTokens n: Int) -> Int {
-        model.layerCount * 2 * (m + n + 1) * model.cacheWidth * 4
+    /// Each sequence's KV cache and logits, one prompt pass's working set (prompts are read one
+    /// after another), and the prepacked weights when more than one sequence decodes.
+    public func memoryBytes(batch: Int, promptTokens m: Int, newTokens n: Int) -> Int {
+        let perSequence = model.cacheBytes(promptTokens: m, newTokens: n) + 2 * vocabularySize * 4
+        return batch * perSequence + model.workingBytes(rows: m) + (batch > 1 ? model.prepackedBytes : 0)
     }
 
     /// The last chosen token is never fed back, hence the + 1.

@@ -46,6 +46,16 @@ public final class GPT2Model: CausalLanguageModel, @unchecked Sendable {
     }
 
     public var vocabularySize: Int { config.vocabSize }
+
+    public var prepackedBytes: Int {
+        layers.reduce(0) { acc, l in acc + [l.qkv, l.proj, l.fc, l.fcProj].reduce(0) { $0 + $1.prepackedBytes } } + head.prepackedBytes
+    }
+
+    /// `forward`'s activations for `rows` rows and the attention tasks' scores.
+    public func workingBytes(rows n: Int) -> Int {
+        let d = config.nEmbd
+        return 4 * (n * (9 * d + config.inner) + pool.threadCount * PrefillAttention.queryBlock * (n + 2 * d / config.nHead) + vocabularySize)
+    }
     public var hiddenSize: Int { config.nEmbd }
     public var layerCount: Int { config.nLayer }
     public var cacheWidth: Int { config.nEmbd }

@@ -22,6 +22,8 @@ public protocol PromptReader: AnyObject, Sendable {
     func read(_ ids: [Int32]) throws(ModelError) -> FloatBuffer
     /// The reader's token embeddings E_llm[x] (the prompt adapter's input).
     func embed(_ ids: [Int32]) throws(ModelError) -> FloatBuffer
+    /// Bytes the reader's pass over `promptTokens` tokens works in.
+    func workingBytes(promptTokens: Int) -> Int
 }
 
 extension T5Model: PromptReader {
@@ -106,10 +108,11 @@ public final class LLMToSLM<SLM: PromptedModel>: AutoregressiveModel, LLMToSLMPa
 
     public func fork(_ state: SLM.State) -> SLM.State { slm.fork(state) }
 
-    /// The SLM's state (its first response token takes a position of its own) plus the reader's
-    /// hidden states and Z while the prompt is read.
-    public func cacheBytesPerSequence(promptTokens m: Int, newTokens n: Int) -> Int {
-        slm.cacheBytesPerSequence(promptTokens: m + slm.responseStartPositions, newTokens: n) + m * reader.hiddenSize * 4 * 2
+    /// The SLM's (its first response token takes a position of its own), plus the reader's pass
+    /// and its hidden states and Z while a prompt is read.
+    public func memoryBytes(batch: Int, promptTokens m: Int, newTokens n: Int) -> Int {
+        slm.memoryBytes(batch: batch, promptTokens: m + slm.responseStartPositions, newTokens: n)
+            + reader.workingBytes(promptTokens: m) + m * (reader.hiddenSize + 2 * slm.embeddingWidth) * 4
     }
 
     public func maxNewTokens(promptTokens m: Int) -> Int? {

@@ -135,6 +135,10 @@ public struct Linear: @unchecked Sendable {
         }
     }
 
+    /// Bytes of the copy of the weights that batched decoding makes (`PrepackCache`); 0 for
+    /// weights that get none.
+    public var prepackedBytes: Int { PrepackedWeights.byteCount(for: weight) }
+
     /// Whether `rows` rows can go through `callAsFunction(_:rows:into:epilogue:pool:)`: no bias,
     /// and a product on the tile GEMM (`MatMul.fuses`).
     public func fuses(rows: Int) -> Bool { bias == nil && MatMul.fuses(weight.dtype, m: rows) }

@@ -297,6 +297,17 @@ public final class LlamaModel: CausalLanguageModel, @unchecked Sendable {
     public var vocabularySize: Int { config.vocabSize }
     public var hiddenSize: Int { config.hiddenSize }
     public var layerCount: Int { config.numHiddenLayers }
+
+    public var prepackedBytes: Int {
+        layers.reduce(0) { acc, l in acc + [l.q, l.k, l.v, l.o, l.gate, l.up, l.down].reduce(0) { $0 + $1.prepackedBytes } } + head.prepackedBytes
+    }
+
+    /// `forward`'s activations for `rows` rows, the rotary angles and the attention tasks' scores.
+    public func workingBytes(rows n: Int) -> Int {
+        let c = config, hd = c.headSize
+        let activations = n * (2 * c.hiddenSize + (2 * c.numAttentionHeads + 2 * c.kvHeads) * hd + 2 * c.intermediateSize + rope.rotaryDim)
+        return 4 * (activations + pool.threadCount * PrefillAttention.queryBlock * (n + 2 * hd) + vocabularySize)
+    }
     public var cacheWidth: Int { config.kvHeads * config.headSize }
     public var maxPositions: Int? { config.maxPositionEmbeddings }
 

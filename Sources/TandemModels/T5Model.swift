@@ -98,6 +98,36 @@ public final class T5Model: @unchecked Sendable {
     /// Input tokens read at most (the config's `n_positions`, else 512), `</s>` included.
     public var maxInputTokens: Int { config.nPositions ?? 512 }
 
+    /// Bytes of the weight copies batched decoding makes, at most: every quantized matrix (an
+    /// encoder pass over a short prompt is a small batch too).
+    public var prepackedBytes: Int {
+        func sum(_ a: Attention) -> Int { [a.q, a.k, a.v, a.o].reduce(0) { $0 + $1.prepackedBytes } }
+        func sum(_ f: FeedForward) -> Int { [f.wi, f.wi0, f.wi1, f.wo].compactMap { $0 }.reduce(0) { $0 + $1.prepackedBytes } }
+        return encoder.reduce(0) { $0 + sum($1.attention) + sum($1.ffn) }
+            + decoder.reduce(0) { $0 + sum($1.selfAttention) + sum($1.crossAttention) + sum($1.ffn) } + (head?.prepackedBytes ?? 0)
+    }
+
+    /// Bytes the encoder's pass over `m` tokens works in: its activations (`encode(embeddings:)`),
+    /// the per-distance bias, the attention tasks' score rows, and the keys and values the
+    /// cross-attention cache is computed from.
+    public func workingBytes(promptTokens m: Int) -> Int {
+        let c = config, threads = pool.threadCount
+        let activations = m * (3 * c.dModel + 4 * inner + 2 * c.dFF) + c.numHeads * (2 * m - 1)
+        let attention = threads * PrefillAttention.queryBlock * (m + 2 * c.dKV)
+        return 4 * (activations + attention + 2 * m * inner)
+    }
+
+    /// Bytes of one sequence's decoder state for `m` input tokens and `steps` decoder steps: the
+    /// self-attention cache (f32, grown by doubling), the cross-attention keys and values in the
+    /// format this model keeps them (f32, f16, or int8 with a scale per row and head).
+    public func decoderStateBytes(inputTokens m: Int, steps: Int) -> Int {
+        let layers = config.decoderLayers
+        let selfCache = layers * 2 * allocatedPositions(steps, first: DecoderState.initialSteps) * inner * 4
+        let weightType = decoder.first?.crossAttention.k.weight.dtype ?? .f32
+        let cross = weightType.isQuantized ? 2 * m * inner + 2 * config.numHeads * m * 4 : 2 * m * inner * (weightType == .f16 ? 2 : 4)
+        return selfCache + layers * cross
+    }
+
     // MARK: Encoder
 
     /// Embeds `ids` (checked against the vocabulary) into `m × d_model` floats.

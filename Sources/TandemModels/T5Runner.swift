@@ -52,11 +52,11 @@ public final class T5Runner: PromptedModel {
 
     public func fork(_ state: T5Model.DecoderState) -> T5Model.DecoderState { state.copy() }
 
-    /// The decoder's self-attention cache (keys and values of every step) and the cross-attention
-    /// keys and values of the input, plus the encoder's activations (input and FFN width).
-    public func cacheBytesPerSequence(promptTokens m: Int, newTokens n: Int) -> Int {
-        let c = model.config
-        return c.decoderLayers * 2 * (m + n + 1) * c.numHeads * c.dKV * 4 + 4 * m * (c.dModel + c.dFF) * 4
+    /// Each sequence's decoder state and logits, one encoder pass's working set (the prompts are
+    /// encoded one after another), and the prepacked weights when more than one sequence decodes.
+    public func memoryBytes(batch: Int, promptTokens m: Int, newTokens n: Int) -> Int {
+        let perSequence = model.decoderStateBytes(inputTokens: m, steps: n + 1) + 2 * vocabularySize * 4
+        return batch * perSequence + model.workingBytes(promptTokens: m) + (batch > 1 ? model.prepackedBytes : 0)
     }
 
     public func maxNewTokens(promptTokens: Int) -> Int? { nil }

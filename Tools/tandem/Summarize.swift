@@ -148,6 +148,7 @@ struct Summarize: ParsableCommand {
                 if !quiet { printError("skipped line \(line)" + (id.map { " (id \($0))" } ?? "") + ": \(reason)") }
             }
             job.onWarning = { if !quiet { printError("warning: \($0)") } }
+            job.onInfo = { if !quiet { printError($0) } }
             job.onProgress = { p in
                 guard !quiet else { return }
                 let now = Date()

@@ -57,6 +57,8 @@ public final class Summarizer {
     /// Called for every skipped line (line, id, reason) and every warning.
     public var onSkip: ((Int, String?, String) -> Void)?
     public var onWarning: ((String) -> Void)?
+    /// Called with what the job decided on its own (the batch chosen under `--max-memory`).
+    public var onInfo: ((String) -> Void)?
     public var onProgress: ((SummarizeProgress) -> Void)?
 
     public init(model: TandemModel, options: SummarizeOptions) {
@@ -71,14 +73,32 @@ public final class Summarizer {
         return Int(XXH64.hash(Array(id.utf8)) % UInt64(shard.n)) == shard.k
     }
 
-    /// The batch size that fits `maxMemory`, from the model's per-sequence cache needs.
+    /// Bytes the process holds besides what a generate call allocates: the mapped file (every
+    /// weight is read each step, so all of it stays resident) and the runtime, tokenizer and
+    /// buffers of the process itself.
+    var fixedBytes: UInt64 { model.file.sections.fileBytes + 96 << 20 }
+
+    /// The largest batch up to `--batch` whose memory — the fixed part and what the model says a
+    /// generate call of that many sequences allocates (`TandemModel.memoryBytes`: caches at their
+    /// real dtype, working buffers, prepacked weights from two sequences on) — fits `maxMemory`;
+    /// at least 1.
     func batchSize(promptTokens: Int) -> Int {
         guard let budget = options.maxMemory else { return options.batch }
-        let perSequence = model.cacheBytesPerSequence(promptTokens: promptTokens, newTokens: options.generation.maxNewTokens)
-        let fixed = model.file.sections.fileBytes + 96 << 20
-        guard budget > fixed else { return 1 }
-        return max(1, min(options.batch, Int((budget - fixed) / UInt64(max(perSequence, 1)))))
+        var width = options.batch
+        while width > 1, fixedBytes + UInt64(model.memoryBytes(batch: width, promptTokens: promptTokens,
+                                                                newTokens: options.generation.maxNewTokens)) > budget {
+            width -= 1
+        }
+        if reportedBatch == nil {
+            reportedBatch = width
+            let bytes = fixedBytes + UInt64(model.memoryBytes(batch: width, promptTokens: promptTokens, newTokens: options.generation.maxNewTokens))
+            onInfo?("batch \(width) of --batch \(options.batch) fits --max-memory \(budget >> 20) MiB (estimated \(bytes >> 20) MiB at \(promptTokens) input tokens)")
+        }
+        return width
     }
+
+    /// The batch first chosen under the budget, reported once.
+    private var reportedBatch: Int?
 
     /// Runs the job to the end of the input (or until `shouldStop` says so).
     public func run(source: DocumentSource, output: ResultLog, errors: ResultLog?, shouldStop: () -> Bool = { false }) throws {
@@ -98,7 +118,7 @@ public final class Summarizer {
 
         func flush() throws {
             guard !pending.isEmpty else { return }
-            let width = batchSize(promptTokens: pending.map(\.inputTokens).max() ?? 1)
+            let width = batchSize(promptTokens: pending.map(\.ids.count).max() ?? 1)
             progress.batchSize = width
             var i = 0
             while i < pending.count {
