@@ -24,25 +24,12 @@ struct Chat: ParsableCommand {
     @Option(name: .customLong("max-tokens"), help: "Most tokens per answer.")
     var maxTokens: Int = 512
 
-    @Option(help: "Sampling temperature (enables sampling).")
-    var temperature: Float?
-
-    @Option(name: .customLong("top-k"), help: "Sample from the k most probable tokens (enables sampling).")
-    var topK: Int?
-
-    @Option(name: .customLong("top-p"), help: "Sample from the smallest set with probability ≥ p (enables sampling).")
-    var topP: Float?
-
-    @Option(help: "Seed for sampling.")
-    var seed: UInt64 = 0
+    @OptionGroup var sampling: SamplingOptionGroup
 
     @OptionGroup var threading: ThreadOptions
 
     func validate() throws {
         guard maxTokens >= 1 else { throw ValidationError("--max-tokens must be at least 1") }
-        if let t = temperature, !(t >= 0 && t.isFinite) { throw ValidationError("--temperature must be a finite number ≥ 0") }
-        if let k = topK, k < 0 { throw ValidationError("--top-k must be ≥ 0") }
-        if let p = topP, !(p > 0 && p <= 1) { throw ValidationError("--top-p must be in (0, 1]") }
     }
 
     func run() throws {
@@ -52,9 +39,7 @@ struct Chat: ParsableCommand {
                 throw ValidationError("no model given and the default model is not in the cache (\(path)); get it with scripts/fetch-default-model.sh, or name a .tandem file")
             }
             let m = try TandemModel(path: path, pool: try threading.pool())
-            var session = try ChatSession(model: m, system: system, seed: seed)
-            let sampling = temperature != nil || topK != nil || topP != nil
-                ? SamplingOptions(temperature: temperature ?? 1, topK: topK ?? 0, topP: topP ?? 1, seed: seed) : nil
+            var session = try ChatSession(model: m, system: system, seed: sampling.seed)
             let interactive = isatty(STDIN_FILENO) != 0
             Interrupt.installForChat()
             let out = FileHandle.standardOutput
@@ -66,11 +51,11 @@ struct Chat: ParsableCommand {
                 let text = line.trimmingCharacters(in: .whitespaces)
                 if text.isEmpty { continue }
                 if text == "/reset" {
-                    session = try ChatSession(model: m, system: system, seed: seed)
+                    session = try ChatSession(model: m, system: system, seed: sampling.seed)
                     continue
                 }
                 do {
-                    try session.reply(to: line, maxNewTokens: maxTokens, sampling: sampling) { piece in
+                    try session.reply(to: line, maxNewTokens: maxTokens, sampling: sampling.options) { piece in
                         out.write(Data(piece.utf8))
                         return !Interrupt.requested
                     }

@@ -37,17 +37,7 @@ struct Generate: ParsableCommand {
     @Option(name: .customLong("length-penalty"), help: "Beam search length penalty (exponent on length).")
     var lengthPenalty: Double = 1.0
 
-    @Option(help: "Sampling temperature (enables sampling).")
-    var temperature: Float?
-
-    @Option(name: .customLong("top-k"), help: "Sample from the k most probable tokens (enables sampling).")
-    var topK: Int?
-
-    @Option(name: .customLong("top-p"), help: "Sample from the smallest set with probability ≥ p (enables sampling).")
-    var topP: Float?
-
-    @Option(help: "Seed for sampling.")
-    var seed: UInt64 = 0
+    @OptionGroup var sampling: SamplingOptionGroup
 
     @OptionGroup var threading: ThreadOptions
 
@@ -62,11 +52,7 @@ struct Generate: ParsableCommand {
         guard minTokens >= 0, minTokens <= maxTokens else { throw ValidationError("--min-tokens must be in 0...--max-tokens") }
         guard beam >= 1, beam <= BeamOptions.maxBeams else { throw ValidationError("--beam must be from 1 to \(BeamOptions.maxBeams)") }
         guard lengthPenalty.isFinite else { throw ValidationError("--length-penalty must be a finite number") }
-        if let t = temperature, !(t >= 0 && t.isFinite) { throw ValidationError("--temperature must be a finite number ≥ 0") }
-        if let k = topK, k < 0 { throw ValidationError("--top-k must be ≥ 0") }
-        if let p = topP, !(p > 0 && p <= 1) { throw ValidationError("--top-p must be in (0, 1]") }
-        let sampling = temperature != nil || topK != nil || topP != nil
-        if sampling && beam > 1 { throw ValidationError("--beam cannot be combined with sampling options") }
+        if sampling.options != nil && beam > 1 { throw ValidationError("--beam cannot be combined with sampling options") }
     }
 
     func run() throws {
@@ -94,8 +80,8 @@ struct Generate: ParsableCommand {
             var options = GenerationOptions(maxNewTokens: newTokens, minNewTokens: min(minTokens, newTokens))
             if beam > 1 {
                 options.strategy = .beam(BeamOptions(beams: beam, lengthPenalty: lengthPenalty))
-            } else if temperature != nil || topK != nil || topP != nil {
-                options.strategy = .sample(SamplingOptions(temperature: temperature ?? 1, topK: topK ?? 0, topP: topP ?? 1, seed: seed))
+            } else if let s = sampling.options {
+                options.strategy = .sample(s)
             }
             Interrupt.install()
             var detok = StreamingDetokenizer(tokenizer: m.outputTokenizer)
