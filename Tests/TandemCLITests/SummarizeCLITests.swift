@@ -48,20 +48,29 @@ struct SummarizeCLITests {
         let input = CLI.temporary("docs.jsonl"), output = CLI.temporary("out.jsonl")
         try Self.documents(40).write(toFile: input, atomically: true, encoding: .utf8)
         var rng = SystemRandomNumberGenerator()
+        // Lines in the output so far (whole or torn), read without parsing.
+        func written() -> Int { (try? Data(contentsOf: URL(fileURLWithPath: output)))?.reduce(0) { $0 + ($1 == 0x0A ? 1 : 0) } ?? 0 }
         var kills = 0
         for _ in 0..<8 {
+            let before = written()
             let p = Process()
             p.executableURL = CLI.binary
             p.arguments = ["summarize", Self.model, "--input", input, "--output", output, "--batch", "3", "--max-tokens", "6", "--quiet", "--threads", "1"]
             p.standardError = FileHandle.nullDevice
             try p.run()
-            usleep(UInt32.random(in: 20_000...400_000, using: &rng))
-            if p.isRunning {
+            // Killed once it has written something new, a random moment later — mid-work, so
+            // each kill interrupts the job rather than landing after it ended.
+            let deadline = Date().addingTimeInterval(120)
+            while p.isRunning, written() <= before, Date() < deadline { usleep(2_000) }
+            usleep(UInt32.random(in: 0...30_000, using: &rng))
+            if p.isRunning, written() < 40 {
                 kill(p.processIdentifier, SIGKILL)
                 kills += 1
             }
             p.waitUntilExit()
         }
+        #expect(kills >= 3, "only \(kills) of 8 runs were killed before the job was done")
+        print("summarize kill -9: \(kills) of 8 runs killed mid-job, \(written()) lines written by then")
         let final = try CLI.run(["summarize", Self.model, "--input", input, "--output", output, "--batch", "3", "--max-tokens", "6", "--quiet"])
         #expect(final.status == 0, "\(final.stderr)")
         let ids = try Self.records(output).map { $0["id"] as! String }
