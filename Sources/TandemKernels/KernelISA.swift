@@ -69,6 +69,33 @@ public enum KernelISA: String, CaseIterable, Sendable, CustomStringConvertible {
         }
     }()
 
+    /// Why `current` is what it is, in one line: forced by `TANDEM_ISA`, or the best of the tiers
+    /// this CPU can run (named, with the next one up and why it is missing).
+    public static var choice: String {
+        let all = available.map(\.rawValue).joined(separator: ", ")
+        if let raw = getenv("TANDEM_ISA").map({ String(cString: $0) }), !raw.isEmpty {
+            return "\(current) forced by TANDEM_ISA (this CPU runs: \(all))"
+        }
+        var line = "\(current), the best this CPU runs (\(all))"
+        let above = allCases.drop { $0 != current }.dropFirst()
+        if let next = above.first(where: { !$0.isAvailable && $0 != .neon }) {
+            line += "; not \(next): " + next.requirement
+        }
+        return line
+    }
+
+    /// What a tier needs of the CPU (and, for AMX, of the kernel).
+    var requirement: String {
+        switch self {
+        case .generic: "nothing"
+        case .avx2: "AVX2, FMA and F16C"
+        case .avx2vnni: "AVX-VNNI"
+        case .avx512: "AVX-512 F/BW/VL and AVX512-VNNI"
+        case .amx: "AMX-BF16 tiles, granted by Linux 5.16 or later (arch_prctl)"
+        case .neon: "an AArch64 CPU"
+        }
+    }
+
     /// Parses a `TANDEM_ISA` value and checks that this machine can run it.
     public static func resolve(_ name: String) -> Result<KernelISA, KernelISAError> {
         guard let isa = KernelISA(rawValue: name.lowercased()) else {

@@ -35,7 +35,8 @@ struct BenchKernels: ParsableCommand {
             numpyScript: numpy == "none" ? nil : numpy)
         let printRows = !json
         if printRows {
-            print("isa: \(KernelISA.current.kernelName)   threads: \(threads)   runs: \(runs) (median of runs after a warm-up)")
+            print("isa: \(KernelISA.current.kernelName) — \(KernelISA.choice)")
+            print("threads: \(threads)   runs: \(runs) (median of runs after a warm-up)")
             print(KernelBenchmark.header)
         }
         var bench = KernelBenchmark(options: options) { line in

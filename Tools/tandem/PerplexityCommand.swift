@@ -47,7 +47,7 @@ struct PerplexityCommand: ParsableCommand {
             let m = try TandemModel(path: model, pool: try threading.pool())
             let tokens = m.tokenizer.encode(string)
             let start = Date()
-            if !json { print("\(tokens.count) tokens, \(tokens.count / context) chunks of \(context)") }
+            if !json, tokens.count >= context { print("\(tokens.count) tokens, \(tokens.count / context) chunks of \(context)") }
             Interrupt.install()
             let r = try Perplexity.measure(m, tokens: tokens, context: context) { chunk, ppl in
                 if !json { print(String(format: "[%d] %.4f", chunk, ppl)) }
