@@ -17,6 +17,13 @@ public enum PrefillAttention {
     /// (t5-large q8_0, 512 tokens: encode 449 → 430 ms, medians of 5 alternating rounds).
     public static let queryBlock = 128
 
+    /// Bytes of the per-task scratch `attend` works in on `threads` threads over `keys` keys of
+    /// `headDim`: each running task's block of score rows plus its queries and outputs. For memory
+    /// budgets (`memoryBytes` of the models that call `attend`).
+    public static func scratchBytes(keys n: Int, headDim hd: Int, threads: Int) -> Int {
+        4 * threads * queryBlock * (n + 2 * hd)
+    }
+
     /// out[i, h, :] = Σⱼ softmax(scale·qᵢ·kⱼ + bias[h, i, j] + mask)ⱼ · vⱼ for every head.
     ///
     /// - Parameters:

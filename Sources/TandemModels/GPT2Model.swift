@@ -54,7 +54,8 @@ public final class GPT2Model: CausalLanguageModel, @unchecked Sendable {
     /// `forward`'s activations for `rows` rows and the attention tasks' scores.
     public func workingBytes(rows n: Int) -> Int {
         let d = config.nEmbd
-        return 4 * (n * (9 * d + config.inner) + pool.threadCount * PrefillAttention.queryBlock * (n + 2 * d / config.nHead) + vocabularySize)
+        return 4 * (n * (9 * d + config.inner) + vocabularySize)
+            + PrefillAttention.scratchBytes(keys: n, headDim: d / config.nHead, threads: pool.threadCount)
     }
     public var hiddenSize: Int { config.nEmbd }
     public var layerCount: Int { config.nLayer }

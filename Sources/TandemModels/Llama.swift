@@ -306,7 +306,7 @@ public final class LlamaModel: CausalLanguageModel, @unchecked Sendable {
     public func workingBytes(rows n: Int) -> Int {
         let c = config, hd = c.headSize
         let activations = n * (2 * c.hiddenSize + (2 * c.numAttentionHeads + 2 * c.kvHeads) * hd + 2 * c.intermediateSize + rope.rotaryDim)
-        return 4 * (activations + pool.threadCount * PrefillAttention.queryBlock * (n + 2 * hd) + vocabularySize)
+        return 4 * (activations + vocabularySize) + PrefillAttention.scratchBytes(keys: n, headDim: hd, threads: pool.threadCount)
     }
     public var cacheWidth: Int { config.kvHeads * config.headSize }
     public var maxPositions: Int? { config.maxPositionEmbeddings }

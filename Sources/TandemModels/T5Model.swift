@@ -113,8 +113,7 @@ public final class T5Model: @unchecked Sendable {
     public func workingBytes(promptTokens m: Int) -> Int {
         let c = config, threads = pool.threadCount
         let activations = m * (3 * c.dModel + 4 * inner + 2 * c.dFF) + c.numHeads * (2 * m - 1)
-        let attention = threads * PrefillAttention.queryBlock * (m + 2 * c.dKV)
-        return 4 * (activations + attention + 2 * m * inner)
+        return 4 * (activations + 2 * m * inner) + PrefillAttention.scratchBytes(keys: m, headDim: c.dKV, threads: threads)
     }
 
     /// Bytes of one sequence's decoder state for `m` input tokens and `steps` decoder steps: the
