@@ -84,15 +84,17 @@ public final class Summarizer {
     /// at least 1.
     func batchSize(promptTokens: Int) -> Int {
         guard let budget = options.maxMemory else { return options.batch }
-        var width = options.batch
-        while width > 1, fixedBytes + UInt64(model.memoryBytes(batch: width, promptTokens: promptTokens,
-                                                                newTokens: options.generation.maxNewTokens)) > budget {
+        func bytes(_ batch: Int) -> UInt64 {
+            fixedBytes + UInt64(model.memoryBytes(batch: batch, promptTokens: promptTokens, newTokens: options.generation.maxNewTokens))
+        }
+        var width = options.batch, need = bytes(width)
+        while width > 1, need > budget {
             width -= 1
+            need = bytes(width)
         }
         if reportedBatch == nil {
             reportedBatch = width
-            let bytes = fixedBytes + UInt64(model.memoryBytes(batch: width, promptTokens: promptTokens, newTokens: options.generation.maxNewTokens))
-            onInfo?("batch \(width) of --batch \(options.batch) fits --max-memory \(budget >> 20) MiB (estimated \(bytes >> 20) MiB at \(promptTokens) input tokens)")
+            onInfo?("batch \(width) of --batch \(options.batch) fits --max-memory \(budget >> 20) MiB (estimated \(need >> 20) MiB at \(promptTokens) input tokens)")
         }
         return width
     }
@@ -131,9 +133,9 @@ public final class Summarizer {
                 // summaries summarized.
                 var prompts = group.map(\.ids)
                 var chunkCounts = [Int](repeating: 0, count: group.count), chunkTokens = chunkCounts
+                let chunkWidth = group.contains { $0.chunks != nil } ? batchSize(promptTokens: model.maxInputTokens) : 0
                 for (j, doc) in group.enumerated() where doc.chunks != nil {
                     var cutter = doc.chunks!
-                    let chunkWidth = batchSize(promptTokens: model.maxInputTokens)
                     var partials: [String] = []
                     while true {
                         var batch: [[Int32]] = []
