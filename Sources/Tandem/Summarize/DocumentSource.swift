@@ -162,16 +162,25 @@ public final class DocumentSource {
             return .skip(line: line, id: nil, reason: "malformed JSON")
         }
         guard value.members != nil else { return .skip(line: line, id: nil, reason: "not a JSON object") }
-        let id: String
-        switch value[idField] {
-        case let .string(s)? where !s.isEmpty: id = s
-        case let .number(n)? where n.rounded() == n && abs(n) < 9e15: id = String(Int64(n))
-        case nil: return .skip(line: line, id: nil, reason: "missing field \"\(idField)\"")
-        default: return .skip(line: line, id: nil, reason: "field \"\(idField)\" is not a non-empty string or an integer")
+        guard let field = value[idField] else { return .skip(line: line, id: nil, reason: "missing field \"\(idField)\"") }
+        guard let id = field.documentId else {
+            return .skip(line: line, id: nil, reason: "field \"\(idField)\" is not a non-empty string or an integer")
         }
         guard let value = value[textField] else { return .skip(line: line, id: id, reason: "missing field \"\(textField)\"") }
         guard case let .string(text) = value else { return .skip(line: line, id: id, reason: "field \"\(textField)\" is not a string") }
         guard !text.allSatisfy(\.isWhitespace) else { return .skip(line: line, id: id, reason: "empty text") }
         return .document(id: id, text: text, line: line)
+    }
+}
+
+extension JSON {
+    /// A document id as summarize reads it from its input and finds it again in its output: a
+    /// non-empty string, or an integer (as its digits).
+    var documentId: String? {
+        switch self {
+        case let .string(s) where !s.isEmpty: s
+        case let .number(n) where n.rounded() == n && abs(n) < 9e15: String(Int64(n))
+        default: nil
+        }
     }
 }

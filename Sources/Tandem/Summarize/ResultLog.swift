@@ -39,9 +39,7 @@ public final class ResultLog {
             while let (line, tooLong) = lines.next() {
                 guard !tooLong else { continue }
                 let record = line.withUnsafeBufferPointer { try? JSON.parse($0, what: path) }
-                if let id = record?[idKey], let text = id.string ?? id.number.flatMap({ $0.rounded() == $0 && abs($0) < 9e15 ? String(Int64($0)) : nil }) {
-                    done.insert(text)
-                }
+                if let id = record?[idKey]?.documentId { done.insert(id) }
             }
         }
         lseek(fd, 0, SEEK_END)
