@@ -114,6 +114,10 @@ public final class TandemModel: @unchecked Sendable {
     /// that reach it are the same as without the window (Tests/TandemTests/LongPromptTests.swift).
     static let promptBytesPerToken = 64
 
+    /// A byte where text may be cut between words: space, tab, CR or LF (prompt windows, and
+    /// `summarize --chunk`'s chunks).
+    static func isSpace(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x0A || byte == 0x09 || byte == 0x0D }
+
     /// The part of `text` that can reach the model: the beginning for encoders (T5, bundles),
     /// the end for decoder-only models, cut at a whitespace near the window's edge when there is
     /// one. Tokenizing a 10 MB prompt whole would cost time and memory in proportion (about
@@ -122,18 +126,17 @@ public final class TandemModel: @unchecked Sendable {
         let limit = maxInputTokens * Self.promptBytesPerToken
         let utf8 = text.utf8
         guard utf8.count > limit else { return (text, false) }
-        let isSpace: (UInt8) -> Bool = { $0 == 0x20 || $0 == 0x0A || $0 == 0x09 || $0 == 0x0D }
         let slack = min(1024, limit / 8)
         if model.promptLayout.keepsBeginning {
             // Keep the beginning; end before a whitespace in the window's last `slack` bytes.
             var end = utf8.index(utf8.startIndex, offsetBy: limit)
-            if let space = utf8[utf8.index(end, offsetBy: -slack)..<end].lastIndex(where: isSpace) { end = space }
+            if let space = utf8[utf8.index(end, offsetBy: -slack)..<end].lastIndex(where: Self.isSpace) { end = space }
             while end > utf8.startIndex, UTF8.isContinuation(utf8[end]) { end = utf8.index(before: end) }
             return (String(text.unicodeScalars[..<end]), true)
         } else {
             // Keep the end; start at a whitespace in the window's first `slack` bytes.
             var start = utf8.index(utf8.endIndex, offsetBy: -limit)
-            if let space = utf8[start..<utf8.index(start, offsetBy: slack)].firstIndex(where: isSpace) { start = space }
+            if let space = utf8[start..<utf8.index(start, offsetBy: slack)].firstIndex(where: Self.isSpace) { start = space }
             while start < utf8.endIndex, UTF8.isContinuation(utf8[start]) { start = utf8.index(after: start) }
             return (String(text.unicodeScalars[start...]), true)
         }

@@ -24,8 +24,7 @@ struct ChunkCutter {
     /// The next chunk: its prompt ids (prefix, a piece of the text, the model's end token) and the
     /// piece of text; nil at the end of the text.
     mutating func next() -> (ids: [Int32], text: String)? {
-        let isSpace: (UInt8) -> Bool = { $0 == 0x20 || $0 == 0x0A || $0 == 0x09 || $0 == 0x0D }
-        while position < utf8.endIndex, isSpace(utf8[position]) { position = utf8.index(after: position) }
+        while position < utf8.endIndex, TandemModel.isSpace(utf8[position]) { position = utf8.index(after: position) }
         guard position < utf8.endIndex else { return nil }
         var budget = max(16, Int(Double(size) * bytesPerToken))
         while true {
@@ -34,7 +33,7 @@ struct ChunkCutter {
                 // End the window at a whitespace in its last quarter, if there is one, and never
                 // inside a character.
                 let floor = utf8.index(position, offsetBy: max(1, budget * 3 / 4))
-                if let space = utf8[floor..<end].lastIndex(where: isSpace) { end = space }
+                if let space = utf8[floor..<end].lastIndex(where: TandemModel.isSpace) { end = space }
                 while end > position, UTF8.isContinuation(utf8[end]) { end = utf8.index(before: end) }
                 if end == position { end = utf8.index(after: position) }
             }
