@@ -7,14 +7,18 @@ import TandemKernels
 /// LLaMA against transformers (Tools/fixtures/make_llama_golden.py): logits at every position,
 /// token by token through the KV cache and in one prompt pass. Covers half-split RoPE,
 /// grouped-query attention, SwiGLU and an untied head.
+/// A decoder-only model's teacher-forced golden in Tests/Fixtures/forward (`<name>-manifest.json`
+/// and the f32 logits file it names): the input ids, the vocabulary, the logits at every position.
+func teacherForcedGolden(_ name: String) throws -> (ids: [Int32], vocab: Int, logits: [Float]) {
+    let m = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: Fixtures.path("Tests/Fixtures/forward/\(name)-manifest.json")))) as! [String: Any]
+    let ids = (m["input_ids"] as! [Int]).map(Int32.init)
+    let logits = m["logits"] as! [String: Any]
+    let data = try Data(contentsOf: URL(fileURLWithPath: Fixtures.path("Tests/Fixtures/forward/\(logits["file"] as! String)")))
+    return (ids, (logits["shape"] as! [Int])[1], data.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) })
+}
+
 struct LlamaParityTests {
-    static func golden() throws -> (ids: [Int32], vocab: Int, logits: [Float]) {
-        let m = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: Fixtures.path("Tests/Fixtures/forward/llama-manifest.json")))) as! [String: Any]
-        let ids = (m["input_ids"] as! [Int]).map(Int32.init)
-        let shape = (m["logits"] as! [String: Any])["shape"] as! [Int]
-        let data = try Data(contentsOf: URL(fileURLWithPath: Fixtures.path("Tests/Fixtures/forward/llama-tiny.f32")))
-        return (ids, shape[1], data.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) })
-    }
+    static func golden() throws -> (ids: [Int32], vocab: Int, logits: [Float]) { try teacherForcedGolden("llama") }
 
     static func model(_ dtype: DType) throws -> LlamaModel {
         let f = try Fixtures.model("llama-tiny", dtype)

@@ -12,13 +12,7 @@ import TandemTestSupport
 /// q/k/v biases, the 10⁶ rope base, grouped-query attention and the tied head, and that Qwen2 is
 /// reached through the registry as any architecture is.
 struct Qwen2ParityTests {
-    static func golden() throws -> (ids: [Int32], vocab: Int, logits: [Float]) {
-        let m = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: Fixtures.path("Tests/Fixtures/forward/qwen2-manifest.json")))) as! [String: Any]
-        let ids = (m["input_ids"] as! [Int]).map(Int32.init)
-        let shape = (m["logits"] as! [String: Any])["shape"] as! [Int]
-        let data = try Data(contentsOf: URL(fileURLWithPath: Fixtures.path("Tests/Fixtures/forward/qwen2-tiny.f32")))
-        return (ids, shape[1], data.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) })
-    }
+    static func golden() throws -> (ids: [Int32], vocab: Int, logits: [Float]) { try teacherForcedGolden("qwen2") }
 
     /// The model the registry opens for a converted file: from the checkpoint directory, or from
     /// the GGUF fixture.
