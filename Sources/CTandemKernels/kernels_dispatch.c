@@ -102,7 +102,9 @@ static int tk_isa_probe(tk_isa isa) {
 #endif
     case TK_ISA_AVX512:
 #if defined(TK_HAVE_AVX2)
-        return tk_cpu_has_avx512_vnni() && tk_cpu_has_avx_vnni();
+        // Not AVX-VNNI: the table's 256-bit vpdpbusd is the EVEX form (Zen 4, Ice Lake and
+        // Cascade Lake have AVX512-VNNI without AVX-VNNI).
+        return tk_cpu_has_avx512_vnni();
 #else
         return 0;
 #endif
@@ -191,7 +193,7 @@ static const tk_kernels tk_avx2_vnni = {
 /// 16-lane element-wise and attention kernels (VNNI int8 attention scores).
 #define TK_X86_AVX512_COMMON                                                                      \
     TK_X86_COMMON,                                                                                \
-    .gemv = {tk_gemv_f32_avx2, tk_gemv_f16_avx2, tk_gemv_q8_0_avxvnni, tk_gemv_q4_0_avxvnni},     \
+    .gemv = {tk_gemv_f32_avx2, tk_gemv_f16_avx2, tk_gemv_q8_0_avx512vnni, tk_gemv_q4_0_avx512vnni}, \
     .gemm = {tk_gemm_f32_avx512, tk_gemm_f16_avx512, tk_gemm_q8_0_avx512, tk_gemm_q4_0_avx512},   \
     .attn_scores_i8 = tk_attn_scores_i8_avx512,                                                   \
     .attn_values_i8 = tk_attn_values_i8_avx512,                                                   \

@@ -1,5 +1,6 @@
 // x86-64 GEMM with AVX-512 (F, BW, VL) and AVX512-VNNI: Ice Lake / Sapphire Rapids servers,
-// Zen 4 and later. Everything else in this table is the AVX2 + AVX-VNNI code.
+// Zen 4 and later. Everything else in this table is the AVX2 code, with the int8 GEMV of
+// kernels_x86_avxvnni.c compiled for the EVEX vpdpbusd (no AVX-VNNI needed).
 //
 // Why: each instruction here does twice the work of its 256-bit form, and there are 32 vector
 // registers, so a micro-tile can hold 12×32 f32 results (AVX2: 6×16). Encoding (all prompt

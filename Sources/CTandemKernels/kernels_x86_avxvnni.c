@@ -136,37 +136,47 @@ TK_VNNI static void vn_gemm(const void *w, const void *x, float *y, int64_t ldy,
 // * q8_0: the sign trick, vpdpbusd(|w|, sign(x, w)), so |w| is the unsigned factor.
 // Two rows per pass share each activation block; the next row pair is prefetched (same reasons
 // as the AVX2 kernel).
+//
+// Compiled twice, for the two encodings of the 256-bit vpdpbusd: VEX (AVX-VNNI; the avx2+vnni
+// table) and EVEX (AVX512-VNNI with VL; the AVX-512 tables). Zen 4 and the Ice Lake and Cascade
+// Lake Xeons have only the EVEX form, so the AVX-512 tables must not need AVX-VNNI.
 // ---------------------------------------------------------------------------------------------
-TK_VNNI_INLINE __m256i vn_gemv_block(const char *row, int64_t b, __m256i xv, __m256i init, int q4) {
-    if (q4) {
-        const tk_block_q4_0 *blk = (const tk_block_q4_0 *)row + b;
-        // Both halves of one 16-byte load; the high half shifted right by 4: low nibbles are
-        // elements 0…15, high nibbles 16…31 (the q4_0 order), as the activation block has them.
-        const __m256i both = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)blk->qs));
-        const __m256i q = _mm256_and_si256(_mm256_srlv_epi64(both, _mm256_set_epi64x(4, 4, 0, 0)),
-                                           _mm256_set1_epi8(0x0F));
-        return _mm256_dpbusd_avx_epi32(init, q, xv);
+#define VN_DEFINE_GEMV(SUFFIX, TARGET, DPBUSD)                                                       \
+    __attribute__((target(TARGET), always_inline)) static inline __m256i vn_gemv_block_##SUFFIX(    \
+        const char *row, int64_t b, __m256i xv, __m256i init, int q4) {                              \
+        if (q4) {                                                                                    \
+            const tk_block_q4_0 *blk = (const tk_block_q4_0 *)row + b;                               \
+            /* Both halves of one 16-byte load; the high half shifted right by 4: low nibbles are   \
+               elements 0…15, high nibbles 16…31 (the q4_0 order), as the activation block has. */  \
+            const __m256i both = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)blk->qs)); \
+            const __m256i q = _mm256_and_si256(_mm256_srlv_epi64(both, _mm256_set_epi64x(4, 4, 0, 0)), \
+                                               _mm256_set1_epi8(0x0F));                              \
+            return DPBUSD(init, q, xv);                                                              \
+        }                                                                                            \
+        const tk_block_q8_0 *blk = (const tk_block_q8_0 *)row + b;                                   \
+        const __m256i w = _mm256_loadu_si256((const __m256i *)blk->qs);                              \
+        return DPBUSD(_mm256_setzero_si256(), _mm256_sign_epi8(w, w), _mm256_sign_epi8(xv, w));      \
+    }                                                                                                \
+    /* Per activation block, for q4_0: the accumulator's start, −8·Σx per lane. */                   \
+    __attribute__((target(TARGET), always_inline)) static inline __m256i vn_gemv_pre_##SUFFIX(      \
+        __m256i xv, int q4) {                                                                        \
+        return q4 ? _mm256_sub_epi32(_mm256_setzero_si256(),                                         \
+                                     DPBUSD(_mm256_setzero_si256(), _mm256_set1_epi8(8), xv))        \
+                  : _mm256_setzero_si256();                                                          \
+    }                                                                                                \
+    TK_X86_DEFINE_GEMV_QUANT(vn_gemv_##SUFFIX, __attribute__((target(TARGET), always_inline)) static inline, \
+                             vn_gemv_pre_##SUFFIX, vn_gemv_block_##SUFFIX)                           \
+    __attribute__((target(TARGET))) void tk_gemv_q8_0_##SUFFIX(const void *w, const void *x, float *y, \
+                                                               int64_t k, int64_t r0, int64_t r1) { \
+        vn_gemv_##SUFFIX(w, x, y, k, r0, r1, 0);                                                     \
+    }                                                                                                \
+    __attribute__((target(TARGET))) void tk_gemv_q4_0_##SUFFIX(const void *w, const void *x, float *y, \
+                                                               int64_t k, int64_t r0, int64_t r1) { \
+        vn_gemv_##SUFFIX(w, x, y, k, r0, r1, 1);                                                     \
     }
-    const tk_block_q8_0 *blk = (const tk_block_q8_0 *)row + b;
-    const __m256i w = _mm256_loadu_si256((const __m256i *)blk->qs);
-    return _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), _mm256_sign_epi8(w, w), _mm256_sign_epi8(xv, w));
-}
 
-/// Per activation block, for q4_0: the accumulator's start, −8·Σx per lane.
-TK_VNNI_INLINE __m256i vn_gemv_pre(__m256i xv, int q4) {
-    return q4 ? _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(8), xv))
-              : _mm256_setzero_si256();
-}
-
-TK_X86_DEFINE_GEMV_QUANT(vn_gemv, TK_VNNI_INLINE, vn_gemv_pre, vn_gemv_block)
-
-TK_VNNI void tk_gemv_q8_0_avxvnni(const void *w, const void *x, float *y, int64_t k, int64_t r0, int64_t r1) {
-    vn_gemv(w, x, y, k, r0, r1, 0);
-}
-
-TK_VNNI void tk_gemv_q4_0_avxvnni(const void *w, const void *x, float *y, int64_t k, int64_t r0, int64_t r1) {
-    vn_gemv(w, x, y, k, r0, r1, 1);
-}
+VN_DEFINE_GEMV(avxvnni, "avx2,fma,f16c,avxvnni", _mm256_dpbusd_avx_epi32)
+VN_DEFINE_GEMV(avx512vnni, "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni", _mm256_dpbusd_epi32)
 
 TK_VNNI void tk_gemm_q8_0_avxvnni(const void *w, const void *x, float *y, int64_t ldy, int64_t m,
                                   int64_t k, int64_t n0, int64_t n1) {

@@ -120,6 +120,8 @@ void tk_gemm_q8_0_f32_amx(const void *w, const void *x, float *y, int64_t ldy, i
 void tk_gemm_q4_0_f32_amx(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k, int64_t n0, int64_t n1);
 void tk_gemv_q8_0_avxvnni(const void *w, const void *x, float *y, int64_t k, int64_t r0, int64_t r1);
 void tk_gemv_q4_0_avxvnni(const void *w, const void *x, float *y, int64_t k, int64_t r0, int64_t r1);
+void tk_gemv_q8_0_avx512vnni(const void *w, const void *x, float *y, int64_t k, int64_t r0, int64_t r1);
+void tk_gemv_q4_0_avx512vnni(const void *w, const void *x, float *y, int64_t k, int64_t r0, int64_t r1);
 void tk_gemm_q8_0_avxvnni(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k,
                           int64_t n0, int64_t n1);
 void tk_gemm_q4_0_avxvnni(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k,

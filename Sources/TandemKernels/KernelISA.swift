@@ -18,8 +18,9 @@ public enum KernelISA: String, CaseIterable, Sendable, CustomStringConvertible {
     case avx2
     /// `avx2` plus AVX-VNNI (`vpdpbusd`) for the int8 GEMM (Alder Lake, Sapphire Rapids, Zen 5).
     case avx2vnni
-    /// `avx2vnni` with 512-bit GEMM kernels: AVX-512 F/BW/VL + AVX512-VNNI (Ice Lake and
-    /// Sapphire Rapids servers, Zen 4 and later).
+    /// `avx2` with 512-bit GEMM kernels and the int8 GEMV on the EVEX (AVX512-VNNI) `vpdpbusd`:
+    /// AVX-512 F/BW/VL + AVX512-VNNI (Cascade Lake, Ice Lake and Sapphire Rapids servers, Zen 4
+    /// and later). It does not need AVX-VNNI, which Zen 4 and the older Xeons lack.
     case avx512
     /// `avx512` with the product of quantized weights and 32 or more activation rows (prompt
     /// encoding) on AMX-BF16 tiles, weights and activations rounded to bf16 (Sapphire Rapids and
