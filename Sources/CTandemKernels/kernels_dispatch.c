@@ -127,9 +127,11 @@ static int tk_isa_probe(tk_isa isa) {
 static const tk_kernels tk_generic = {
     .name = "generic",
     .quantize_row_q8_0 = tk_quantize_row_q8_0_generic,
+    .quantize_row_q8_K = tk_quantize_row_q8_K_generic,
     .f32_to_f16 = tk_f32_to_f16_generic,
     .vec_dot = {tk_vec_dot_f32_generic, tk_vec_dot_f16_generic, tk_vec_dot_q8_0_q8_0_generic,
-                tk_vec_dot_q4_0_q8_0_generic},
+                tk_vec_dot_q4_0_q8_0_generic, tk_vec_dot_q5_0_q8_0_generic, tk_vec_dot_q4_K_q8_K_generic,
+                tk_vec_dot_q5_K_q8_K_generic, tk_vec_dot_q6_K_q8_K_generic},
     .gemm = {NULL, NULL, NULL, NULL},
     .sum_f32 = tk_sum_f32_generic,
     .fma_loop = tk_fma_loop_generic,
@@ -148,9 +150,11 @@ static const tk_kernels tk_generic = {
 /// their matrix products, element-wise and attention kernels and peak probe.
 #define TK_X86_COMMON                                                                             \
     .quantize_row_q8_0 = tk_quantize_row_q8_0_avx2,                                               \
+    .quantize_row_q8_K = tk_quantize_row_q8_K_generic,                                            \
     .f32_to_f16 = tk_f32_to_f16_avx2,                                                             \
     .vec_dot = {tk_vec_dot_f32_avx2, tk_vec_dot_f16_avx2, tk_vec_dot_q8_0_q8_0_avx2,              \
-                tk_vec_dot_q4_0_q8_0_avx2},                                                       \
+                tk_vec_dot_q4_0_q8_0_avx2, tk_vec_dot_q5_0_q8_0_avx2, tk_vec_dot_q4_K_q8_K_avx2,  \
+                tk_vec_dot_q5_K_q8_K_avx2, tk_vec_dot_q6_K_q8_K_avx2},                            \
     .sum_f32 = tk_sum_f32_avx2
 
 /// The element-wise kernels (exp, softmax, SiLU, GELU) of one width.
@@ -250,9 +254,12 @@ static const tk_kernels tk_neon = {
     .name = "neon",
 #endif
     .quantize_row_q8_0 = tk_quantize_row_q8_0_neon,
+    .quantize_row_q8_K = tk_quantize_row_q8_K_generic,
     .f32_to_f16 = tk_f32_to_f16_generic,
+    // The K-quants and q5_0 run the portable dot products (compiled to NEON by the compiler).
     .vec_dot = {tk_vec_dot_f32_neon, tk_vec_dot_f16_neon, tk_vec_dot_q8_0_q8_0_neon,
-                tk_vec_dot_q4_0_q8_0_neon},
+                tk_vec_dot_q4_0_q8_0_neon, tk_vec_dot_q5_0_q8_0_generic, tk_vec_dot_q4_K_q8_K_generic,
+                tk_vec_dot_q5_K_q8_K_generic, tk_vec_dot_q6_K_q8_K_generic},
     .gemm = {NULL, NULL, NULL, NULL},
     .sum_f32 = tk_sum_f32_neon,
     .fma_loop = tk_fma_loop_neon,
@@ -291,13 +298,28 @@ int64_t tk_row_bytes(tk_dtype dtype, int64_t k) {
     case TK_F16: return k * 2;
     case TK_Q8_0: return k / TK_QK * (int64_t)sizeof(tk_block_q8_0);
     case TK_Q4_0: return k / TK_QK * (int64_t)sizeof(tk_block_q4_0);
+    case TK_Q5_0: return k / TK_QK * (int64_t)sizeof(tk_block_q5_0);
+    case TK_Q4_K: return k / TK_QK_K * (int64_t)sizeof(tk_block_q4_K);
+    case TK_Q5_K: return k / TK_QK_K * (int64_t)sizeof(tk_block_q5_K);
+    case TK_Q6_K: return k / TK_QK_K * (int64_t)sizeof(tk_block_q6_K);
     default: return 0;
     }
 }
 
-/// Bytes of one activation row as the kernels read it: f32, or q8_0 blocks for quantized weights.
-static int64_t tk_x_row_bytes(tk_dtype dtype, int64_t k) {
-    return (dtype == TK_F32 || dtype == TK_F16) ? k * 4 : tk_row_bytes(TK_Q8_0, k);
+int tk_act_kind(tk_dtype dtype) {
+    switch (dtype) {
+    case TK_F32: case TK_F16: return 0;
+    case TK_Q4_K: case TK_Q5_K: case TK_Q6_K: return 2;
+    default: return 1;
+    }
+}
+
+int64_t tk_act_row_bytes(tk_dtype dtype, int64_t k) {
+    switch (tk_act_kind(dtype)) {
+    case 0: return k * 4;
+    case 2: return k / TK_QK_K * (int64_t)sizeof(tk_block_q8_K);
+    default: return tk_row_bytes(TK_Q8_0, k);
+    }
 }
 
 void tk_gemv(const tk_kernels *kt, tk_dtype dtype, const void *w, const void *x, float *y,
@@ -315,7 +337,7 @@ void tk_gemv(const tk_kernels *kt, tk_dtype dtype, const void *w, const void *x,
 void tk_gemm_blocked(tk_vec_dot_fn dot, tk_dtype dtype, const void *w, const void *x, float *y,
                      int64_t ldy, int64_t m, int64_t k, int64_t n0, int64_t n1) {
     const int64_t rb = tk_row_bytes(dtype, k);
-    const int64_t xb = tk_x_row_bytes(dtype, k);
+    const int64_t xb = tk_act_row_bytes(dtype, k);
     // As many weight rows as fit in ~24 KiB of L1 stay hot while all activation rows pass.
     int64_t tile = rb > 0 ? (24 * 1024) / rb : 1;
     if (tile < 1) tile = 1;

@@ -82,6 +82,124 @@ float tk_vec_dot_q4_0_q8_0_generic(const void *w, const void *x, int64_t k) {
     return sum;
 }
 
+float tk_vec_dot_q5_0_q8_0_generic(const void *w, const void *x, int64_t k) {
+    const tk_block_q5_0 *a = (const tk_block_q5_0 *)w;
+    const tk_block_q8_0 *b = (const tk_block_q8_0 *)x;
+    const int64_t nb = k / TK_QK;
+    float sum = 0.0f;
+    for (int64_t i = 0; i < nb; i++) {
+        uint32_t qh;
+        memcpy(&qh, a[i].qh, 4);
+        int32_t sumi = 0;
+        for (int j = 0; j < TK_QK / 2; j++) {
+            const int v0 = ((a[i].qs[j] & 0x0F) | (int)(((qh >> j) & 1) << 4)) - 16;
+            const int v1 = ((a[i].qs[j] >> 4) | (int)(((qh >> (j + 16)) & 1) << 4)) - 16;
+            sumi += v0 * b[i].qs[j] + v1 * b[i].qs[j + TK_QK / 2];
+        }
+        sum += (float)sumi * (tk_half_to_float(a[i].d) * tk_half_to_float(b[i].d));
+    }
+    return sum;
+}
+
+void tk_quantize_row_q8_K_generic(const float *x, tk_block_q8_K *y, int64_t k) {
+    // ggml's quantize_row_q8_K_ref: the value of largest magnitude maps to ∓127 (scale
+    // −127/max), the rest rounded to nearest (ties to even, as its `nearest_int`), capped at 127.
+    const int64_t nb = k / TK_QK_K;
+    for (int64_t i = 0; i < nb; i++, x += TK_QK_K) {
+        float amax = 0.0f, max = 0.0f;
+        for (int j = 0; j < TK_QK_K; j++) {
+            const float v = fabsf(x[j]);
+            if (v > amax) { amax = v; max = x[j]; }
+        }
+        if (amax == 0.0f) {
+            memset(&y[i], 0, sizeof y[i]);
+            continue;
+        }
+        const float iscale = -127.0f / max;
+        for (int j = 0; j < TK_QK_K; j++) {
+            const float v = nearbyintf(iscale * x[j]);
+            y[i].qs[j] = (int8_t)(v > 127.0f ? 127.0f : v);
+        }
+        for (int g = 0; g < TK_QK_K / 16; g++) {
+            int sum = 0;
+            for (int j = 0; j < 16; j++) sum += y[i].qs[16 * g + j];
+            y[i].bsums[g] = (int16_t)sum;
+        }
+        y[i].d = 1.0f / iscale;
+    }
+}
+
+// The K-quant dot products: integer sums per sub-block times its integer scale, one float
+// multiply-add per super-block for the scales and one for the mins (through q8_K's bsums).
+
+float tk_vec_dot_q4_K_q8_K_generic(const void *w, const void *x, int64_t k) {
+    const tk_block_q4_K *a = (const tk_block_q4_K *)w;
+    const tk_block_q8_K *b = (const tk_block_q8_K *)x;
+    const int64_t nb = k / TK_QK_K;
+    float sum = 0.0f;
+    for (int64_t i = 0; i < nb; i++) {
+        int32_t sumi = 0, summ = 0;
+        for (int j = 0; j < 8; j++) {
+            uint8_t sc, m;
+            tk_scale_min_k4(j, a[i].scales, &sc, &m);
+            const uint8_t *q = a[i].qs + 32 * (j / 2);
+            const int8_t *q8 = b[i].qs + 32 * j;
+            const int shift = (j & 1) * 4;
+            int32_t s = 0;
+            for (int l = 0; l < 32; l++) s += ((q[l] >> shift) & 0x0F) * q8[l];
+            sumi += sc * s;
+            summ += m * (b[i].bsums[2 * j] + b[i].bsums[2 * j + 1]);
+        }
+        sum += tk_half_to_float(a[i].d) * b[i].d * (float)sumi - tk_half_to_float(a[i].dmin) * b[i].d * (float)summ;
+    }
+    return sum;
+}
+
+float tk_vec_dot_q5_K_q8_K_generic(const void *w, const void *x, int64_t k) {
+    const tk_block_q5_K *a = (const tk_block_q5_K *)w;
+    const tk_block_q8_K *b = (const tk_block_q8_K *)x;
+    const int64_t nb = k / TK_QK_K;
+    float sum = 0.0f;
+    for (int64_t i = 0; i < nb; i++) {
+        int32_t sumi = 0, summ = 0;
+        for (int j = 0; j < 8; j++) {
+            uint8_t sc, m;
+            tk_scale_min_k4(j, a[i].scales, &sc, &m);
+            const uint8_t *q = a[i].qs + 32 * (j / 2);
+            const int8_t *q8 = b[i].qs + 32 * j;
+            const int shift = (j & 1) * 4;
+            int32_t s = 0;
+            for (int l = 0; l < 32; l++) s += (((q[l] >> shift) & 0x0F) | (((a[i].qh[l] >> j) & 1) << 4)) * q8[l];
+            sumi += sc * s;
+            summ += m * (b[i].bsums[2 * j] + b[i].bsums[2 * j + 1]);
+        }
+        sum += tk_half_to_float(a[i].d) * b[i].d * (float)sumi - tk_half_to_float(a[i].dmin) * b[i].d * (float)summ;
+    }
+    return sum;
+}
+
+float tk_vec_dot_q6_K_q8_K_generic(const void *w, const void *x, int64_t k) {
+    const tk_block_q6_K *a = (const tk_block_q6_K *)w;
+    const tk_block_q8_K *b = (const tk_block_q8_K *)x;
+    const int64_t nb = k / TK_QK_K;
+    float sum = 0.0f;
+    for (int64_t i = 0; i < nb; i++) {
+        int32_t sumi = 0;
+        for (int g = 0; g < TK_QK_K / 16; g++) {
+            int32_t s = 0;
+            for (int e = 16 * g; e < 16 * g + 16; e++) {
+                const int n = e / 128, part = (e % 128) / 32, l = e % 32;
+                const uint8_t lo = a[i].ql[64 * n + 32 * (part & 1) + l];
+                const int q = ((part < 2 ? lo : lo >> 4) & 0x0F) | (((a[i].qh[32 * n + l] >> (2 * part)) & 3) << 4);
+                s += (q - 32) * b[i].qs[e];
+            }
+            sumi += a[i].scales[g] * s;
+        }
+        sum += tk_half_to_float(a[i].d) * b[i].d * (float)sumi;
+    }
+    return sum;
+}
+
 double tk_sum_f32_generic(const float *x, int64_t n) {
     float s[8] = {0};
     int64_t i = 0;

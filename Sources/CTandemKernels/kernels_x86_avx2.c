@@ -148,6 +148,153 @@ TK_AVX2 float tk_vec_dot_q4_0_q8_0_avx2(const void *w, const void *x, int64_t k)
     return tk_x86_hsum8(_mm256_add_ps(acc0, acc1));
 }
 
+/// The fifth bits of a q5_0 block as bytes: 0x10 in byte j where bit j of `qh` is set, else 0.
+TK_AVX2_INLINE __m256i q5_high_bits(const uint8_t *qh4) {
+    uint32_t qh;
+    memcpy(&qh, qh4, 4);
+    // Byte j of the result looks at byte j / 8 of qh (both 128-bit lanes hold qh four times).
+    const __m256i spread = _mm256_shuffle_epi8(
+        _mm256_set1_epi32((int)qh),
+        _mm256_setr_epi64x(0x0000000000000000LL, 0x0101010101010101LL, 0x0202020202020202LL, 0x0303030303030303LL));
+    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
+    const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit);
+    return _mm256_and_si256(set, _mm256_set1_epi8(0x10));
+}
+
+TK_AVX2 float tk_vec_dot_q5_0_q8_0_avx2(const void *w, const void *x, int64_t k) {
+    const tk_block_q5_0 *a = (const tk_block_q5_0 *)w;
+    const tk_block_q8_0 *b = (const tk_block_q8_0 *)x;
+    const int64_t nb = k / TK_QK;
+    const __m256i off = _mm256_set1_epi8(16);
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 2 <= nb; i += 2) {
+        const __m256 d0 = _mm256_set1_ps(tk_x86_half(a[i].d) * tk_x86_half(b[i].d));
+        const __m256 d1 = _mm256_set1_ps(tk_x86_half(a[i + 1].d) * tk_x86_half(b[i + 1].d));
+        const __m256i w0 = _mm256_sub_epi8(_mm256_or_si256(tk_x86_nibbles32(a[i].qs), q5_high_bits(a[i].qh)), off);
+        const __m256i w1 = _mm256_sub_epi8(_mm256_or_si256(tk_x86_nibbles32(a[i + 1].qs), q5_high_bits(a[i + 1].qh)), off);
+        acc0 = _mm256_fmadd_ps(d0, mul_sum_i8_pairs_float(w0, _mm256_loadu_si256((const __m256i *)b[i].qs)), acc0);
+        acc1 = _mm256_fmadd_ps(d1, mul_sum_i8_pairs_float(w1, _mm256_loadu_si256((const __m256i *)b[i + 1].qs)), acc1);
+    }
+    for (; i < nb; i++) {
+        const __m256 d0 = _mm256_set1_ps(tk_x86_half(a[i].d) * tk_x86_half(b[i].d));
+        const __m256i w0 = _mm256_sub_epi8(_mm256_or_si256(tk_x86_nibbles32(a[i].qs), q5_high_bits(a[i].qh)), off);
+        acc0 = _mm256_fmadd_ps(d0, mul_sum_i8_pairs_float(w0, _mm256_loadu_si256((const __m256i *)b[i].qs)), acc0);
+    }
+    return tk_x86_hsum8(_mm256_add_ps(acc0, acc1));
+}
+
+// K-quants against q8_K: the weights' values are unsigned (q4: [0, 15], q5: [0, 31], q6: [0, 63]),
+// so `maddubs` takes them as they are, with no sign trick and no saturation (63·127·2 < 2¹⁵);
+// a `madd` by the sub-block's scale widens to int32. The mins (q4_K, q5_K) and q6_K's offset of
+// 32 are Σ scale·(sum of 16 activations), from q8_K's bsums, in scalar code.
+
+/// Σ m_j · (bsums of sub-block j) over a q4_K/q5_K block, and its 8 scales in `sc`.
+TK_AVX2_INLINE int32_t k4_scales_and_mins(const uint8_t *packed, const int16_t *bsums, int16_t sc[8]) {
+    int32_t summ = 0;
+    for (int j = 0; j < 8; j++) {
+        uint8_t s, m;
+        tk_scale_min_k4(j, packed, &s, &m);
+        sc[j] = s;
+        summ += m * (bsums[2 * j] + bsums[2 * j + 1]);
+    }
+    return summ;
+}
+
+TK_AVX2 float tk_vec_dot_q4_K_q8_K_avx2(const void *w, const void *x, int64_t k) {
+    const tk_block_q4_K *a = (const tk_block_q4_K *)w;
+    const tk_block_q8_K *b = (const tk_block_q8_K *)x;
+    const int64_t nb = k / TK_QK_K;
+    const __m256i low4 = _mm256_set1_epi8(0x0F);
+    __m256 acc = _mm256_setzero_ps();
+    float mins = 0.0f;
+    for (int64_t i = 0; i < nb; i++) {
+        int16_t sc[8];
+        const int32_t summ = k4_scales_and_mins(a[i].scales, b[i].bsums, sc);
+        __m256i sumi = _mm256_setzero_si256();
+        for (int j = 0; j < 4; j++) {
+            const __m256i q4 = _mm256_loadu_si256((const __m256i *)(a[i].qs + 32 * j));
+            const __m256i lo = _mm256_and_si256(q4, low4), hi = _mm256_and_si256(_mm256_srli_epi16(q4, 4), low4);
+            const __m256i p0 = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)(b[i].qs + 64 * j)));
+            const __m256i p1 = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(b[i].qs + 64 * j + 32)));
+            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p0, _mm256_set1_epi16(sc[2 * j])));
+            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p1, _mm256_set1_epi16(sc[2 * j + 1])));
+        }
+        const float dy = b[i].d;
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(tk_x86_half(a[i].d) * dy), _mm256_cvtepi32_ps(sumi), acc);
+        mins += tk_x86_half(a[i].dmin) * dy * (float)summ;
+    }
+    return tk_x86_hsum8(acc) - mins;
+}
+
+TK_AVX2 float tk_vec_dot_q5_K_q8_K_avx2(const void *w, const void *x, int64_t k) {
+    const tk_block_q5_K *a = (const tk_block_q5_K *)w;
+    const tk_block_q8_K *b = (const tk_block_q8_K *)x;
+    const int64_t nb = k / TK_QK_K;
+    const __m256i low4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
+    __m256 acc = _mm256_setzero_ps();
+    float mins = 0.0f;
+    for (int64_t i = 0; i < nb; i++) {
+        int16_t sc[8];
+        const int32_t summ = k4_scales_and_mins(a[i].scales, b[i].bsums, sc);
+        const __m256i qh = _mm256_loadu_si256((const __m256i *)a[i].qh);
+        __m256i sumi = _mm256_setzero_si256();
+        for (int j = 0; j < 4; j++) {
+            const __m256i q4 = _mm256_loadu_si256((const __m256i *)(a[i].qs + 32 * j));
+            // Bit 2j of qh[l] is the fifth bit of sub-block 2j, bit 2j + 1 of sub-block 2j + 1
+            // (16-bit shifts: only each byte's own bit survives the mask).
+            const __m256i h0 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * j), one), 4);
+            const __m256i h1 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * j + 1), one), 4);
+            const __m256i lo = _mm256_or_si256(_mm256_and_si256(q4, low4), h0);
+            const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q4, 4), low4), h1);
+            const __m256i p0 = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)(b[i].qs + 64 * j)));
+            const __m256i p1 = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(b[i].qs + 64 * j + 32)));
+            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p0, _mm256_set1_epi16(sc[2 * j])));
+            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p1, _mm256_set1_epi16(sc[2 * j + 1])));
+        }
+        const float dy = b[i].d;
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(tk_x86_half(a[i].d) * dy), _mm256_cvtepi32_ps(sumi), acc);
+        mins += tk_x86_half(a[i].dmin) * dy * (float)summ;
+    }
+    return tk_x86_hsum8(acc) - mins;
+}
+
+TK_AVX2 float tk_vec_dot_q6_K_q8_K_avx2(const void *w, const void *x, int64_t k) {
+    const tk_block_q6_K *a = (const tk_block_q6_K *)w;
+    const tk_block_q8_K *b = (const tk_block_q8_K *)x;
+    const int64_t nb = k / TK_QK_K;
+    const __m256i low4 = _mm256_set1_epi8(0x0F), two = _mm256_set1_epi8(3);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; i++) {
+        const int8_t *sc = a[i].scales;
+        int32_t offset = 0;  // Σ scale · (sum of its 16 activations): the −32 of every value
+        for (int g = 0; g < 16; g++) offset += sc[g] * b[i].bsums[g];
+        __m256i sumi = _mm256_setzero_si256();
+        for (int n = 0; n < 2; n++) {
+            const __m256i l0 = _mm256_loadu_si256((const __m256i *)(a[i].ql + 64 * n));
+            const __m256i l1 = _mm256_loadu_si256((const __m256i *)(a[i].ql + 64 * n + 32));
+            const __m256i qh = _mm256_loadu_si256((const __m256i *)(a[i].qh + 32 * n));
+            const __m256i q[4] = {
+                _mm256_or_si256(_mm256_and_si256(l0, low4), _mm256_slli_epi16(_mm256_and_si256(qh, two), 4)),
+                _mm256_or_si256(_mm256_and_si256(l1, low4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), two), 4)),
+                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low4),
+                                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), two), 4)),
+                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low4),
+                                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), two), 4)),
+            };
+            for (int s = 0; s < 4; s++) {
+                const int g = 8 * n + 2 * s;  // the scales of elements 16g … 16g + 31
+                const __m256i p = _mm256_maddubs_epi16(q[s], _mm256_loadu_si256((const __m256i *)(b[i].qs + 128 * n + 32 * s)));
+                const __m256i scale = _mm256_set_m128i(_mm_set1_epi16(sc[g + 1]), _mm_set1_epi16(sc[g]));
+                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, scale));
+            }
+        }
+        sumi = _mm256_sub_epi32(sumi, _mm256_setr_epi32(32 * offset, 0, 0, 0, 0, 0, 0, 0));
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(tk_x86_half(a[i].d) * b[i].d), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    return tk_x86_hsum8(acc);
+}
+
 // ---------------------------------------------------------------------------------------------
 // q8_0 / q4_0 GEMV: two weight rows per pass share each activation block, and what depends only
 // on the activations is computed once per call instead of once per row: the f32 activation

@@ -8,6 +8,11 @@
 
 _Static_assert(sizeof(tk_block_q8_0) == 34, "q8_0 block must be 34 bytes (ggml layout)");
 _Static_assert(sizeof(tk_block_q4_0) == 18, "q4_0 block must be 18 bytes (ggml layout)");
+_Static_assert(sizeof(tk_block_q5_0) == 22, "q5_0 block must be 22 bytes (ggml layout)");
+_Static_assert(sizeof(tk_block_q4_K) == 144, "q4_K block must be 144 bytes (ggml layout)");
+_Static_assert(sizeof(tk_block_q5_K) == 176, "q5_K block must be 176 bytes (ggml layout)");
+_Static_assert(sizeof(tk_block_q6_K) == 210, "q6_K block must be 210 bytes (ggml layout)");
+_Static_assert(sizeof(tk_block_q8_K) == 292, "q8_K block must be 292 bytes (ggml layout)");
 
 static inline float tk_bits_to_f32(uint32_t w) { float f; memcpy(&f, &w, 4); return f; }
 static inline uint32_t tk_f32_to_bits(float f) { uint32_t w; memcpy(&w, &f, 4); return w; }
@@ -52,6 +57,11 @@ float tk_vec_dot_f32_generic(const void *w, const void *x, int64_t k);
 float tk_vec_dot_f16_generic(const void *w, const void *x, int64_t k);
 float tk_vec_dot_q8_0_q8_0_generic(const void *w, const void *x, int64_t k);
 float tk_vec_dot_q4_0_q8_0_generic(const void *w, const void *x, int64_t k);
+void tk_quantize_row_q8_K_generic(const float *x, tk_block_q8_K *y, int64_t k);
+float tk_vec_dot_q5_0_q8_0_generic(const void *w, const void *x, int64_t k);
+float tk_vec_dot_q4_K_q8_K_generic(const void *w, const void *x, int64_t k);
+float tk_vec_dot_q5_K_q8_K_generic(const void *w, const void *x, int64_t k);
+float tk_vec_dot_q6_K_q8_K_generic(const void *w, const void *x, int64_t k);
 double tk_sum_f32_generic(const float *x, int64_t n);
 double tk_fma_loop_generic(int64_t iters, float *sink);
 float tk_exp_shifted_generic(float *x, int64_t n, float shift);
@@ -71,6 +81,10 @@ float tk_vec_dot_f32_avx2(const void *w, const void *x, int64_t k);
 float tk_vec_dot_f16_avx2(const void *w, const void *x, int64_t k);
 float tk_vec_dot_q8_0_q8_0_avx2(const void *w, const void *x, int64_t k);
 float tk_vec_dot_q4_0_q8_0_avx2(const void *w, const void *x, int64_t k);
+float tk_vec_dot_q5_0_q8_0_avx2(const void *w, const void *x, int64_t k);
+float tk_vec_dot_q4_K_q8_K_avx2(const void *w, const void *x, int64_t k);
+float tk_vec_dot_q5_K_q8_K_avx2(const void *w, const void *x, int64_t k);
+float tk_vec_dot_q6_K_q8_K_avx2(const void *w, const void *x, int64_t k);
 void tk_gemm_f32_avx2(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k,
                       int64_t n0, int64_t n1);
 void tk_gemm_f16_avx2(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k,

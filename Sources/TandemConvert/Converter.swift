@@ -14,14 +14,19 @@ public struct ConvertOptions: Sendable {
     public var output: String
     public var dtype: DType
     public var keep: [KeepRule]
+    /// GGUF import only: matrices keep the file's own block types (K-quants included) instead of
+    /// `dtype`, so nothing is quantized twice; `dtype` is then unused.
+    public var keepSourceTypes: Bool
     /// The threads that quantize each tensor's rows.
     public var pool: ThreadPool
 
-    public init(source: String, output: String, dtype: DType, keep: [KeepRule] = [], pool: ThreadPool) {
+    public init(source: String, output: String, dtype: DType, keep: [KeepRule] = [], keepSourceTypes: Bool = false,
+                pool: ThreadPool) {
         self.source = source
         self.output = output
         self.dtype = dtype
         self.keep = keep
+        self.keepSourceTypes = keepSourceTypes
         self.pool = pool
     }
 }
@@ -110,6 +115,9 @@ public enum Converter {
             }
             e.name = prefix + e.name
             let (dtype, rule) = try chooseDType(e, options: options)
+            guard dtype.isEncodable else {
+                throw .badOption("\(rule): \(dtype.name) blocks are copied from GGUF files, not made from floats; use \(DType.encodable.listed)")
+            }
             items.append(Item(expected: e, plan: TensorPlan(name: e.name, dtype: dtype, shape: e.shape), rule: rule, source: src))
         }
         let used = Set(expected.map(\.sourceName))

@@ -15,9 +15,13 @@
 //   key/value head count, as llama.cpp does. Rows are moved whole, so quantized blocks survive.
 // * Dimensions: GGUF lists `ne[0]` (innermost) first; Tandem shapes are row-major, reversed.
 //
-// Storage: a tensor already in the requested layout (F32→f32, F16→f16, BF16→bf16, Q8_0→q8_0,
-// Q4_0→q4_0; ggml's blocks are Tandem's, Formats/FORMAT.md §5) is copied row by row; anything
-// else is dequantized to f32 per row (GGUFDequantize.swift) and re-encoded with `DType.encodeRow`.
+// Storage: by default (`ConvertOptions.keepSourceTypes`) every matrix keeps the file's own block
+// type — F32, F16, Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K are Tandem dtypes byte for byte
+// (Formats/FORMAT.md §5) — and is copied row by row, so a Q4_K_M file is not quantized twice; BF16
+// becomes f32 (no bf16 matrix kernels; exact). Types Tandem does not run (Q2_K, Q3_K, Q4_1, the
+// IQ types, …) are refused, naming `--dtype`. With `--dtype`, a tensor already in that type is
+// copied and anything else is dequantized to f32 per row (GGUFDequantize.swift) and re-encoded
+// with `DType.encodeRow`.
 import Dispatch
 import Foundation
 import TandemFormat
@@ -69,7 +73,7 @@ public enum GGUFImporter {
         for e in expected {
             guard let src = byHF[e.sourceName] else { throw .missingTensor(e.sourceName) }
             guard src.info.shape == e.shape else { throw .shape(tensor: src.name, expected: e.shape, actual: src.info.shape) }
-            let (dtype, rule) = try Converter.chooseDType(e, options: options)
+            let (dtype, rule) = try chooseDType(e, source: src, options: options)
             let heads = mapping.permutedHeads(e.name, config)
             if let heads, (e.shape[0] % heads != 0 || (e.shape[0] / heads) % 2 != 0) {
                 throw .source("GGUF tensor \(src.name): \(e.shape[0]) rows are not \(heads) heads of an even size")
@@ -96,7 +100,7 @@ public enum GGUFImporter {
             provenance: .init(
                 sources: [options.source], converter: Converter.version + " (gguf import)",
                 created: ISO8601DateFormatter().string(from: Date()),
-                defaultDType: options.dtype.name, keepRules: options.keep.map(\.description), tensors: provenance))
+                defaultDType: options.keepSourceTypes ? "gguf" : options.dtype.name, keepRules: options.keep.map(\.description), tensors: provenance))
 
         let byName = Dictionary(uniqueKeysWithValues: items.map { ($0.plan.name, $0) })
         return try Converter.write(
@@ -110,12 +114,34 @@ public enum GGUFImporter {
         }
     }
 
+    /// The dtype a tensor is stored in: with `keepSourceTypes`, a matrix's own GGUF type where
+    /// Tandem runs it (a clear error naming `--dtype` where not); otherwise, and for `--keep`
+    /// rules, `Converter.chooseDType`, where a dtype Tandem only copies must be the source's.
+    static func chooseDType(_ e: ExpectedTensor, source src: GGUFTensor, options: ConvertOptions) throws(ConvertError) -> (DType, String) {
+        if options.keepSourceTypes, e.kind.takesRequestedDType, !options.keep.contains(where: { $0.matches(e.name) }) {
+            if src.type == .bf16 { return (.f32, "source type BF16, kept as f32 (no bf16 matrix kernels)") }
+            guard let own = DType.allCases.first(where: { $0.ggmlType == src.type }), WeightMatrix.supports(own) else {
+                throw .source("GGUF tensor \(src.name) has type \(src.type.name), which Tandem does not run; "
+                    + "convert with --dtype \(DType.encodable.filter(\.isQuantized).listed) to re-quantize it")
+            }
+            return (own, "source type")
+        }
+        let (dtype, rule) = try Converter.chooseDType(e, options: options)
+        if !dtype.isEncodable, dtype.ggmlType != src.type {
+            throw .badOption("\(rule): GGUF tensor \(src.name) is \(src.type.name); \(dtype.name) blocks are only copied "
+                + "from a tensor of that type, never made (use \(DType.encodable.listed))")
+        }
+        return (dtype, rule)
+    }
+
     /// Whether the source blocks are already Tandem's blocks of `dtype`. A Q8_0 block holding
     /// -128 (ggml's quantizer never writes it, a crafted file might) is re-encoded instead:
     /// Tandem's int8 kernels rely on [-127, 127] (docs/ARCHITECTURE.md §4).
     static func canCopy(_ src: GGUFTensor, to dtype: DType) -> Bool {
         switch (src.type, dtype) {
-        case (.f32, .f32), (.f16, .f16), (.bf16, .bf16), (.q4_0, .q4_0): return true
+        case (.f32, .f32), (.f16, .f16), (.bf16, .bf16), (.q4_0, .q4_0), (.q5_0, .q5_0), (.q4_K, .q4_K), (.q5_K, .q5_K),
+             (.q6_K, .q6_K):
+            return true
         case (.q8_0, .q8_0):
             let bytes = src.data
             for b in 0..<bytes.count / 34 {

@@ -6,8 +6,11 @@
 
 extension DType {
     /// Encodes `src` (a whole number of blocks) into `dst` (exactly `rowBytes(src.count)`).
+    /// Only for `isEncodable` dtypes: the GGUF block types Tandem runs natively are copied from
+    /// the file that has them, never made here.
     public func encodeRow(_ src: UnsafeBufferPointer<Float>, into dst: UnsafeMutableRawBufferPointer) {
         precondition(dst.count == rowBytes(columns: src.count), "destination size")
+        precondition(isEncodable, "\(name) is copied from GGUF files, never encoded")
         switch self {
         case .f32:
             dst.copyMemory(from: UnsafeRawBufferPointer(src))
@@ -44,6 +47,23 @@ extension DType {
                     dst[o + 2 + j] = UInt8(lo) | UInt8(hi) << 4
                 }
             }
+        case .q5_0, .q4_K, .q5_K, .q6_K:
+            preconditionFailure("unreachable")
+        }
+    }
+
+    /// The GGUF block type with the same bytes, for the dtypes Tandem keeps as GGUF has them.
+    public var ggmlType: GGMLType? {
+        switch self {
+        case .f32: .f32
+        case .f16: .f16
+        case .bf16: .bf16
+        case .q8_0: .q8_0
+        case .q4_0: .q4_0
+        case .q5_0: .q5_0
+        case .q4_K: .q4_K
+        case .q5_K: .q5_K
+        case .q6_K: .q6_K
         }
     }
 
@@ -76,6 +96,9 @@ extension DType {
                     dst[b * 32 + j + 16] = Float(Int(q >> 4) - 8) * d
                 }
             }
+        case .q5_0, .q4_K, .q5_K, .q6_K:
+            // ggml's own dequantizers (GGUFDequantize.swift), bit-identical to gguf-py.
+            ggmlType!.dequantizeRow(src, into: dst)
         }
     }
 
@@ -107,6 +130,8 @@ extension DType {
         // Steps of d = amax/8 with the largest magnitude mapped to -8: values of the opposite
         // sign near amax clamp at +7, a full step away (ggml's scheme); plus scale rounding × 8.
         case .q4_0: amax / 8 + 8 * max(amax / 8 * 0x1p-11, 0x1p-25)
+        // Never encoded (copied from GGUF files): no round trip to bound.
+        case .q5_0, .q4_K, .q5_K, .q6_K: .infinity
         }
     }
 }

@@ -13,12 +13,23 @@ public enum DType: UInt8, CaseIterable, Sendable, Codable, CustomStringConvertib
     case q8_0 = 8
     /// 32 × 4-bit in [-8, 7] (stored +8) and one f16 scale: 18 bytes per 32 weights (4.5 bits/weight).
     case q4_0 = 9
+    /// 32 × 5-bit in [-16, 15] (stored +16: four nibble bytes' worth plus 32 fifth bits) and one
+    /// f16 scale: 22 bytes per 32 weights (5.5 bits/weight). GGML's Q5_0.
+    case q5_0 = 10
+    /// K-quants, GGML's super-blocks of 256 weights with per-sub-block scales (Formats/FORMAT.md §5),
+    /// kept as a GGUF file has them: 144 bytes (4.5 bits/weight).
+    case q4_K = 12
+    /// 176 bytes per 256 weights (5.5 bits/weight).
+    case q5_K = 13
+    /// 210 bytes per 256 weights (6.5625 bits/weight).
+    case q6_K = 14
 
     /// Elements per block; a row's innermost dimension must be a multiple of it.
     @inlinable public var blockSize: Int {
         switch self {
         case .f32, .f16, .bf16: 1
-        case .q8_0, .q4_0: 32
+        case .q8_0, .q4_0, .q5_0: 32
+        case .q4_K, .q5_K, .q6_K: 256
         }
     }
 
@@ -29,8 +40,28 @@ public enum DType: UInt8, CaseIterable, Sendable, Codable, CustomStringConvertib
         case .f16, .bf16: 2
         case .q8_0: 34
         case .q4_0: 18
+        case .q5_0: 22
+        case .q4_K: 144
+        case .q5_K: 176
+        case .q6_K: 210
         }
     }
+
+    /// Whether this is a K-quant (256-weight super-blocks), whose products pair with q8_K
+    /// activations rather than q8_0.
+    public var isKQuant: Bool { blockSize == 256 }
+
+    /// Whether Tandem writes this dtype from floats (`encodeRow`): the GGUF block types it runs
+    /// natively (q5_0, the K-quants) are only copied from a GGUF, never made.
+    public var isEncodable: Bool {
+        switch self {
+        case .f32, .f16, .bf16, .q8_0, .q4_0: true
+        case .q5_0, .q4_K, .q5_K, .q6_K: false
+        }
+    }
+
+    /// The dtypes `encodeRow` makes, in code order: what `--dtype` may ask for.
+    public static var encodable: [DType] { allCases.filter(\.isEncodable) }
 
     public var isQuantized: Bool { blockSize > 1 }
 
@@ -47,11 +78,15 @@ public enum DType: UInt8, CaseIterable, Sendable, Codable, CustomStringConvertib
         case .bf16: "bf16"
         case .q8_0: "q8_0"
         case .q4_0: "q4_0"
+        case .q5_0: "q5_0"
+        case .q4_K: "q4_K"
+        case .q5_K: "q5_K"
+        case .q6_K: "q6_K"
         }
     }
 
     public init?(name: String) {
-        guard let match = DType.allCases.first(where: { $0.name == name.lowercased() }) else {
+        guard let match = DType.allCases.first(where: { $0.name.lowercased() == name.lowercased() }) else {
             return nil
         }
         self = match

@@ -2,8 +2,9 @@
 // GEMM for many tokens at once. A model's `Linear` calls these with the weight's dtype as stored,
 // so there is never a separate quantized model.
 //
-// Quantized weights (q8_0, q4_0) pair with activations quantized on the fly to q8_0 blocks
-// (ggml's `vec_dot_type`): int8 products inside each block of 32, one float multiply per block.
+// Quantized weights pair with activations quantized on the fly (ggml's `vec_dot_type`): q8_0,
+// q4_0 and q5_0 with q8_0 blocks, the K-quants (q4_K, q5_K, q6_K) with q8_K super-blocks of 256;
+// int8 products inside each block, float multiplies once per block.
 import CTandemKernels
 import TandemFormat
 
@@ -13,7 +14,7 @@ public struct WeightMatrix: @unchecked Sendable {
     public let dtype: DType
     /// Output features.
     public let rows: Int
-    /// Input features; a multiple of 32 for q8_0 and q4_0.
+    /// Input features; a multiple of the dtype's block (32, or 256 for the K-quants).
     public let columns: Int
     /// `rows * dtype.rowBytes(columns:)` bytes.
     public let data: UnsafeRawPointer
@@ -21,7 +22,9 @@ public struct WeightMatrix: @unchecked Sendable {
     /// The dtypes a weight matrix may have: those with GEMV and GEMM kernels on every tier. The
     /// one answer to "may this matrix be stored as X": `tandem convert`'s `--dtype` and `--keep`
     /// (through `TensorKind.storageDTypes`), the loader (`ModelWeights`) and this type ask here.
-    public static let dtypes: [DType] = [.f32, .f16, .q8_0, .q4_0]
+    /// q5_0 and the K-quants run the dot-product kernels (GEMV, and the cache-blocked GEMM over
+    /// them) on every tier, without the int8 tile GEMMs q8_0 and q4_0 have (`hasTileKernels`).
+    public static let dtypes: [DType] = [.f32, .f16, .q8_0, .q4_0, .q5_0, .q4_K, .q5_K, .q6_K]
 
     public static func supports(_ dtype: DType) -> Bool { dtypes.contains(dtype) }
 
@@ -48,6 +51,10 @@ public struct WeightMatrix: @unchecked Sendable {
         case .f16: TK_F16
         case .q8_0: TK_Q8_0
         case .q4_0: TK_Q4_0
+        case .q5_0: TK_Q5_0
+        case .q4_K: TK_Q4_K
+        case .q5_K: TK_Q5_K
+        case .q6_K: TK_Q6_K
         case .bf16: preconditionFailure("bf16 has no kernels")
         }
     }
@@ -185,7 +192,7 @@ public enum MatMul {
         }
         // q8_0/q4_0 on an ISA whose int8 GEMM takes its activations laid out once for all
         // threads (AVX512-VNNI), from prepacked panels (batched decoding) or packing on the fly.
-        if quantize, tk_gemm_lays_q8_x(table) != 0 {
+        if quantize, w.dtype.hasTileKernels, tk_gemm_lays_q8_x(table) != 0 {
             laidProducts([w], prepacked: [usable], x: x, m: m, ys: [y], pool: pool, table: table)
             return
         }
@@ -232,7 +239,8 @@ public enum MatMul {
         let uniform = ws.allSatisfy { $0.dtype == first.dtype && $0.columns == first.columns }
             && usable.allSatisfy { ($0 != nil) == (usable[0] != nil) }
         let bf16 = usesBF16Tiles(first.dtype, m: m, table: table, allowF32: false)
-        let laid = usesQuantizedActivations(first.dtype, m: m, isa: isa) && tk_gemm_lays_q8_x(table) != 0
+        let laid = usesQuantizedActivations(first.dtype, m: m, isa: isa) && first.dtype.hasTileKernels
+            && tk_gemm_lays_q8_x(table) != 0
         guard ws.count > 1, uniform, bf16 || laid else {
             for i in ws.indices { gemm(ws[i], x: x, m: m, y: ys[i], pool: pool, isa: isa, prepacked: prepacked[i]) }
             return
@@ -401,7 +409,7 @@ public enum MatMul {
     /// instruction set has such a kernel (AMX: 32 rows or more, rounded to bf16 on the tiles).
     public static func usesQuantizedActivations(_ dtype: DType, m: Int, isa: KernelISA = .current) -> Bool {
         guard dtype.isQuantized else { return false }
-        if m == 1 { return true }
+        if m == 1 || !dtype.hasTileKernels { return true }
         let dt: tk_dtype = dtype == .q8_0 ? TK_Q8_0 : TK_Q4_0
         return tk_gemm_prefers_f32(isa.table, dt, Int64(m)) == 0
     }
@@ -453,13 +461,23 @@ public enum MatMul {
             return
         }
         let k = w.columns
-        let rowBytes = k / 32 * 34
+        let rowBytes = Int(tk_act_row_bytes(w.cDType, Int64(k)))
         withUnsafeTemporaryAllocation(byteCount: m * rowBytes, alignment: 64) { buffer in
             let base = buffer.baseAddress!
-            let quantize = table.pointee.quantize_row_q8_0!
-            let quantizeRows = { (range: Range<Int>) in
-                for i in range {
-                    quantize(x + i * k, (base + i * rowBytes).assumingMemoryBound(to: tk_block_q8_0.self), Int64(k))
+            let quantizeRows: (Range<Int>) -> Void
+            if w.dtype.isKQuant {
+                let quantize = table.pointee.quantize_row_q8_K!
+                quantizeRows = { range in
+                    for i in range {
+                        quantize(x + i * k, (base + i * rowBytes).assumingMemoryBound(to: tk_block_q8_K.self), Int64(k))
+                    }
+                }
+            } else {
+                let quantize = table.pointee.quantize_row_q8_0!
+                quantizeRows = { range in
+                    for i in range {
+                        quantize(x + i * k, (base + i * rowBytes).assumingMemoryBound(to: tk_block_q8_0.self), Int64(k))
+                    }
                 }
             }
             // A few rows (a decoder step) take a microsecond or two here: less than waking the workers.
@@ -504,7 +522,7 @@ public final class PrepackedWeights: @unchecked Sendable {
     /// nil when `isa` has no prepacked GEMM or `w` is not q8_0/q4_0.
     public init?(_ w: WeightMatrix, isa: KernelISA = .current, pool: ThreadPool) {
         let table = isa.table.pointee
-        guard w.dtype.isQuantized, let size = table.pack_size, let pack = table.pack, table.gemm_q8_packed_x != nil,
+        guard w.dtype.hasTileKernels, let size = table.pack_size, let pack = table.pack, table.gemm_q8_packed_x != nil,
               table.pack_rows > 0 else { return nil }
         let dt = w.cDType, n = Int64(w.rows), k = Int64(w.columns)
         let bytes = Int(size(dt, n, k))
@@ -528,13 +546,18 @@ public final class PrepackedWeights: @unchecked Sendable {
     /// `isa` has no prepacked GEMM). For memory budgets.
     public static func byteCount(for w: WeightMatrix, isa: KernelISA = .current) -> Int {
         let table = isa.table.pointee
-        guard w.dtype.isQuantized, let size = table.pack_size, table.pack != nil, table.gemm_q8_packed_x != nil,
+        guard w.dtype.hasTileKernels, let size = table.pack_size, table.pack != nil, table.gemm_q8_packed_x != nil,
               table.pack_rows > 0 else { return 0 }
         return max(0, Int(size(w.cDType, Int64(w.rows), Int64(w.columns))))
     }
 }
 
 extension DType {
+    /// Whether the int8 tile GEMMs (AVX512-VNNI's laid-out activations and prepacked panels,
+    /// AMX's bf16 tiles) take this dtype: q8_0 and q4_0. The other quantized dtypes multiply
+    /// through their dot-product kernels.
+    public var hasTileKernels: Bool { self == .q8_0 || self == .q4_0 }
+
     /// What a prepacked panel adds to each weight to make it unsigned for vpdpbusd (q8_0: 128,
     /// q4_0's nibbles: 8); the activations laid out for those panels carry −offset·Σx per block.
     var panelOffset: Int32 { self == .q4_0 ? 8 : 128 }

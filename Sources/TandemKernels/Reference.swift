@@ -30,10 +30,28 @@ public enum Reference {
     }
 
     /// The activations as a kernel sees them: unchanged for f32/f16 weights, rounded through
-    /// q8_0 blocks for quantized ones.
+    /// q8_0 blocks for q8_0/q4_0/q5_0 and through q8_K super-blocks for the K-quants.
     public static func activationsSeen(by dtype: DType, _ x: [Float]) -> [Float] {
         guard dtype.isQuantized else { return x }
+        if dtype.isKQuant { return roundedThroughQ8K(x) }
         return DType.q8_0.encode(x).withUnsafeBytes { DType.q8_0.decode($0, count: x.count) }
+    }
+
+    /// `x` (a multiple of 256) through q8_K and back, as ggml's quantize_row_q8_K_ref rounds it:
+    /// per 256 values the one of largest magnitude maps to ∓127 (scale −127/max), the rest to
+    /// the nearest integer (ties to even), capped at 127, times the stored scale 1/(−127/max).
+    public static func roundedThroughQ8K(_ x: [Float]) -> [Float] {
+        precondition(x.count % 256 == 0, "q8_K rounds whole blocks of 256")
+        var out = [Float](repeating: 0, count: x.count)
+        for b in stride(from: 0, to: x.count, by: 256) {
+            var amax: Float = 0, vmax: Float = 0
+            for v in x[b..<b + 256] where abs(v) > amax { amax = abs(v); vmax = v }
+            guard amax > 0 else { continue }
+            let iscale: Float = -127 / vmax
+            let d: Float = 1 / iscale
+            for j in b..<b + 256 { out[j] = min(127, (iscale * x[j]).rounded(.toNearestOrEven)) * d }
+        }
+        return out
     }
 
     // MARK: Matrix products

@@ -166,7 +166,7 @@ final class PrepackCache: @unchecked Sendable {
     private var unavailable = false
 
     func weights(for w: WeightMatrix, pool: ThreadPool) -> PrepackedWeights? {
-        guard w.dtype.isQuantized else { return nil }
+        guard w.dtype.hasTileKernels else { return nil }
         lock.lock()
         defer { lock.unlock() }
         if let packed { return packed }

@@ -58,6 +58,35 @@ static double weight_at(tk_dtype dt, const void *w, long k, long r, long c) {
         const int q = j < 16 ? (b->qs[j] & 0xF) : (b->qs[j - 16] >> 4);
         return (double)tk_fp16_to_fp32(b->d) * (q - 8);
     }
+    case TK_Q5_0: {
+        const tk_block_q5_0 *b = (const tk_block_q5_0 *)row + c / TK_QK;
+        const int j = (int)(c % TK_QK);
+        const uint32_t qh = (uint32_t)b->qh[0] | (uint32_t)b->qh[1] << 8 | (uint32_t)b->qh[2] << 16 | (uint32_t)b->qh[3] << 24;
+        const int q = (j < 16 ? (b->qs[j] & 0xF) : (b->qs[j - 16] >> 4)) | (int)((qh >> j) & 1) << 4;
+        return (double)tk_fp16_to_fp32(b->d) * (q - 16);
+    }
+    case TK_Q4_K: case TK_Q5_K: {
+        // Both start d, dmin, scales; q5_K has qh before its nibbles.
+        const int q5 = dt == TK_Q5_K;
+        const uint8_t *blk = (const uint8_t *)row + (c / TK_QK_K) * (q5 ? 176 : 144);
+        const int e = (int)(c % TK_QK_K), j = e / 32, l = e % 32;
+        uint16_t d, dmin;
+        memcpy(&d, blk, 2);
+        memcpy(&dmin, blk + 2, 2);
+        uint8_t sc, m;
+        tk_scale_min_k4(j, blk + 4, &sc, &m);
+        const uint8_t *qs = blk + (q5 ? 48 : 16);
+        int q = (qs[32 * (j / 2) + l] >> (4 * (j & 1))) & 0xF;
+        if (q5) q |= ((blk[16 + l] >> j) & 1) << 4;
+        return (double)tk_fp16_to_fp32(d) * sc * q - (double)tk_fp16_to_fp32(dmin) * m;
+    }
+    case TK_Q6_K: {
+        const tk_block_q6_K *b = (const tk_block_q6_K *)row + c / TK_QK_K;
+        const int e = (int)(c % TK_QK_K), n = e / 128, part = (e % 128) / 32, l = e % 32;
+        const uint8_t lo = b->ql[64 * n + 32 * (part % 2) + l];
+        const int q = ((part < 2 ? lo : lo >> 4) & 0xF) | ((b->qh[32 * n + l] >> (2 * part)) & 3) << 4;
+        return (double)tk_fp16_to_fp32(b->d) * b->scales[e / 16] * (q - 32);
+    }
     default: return 0;
     }
 }
@@ -66,6 +95,10 @@ static double weight_at(tk_dtype dt, const void *w, long k, long r, long c) {
 static double bf16_if(int on, double v) { return on ? tk_bf16_to_f32(tk_f32_to_bf16((float)v)) : v; }
 
 static double act_at(int f32act, const void *x, long k, long r, long c) {
+    if (f32act == 2) {  // q8_K
+        const tk_block_q8_K *b = (const tk_block_q8_K *)x + r * (k / TK_QK_K) + c / TK_QK_K;
+        return (double)b->d * b->qs[c % TK_QK_K];
+    }
     if (f32act) return ((const float *)x)[r * k + c];
     const tk_block_q8_0 *b = (const tk_block_q8_0 *)x + r * (k / TK_QK) + c / TK_QK;
     return (double)tk_fp16_to_fp32(b->d) * b->qs[c % TK_QK];
@@ -84,14 +117,31 @@ static void *make_weights(tk_dtype dt, long n, long k, float scale) {
         case TK_F16: for (long c = 0; c < k; c++) ((uint16_t *)row)[c] = tk_fp32_to_fp16(src[c]); break;
         case TK_Q8_0: tk_kernels_for(TK_ISA_GENERIC)->quantize_row_q8_0(src, (tk_block_q8_0 *)row, k); break;
         case TK_Q4_0: quantize_q4_0(src, (tk_block_q4_0 *)row, k); break;
-        default: break;
+        default: {
+            // q5_0 and the K-quants: random bits (any pattern is a valid block) under half scales
+            // of about `scale` / 32, which the row's floats only size.
+            const long bytes = tk_row_bytes(dt, k);
+            for (long b = 0; b < bytes; b++) row[b] = (char)(rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull, rng_state >> 56);
+            const long block = dt == TK_Q5_0 ? 22 : dt == TK_Q4_K ? 144 : dt == TK_Q5_K ? 176 : 210;
+            for (long b = 0; b < bytes / block; b++) {
+                const uint16_t d = tk_fp32_to_fp16(scale == 0 ? 0 : frand() * scale / 32), dmin = tk_fp32_to_fp16(frand() * scale / 32);
+                char *blk = row + b * block;
+                if (dt == TK_Q6_K) memcpy(blk + 208, &d, 2);
+                else memcpy(blk, &d, 2);
+                if (dt == TK_Q4_K || dt == TK_Q5_K) memcpy(blk + 2, &dmin, 2);
+            }
+            break;
+        }
         }
     }
     free(f);
     return w;
 }
 
-static const char *dtype_name[] = {"f32", "f16", "q8_0", "q4_0"};
+static const char *dtype_name[] = {"f32", "f16", "q8_0", "q4_0", "q5_0", "q4_K", "q5_K", "q6_K"};
+
+/// Elements per block of `dt`.
+static long block_size(tk_dtype dt) { return dt <= TK_F16 ? 1 : dt <= TK_Q5_0 ? TK_QK : TK_QK_K; }
 
 /// `gemm_bf16_x` as the threads run it: the activations rounded in two row ranges, the outputs
 /// computed in two ranges split at a multiple of 32.
@@ -121,18 +171,47 @@ static long output_split(long n) { return n > 32 ? n / 64 * 32 + 32 : n; }
 
 /// GEMM (m rows) through tk_gemm and, for m == 1, GEMV through tk_gemv, against the reference.
 static void test_product(const tk_kernels *kt, tk_dtype dt, long m, long n, long k, float scale) {
+    if (k % block_size(dt) != 0) return;
     void *w = make_weights(dt, n, k, 1.0f);
     float *xf = malloc(sizeof(float) * m * k);
     for (long i = 0; i < m * k; i++) xf[i] = frand() * scale;
     void *x = xf;
-    tk_block_q8_0 *xq = NULL;
+    void *xq = NULL;
+    if (tk_act_kind(dt) == 2) {
+        // K-quants: q8_K activations (same blocks for reference and kernel).
+        xq = malloc(sizeof(tk_block_q8_K) * m * (k / TK_QK_K));
+        for (long i = 0; i < m; i++)
+            tk_kernels_for(TK_ISA_GENERIC)->quantize_row_q8_K(xf + i * k, (tk_block_q8_K *)xq + i * (k / TK_QK_K), k);
+        float *y = malloc(sizeof(float) * m * n);
+        for (int pass = 0; pass < 2; pass++) {
+            if (pass == 1 && m != 1) continue;
+            for (long i = 0; i < m * n; i++) y[i] = NAN;
+            if (pass == 0) tk_gemm(kt, dt, w, xq, y, n, m, k, 0, n);
+            else tk_gemv(kt, dt, w, xq, y, k, 0, n);
+            double num = 0, den = 0;
+            for (long i = 0; i < m; i++)
+                for (long j = 0; j < n; j++) {
+                    double ref = 0;
+                    for (long c = 0; c < k; c++) ref += weight_at(dt, w, k, j, c) * act_at(2, xq, k, i, c);
+                    const double d = y[i * n + j] - ref;
+                    num += isnan(d) ? 1e300 : d * d;
+                    den += ref * ref;
+                }
+            char what[64];
+            snprintf(what, sizeof what, "%s %s", pass == 0 ? "gemm" : "gemv", dtype_name[dt]);
+            check((den > 0 ? num / den : num) < 1e-9, what, kt->name, m, n, k, den > 0 ? num / den : num);
+        }
+        free(w); free(xf); free(xq); free(y);
+        return;
+    }
     const int f32act = tk_gemm_prefers_f32(kt, dt, m);
     // Quantized weights against f32 activations on AMX: both rounded to bf16 (q·d in f32 first).
     const int bf16 = f32act && kt->f32act_bf16 && (dt == TK_Q8_0 || dt == TK_Q4_0);
     if (!f32act) {
         // Same activation blocks for reference and kernel (the quantizers are tested apart).
         xq = malloc(sizeof(tk_block_q8_0) * m * (k / TK_QK));
-        for (long i = 0; i < m; i++) tk_kernels_for(TK_ISA_GENERIC)->quantize_row_q8_0(xf + i * k, xq + i * (k / TK_QK), k);
+        for (long i = 0; i < m; i++)
+            tk_kernels_for(TK_ISA_GENERIC)->quantize_row_q8_0(xf + i * k, (tk_block_q8_0 *)xq + i * (k / TK_QK), k);
         x = xq;
     }
     float *y = malloc(sizeof(float) * m * n);
@@ -187,6 +266,37 @@ static void test_quantize(const tk_kernels *kt, long k, float scale) {
     }
     check(ok, "quantize_row_q8_0", kt->name, 1, 1, k, 0);
     free(x); free(a); free(b);
+}
+
+/// quantize_row_q8_K against its definition: per 256, the value of largest magnitude at ∓127
+/// exactly, every value within half a step, |q| ≤ 127, bsums the sums of 16; zeros stay zeros.
+static void test_quantize_q8_K(const tk_kernels *kt, long k, float scale) {
+    float *x = malloc(sizeof(float) * k);
+    for (long i = 0; i < k; i++) x[i] = frand() * scale;
+    tk_block_q8_K *q = malloc(sizeof(tk_block_q8_K) * (k / TK_QK_K));
+    kt->quantize_row_q8_K(x, q, k);
+    int ok = 1;
+    for (long b = 0; b < k / TK_QK_K; b++) {
+        const float *xb = x + b * TK_QK_K;
+        float amax = 0;
+        long at = 0;
+        for (int j = 0; j < TK_QK_K; j++) if (fabsf(xb[j]) > amax) { amax = fabsf(xb[j]); at = j; }
+        if (amax == 0) {
+            if (q[b].d != 0) ok = 0;
+        } else if (abs(q[b].qs[at]) != 127 || fabs((double)q[b].d * q[b].qs[at] - xb[at]) > 1e-6 * amax) {
+            ok = 0;
+        }
+        for (int j = 0; j < TK_QK_K; j++) {
+            if (q[b].qs[j] < -127 || fabs((double)q[b].d * q[b].qs[j] - xb[j]) > fabs(q[b].d) * 0.5001) ok = 0;
+        }
+        for (int g = 0; g < 16; g++) {
+            int sum = 0;
+            for (int j = 0; j < 16; j++) sum += q[b].qs[16 * g + j];
+            if (sum != q[b].bsums[g]) ok = 0;
+        }
+    }
+    check(ok, "quantize_row_q8_K", kt->name, 1, 1, k, 0);
+    free(x); free(q);
 }
 
 /// exp_shifted, silu_mul and gelu_tanh_mul against libm in double precision, over the finite
@@ -450,7 +560,8 @@ int main(void) {
     static const long shapes[][3] = {  // m, n, k
         {1, 1, 32}, {1, 7, 64}, {1, 33, 96}, {2, 5, 32}, {3, 17, 160}, {5, 16, 256},
         {6, 16, 288}, {7, 31, 320}, {13, 40, 544}, {1, 64, 1024}, {9, 3, 32}, {16, 16, 64},
-        {33, 21, 288}, {40, 7, 32}, {1, 5, 8224}, {1, 4, 16384},
+        {33, 21, 288}, {40, 7, 32}, {1, 5, 8224}, {1, 4, 16384}, {3, 9, 512}, {1, 33, 768},
+        {8, 20, 2048},
     };
     const tk_isa isas[] = {TK_ISA_GENERIC, TK_ISA_AVX2, TK_ISA_AVX2_VNNI, TK_ISA_AVX512, TK_ISA_AMX, TK_ISA_NEON};
     for (int t = 0; t < 6; t++) {
@@ -462,6 +573,9 @@ int main(void) {
         for (long k = 32; k <= 512; k += 96) test_quantize(kt, k, 3.0f);
         test_quantize(kt, 64, 0.0f);
         test_quantize(kt, 64, 1e6f);
+        test_quantize_q8_K(kt, 768, 3.0f);
+        test_quantize_q8_K(kt, 256, 0.0f);
+        test_quantize_q8_K(kt, 512, 1e6f);
         for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
             for (int dt = 0; dt < TK_DTYPE_COUNT; dt++) {
                 test_product(kt, (tk_dtype)dt, shapes[s][0], shapes[s][1], shapes[s][2], 1.0f);

@@ -134,6 +134,40 @@ import TandemModels
         #expect(GGUFImporter.jsonString("a\"b\\\n\u{1}") == #""a\"b\\\n\u0001""#)
     }
 
+    /// By default a GGUF's matrices keep their own types; one Tandem does not run (here Q3_K) is
+    /// refused naming the type and the `--dtype` way out, and `--keep` may name a type Tandem
+    /// only copies (a K-quant) just for a tensor that already is one.
+    @Test func keepingSourceTypesRefusesWhatTandemDoesNotRun() throws {
+        let dequant = try GGUFFile(path: Fixtures.path(Self.dir + "dequant.gguf"))
+        let expected = ExpectedTensor("model.layers.0.mlp.down_proj.weight", [4, 256], .linear)
+        let keep = ConvertOptions(source: "x.gguf", output: "x.tandem", dtype: .q8_0, keepSourceTypes: true, pool: .shared)
+        for (type, dtype) in [(GGMLType.q4_K, DType.q4_K), (.q5_K, .q5_K), (.q6_K, .q6_K), (.q5_0, .q5_0), (.q8_0, .q8_0),
+                              (.q4_0, .q4_0), (.f16, .f16), (.f32, .f32), (.bf16, .f32)] {
+            let src = try #require(dequant.tensor(type.name))
+            #expect(try GGUFImporter.chooseDType(expected, source: src, options: keep).0 == dtype, "\(type.name)")
+        }
+        for type in [GGMLType.q3_K, .q2_K, .q4_1, .q5_1] {
+            let src = try #require(dequant.tensor(type.name))
+            #expect {
+                _ = try GGUFImporter.chooseDType(expected, source: src, options: keep)
+            } throws: { e in
+                "\(e)".contains("has type \(type.name), which Tandem does not run; convert with --dtype q8_0 or q4_0")
+            }
+            // With --dtype it is re-quantized.
+            var requantize = keep
+            requantize.keepSourceTypes = false
+            #expect(try GGUFImporter.chooseDType(expected, source: src, options: requantize).0 == .q8_0)
+        }
+        var rule = keep
+        rule.keep = [KeepRule(pattern: "*.down_proj.weight", dtype: .q4_K)]
+        #expect(try GGUFImporter.chooseDType(expected, source: try #require(dequant.tensor("Q4_K")), options: rule).0 == .q4_K)
+        #expect {
+            _ = try GGUFImporter.chooseDType(expected, source: try #require(dequant.tensor("Q6_K")), options: rule)
+        } throws: { e in
+            "\(e)".contains("q4_K blocks are only copied from a tensor of that type")
+        }
+    }
+
     @Test func refusesWhatItCannotImport() throws {
         // Not llama.
         let other = Fixtures.path(Self.dir + "dequant.gguf")

@@ -6,7 +6,7 @@ import TandemFormat
 @testable import TandemKernels
 
 struct MatMulTests {
-    static let dtypes: [DType] = [.f32, .f16, .q8_0, .q4_0]
+    static let dtypes: [DType] = [.f32, .f16, .q8_0, .q4_0, .q5_0, .q4_K, .q5_K, .q6_K]
 
     /// (m, rows, columns): rows = outputs, columns = inputs. Quantized dtypes skip columns that
     /// are not whole blocks.
@@ -14,6 +14,7 @@ struct MatMulTests {
         (1, 1, 32), (1, 7, 64), (1, 33, 96), (1, 300, 544),
         (2, 1, 32), (3, 17, 160), (5, 16, 256), (6, 16, 288), (7, 31, 320), (13, 40, 544),
         (9, 3, 32), (20, 50, 1024), (33, 20, 96), (48, 20, 96), (1, 3, 1), (7, 19, 37), (8, 17, 300), (16, 16, 64),
+        (3, 9, 512), (1, 33, 768), (40, 20, 512),
     ]
 
     /// NMSE against the reference that sees the same q8_0 activations. f32/f16 differ only by
@@ -30,7 +31,7 @@ struct MatMulTests {
     /// size where work is shared out.
     @Test(arguments: KernelISA.available, dtypes)
     func groupedGEMVMatchesSeparateGEMVs(isa: KernelISA, dtype: DType) {
-        let k = 96
+        let k = dtype.isKQuant ? 256 : 96
         for rowCounts in [[5, 17, 17], [64, 16, 1], [300, 100, 100]] {
             let x = randomFloats(k, scale: 2, seed: 77)
             let weights = rowCounts.enumerated().map { randomFloats($0.element * k, scale: 1, seed: 100 + UInt64($0.offset)) }
@@ -98,7 +99,7 @@ struct MatMulTests {
 
     /// The quantized paths against the exact product of stored weights and float activations:
     /// what remains is the activations' q8_0 rounding (when the path quantizes them at all).
-    @Test(arguments: KernelISA.available, [DType.q8_0, .q4_0])
+    @Test(arguments: KernelISA.available, [DType.q8_0, .q4_0, .q5_0, .q4_K, .q5_K, .q6_K])
     func quantizedActivationErrorIsSmall(isa: KernelISA, dtype: DType) {
         for m in [4, 40] { checkQuantizedActivationError(isa: isa, dtype: dtype, m: m) }
     }
@@ -157,7 +158,8 @@ struct MatMulTests {
     /// bf16 tiles), and inputs both below and above the size whose activations are prepared in parallel.
     @Test(arguments: KernelISA.available, dtypes)
     func groupedGEMMMatchesSeparateGEMMs(isa: KernelISA, dtype: DType) {
-        for (k, rowCounts) in [(96, [5, 17, 17]), (64, [40, 16, 1]), (8192, [33, 20])] {
+        for (k, rowCounts) in [(96, [5, 17, 17]), (64, [40, 16, 1]), (256, [9, 30]), (8192, [33, 20])]
+            where k % dtype.blockSize == 0 {
             let weights = rowCounts.enumerated().map { randomFloats($0.element * k, scale: 1, seed: 200 + UInt64($0.offset)) }
             func nest(_ i: Int, _ made: [WeightMatrix]) {
                 guard i == rowCounts.count else {
@@ -273,7 +275,7 @@ struct MatMulTests {
 
     @Test(arguments: KernelISA.available, dtypes)
     func zerosGiveZeros(isa: KernelISA, dtype: DType) {
-        let (m, n, k) = (7, 18, 64)
+        let (m, n, k) = (7, 18, dtype.isKQuant ? 256 : 64)
         withWeights([Float](repeating: 0, count: n * k), rows: n, columns: k, dtype: dtype) { wm in
             let x = randomFloats(m * k, seed: 3)
             var y = [Float](repeating: .nan, count: m * n)

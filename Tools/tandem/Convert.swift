@@ -18,9 +18,12 @@ struct Convert: ParsableCommand {
 
             A .gguf (\(ArchitectureRegistry.supportedGGUFArchitectures.joined(separator: ", ")): SmolLM2, \
             Qwen2.5) is imported: tensors renamed to Hugging Face names, q/k rows un-permuted to \
-            half-split RoPE where llama.cpp permuted them, Q8_0/Q4_0 blocks copied when --dtype \
-            matches, other types (K-quants included) dequantized and requantized; its vocabulary \
-            becomes a tokenizer.json and its chat template a generation default.
+            half-split RoPE where llama.cpp permuted them. Without --dtype every matrix keeps the \
+            file's own type (F32, F16, Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K; BF16 becomes f32), copied \
+            block for block, so nothing is quantized twice; types Tandem does not run (Q2_K, Q3_K, \
+            Q4_1, IQ*) are an error naming --dtype. With --dtype, tensors of that type are copied \
+            and the others dequantized and requantized. Its vocabulary becomes a tokenizer.json \
+            and its chat template a generation default.
 
             An LLM-to-SLM bundle: --llm DIR (a T5-family checkpoint; only its encoder is kept), \
             --slm DIR (T5, GPT-2 or LLaMA, fine-tuned with the projector) and --projector FILE \
@@ -45,12 +48,14 @@ struct Convert: ParsableCommand {
     @Option(name: .shortAndLong, help: "Output file (e.g. model.tandem).")
     var output: String
 
-    @Option(help: ArgumentHelp("Storage dtype for weight matrices: \(TensorKind.linear.storageDTypes.listed).", valueName: "dtype"))
-    var dtype: String = "q8_0"
+    @Option(help: ArgumentHelp(
+        "Storage dtype for weight matrices: \(DType.encodable.listed) (default: q8_0; a .gguf keeps its own types).",
+        valueName: "dtype"))
+    var dtype: String?
 
     @Option(name: .customLong("keep"), help: ArgumentHelp(
         "PATTERN=dtype override (repeatable).",
-        discussion: "Matrices and embeddings: \(TensorKind.linear.storageDTypes.listed); norms, biases and position tables: f32."))
+        discussion: "Matrices and embeddings: \(TensorKind.linear.storageDTypes.listed) (q5_0 and the K-quants only from a .gguf tensor of that type); norms, biases and position tables: f32."))
     var keep: [String] = []
 
     @OptionGroup var threading: ThreadOptions
@@ -58,10 +63,14 @@ struct Convert: ParsableCommand {
     @Flag(help: "Print nothing but errors.")
     var quiet = false
 
-    /// `--dtype` as a storage type for weight matrices.
+    /// `--dtype` as a storage type for weight matrices (q8_0 when not given).
     func storageDType() throws -> DType {
-        guard let dt = DType(name: dtype), TensorKind.linear.storageDTypes.contains(dt) else {
-            throw ValidationError("unknown --dtype \(dtype) (use \(TensorKind.linear.storageDTypes.listed))")
+        guard let dtype else { return .q8_0 }
+        guard let dt = DType(name: dtype), TensorKind.linear.storageDTypes.contains(dt), dt.isEncodable else {
+            if let dt = DType(name: dtype), !dt.isEncodable {
+                throw ValidationError("--dtype \(dt.name): those blocks are kept from a .gguf (the default there), never made; use \(DType.encodable.listed)")
+            }
+            throw ValidationError("unknown --dtype \(dtype) (use \(DType.encodable.listed))")
         }
         return dt
     }
@@ -85,9 +94,11 @@ struct Convert: ParsableCommand {
             let report: ConvertReport
             if let source {
                 guard bundleParts.isEmpty else { throw ValidationError("give either SRC or --llm/--slm/--projector, not both") }
-                let options = ConvertOptions(source: source, output: output, dtype: dt, keep: rules, pool: pool)
+                let gguf = source.lowercased().hasSuffix(".gguf")
+                let options = ConvertOptions(source: source, output: output, dtype: dt, keep: rules,
+                                             keepSourceTypes: gguf && dtype == nil, pool: pool)
                 let handler: ((Int, Int) -> Void)? = quiet ? nil : { bar.update(done: $0, total: $1) }
-                report = source.lowercased().hasSuffix(".gguf")
+                report = gguf
                     ? try GGUFImporter.convert(options, progress: handler)
                     : try Converter.convert(options, progress: handler)
             } else {

@@ -56,7 +56,7 @@ struct KernelBenchmark {
 
     static let gemvShapes = [(n: 4096, k: 4096), (n: 2048, k: 8192), (n: 512, k: 2048)]
     static let gemmShapes = [(m: 512, n: 1024, k: 1024), (m: 512, n: 4096, k: 1024)]
-    static let dtypes: [DType] = [.f32, .f16, .q8_0, .q4_0]
+    static let dtypes: [DType] = [.f32, .f16, .q8_0, .q4_0, .q5_0, .q4_K, .q5_K, .q6_K]
 
     let options: Options
     let log: (String) -> Void
@@ -275,6 +275,16 @@ struct KernelBenchmark {
                     // ±127 at most: the activation quantizer never produces -128 either.
                     for j in 2..<block where raw[b * block + j] == 0x80 { raw[b * block + j] = 0x81 }
                 }
+            }
+        case .q5_0, .q4_K, .q5_K, .q6_K:
+            // Any bits are a valid block; only the f16 scales are fixed (q6_K's is last).
+            let raw = p.assumingMemoryBound(to: UInt8.self)
+            for i in 0..<bytes { raw[i] = UInt8(truncatingIfNeeded: next() >> 24) }
+            let block = dtype.blockBytes
+            for b in 0..<bytes / block {
+                let at = b * block + (dtype == .q6_K ? 208 : 0)
+                p.storeBytes(of: UInt16(0x2E66), toByteOffset: at, as: UInt16.self)
+                if dtype.isKQuant, dtype != .q6_K { p.storeBytes(of: UInt16(0x2466), toByteOffset: at + 2, as: UInt16.self) }
             }
         }
     }

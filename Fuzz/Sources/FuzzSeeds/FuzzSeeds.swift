@@ -110,6 +110,8 @@ struct Seeds {
             TensorPlan(name: "f32", dtype: .f32, shape: [2, 4]), TensorPlan(name: "f16", dtype: .f16, shape: [3]),
             TensorPlan(name: "bf16", dtype: .bf16, shape: [2, 2]), TensorPlan(name: "q8_0", dtype: .q8_0, shape: [1, 32]),
             TensorPlan(name: "q4_0", dtype: .q4_0, shape: [2, 32]), TensorPlan(name: "empty", dtype: .f32, shape: [0, 4]),
+            TensorPlan(name: "q5_0", dtype: .q5_0, shape: [1, 32]), TensorPlan(name: "q4_K", dtype: .q4_K, shape: [1, 256]),
+            TensorPlan(name: "q5_K", dtype: .q5_K, shape: [1, 256]), TensorPlan(name: "q6_K", dtype: .q6_K, shape: [1, 256]),
         ]
         let text = Array(String(repeating: "{\"model\": \"BPE\"} ", count: 4).utf8)
         let blobs = [
@@ -121,6 +123,11 @@ struct Seeds {
         var writer = TandemFileWriter(metadata: metadata, tensors: tensors, blobs: blobs)
         writer.compressMetadata = compressMetadata
         return try write(writer) { plan, dst in
+            guard plan.dtype.isEncodable else {
+                // GGML's blocks, never made from floats: any bits are a block (f16 scales included).
+                for i in 0..<dst.count { dst[i] = UInt8(truncatingIfNeeded: i &* 37 &+ 11) }
+                return
+            }
             let values = (0..<plan.shape.reduce(1, *)).map { Float($0) * 0.25 - 1 }
             plan.dtype.encode(values).withUnsafeBytes { dst.copyMemory(from: $0) }
         }

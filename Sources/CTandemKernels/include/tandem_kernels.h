@@ -39,6 +39,57 @@ typedef struct {
     uint8_t qs[TK_QK / 2];
 } tk_block_q4_0;
 
+/// ggml's block_q5_0: an IEEE half scale `d`, then `qh` (bit j: the fifth bit of element j), then
+/// 16 bytes of nibbles in q4_0's order; value = d · (q − 16), q in [0, 31]. 22 bytes.
+typedef struct {
+    uint16_t d;
+    uint8_t qh[4];
+    uint8_t qs[TK_QK / 2];
+} tk_block_q5_0;
+
+/// Elements per K-quant super-block (q4_K, q5_K, q6_K and their activation type q8_K).
+#define TK_QK_K 256
+
+/// ggml's block_q4_K: half scales `d` and `dmin`, 8 sub-blocks of 32 with a 6-bit scale and a 6-bit
+/// min each (packed in `scales`, see `tk_scale_min_k4`), then 128 bytes of nibbles: byte 32·j + l
+/// holds element 64·j + l (low nibble) and 64·j + 32 + l (high nibble). value = d·sc·q − dmin·m.
+/// 144 bytes per 256 weights (4.5 bits/weight).
+typedef struct {
+    uint16_t d;
+    uint16_t dmin;
+    uint8_t scales[12];
+    uint8_t qs[TK_QK_K / 2];
+} tk_block_q4_K;
+
+/// ggml's block_q5_K: q4_K plus `qh`: bit j of qh[l] is the fifth bit of element 32·j + l.
+/// 176 bytes per 256 weights (5.5 bits/weight).
+typedef struct {
+    uint16_t d;
+    uint16_t dmin;
+    uint8_t scales[12];
+    uint8_t qh[TK_QK_K / 8];
+    uint8_t qs[TK_QK_K / 2];
+} tk_block_q5_K;
+
+/// ggml's block_q6_K: 6-bit values q in [0, 63] (low 4 bits in `ql`, high 2 in `qh`), one int8
+/// scale per 16 elements, a half super-scale `d` last; value = d · scales[e / 16] · (q − 32).
+/// Element e = 128·n + 32·s + l (s < 4, l < 32) has its low bits in ql[64·n + 32·(s & 1) + l]
+/// (s < 2: low nibble, else high) and its high bits at bit 2·s of qh[32·n + l]. 210 bytes.
+typedef struct {
+    uint8_t ql[TK_QK_K / 2];
+    uint8_t qh[TK_QK_K / 4];
+    int8_t scales[TK_QK_K / 16];
+    uint16_t d;
+} tk_block_q6_K;
+
+/// ggml's block_q8_K, the activations K-quant weights pair with: an f32 scale, 256 int8 in
+/// [−127, 127] and the sums of each 16 of them (for the weights' mins and offsets). 292 bytes.
+typedef struct {
+    float d;
+    int8_t qs[TK_QK_K];
+    int16_t bsums[TK_QK_K / 16];
+} tk_block_q8_K;
+
 /// Instruction sets, in the order of the Swift `KernelISA` enum.
 typedef enum {
     TK_ISA_GENERIC = 0,
@@ -59,18 +110,23 @@ typedef enum {
     TK_F16 = 1,
     TK_Q8_0 = 2,
     TK_Q4_0 = 3,
-    TK_DTYPE_COUNT = 4,
+    TK_Q5_0 = 4,
+    TK_Q4_K = 5,
+    TK_Q5_K = 6,
+    TK_Q6_K = 7,
+    TK_DTYPE_COUNT = 8,
 } tk_dtype;
 
 /// Dot product of one weight row with one activation row over `k` elements. For f32/f16 the
-/// activation `x` is f32; for q8_0/q4_0 it is the row quantized to q8_0 blocks.
+/// activation `x` is f32; for q8_0/q4_0/q5_0 it is the row quantized to q8_0 blocks, for the
+/// K-quants (q4_K, q5_K, q6_K) to q8_K blocks (`tk_act_kind`).
 typedef float (*tk_vec_dot_fn)(const void *w, const void *x, int64_t k);
 
 /// y[r] = dot(w row r, x) for r0 <= r < r1; `x` as in `tk_vec_dot_fn`.
 typedef void (*tk_gemv_fn)(const void *w, const void *x, float *y, int64_t k, int64_t r0, int64_t r1);
 
 /// y[m][n] = dot(w row n, x row m) for all m < `m` and n0 <= n < n1. `y` has row stride `ldy`.
-/// `x` rows are f32 (stride k) for f32/f16 weights, q8_0 blocks (stride k/32 blocks) otherwise.
+/// `x` rows are f32 (stride k) for f32/f16 weights, else q8_0 or q8_K blocks (`tk_act_row_bytes`).
 typedef void (*tk_gemm_fn)(const void *w, const void *x, float *y, int64_t ldy,
                            int64_t m, int64_t k, int64_t n0, int64_t n1);
 
@@ -86,6 +142,8 @@ typedef struct {
     const char *name;
     /// Quantize `k` floats (a multiple of 32) to q8_0 blocks, as ggml's quantize_row_q8_0.
     void (*quantize_row_q8_0)(const float *x, tk_block_q8_0 *y, int64_t k);
+    /// Quantize `k` floats (a multiple of 256) to q8_K blocks, as ggml's quantize_row_q8_K_ref.
+    void (*quantize_row_q8_K)(const float *x, tk_block_q8_K *y, int64_t k);
     /// y[i] ← x[i] rounded to half precision (nearest even), for i < n.
     void (*f32_to_f16)(const float *x, uint16_t *y, int64_t n);
     tk_vec_dot_fn vec_dot[TK_DTYPE_COUNT];
@@ -242,6 +300,26 @@ void tk_gemm_blocked(tk_vec_dot_fn dot, tk_dtype dtype, const void *w, const voi
 
 /// Bytes of one row of `k` elements of `dtype`.
 int64_t tk_row_bytes(tk_dtype dtype, int64_t k);
+
+/// What the activations of a product with `dtype` weights are: 0 for f32 rows (f32/f16 weights),
+/// 1 for q8_0 blocks (q8_0, q4_0, q5_0), 2 for q8_K blocks (the K-quants).
+int tk_act_kind(tk_dtype dtype);
+
+/// Bytes of one activation row of `k` elements as the kernels read it for `dtype` weights.
+int64_t tk_act_row_bytes(tk_dtype dtype, int64_t k);
+
+/// The 6-bit scale and min of sub-block `j` (< 8) of a q4_K/q5_K block's 12 packed bytes:
+/// j < 4 in the low 6 bits of bytes j and j + 4; otherwise the low 4 bits from byte j + 4's
+/// nibbles and the high 2 from the top bits of bytes j − 4 and j.
+static inline void tk_scale_min_k4(int j, const uint8_t *q, uint8_t *sc, uint8_t *m) {
+    if (j < 4) {
+        *sc = q[j] & 63;
+        *m = q[j + 4] & 63;
+    } else {
+        *sc = (uint8_t)((q[j + 4] & 0x0F) | ((q[j - 4] >> 6) << 4));
+        *m = (uint8_t)((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
+    }
+}
 
 /// A spin-wait hint for the thread pool (`pause` on x86, `yield` on AArch64): lets the sibling
 /// hyper-thread run and saves power while a worker waits for the next job.
