@@ -165,8 +165,9 @@ static const tk_kernels tk_generic = {
 static const tk_kernels tk_avx2 = {
     .name = "avx2",
     TK_X86_COMMON,
-    .gemv = {tk_gemv_f32_avx2, tk_gemv_f16_avx2, tk_gemv_q8_0_avx2, tk_gemv_q4_0_avx2},
-    .gemm = {tk_gemm_f32_avx2, tk_gemm_f16_avx2, tk_gemm_q8_0_avx2, tk_gemm_q4_0_avx2},
+    .gemv = {tk_gemv_f32_avx2, tk_gemv_f16_avx2, tk_gemv_q8_0_avx2, tk_gemv_q4_0_avx2, tk_gemv_q5_0_avx2},
+    .gemm = {tk_gemm_f32_avx2, tk_gemm_f16_avx2, tk_gemm_q8_0_avx2, tk_gemm_q4_0_avx2, NULL,
+             tk_gemm_q4_K_avx2, tk_gemm_q5_K_avx2, tk_gemm_q6_K_avx2},
     .gemm_f32act = {NULL, NULL, NULL, NULL},
     .attn_scores_i8 = tk_attn_scores_i8_avx2,
     .attn_values_i8 = tk_attn_values_i8_avx2,
@@ -181,8 +182,10 @@ static const tk_kernels tk_avx2 = {
 static const tk_kernels tk_avx2_vnni = {
     .name = "avx2+vnni",
     TK_X86_COMMON,
-    .gemv = {tk_gemv_f32_avx2, tk_gemv_f16_avx2, tk_gemv_q8_0_avxvnni, tk_gemv_q4_0_avxvnni},
-    .gemm = {tk_gemm_f32_avx2, tk_gemm_f16_avx2, tk_gemm_q8_0_avxvnni, tk_gemm_q4_0_avxvnni},
+    .gemv = {tk_gemv_f32_avx2, tk_gemv_f16_avx2, tk_gemv_q8_0_avxvnni, tk_gemv_q4_0_avxvnni,
+             tk_gemv_q5_0_avxvnni},
+    .gemm = {tk_gemm_f32_avx2, tk_gemm_f16_avx2, tk_gemm_q8_0_avxvnni, tk_gemm_q4_0_avxvnni, NULL,
+             tk_gemm_q4_K_avx2, tk_gemm_q5_K_avx2, tk_gemm_q6_K_avx2},
     .gemm_f32act = {NULL, NULL, NULL, NULL},
     .attn_scores_i8 = tk_attn_scores_i8_avx2,
     .attn_values_i8 = tk_attn_values_i8_avx2,
@@ -197,8 +200,10 @@ static const tk_kernels tk_avx2_vnni = {
 /// 16-lane element-wise and attention kernels (VNNI int8 attention scores).
 #define TK_X86_AVX512_COMMON                                                                      \
     TK_X86_COMMON,                                                                                \
-    .gemv = {tk_gemv_f32_avx2, tk_gemv_f16_avx2, tk_gemv_q8_0_avx512vnni, tk_gemv_q4_0_avx512vnni}, \
-    .gemm = {tk_gemm_f32_avx512, tk_gemm_f16_avx512, tk_gemm_q8_0_avx512, tk_gemm_q4_0_avx512},   \
+    .gemv = {tk_gemv_f32_avx2, tk_gemv_f16_avx2, tk_gemv_q8_0_avx512vnni, tk_gemv_q4_0_avx512vnni, \
+             tk_gemv_q5_0_avx512vnni},                                                            \
+    .gemm = {tk_gemm_f32_avx512, tk_gemm_f16_avx512, tk_gemm_q8_0_avx512, tk_gemm_q4_0_avx512,    \
+             NULL, tk_gemm_q4_K_avx2, tk_gemm_q5_K_avx2, tk_gemm_q6_K_avx2},                      \
     .attn_scores_i8 = tk_attn_scores_i8_avx512,                                                   \
     .attn_values_i8 = tk_attn_values_i8_avx512,                                                   \
     .quantize_rows_i8 = tk_quantize_rows_i8_avx512,                                               \

@@ -101,6 +101,21 @@ float tk_vec_dot_q5_0_q8_0_generic(const void *w, const void *x, int64_t k) {
     return sum;
 }
 
+void tk_q5_0_to_q8_0(const void *w, void *dst, int64_t k, int64_t r0, int64_t r1) {
+    const int64_t nb = k / TK_QK;
+    const tk_block_q5_0 *src = (const tk_block_q5_0 *)w + r0 * nb;
+    tk_block_q8_0 *out = (tk_block_q8_0 *)dst + r0 * nb;
+    for (int64_t i = 0; i < (r1 - r0) * nb; i++) {
+        uint32_t qh;
+        memcpy(&qh, src[i].qh, 4);
+        out[i].d = src[i].d;
+        for (int j = 0; j < TK_QK / 2; j++) {
+            out[i].qs[j] = (int8_t)(((src[i].qs[j] & 0x0F) | (((qh >> j) & 1) << 4)) - 16);
+            out[i].qs[j + 16] = (int8_t)(((src[i].qs[j] >> 4) | (((qh >> (j + 16)) & 1) << 4)) - 16);
+        }
+    }
+}
+
 void tk_quantize_row_q8_K_generic(const float *x, tk_block_q8_K *y, int64_t k) {
     // ggml's quantize_row_q8_K_ref: the value of largest magnitude maps to ∓127 (scale
     // −127/max), the rest rounded to nearest (ties to even, as its `nearest_int`), capped at 127.

@@ -148,19 +148,6 @@ TK_AVX2 float tk_vec_dot_q4_0_q8_0_avx2(const void *w, const void *x, int64_t k)
     return tk_x86_hsum8(_mm256_add_ps(acc0, acc1));
 }
 
-/// The fifth bits of a q5_0 block as bytes: 0x10 in byte j where bit j of `qh` is set, else 0.
-TK_AVX2_INLINE __m256i q5_high_bits(const uint8_t *qh4) {
-    uint32_t qh;
-    memcpy(&qh, qh4, 4);
-    // Byte j of the result looks at byte j / 8 of qh (both 128-bit lanes hold qh four times).
-    const __m256i spread = _mm256_shuffle_epi8(
-        _mm256_set1_epi32((int)qh),
-        _mm256_setr_epi64x(0x0000000000000000LL, 0x0101010101010101LL, 0x0202020202020202LL, 0x0303030303030303LL));
-    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
-    const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit);
-    return _mm256_and_si256(set, _mm256_set1_epi8(0x10));
-}
-
 TK_AVX2 float tk_vec_dot_q5_0_q8_0_avx2(const void *w, const void *x, int64_t k) {
     const tk_block_q5_0 *a = (const tk_block_q5_0 *)w;
     const tk_block_q8_0 *b = (const tk_block_q8_0 *)x;
@@ -171,14 +158,14 @@ TK_AVX2 float tk_vec_dot_q5_0_q8_0_avx2(const void *w, const void *x, int64_t k)
     for (; i + 2 <= nb; i += 2) {
         const __m256 d0 = _mm256_set1_ps(tk_x86_half(a[i].d) * tk_x86_half(b[i].d));
         const __m256 d1 = _mm256_set1_ps(tk_x86_half(a[i + 1].d) * tk_x86_half(b[i + 1].d));
-        const __m256i w0 = _mm256_sub_epi8(_mm256_or_si256(tk_x86_nibbles32(a[i].qs), q5_high_bits(a[i].qh)), off);
-        const __m256i w1 = _mm256_sub_epi8(_mm256_or_si256(tk_x86_nibbles32(a[i + 1].qs), q5_high_bits(a[i + 1].qh)), off);
+        const __m256i w0 = _mm256_sub_epi8(tk_x86_q5_0_values(&a[i]), off);
+        const __m256i w1 = _mm256_sub_epi8(tk_x86_q5_0_values(&a[i + 1]), off);
         acc0 = _mm256_fmadd_ps(d0, mul_sum_i8_pairs_float(w0, _mm256_loadu_si256((const __m256i *)b[i].qs)), acc0);
         acc1 = _mm256_fmadd_ps(d1, mul_sum_i8_pairs_float(w1, _mm256_loadu_si256((const __m256i *)b[i + 1].qs)), acc1);
     }
     for (; i < nb; i++) {
         const __m256 d0 = _mm256_set1_ps(tk_x86_half(a[i].d) * tk_x86_half(b[i].d));
-        const __m256i w0 = _mm256_sub_epi8(_mm256_or_si256(tk_x86_nibbles32(a[i].qs), q5_high_bits(a[i].qh)), off);
+        const __m256i w0 = _mm256_sub_epi8(tk_x86_q5_0_values(&a[i]), off);
         acc0 = _mm256_fmadd_ps(d0, mul_sum_i8_pairs_float(w0, _mm256_loadu_si256((const __m256i *)b[i].qs)), acc0);
     }
     return tk_x86_hsum8(_mm256_add_ps(acc0, acc1));
@@ -296,18 +283,133 @@ TK_AVX2 float tk_vec_dot_q6_K_q8_K_avx2(const void *w, const void *x, int64_t k)
 }
 
 // ---------------------------------------------------------------------------------------------
-// q8_0 / q4_0 GEMV: two weight rows per pass share each activation block, and what depends only
-// on the activations is computed once per call instead of once per row: the f32 activation
-// scales, and for q4_0 the pair sums 8·(x[2i] + x[2i+1]). The latter lets q4_0 skip the sign
-// trick: the stored nibbles q = w + 8 are already unsigned, so maddubs(q, x) − maddubs(8, x)
-// = Σ w·x per pair (|values| ≤ 2·15·127, no saturation).
+// K-quant GEMM (prompt passes): the dot products above decode every weight block's packed scales
+// and bits again for every activation row. Here a group of up to 32 weight rows is unpacked
+// once into one layout shared by q4_K, q5_K and q6_K — the unsigned values, each pair of
+// 16-element groups' scales spread for `madd`, the integer mins and the two super-block scales —
+// and every activation row then runs over it: value = d·s_g·u − dm·mi_g, so
+//   dot = Σ_blocks dx · (d · Σ_g s_g Σ u·x − dm · Σ_g mi_g · bsum_g)
+// with mi_g = m (q4_K, q5_K: d·sc·q − dmin·m) or 32·sc_g (q6_K: d·sc·(q − 32)). The sums are the
+// dot products' integer sums, so the floats differ from them only in the order of additions.
 // ---------------------------------------------------------------------------------------------
-/// Pair products (int16, see above), summed to 8 int32 lanes.
-TK_AVX2_INLINE __m256i gemv_block(const char *row, int64_t b, __m256i xv, __m256i corr, int q4) {
+typedef struct {
+    uint8_t u[TK_QK_K];     // unsigned values: q4 [0, 15], q5 [0, 31], q6 [0, 63]
+    int16_t sx[8][16];      // for the 32 values v: 8 × the scale of group 2v, 8 × that of 2v + 1
+    int16_t mi[16];         // the integer min of each 16-value group
+    float d, dm;            // super-block scales of the values and of the mins
+} kq_unpacked;
+
+/// Rows of weight blocks unpacked at a time: 32 rows of a 4864-input FFN output (Qwen2.5-0.5B)
+/// take 355 KiB, which stays in L2 while all the activation rows pass.
+#define KQ_ROWS 32
+
+static void kq_unpack_block(tk_dtype dt, const void *blk, kq_unpacked *out) {
+    int16_t s[16];
+    if (dt == TK_Q6_K) {
+        const tk_block_q6_K *b = (const tk_block_q6_K *)blk;
+        for (int e = 0; e < TK_QK_K; e++) {
+            const int n = e / 128, part = (e % 128) / 32, l = e % 32;
+            const uint8_t lo = b->ql[64 * n + 32 * (part & 1) + l];
+            out->u[e] = (uint8_t)(((part < 2 ? lo : lo >> 4) & 0x0F) | (((b->qh[32 * n + l] >> (2 * part)) & 3) << 4));
+        }
+        for (int g = 0; g < 16; g++) {
+            s[g] = b->scales[g];
+            out->mi[g] = (int16_t)(32 * b->scales[g]);
+        }
+        out->d = out->dm = tk_half_to_float(b->d);
+    } else {
+        const int q5 = dt == TK_Q5_K;
+        const uint8_t *scales = q5 ? ((const tk_block_q5_K *)blk)->scales : ((const tk_block_q4_K *)blk)->scales;
+        const uint8_t *qs = q5 ? ((const tk_block_q5_K *)blk)->qs : ((const tk_block_q4_K *)blk)->qs;
+        for (int j = 0; j < 8; j++) {
+            uint8_t sc, m;
+            tk_scale_min_k4(j, scales, &sc, &m);
+            s[2 * j] = s[2 * j + 1] = sc;
+            out->mi[2 * j] = out->mi[2 * j + 1] = m;
+            for (int l = 0; l < 32; l++) {
+                uint8_t v = (qs[32 * (j / 2) + l] >> (4 * (j & 1))) & 0x0F;
+                if (q5) v |= (uint8_t)(((((const tk_block_q5_K *)blk)->qh[l] >> j) & 1) << 4);
+                out->u[32 * j + l] = v;
+            }
+        }
+        const uint16_t *dd = (const uint16_t *)blk;  // d, dmin lead both block types
+        out->d = tk_half_to_float(dd[0]);
+        out->dm = tk_half_to_float(dd[1]);
+    }
+    for (int v = 0; v < 8; v++)
+        for (int i = 0; i < 16; i++) out->sx[v][i] = s[2 * v + i / 8];
+}
+
+/// y[r] for `nr` ≤ 4 unpacked rows (`nb` blocks each, `stride` apart) against one q8_K row.
+TK_AVX2_INLINE void kq_rows(const kq_unpacked *w, int64_t stride, int nr, const tk_block_q8_K *x, int64_t nb, float *y) {
+    __m256 f[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    for (int64_t b = 0; b < nb; b++) {
+        __m256i acc[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256()};
+        for (int v = 0; v < 8; v++) {
+            const __m256i xv = _mm256_loadu_si256((const __m256i *)(x[b].qs + 32 * v));
+            for (int r = 0; r < nr; r++) {
+                const kq_unpacked *wb = w + r * stride + b;
+                const __m256i p = _mm256_maddubs_epi16(_mm256_loadu_si256((const __m256i *)(wb->u + 32 * v)), xv);
+                acc[r] = _mm256_add_epi32(acc[r], _mm256_madd_epi16(p, _mm256_loadu_si256((const __m256i *)wb->sx[v])));
+            }
+        }
+        const __m256i bsums = _mm256_loadu_si256((const __m256i *)x[b].bsums);
+        for (int r = 0; r < nr; r++) {
+            const kq_unpacked *wb = w + r * stride + b;
+            const __m256i mins = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)wb->mi), bsums);
+            f[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[r]), _mm256_set1_ps(wb->d * x[b].d), f[r]);
+            f[r] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(mins), _mm256_set1_ps(wb->dm * x[b].d), f[r]);
+        }
+    }
+    for (int r = 0; r < nr; r++) y[r] = tk_x86_hsum8(f[r]);
+}
+
+TK_AVX2 static void kq_gemm(tk_dtype dt, const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k,
+                    int64_t n0, int64_t n1) {
+    const int64_t nb = k / TK_QK_K, rb = tk_row_bytes(dt, k), bb = rb / nb;
+    kq_unpacked *panel = malloc(sizeof(kq_unpacked) * (size_t)(KQ_ROWS * nb));
+    if (!panel) abort();
+    const tk_block_q8_K *xq = (const tk_block_q8_K *)x;
+    for (int64_t r0 = n0; r0 < n1; r0 += KQ_ROWS) {
+        const int64_t rows = tk_min64(KQ_ROWS, n1 - r0);
+        for (int64_t r = 0; r < rows; r++)
+            for (int64_t b = 0; b < nb; b++) kq_unpack_block(dt, (const char *)w + (r0 + r) * rb + b * bb, panel + r * nb + b);
+        for (int64_t i = 0; i < m; i++) {
+            float *yi = y + i * ldy + r0;
+            int64_t r = 0;
+            for (; r + 4 <= rows; r += 4) kq_rows(panel + r * nb, nb, 4, xq + i * nb, nb, yi + r);
+            if (r < rows) kq_rows(panel + r * nb, nb, (int)(rows - r), xq + i * nb, nb, yi + r);
+        }
+    }
+    free(panel);
+}
+
+TK_AVX2 void tk_gemm_q4_K_avx2(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k, int64_t n0, int64_t n1) {
+    kq_gemm(TK_Q4_K, w, x, y, ldy, m, k, n0, n1);
+}
+TK_AVX2 void tk_gemm_q5_K_avx2(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k, int64_t n0, int64_t n1) {
+    kq_gemm(TK_Q5_K, w, x, y, ldy, m, k, n0, n1);
+}
+TK_AVX2 void tk_gemm_q6_K_avx2(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k, int64_t n0, int64_t n1) {
+    kq_gemm(TK_Q6_K, w, x, y, ldy, m, k, n0, n1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// q8_0 / q4_0 / q5_0 GEMV: two weight rows per pass share each activation block, and what
+// depends only on the activations is computed once per call instead of once per row: the f32
+// activation scales, and for q4_0 (q5_0) the pair sums 8·(x[2i] + x[2i+1]) (16·…). The latter
+// lets q4_0 and q5_0 skip the sign trick: the stored values q = w + 8 (w + 16) are already
+// unsigned, so maddubs(q, x) − maddubs(8, x) = Σ w·x per pair (|values| ≤ 2·31·127, no saturation).
+// ---------------------------------------------------------------------------------------------
+/// Pair products (int16, see above), summed to 8 int32 lanes; kind 0 q8_0, 1 q4_0, 2 q5_0.
+TK_AVX2_INLINE __m256i gemv_block(const char *row, int64_t b, __m256i xv, __m256i corr, int kind) {
     __m256i products;
-    if (q4) {
+    if (kind == 1) {
         const tk_block_q4_0 *blk = (const tk_block_q4_0 *)row + b;
         products = _mm256_sub_epi16(_mm256_maddubs_epi16(tk_x86_nibbles32(blk->qs), xv), corr);
+    } else if (kind == 2) {
+        const tk_block_q5_0 *blk = (const tk_block_q5_0 *)row + b;
+        products = _mm256_sub_epi16(_mm256_maddubs_epi16(tk_x86_q5_0_values(blk), xv), corr);
     } else {
         const tk_block_q8_0 *blk = (const tk_block_q8_0 *)row + b;
         const __m256i w = _mm256_loadu_si256((const __m256i *)blk->qs);
@@ -316,9 +418,9 @@ TK_AVX2_INLINE __m256i gemv_block(const char *row, int64_t b, __m256i xv, __m256
     return _mm256_madd_epi16(_mm256_set1_epi16(1), products);
 }
 
-/// Per activation block, for q4_0: the pair sums 8·(x[2i] + x[2i+1]).
-TK_AVX2_INLINE __m256i gemv_pre(__m256i xv, int q4) {
-    return q4 ? _mm256_maddubs_epi16(_mm256_set1_epi8(8), xv) : _mm256_setzero_si256();
+/// Per activation block, for q4_0 (q5_0): the pair sums 8·(x[2i] + x[2i+1]) (16·…).
+TK_AVX2_INLINE __m256i gemv_pre(__m256i xv, int kind) {
+    return kind ? _mm256_maddubs_epi16(_mm256_set1_epi8(kind == 2 ? 16 : 8), xv) : _mm256_setzero_si256();
 }
 
 TK_X86_DEFINE_GEMV_QUANT(gemv_quant, TK_AVX2_INLINE, gemv_pre, gemv_block)
@@ -329,6 +431,10 @@ TK_AVX2 void tk_gemv_q8_0_avx2(const void *w, const void *x, float *y, int64_t k
 
 TK_AVX2 void tk_gemv_q4_0_avx2(const void *w, const void *x, float *y, int64_t k, int64_t r0, int64_t r1) {
     gemv_quant(w, x, y, k, r0, r1, 1);
+}
+
+TK_AVX2 void tk_gemv_q5_0_avx2(const void *w, const void *x, float *y, int64_t k, int64_t r0, int64_t r1) {
+    gemv_quant(w, x, y, k, r0, r1, 2);
 }
 
 /// f32 / f16 GEMV: the `vec_dot` loops, each 32 elements also prefetching the same offset of the

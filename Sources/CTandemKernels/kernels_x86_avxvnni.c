@@ -128,11 +128,12 @@ TK_VNNI static void vn_gemm(const void *w, const void *x, float *y, int64_t ldy,
 }
 
 // ---------------------------------------------------------------------------------------------
-// q8_0 / q4_0 GEMV (decode) with vpdpbusd. The AVX2 kernel spends maddubs + madd (and for q4_0 a
+// q8_0 / q4_0 / q5_0 GEMV (decode) with vpdpbusd (`q4` below is the kind: 0 q8_0, 1 q4_0, 2 q5_0). The AVX2 kernel spends maddubs + madd (and for q4_0 a
 // subtraction) per block; here one vpdpbusd gives the block's 8 lane sums in int32:
 // * q4_0: the stored nibbles q = w + 8 are unsigned, which is what vpdpbusd multiplies, so
 //   Σ w·x = Σ q·x − 8·Σ x. The accumulator starts at −8·Σx per lane, computed once per call
 //   for each activation block (no saturation: |Σ| ≤ 4·15·127 per lane).
+// * q5_0: the same with q = w + 16 (the fifth bits spread to bytes) and −16·Σx.
 // * q8_0: the sign trick, vpdpbusd(|w|, sign(x, w)), so |w| is the unsigned factor.
 // Two rows per pass share each activation block; the next row pair is prefetched (same reasons
 // as the AVX2 kernel).
@@ -144,6 +145,10 @@ TK_VNNI static void vn_gemm(const void *w, const void *x, float *y, int64_t ldy,
 #define VN_DEFINE_GEMV(SUFFIX, TARGET, DPBUSD)                                                       \
     __attribute__((target(TARGET), always_inline)) static inline __m256i vn_gemv_block_##SUFFIX(    \
         const char *row, int64_t b, __m256i xv, __m256i init, int q4) {                              \
+        if (q4 == 2) {                                                                               \
+            /* q5_0: the values q = w + 16 are unsigned; the accumulator starts at −16·Σx. */        \
+            return DPBUSD(init, tk_x86_q5_0_values((const tk_block_q5_0 *)row + b), xv);             \
+        }                                                                                            \
         if (q4) {                                                                                    \
             const tk_block_q4_0 *blk = (const tk_block_q4_0 *)row + b;                               \
             /* Both halves of one 16-byte load; the high half shifted right by 4: low nibbles are   \
@@ -161,7 +166,7 @@ TK_VNNI static void vn_gemm(const void *w, const void *x, float *y, int64_t ldy,
     __attribute__((target(TARGET), always_inline)) static inline __m256i vn_gemv_pre_##SUFFIX(      \
         __m256i xv, int q4) {                                                                        \
         return q4 ? _mm256_sub_epi32(_mm256_setzero_si256(),                                         \
-                                     DPBUSD(_mm256_setzero_si256(), _mm256_set1_epi8(8), xv))        \
+                                     DPBUSD(_mm256_setzero_si256(), _mm256_set1_epi8(q4 == 2 ? 16 : 8), xv)) \
                   : _mm256_setzero_si256();                                                          \
     }                                                                                                \
     TK_X86_DEFINE_GEMV_QUANT(vn_gemv_##SUFFIX, __attribute__((target(TARGET), always_inline)) static inline, \
@@ -173,6 +178,10 @@ TK_VNNI static void vn_gemm(const void *w, const void *x, float *y, int64_t ldy,
     __attribute__((target(TARGET))) void tk_gemv_q4_0_##SUFFIX(const void *w, const void *x, float *y, \
                                                                int64_t k, int64_t r0, int64_t r1) { \
         vn_gemv_##SUFFIX(w, x, y, k, r0, r1, 1);                                                     \
+    }                                                                                                \
+    __attribute__((target(TARGET))) void tk_gemv_q5_0_##SUFFIX(const void *w, const void *x, float *y, \
+                                                               int64_t k, int64_t r0, int64_t r1) { \
+        vn_gemv_##SUFFIX(w, x, y, k, r0, r1, 2);                                                     \
     }
 
 VN_DEFINE_GEMV(avxvnni, "avx2,fma,f16c,avxvnni", _mm256_dpbusd_avx_epi32)

@@ -85,6 +85,9 @@ float tk_vec_dot_q5_0_q8_0_avx2(const void *w, const void *x, int64_t k);
 float tk_vec_dot_q4_K_q8_K_avx2(const void *w, const void *x, int64_t k);
 float tk_vec_dot_q5_K_q8_K_avx2(const void *w, const void *x, int64_t k);
 float tk_vec_dot_q6_K_q8_K_avx2(const void *w, const void *x, int64_t k);
+void tk_gemm_q4_K_avx2(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k, int64_t n0, int64_t n1);
+void tk_gemm_q5_K_avx2(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k, int64_t n0, int64_t n1);
+void tk_gemm_q6_K_avx2(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k, int64_t n0, int64_t n1);
 void tk_gemm_f32_avx2(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k,
                       int64_t n0, int64_t n1);
 void tk_gemm_f16_avx2(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k,
@@ -98,6 +101,7 @@ void tk_gemv_f32_avx2(const void *w, const void *x, float *y, int64_t k, int64_t
 void tk_gemv_f16_avx2(const void *w, const void *x, float *y, int64_t k, int64_t r0, int64_t r1);
 void tk_gemv_q8_0_avx2(const void *w, const void *x, float *y, int64_t k, int64_t r0, int64_t r1);
 void tk_gemv_q4_0_avx2(const void *w, const void *x, float *y, int64_t k, int64_t r0, int64_t r1);
+void tk_gemv_q5_0_avx2(const void *w, const void *x, float *y, int64_t k, int64_t r0, int64_t r1);
 double tk_fma_loop_avx512(int64_t iters, float *sink);
 int64_t tk_pack_size_avx512(tk_dtype dtype, int64_t n, int64_t k);
 void tk_pack_avx512(tk_dtype dtype, const void *w, int64_t n, int64_t k, void *packed, int64_t p0, int64_t p1);
@@ -134,8 +138,10 @@ void tk_gemm_q8_0_f32_amx(const void *w, const void *x, float *y, int64_t ldy, i
 void tk_gemm_q4_0_f32_amx(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k, int64_t n0, int64_t n1);
 void tk_gemv_q8_0_avxvnni(const void *w, const void *x, float *y, int64_t k, int64_t r0, int64_t r1);
 void tk_gemv_q4_0_avxvnni(const void *w, const void *x, float *y, int64_t k, int64_t r0, int64_t r1);
+void tk_gemv_q5_0_avxvnni(const void *w, const void *x, float *y, int64_t k, int64_t r0, int64_t r1);
 void tk_gemv_q8_0_avx512vnni(const void *w, const void *x, float *y, int64_t k, int64_t r0, int64_t r1);
 void tk_gemv_q4_0_avx512vnni(const void *w, const void *x, float *y, int64_t k, int64_t r0, int64_t r1);
+void tk_gemv_q5_0_avx512vnni(const void *w, const void *x, float *y, int64_t k, int64_t r0, int64_t r1);
 void tk_gemm_q8_0_avxvnni(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k,
                           int64_t n0, int64_t n1);
 void tk_gemm_q4_0_avxvnni(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k,

@@ -92,26 +92,48 @@ TK_X86_INLINE void tk_x86_transpose8i(const __m256i r[8], __m256i out[8]) {
 /// the broadcast that follows can take straight from memory.
 extern float tk_x86_half_table[65536];
 
+/// The weight blocks the shared GEMV driver reads: kind 0 q8_0, 1 q4_0, 2 q5_0.
+TK_X86_INLINE int64_t tk_x86_gemv_block_bytes(int kind) {
+    return kind == 1 ? (int64_t)sizeof(tk_block_q4_0) : kind == 2 ? (int64_t)sizeof(tk_block_q5_0) : (int64_t)sizeof(tk_block_q8_0);
+}
+
+/// The 32 values of a q5_0 block, unsigned (q in [0, 31], i.e. w + 16), in element order: the
+/// q4_0 nibbles, and 0x10 in byte j where bit j of `qh` is set (the bits spread with a byte
+/// shuffle — byte j looks at byte j / 8 of qh — and compared against each byte's own bit).
+TK_X86_INLINE __m256i tk_x86_q5_0_values(const tk_block_q5_0 *blk) {
+    uint32_t qh;
+    memcpy(&qh, blk->qh, 4);
+    const __m256i spread = _mm256_shuffle_epi8(
+        _mm256_set1_epi32((int)qh),
+        _mm256_setr_epi64x(0x0000000000000000LL, 0x0101010101010101LL, 0x0202020202020202LL, 0x0303030303030303LL));
+    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
+    const __m256i high = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit), _mm256_set1_epi8(0x10));
+    return _mm256_or_si256(tk_x86_nibbles32(blk->qs), high);
+}
+
 /// The 8-lane factor of a weight block: its half scale (through the table) times the activation
 /// block's scale, given as a vector of 8 copies: a vector multiply from memory is one uop, where
 /// two scalars are multiplied and then broadcast through the shuffle port.
-TK_X86_INLINE __m256 tk_x86_block_factor(const char *row, int64_t b, int q4, const __m256 *dxv) {
-    const uint16_t h = q4 ? ((const tk_block_q4_0 *)row)[b].d : ((const tk_block_q8_0 *)row)[b].d;
+TK_X86_INLINE __m256 tk_x86_block_factor(const char *row, int64_t b, int kind, const __m256 *dxv) {
+    // The half scale leads the q8_0, q4_0 and q5_0 blocks alike.
+    uint16_t h;
+    memcpy(&h, row + b * tk_x86_gemv_block_bytes(kind), 2);
     return _mm256_mul_ps(_mm256_broadcast_ss(&tk_x86_half_table[h]), *dxv);
 }
 
 enum { TK_X86_GEMV_CHUNK = 256 };  // activation blocks per pass: 8 KiB of per-block vectors + 8 KiB of scale vectors
 
-/// The q8_0 / q4_0 GEMV driver of every x86 tier, which differ only in the block's integer dot
-/// product: `void NAME(w, x, y, k, r0, r1, q4)` over rows [r0, r1). Two weight rows per pass share
+/// The q8_0 / q4_0 / q5_0 GEMV driver of every x86 tier, which differ only in the block's integer
+/// dot product: `void NAME(w, x, y, k, r0, r1, kind)` over rows [r0, r1), kind 0 q8_0, 1 q4_0,
+/// 2 q5_0 (`tk_x86_gemv_block_bytes`). Two weight rows per pass share
 /// each activation block; what depends only on the activations is computed once per call: the
 /// f32 activation scales and `PRE(xv, q4)`, a vector per activation block that `BLOCK(row, b, xv,
-/// pre, q4)` uses to return the block's 8 int32 lane sums of w·x.
+/// pre, kind)` uses to return the block's 8 int32 lane sums of w·x.
 #define TK_X86_DEFINE_GEMV_QUANT(NAME, ATTR, PRE, BLOCK)                                                     \
-ATTR void NAME(const void *w, const void *x, float *y, int64_t k, int64_t r0, int64_t r1, int q4) {          \
+ATTR void NAME(const void *w, const void *x, float *y, int64_t k, int64_t r0, int64_t r1, int kind) {          \
     const int64_t nb = k / TK_QK;                                                                            \
-    const int64_t wrb = tk_row_bytes(q4 ? TK_Q4_0 : TK_Q8_0, k);                                             \
-    const int64_t bs = q4 ? (int64_t)sizeof(tk_block_q4_0) : (int64_t)sizeof(tk_block_q8_0);                 \
+    const int64_t bs = tk_x86_gemv_block_bytes(kind);                                                          \
+    const int64_t wrb = nb * bs;                                                                             \
     const tk_block_q8_0 *xq = (const tk_block_q8_0 *)x;                                                      \
     __m256i pre[TK_X86_GEMV_CHUNK];                                                                          \
     __m256 dx[TK_X86_GEMV_CHUNK];                                                                            \
@@ -119,7 +141,7 @@ ATTR void NAME(const void *w, const void *x, float *y, int64_t k, int64_t r0, in
         const int64_t nc = tk_min64(TK_X86_GEMV_CHUNK, nb - c0);                                             \
         for (int64_t b = 0; b < nc; b++) {                                                                   \
             dx[b] = _mm256_set1_ps(tk_x86_half(xq[c0 + b].d));                                               \
-            pre[b] = PRE(_mm256_loadu_si256((const __m256i *)xq[c0 + b].qs), q4);                            \
+            pre[b] = PRE(_mm256_loadu_si256((const __m256i *)xq[c0 + b].qs), kind);                            \
         }                                                                                                    \
         const int64_t bo = c0 * bs;                                                                          \
         int64_t r = r0;                                                                                      \
@@ -138,21 +160,21 @@ ATTR void NAME(const void *w, const void *x, float *y, int64_t k, int64_t r0, in
                 _mm_prefetch(w1 + 2 * wrb + b * bs, _MM_HINT_T0);                                          \
                 const __m256i x0 = _mm256_loadu_si256((const __m256i *)xq[c0 + b].qs);                       \
                 const __m256i x1 = _mm256_loadu_si256((const __m256i *)xq[c0 + b + 1].qs);                   \
-                const __m256i p00 = BLOCK(w0, b, x0, pre[b], q4);                                            \
-                const __m256i p10 = BLOCK(w1, b, x0, pre[b], q4);                                            \
-                const __m256i p01 = BLOCK(w0, b + 1, x1, pre[b + 1], q4);                                    \
-                const __m256i p11 = BLOCK(w1, b + 1, x1, pre[b + 1], q4);                                    \
-                a0 = _mm256_fmadd_ps(tk_x86_block_factor(w0, b, q4, &dx[b]), _mm256_cvtepi32_ps(p00), a0); \
-                a1 = _mm256_fmadd_ps(tk_x86_block_factor(w1, b, q4, &dx[b]), _mm256_cvtepi32_ps(p10), a1); \
-                b0 = _mm256_fmadd_ps(tk_x86_block_factor(w0, b + 1, q4, &dx[b + 1]), _mm256_cvtepi32_ps(p01), b0); \
-                b1 = _mm256_fmadd_ps(tk_x86_block_factor(w1, b + 1, q4, &dx[b + 1]), _mm256_cvtepi32_ps(p11), b1); \
+                const __m256i p00 = BLOCK(w0, b, x0, pre[b], kind);                                            \
+                const __m256i p10 = BLOCK(w1, b, x0, pre[b], kind);                                            \
+                const __m256i p01 = BLOCK(w0, b + 1, x1, pre[b + 1], kind);                                    \
+                const __m256i p11 = BLOCK(w1, b + 1, x1, pre[b + 1], kind);                                    \
+                a0 = _mm256_fmadd_ps(tk_x86_block_factor(w0, b, kind, &dx[b]), _mm256_cvtepi32_ps(p00), a0); \
+                a1 = _mm256_fmadd_ps(tk_x86_block_factor(w1, b, kind, &dx[b]), _mm256_cvtepi32_ps(p10), a1); \
+                b0 = _mm256_fmadd_ps(tk_x86_block_factor(w0, b + 1, kind, &dx[b + 1]), _mm256_cvtepi32_ps(p01), b0); \
+                b1 = _mm256_fmadd_ps(tk_x86_block_factor(w1, b + 1, kind, &dx[b + 1]), _mm256_cvtepi32_ps(p11), b1); \
             }                                                                                                \
             for (; b < nc; b++) {                                                                            \
                 const __m256i x0 = _mm256_loadu_si256((const __m256i *)xq[c0 + b].qs);                       \
-                const __m256i p00 = BLOCK(w0, b, x0, pre[b], q4);                                            \
-                const __m256i p10 = BLOCK(w1, b, x0, pre[b], q4);                                            \
-                a0 = _mm256_fmadd_ps(tk_x86_block_factor(w0, b, q4, &dx[b]), _mm256_cvtepi32_ps(p00), a0); \
-                a1 = _mm256_fmadd_ps(tk_x86_block_factor(w1, b, q4, &dx[b]), _mm256_cvtepi32_ps(p10), a1); \
+                const __m256i p00 = BLOCK(w0, b, x0, pre[b], kind);                                            \
+                const __m256i p10 = BLOCK(w1, b, x0, pre[b], kind);                                            \
+                a0 = _mm256_fmadd_ps(tk_x86_block_factor(w0, b, kind, &dx[b]), _mm256_cvtepi32_ps(p00), a0); \
+                a1 = _mm256_fmadd_ps(tk_x86_block_factor(w1, b, kind, &dx[b]), _mm256_cvtepi32_ps(p10), a1); \
             }                                                                                                \
             const float s0 = tk_x86_hsum8(_mm256_add_ps(a0, b0)), s1 = tk_x86_hsum8(_mm256_add_ps(a1, b1));  \
             y[r] = c0 ? y[r] + s0 : s0;                                                                      \
@@ -163,8 +185,8 @@ ATTR void NAME(const void *w, const void *x, float *y, int64_t k, int64_t r0, in
             __m256 a0 = _mm256_setzero_ps();                                                                 \
             for (int64_t b = 0; b < nc; b++) {                                                               \
                 const __m256i x0 = _mm256_loadu_si256((const __m256i *)xq[c0 + b].qs);                       \
-                const __m256i p = BLOCK(w0, b, x0, pre[b], q4);                                              \
-                a0 = _mm256_fmadd_ps(tk_x86_block_factor(w0, b, q4, &dx[b]), _mm256_cvtepi32_ps(p), a0); \
+                const __m256i p = BLOCK(w0, b, x0, pre[b], kind);                                              \
+                a0 = _mm256_fmadd_ps(tk_x86_block_factor(w0, b, kind, &dx[b]), _mm256_cvtepi32_ps(p), a0); \
             }                                                                                                \
             const float s0 = tk_x86_hsum8(a0);                                                               \
             y[r] = c0 ? y[r] + s0 : s0;                                                                      \

@@ -176,6 +176,10 @@ public enum MatMul {
             gemv(w, x: x, y: y, pool: pool, isa: isa)
             return
         }
+        if w.dtype == .q5_0, m >= q5WideningRows {
+            widenedToQ8([w], pool: pool) { gemm($0[0], x: x, m: m, y: y, pool: pool, isa: isa, allowBF16: allowBF16) }
+            return
+        }
         let table = isa.table
         let dt = w.cDType
         let k = Int64(w.columns)
@@ -231,6 +235,10 @@ public enum MatMul {
         precondition(ws.count == ys.count && ws.count == prepacked.count && !ws.isEmpty, "gemm: one output and one prepacked entry per matrix")
         if m == 1 {
             gemv(ws, x: x, ys: ys, pool: pool, isa: isa)
+            return
+        }
+        if ws.allSatisfy({ $0.dtype == .q5_0 }), m >= q5WideningRows {
+            widenedToQ8(ws, pool: pool) { gemm($0, x: x, m: m, ys: ys, pool: pool, isa: isa, prepacked: ws.map { _ in nil }) }
             return
         }
         let first = ws[0], table = isa.table
@@ -329,7 +337,37 @@ public enum MatMul {
     /// Whether a product of `m` rows with `dtype` weights rounds weights and activations to bf16
     /// (the AMX tile GEMM) — what `Reference.gemm(_:x:m:bf16:)` reproduces.
     public static func roundsToBF16(_ dtype: DType, m: Int, isa: KernelISA = .current) -> Bool {
-        usesBF16Tiles(dtype, m: m, table: isa.table, allowF32: false)
+        usesBF16Tiles(multipliedAs(dtype, m: m), m: m, table: isa.table, allowF32: false)
+    }
+
+    /// From how many activation rows a q5_0 product widens its weights to q8_0 blocks
+    /// (`tk_q5_0_to_q8_0`: the same values exactly, the same q8_0 activations) and runs on the
+    /// q8_0 GEMMs, whose tiles reuse each weight across rows where q5_0's dot products decode
+    /// every block again for every row. Fewer rows (batched decoding) stay on the dot products:
+    /// widening a matrix costs about as much as a few rows' products.
+    public static let q5WideningRows = 16
+
+    /// The dtype a product of `m` rows with `dtype` weights runs as (q5_0 widened to q8_0).
+    static func multipliedAs(_ dtype: DType, m: Int) -> DType {
+        dtype == .q5_0 && m >= q5WideningRows ? .q8_0 : dtype
+    }
+
+    /// `ws` (q5_0) widened to q8_0 blocks in temporary memory, rows shared out over the pool.
+    private static func widenedToQ8(_ ws: [WeightMatrix], pool: ThreadPool, _ body: ([WeightMatrix]) -> Void) {
+        let bytes = ws.map { $0.rows * DType.q8_0.rowBytes(columns: $0.columns) }
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: bytes.reduce(0, +), alignment: 64)
+        defer { buffer.deallocate() }
+        var widened: [WeightMatrix] = []
+        var offset = 0
+        for (w, size) in zip(ws, bytes) {
+            let dst = buffer + offset
+            pool.parallelFor(w.rows, alignment: 16, minParts: parts(w.byteCount)) { r in
+                tk_q5_0_to_q8_0(w.data, dst, Int64(w.columns), Int64(r.lowerBound), Int64(r.upperBound))
+            }
+            widened.append(WeightMatrix(dtype: .q8_0, rows: w.rows, columns: w.columns, data: UnsafeRawPointer(dst)))
+            offset += size
+        }
+        body(widened)
     }
 
     /// The int8 GEMM whose activations are laid out once for all threads (`gemm_q8_packed_x`),
@@ -371,7 +409,7 @@ public enum MatMul {
     /// quantized weights only) and so can take an epilogue (`gemm(_:x:m:y:epilogue:)`); callers
     /// keep their separate pass where not.
     public static func fuses(_ dtype: DType, m: Int, isa: KernelISA = .current) -> Bool {
-        roundsToBF16(dtype, m: m, isa: isa) && isa.table.pointee.gemm_bf16_x_epilogue != nil
+        dtype.hasTileKernels && roundsToBF16(dtype, m: m, isa: isa) && isa.table.pointee.gemm_bf16_x_epilogue != nil
     }
 
     /// Y = X Wᵀ with `epilogue` applied as the outputs are stored; only where `fuses` says so.
@@ -409,6 +447,7 @@ public enum MatMul {
     /// instruction set has such a kernel (AMX: 32 rows or more, rounded to bf16 on the tiles).
     public static func usesQuantizedActivations(_ dtype: DType, m: Int, isa: KernelISA = .current) -> Bool {
         guard dtype.isQuantized else { return false }
+        let dtype = multipliedAs(dtype, m: m)
         if m == 1 || !dtype.hasTileKernels { return true }
         let dt: tk_dtype = dtype == .q8_0 ? TK_Q8_0 : TK_Q4_0
         return tk_gemm_prefers_f32(isa.table, dt, Int64(m)) == 0

@@ -299,6 +299,19 @@ static void test_quantize_q8_K(const tk_kernels *kt, long k, float scale) {
     free(x); free(q);
 }
 
+/// tk_q5_0_to_q8_0 gives the same values exactly, in two row ranges.
+static void test_q5_0_widening(long n, long k) {
+    void *w = make_weights(TK_Q5_0, n, k, 1.0f);
+    void *w8 = malloc((size_t)(tk_row_bytes(TK_Q8_0, k) * n));
+    tk_q5_0_to_q8_0(w, w8, k, 0, n / 2);
+    tk_q5_0_to_q8_0(w, w8, k, n / 2, n);
+    long differ = 0;
+    for (long r = 0; r < n; r++)
+        for (long c = 0; c < k; c++) differ += weight_at(TK_Q5_0, w, k, r, c) != weight_at(TK_Q8_0, w8, k, r, c);
+    check(differ == 0, "q5_0 widened to q8_0", "generic", 1, n, k, (double)differ);
+    free(w); free(w8);
+}
+
 /// exp_shifted, silu_mul and gelu_tanh_mul against libm in double precision, over the finite
 /// range of exp, with and without the `up` factor, at lengths that leave vector tails.
 static void test_elementwise(const tk_kernels *kt) {
@@ -591,6 +604,11 @@ int main(void) {
         }
         // Packed activations: several input slabs and several output blocks per range.
         if (kt->pack_x) for (int dt = 0; dt < 2; dt++) test_product(kt, (tk_dtype)dt, 300, 500, 600, 1.0f);
+        // K-quant GEMM: several 32-row unpacked groups, 4-row tails, many activation rows.
+        for (int dt = TK_Q4_K; dt <= TK_Q6_K; dt++) {
+            test_product(kt, (tk_dtype)dt, 9, 70, 512, 1.0f);
+            test_product(kt, (tk_dtype)dt, 33, 37, 768, 1e3f);
+        }
         // Zeros everywhere.
         for (int dt = 0; dt < TK_DTYPE_COUNT; dt++) test_product(kt, (tk_dtype)dt, 4, 4, 64, 0.0f);
         // Quantized weights against f32 activations (AMX: bf16 tiles): whole and
@@ -614,6 +632,8 @@ int main(void) {
             for (int dt = TK_Q8_0; dt <= TK_Q4_0; dt++)
                 if (kt->gemm_f32act[dt]) test_product(kt, (tk_dtype)dt, tiles[s][0], tiles[s][1], tiles[s][2], s == 0 ? 1e4f : 1.0f);
     }
+    test_q5_0_widening(7, 96);
+    test_q5_0_widening(40, 1024);
     static const long rows16[][3] = {{8, 16, 32}, {9, 17, 64}, {40, 70, 1024}, {100, 33, 96}, {13, 5, 160}};
     for (size_t s = 0; s < sizeof rows16 / sizeof rows16[0]; s++)
         for (int dt = TK_Q8_0; dt <= TK_Q4_0; dt++) test_avx2_equals_vnni((tk_dtype)dt, rows16[s][0], rows16[s][1], rows16[s][2]);

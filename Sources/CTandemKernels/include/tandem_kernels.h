@@ -298,6 +298,11 @@ int tk_gemm_prefers_f32(const tk_kernels *kt, tk_dtype dtype, int64_t m);
 void tk_gemm_blocked(tk_vec_dot_fn dot, tk_dtype dtype, const void *w, const void *x, float *y,
                      int64_t ldy, int64_t m, int64_t k, int64_t n0, int64_t n1);
 
+/// Rows [r0, r1) of a q5_0 matrix of `k` columns as q8_0 blocks at the same rows of `dst`: the same
+/// values exactly (d unchanged, q − 16 in [−16, 15] as int8), so a q5_0 product can run on the
+/// q8_0 GEMMs with the same q8_0 activations.
+void tk_q5_0_to_q8_0(const void *w, void *dst, int64_t k, int64_t r0, int64_t r1);
+
 /// Bytes of one row of `k` elements of `dtype`.
 int64_t tk_row_bytes(tk_dtype dtype, int64_t k);
 
