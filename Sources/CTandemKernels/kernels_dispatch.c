@@ -150,7 +150,7 @@ static const tk_kernels tk_generic = {
 /// their matrix products, element-wise and attention kernels and peak probe.
 #define TK_X86_COMMON                                                                             \
     .quantize_row_q8_0 = tk_quantize_row_q8_0_avx2,                                               \
-    .quantize_row_q8_K = tk_quantize_row_q8_K_generic,                                            \
+    .quantize_row_q8_K = tk_quantize_row_q8_K_avx2,                                               \
     .f32_to_f16 = tk_f32_to_f16_avx2,                                                             \
     .vec_dot = {tk_vec_dot_f32_avx2, tk_vec_dot_f16_avx2, tk_vec_dot_q8_0_q8_0_avx2,              \
                 tk_vec_dot_q4_0_q8_0_avx2, tk_vec_dot_q5_0_q8_0_avx2, tk_vec_dot_q4_K_q8_K_avx2,  \

@@ -147,51 +147,40 @@ void tk_quantize_row_q8_K_generic(const float *x, tk_block_q8_K *y, int64_t k) {
 // The K-quant dot products: integer sums per sub-block times its integer scale, one float
 // multiply-add per super-block for the scales and one for the mins (through q8_K's bsums).
 
-float tk_vec_dot_q4_K_q8_K_generic(const void *w, const void *x, int64_t k) {
-    const tk_block_q4_K *a = (const tk_block_q4_K *)w;
+/// q4_K and q5_K (`q5`): the same blocks up to q5_K's fifth bits in `qh` before the nibbles.
+static float dot_k4(const void *w, const void *x, int64_t k, int q5) {
+    const size_t bytes = q5 ? sizeof(tk_block_q5_K) : sizeof(tk_block_q4_K);
     const tk_block_q8_K *b = (const tk_block_q8_K *)x;
     const int64_t nb = k / TK_QK_K;
     float sum = 0.0f;
     for (int64_t i = 0; i < nb; i++) {
+        const char *blk = (const char *)w + i * bytes;
+        const tk_block_q5_K *a5 = (const tk_block_q5_K *)blk;
+        const tk_block_q4_K *a4 = (const tk_block_q4_K *)blk;
+        const uint8_t *qs = q5 ? a5->qs : a4->qs;
         int32_t sumi = 0, summ = 0;
         for (int j = 0; j < 8; j++) {
             uint8_t sc, m;
-            tk_scale_min_k4(j, a[i].scales, &sc, &m);
-            const uint8_t *q = a[i].qs + 32 * (j / 2);
+            tk_scale_min_k4(j, a4->scales, &sc, &m);  // d, dmin and scales lead both types
+            const uint8_t *q = qs + 32 * (j / 2);
             const int8_t *q8 = b[i].qs + 32 * j;
             const int shift = (j & 1) * 4;
             int32_t s = 0;
-            for (int l = 0; l < 32; l++) s += ((q[l] >> shift) & 0x0F) * q8[l];
+            for (int l = 0; l < 32; l++) {
+                const int hi = q5 ? ((a5->qh[l] >> j) & 1) << 4 : 0;
+                s += (((q[l] >> shift) & 0x0F) | hi) * q8[l];
+            }
             sumi += sc * s;
             summ += m * (b[i].bsums[2 * j] + b[i].bsums[2 * j + 1]);
         }
-        sum += tk_half_to_float(a[i].d) * b[i].d * (float)sumi - tk_half_to_float(a[i].dmin) * b[i].d * (float)summ;
+        sum += tk_half_to_float(a4->d) * b[i].d * (float)sumi - tk_half_to_float(a4->dmin) * b[i].d * (float)summ;
     }
     return sum;
 }
 
-float tk_vec_dot_q5_K_q8_K_generic(const void *w, const void *x, int64_t k) {
-    const tk_block_q5_K *a = (const tk_block_q5_K *)w;
-    const tk_block_q8_K *b = (const tk_block_q8_K *)x;
-    const int64_t nb = k / TK_QK_K;
-    float sum = 0.0f;
-    for (int64_t i = 0; i < nb; i++) {
-        int32_t sumi = 0, summ = 0;
-        for (int j = 0; j < 8; j++) {
-            uint8_t sc, m;
-            tk_scale_min_k4(j, a[i].scales, &sc, &m);
-            const uint8_t *q = a[i].qs + 32 * (j / 2);
-            const int8_t *q8 = b[i].qs + 32 * j;
-            const int shift = (j & 1) * 4;
-            int32_t s = 0;
-            for (int l = 0; l < 32; l++) s += (((q[l] >> shift) & 0x0F) | (((a[i].qh[l] >> j) & 1) << 4)) * q8[l];
-            sumi += sc * s;
-            summ += m * (b[i].bsums[2 * j] + b[i].bsums[2 * j + 1]);
-        }
-        sum += tk_half_to_float(a[i].d) * b[i].d * (float)sumi - tk_half_to_float(a[i].dmin) * b[i].d * (float)summ;
-    }
-    return sum;
-}
+float tk_vec_dot_q4_K_q8_K_generic(const void *w, const void *x, int64_t k) { return dot_k4(w, x, k, 0); }
+
+float tk_vec_dot_q5_K_q8_K_generic(const void *w, const void *x, int64_t k) { return dot_k4(w, x, k, 1); }
 
 float tk_vec_dot_q6_K_q8_K_generic(const void *w, const void *x, int64_t k) {
     const tk_block_q6_K *a = (const tk_block_q6_K *)w;

@@ -63,6 +63,49 @@ TK_AVX2 void tk_quantize_row_q8_0_avx2(const float *x, tk_block_q8_0 *y, int64_t
     }
 }
 
+/// quantize_row_q8_K_generic's bytes, scales and sums exactly: the same value of largest
+/// magnitude (the first, as its strict comparison keeps), the same product iscale·x rounded
+/// to nearest even (vroundps as nearbyintf), capped at 127.
+TK_AVX2 void tk_quantize_row_q8_K_avx2(const float *x, tk_block_q8_K *y, int64_t k) {
+    const int64_t nb = k / TK_QK_K;
+    const __m256 sign_bit = _mm256_set1_ps(-0.0f);
+    for (int64_t i = 0; i < nb; i++, x += TK_QK_K) {
+        __m256 amax = _mm256_setzero_ps();
+        for (int j = 0; j < TK_QK_K; j += 8) amax = _mm256_max_ps(amax, _mm256_andnot_ps(sign_bit, _mm256_loadu_ps(x + j)));
+        __m128 m4 = _mm_max_ps(_mm256_extractf128_ps(amax, 1), _mm256_castps256_ps128(amax));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+        const float top = _mm_cvtss_f32(m4);
+        if (!(top > 0.0f)) {  // all zeros (or NaN, which the reference also leaves at zero)
+            memset(&y[i], 0, sizeof y[i]);
+            continue;
+        }
+        float max = 0.0f;
+        for (int j = 0; j < TK_QK_K; j++)
+            if (__builtin_fabsf(x[j]) == top) { max = x[j]; break; }
+        const float iscale = -127.0f / max;
+        const __m256 mul = _mm256_set1_ps(iscale), cap = _mm256_set1_ps(127.0f);
+        for (int j = 0; j < TK_QK_K; j += 32) {
+            __m256i q[4];
+            for (int t = 0; t < 4; t++) {
+                const __m256 v = _mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(x + j + 8 * t), mul),
+                                                 _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+                q[t] = _mm256_cvtps_epi32(_mm256_min_ps(v, cap));
+            }
+            const __m256i q16 = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+            const __m256i bytes = _mm256_permutevar8x32_epi32(q16, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+            _mm256_storeu_si256((__m256i *)(y[i].qs + j), bytes);
+            // Sums of each 16: pairs (maddubs by 1), fours (madd by 1), then two horizontal adds.
+            const __m256i fours = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), bytes), _mm256_set1_epi16(1));
+            const __m256i h = _mm256_hadd_epi32(fours, fours);
+            const __m256i sixteen = _mm256_hadd_epi32(h, h);
+            y[i].bsums[j / 16] = (int16_t)_mm256_extract_epi32(sixteen, 0);
+            y[i].bsums[j / 16 + 1] = (int16_t)_mm256_extract_epi32(sixteen, 4);
+        }
+        y[i].d = 1.0f / iscale;
+    }
+}
+
 TK_AVX2 float tk_vec_dot_f32_avx2(const void *w, const void *x, int64_t k) {
     const float *a = (const float *)w, *b = (const float *)x;
     __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
@@ -188,63 +231,47 @@ TK_AVX2_INLINE int32_t k4_scales_and_mins(const uint8_t *packed, const int16_t *
     return summ;
 }
 
-TK_AVX2 float tk_vec_dot_q4_K_q8_K_avx2(const void *w, const void *x, int64_t k) {
-    const tk_block_q4_K *a = (const tk_block_q4_K *)w;
-    const tk_block_q8_K *b = (const tk_block_q8_K *)x;
-    const int64_t nb = k / TK_QK_K;
-    const __m256i low4 = _mm256_set1_epi8(0x0F);
-    __m256 acc = _mm256_setzero_ps();
-    float mins = 0.0f;
-    for (int64_t i = 0; i < nb; i++) {
-        int16_t sc[8];
-        const int32_t summ = k4_scales_and_mins(a[i].scales, b[i].bsums, sc);
-        __m256i sumi = _mm256_setzero_si256();
-        for (int j = 0; j < 4; j++) {
-            const __m256i q4 = _mm256_loadu_si256((const __m256i *)(a[i].qs + 32 * j));
-            const __m256i lo = _mm256_and_si256(q4, low4), hi = _mm256_and_si256(_mm256_srli_epi16(q4, 4), low4);
-            const __m256i p0 = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)(b[i].qs + 64 * j)));
-            const __m256i p1 = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(b[i].qs + 64 * j + 32)));
-            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p0, _mm256_set1_epi16(sc[2 * j])));
-            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p1, _mm256_set1_epi16(sc[2 * j + 1])));
-        }
-        const float dy = b[i].d;
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(tk_x86_half(a[i].d) * dy), _mm256_cvtepi32_ps(sumi), acc);
-        mins += tk_x86_half(a[i].dmin) * dy * (float)summ;
-    }
-    return tk_x86_hsum8(acc) - mins;
-}
-
-TK_AVX2 float tk_vec_dot_q5_K_q8_K_avx2(const void *w, const void *x, int64_t k) {
-    const tk_block_q5_K *a = (const tk_block_q5_K *)w;
+/// q4_K and q5_K (`q5`, a constant after inlining): q5_K's fifth bits come from `qh`, bit 2j
+/// of qh[l] for sub-block 2j and 2j + 1 for 2j + 1 (16-bit shifts: only each byte's own bit
+/// survives the mask).
+TK_AVX2_INLINE float dot_k4(const void *w, const void *x, int64_t k, int q5) {
+    const size_t bytes = q5 ? sizeof(tk_block_q5_K) : sizeof(tk_block_q4_K);
     const tk_block_q8_K *b = (const tk_block_q8_K *)x;
     const int64_t nb = k / TK_QK_K;
     const __m256i low4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
     __m256 acc = _mm256_setzero_ps();
     float mins = 0.0f;
     for (int64_t i = 0; i < nb; i++) {
+        const char *blk = (const char *)w + i * bytes;
+        const tk_block_q5_K *a5 = (const tk_block_q5_K *)blk;
+        const tk_block_q4_K *a4 = (const tk_block_q4_K *)blk;  // d, dmin and scales lead both types
+        const uint8_t *qs = q5 ? a5->qs : a4->qs;
         int16_t sc[8];
-        const int32_t summ = k4_scales_and_mins(a[i].scales, b[i].bsums, sc);
-        const __m256i qh = _mm256_loadu_si256((const __m256i *)a[i].qh);
+        const int32_t summ = k4_scales_and_mins(a4->scales, b[i].bsums, sc);
+        const __m256i qh = q5 ? _mm256_loadu_si256((const __m256i *)a5->qh) : _mm256_setzero_si256();
         __m256i sumi = _mm256_setzero_si256();
         for (int j = 0; j < 4; j++) {
-            const __m256i q4 = _mm256_loadu_si256((const __m256i *)(a[i].qs + 32 * j));
-            // Bit 2j of qh[l] is the fifth bit of sub-block 2j, bit 2j + 1 of sub-block 2j + 1
-            // (16-bit shifts: only each byte's own bit survives the mask).
-            const __m256i h0 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * j), one), 4);
-            const __m256i h1 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * j + 1), one), 4);
-            const __m256i lo = _mm256_or_si256(_mm256_and_si256(q4, low4), h0);
-            const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q4, 4), low4), h1);
+            const __m256i q4 = _mm256_loadu_si256((const __m256i *)(qs + 32 * j));
+            __m256i lo = _mm256_and_si256(q4, low4), hi = _mm256_and_si256(_mm256_srli_epi16(q4, 4), low4);
+            if (q5) {
+                lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * j), one), 4));
+                hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * j + 1), one), 4));
+            }
             const __m256i p0 = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)(b[i].qs + 64 * j)));
             const __m256i p1 = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(b[i].qs + 64 * j + 32)));
             sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p0, _mm256_set1_epi16(sc[2 * j])));
             sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p1, _mm256_set1_epi16(sc[2 * j + 1])));
         }
         const float dy = b[i].d;
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(tk_x86_half(a[i].d) * dy), _mm256_cvtepi32_ps(sumi), acc);
-        mins += tk_x86_half(a[i].dmin) * dy * (float)summ;
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(tk_x86_half(a4->d) * dy), _mm256_cvtepi32_ps(sumi), acc);
+        mins += tk_x86_half(a4->dmin) * dy * (float)summ;
     }
     return tk_x86_hsum8(acc) - mins;
 }
+
+TK_AVX2 float tk_vec_dot_q4_K_q8_K_avx2(const void *w, const void *x, int64_t k) { return dot_k4(w, x, k, 0); }
+
+TK_AVX2 float tk_vec_dot_q5_K_q8_K_avx2(const void *w, const void *x, int64_t k) { return dot_k4(w, x, k, 1); }
 
 TK_AVX2 float tk_vec_dot_q6_K_q8_K_avx2(const void *w, const void *x, int64_t k) {
     const tk_block_q6_K *a = (const tk_block_q6_K *)w;

@@ -82,6 +82,7 @@ float tk_vec_dot_f16_avx2(const void *w, const void *x, int64_t k);
 float tk_vec_dot_q8_0_q8_0_avx2(const void *w, const void *x, int64_t k);
 float tk_vec_dot_q4_0_q8_0_avx2(const void *w, const void *x, int64_t k);
 float tk_vec_dot_q5_0_q8_0_avx2(const void *w, const void *x, int64_t k);
+void tk_quantize_row_q8_K_avx2(const float *x, tk_block_q8_K *y, int64_t k);
 float tk_vec_dot_q4_K_q8_K_avx2(const void *w, const void *x, int64_t k);
 float tk_vec_dot_q5_K_q8_K_avx2(const void *w, const void *x, int64_t k);
 float tk_vec_dot_q6_K_q8_K_avx2(const void *w, const void *x, int64_t k);
