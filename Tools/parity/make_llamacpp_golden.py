@@ -14,6 +14,8 @@ llama.cpp (through llama-cpp-python, which builds it from source) records:
     is measured against: llama.cpp's results depend on its batch size.
 
     python Tools/parity/make_llamacpp_golden.py PARITY_DIR Tests/Fixtures/llamacpp/smollm2.json
+    python Tools/parity/make_llamacpp_golden.py --gguf "$(scripts/fetch-gguf.sh qwen2.5-coder-0.5b)" \
+        Tests/Fixtures/llamacpp/qwen2.5-coder-0.5b.json     # the native K-quants, 8 Qwen prompts
 
 Needs llama-cpp-python (Tools/parity/requirements.txt). Greedy decoding and 2 threads; llama.cpp's
 CPU backend is deterministic for a fixed thread count and batch size. The f32 model runs with an
@@ -46,6 +48,19 @@ PROMPTS = [
     "<|im_start|>user\nTranslate to French: I like apples and cheese.<|im_end|>\n<|im_start|>assistant\n",
     "<|im_start|>user\nWrite a haiku about autumn leaves.<|im_end|>\n<|im_start|>assistant\n",
 ]
+# Qwen2.5-Coder-Instruct (the native Q4_K_M file, `--gguf`): code to complete, and requests
+# through its ChatML template with the system prompt its template adds by default.
+QWEN_SYSTEM = "<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\n"
+QWEN_PROMPTS = [
+    "def fibonacci(n):\n    ",
+    "import numpy as np\n\ndef normalize(v):\n    \"\"\"Scale v to unit length.\"\"\"\n",
+    "// Binary search in a sorted array\nint search(const int *a, int n, int key) {\n",
+    "The quick brown fox",
+    QWEN_SYSTEM + "<|im_start|>user\nWrite a Python function that checks whether a number is prime.<|im_end|>\n<|im_start|>assistant\n",
+    QWEN_SYSTEM + "<|im_start|>user\nWhat does `git rebase -i HEAD~3` do?<|im_end|>\n<|im_start|>assistant\n",
+    QWEN_SYSTEM + "<|im_start|>user\nReverse a string in JavaScript.<|im_end|>\n<|im_start|>assistant\n",
+    QWEN_SYSTEM + "<|im_start|>user\nExplain what a hash map is in one sentence.<|im_end|>\n<|im_start|>assistant\n",
+]
 NEW_TOKENS = 64
 TOP = 10
 
@@ -74,7 +89,7 @@ def greedy(llm: Llama, ids: list, eos: int) -> tuple[np.ndarray, list, list]:
     return scores, generated, margins
 
 
-def run(path: Path, kv_f32: bool) -> dict:
+def run(path: Path, kv_f32: bool, prompts: list[str] = PROMPTS) -> dict:
     cache = {"type_k": llama_cpp.GGML_TYPE_F32, "type_v": llama_cpp.GGML_TYPE_F32} if kv_f32 else {}
     llm = Llama(model_path=str(path), n_ctx=1024, n_batch=512, n_threads=2, n_threads_batch=2,
                 logits_all=True, verbose=False, seed=0, **cache)
@@ -82,7 +97,7 @@ def run(path: Path, kv_f32: bool) -> dict:
                    logits_all=True, verbose=False, seed=0, **cache)
     eos = llm.token_eos()
     cases = []
-    for text in PROMPTS:
+    for text in prompts:
         ids = llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
         scores, generated, margins = greedy(llm, ids, eos)
         prompt_top = [top(row) for row in scores]
@@ -106,12 +121,16 @@ def run(path: Path, kv_f32: bool) -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("parity_dir", type=Path, help="where make_parity_gguf.py wrote the GGUF files")
+    parser.add_argument("parity_dir", type=Path, nargs="?", help="where make_parity_gguf.py wrote the GGUF files")
     parser.add_argument("output", type=Path)
     parser.add_argument("--dtypes", nargs="+", default=["q8_0", "q4_0", "f32"], choices=["q8_0", "q4_0", "f32"])
+    parser.add_argument("--gguf", type=Path, help="instead: one GGUF as it was downloaded (Qwen2.5-Coder Q4_K_M), "
+                        "recorded under the key 'native' with the Qwen prompts")
     args = parser.parse_args()
     models = {}
-    for dtype in args.dtypes:
+    if args.gguf:
+        models["native"] = run(args.gguf, kv_f32=False, prompts=QWEN_PROMPTS)
+    for dtype in [] if args.gguf else args.dtypes:
         path = next(args.parity_dir.glob(f"*.{dtype}.gguf"))
         models[dtype] = run(path, kv_f32=dtype == "f32")
         print(f"{dtype}: {path.name}", file=sys.stderr)
