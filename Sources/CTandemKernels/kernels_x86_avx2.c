@@ -219,35 +219,54 @@ TK_AVX2 float tk_vec_dot_q5_0_q8_0_avx2(const void *w, const void *x, int64_t k)
 // a `madd` by the sub-block's scale widens to int32. The mins (q4_K, q5_K) and q6_K's offset of
 // 32 are Σ scale·(sum of 16 activations), from q8_K's bsums, in scalar code.
 
-/// Σ m_j · (bsums of sub-block j) over a q4_K/q5_K block, and its 8 scales in `sc`.
-TK_AVX2_INLINE int32_t k4_scales_and_mins(const uint8_t *packed, const int16_t *bsums, int16_t sc[8]) {
-    int32_t summ = 0;
-    for (int j = 0; j < 8; j++) {
-        uint8_t s, m;
-        tk_scale_min_k4(j, packed, &s, &m);
-        sc[j] = s;
-        summ += m * (bsums[2 * j] + bsums[2 * j + 1]);
-    }
-    return summ;
+/// A q4_K/q5_K block's 12 packed bytes (see tk_scale_min_k4) as two vectors of 8 int16: the
+/// scales and the mins of sub-blocks 0…7, unpacked with 32-bit word arithmetic instead of 16 byte
+/// lookups: with words w0, w1, w2, scale j < 4 is byte j of w0 & 0x3f…, min j < 4 byte j of
+/// w1 & 0x3f…, scale 4 + j byte j of (w2 & 0x0f…) | ((w0 >> 6) & 0x03…) << 4, min 4 + j byte j of
+/// ((w2 >> 4) & 0x0f…) | ((w1 >> 6) & 0x03…) << 4.
+TK_AVX2_INLINE void k4_unpack_scales(const uint8_t *packed, __m128i *scales, __m128i *mins) {
+    uint32_t w[3];
+    memcpy(w, packed, 12);
+    const uint32_t k6 = 0x3f3f3f3fu, k4 = 0x0f0f0f0fu, k2 = 0x03030303u;
+    const uint64_t sc = (uint64_t)(w[0] & k6) | (uint64_t)((w[2] & k4) | (((w[0] >> 6) & k2) << 4)) << 32;
+    const uint64_t mn = (uint64_t)(w[1] & k6) | (uint64_t)(((w[2] >> 4) & k4) | (((w[1] >> 6) & k2) << 4)) << 32;
+    *scales = _mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)sc));
+    *mins = _mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)mn));
 }
+
+/// Shuffle masks that spread int16 lane j of a 128-bit vector (broadcast to both halves) over
+/// all 16 lanes: the scale of sub-block j for `madd`.
+static const int8_t k4_spread[8][32] = {
+#define K4_ROW(j) {2 * j, 2 * j + 1, 2 * j, 2 * j + 1, 2 * j, 2 * j + 1, 2 * j, 2 * j + 1, 2 * j, 2 * j + 1, 2 * j, 2 * j + 1, \
+                   2 * j, 2 * j + 1, 2 * j, 2 * j + 1, 2 * j, 2 * j + 1, 2 * j, 2 * j + 1, 2 * j, 2 * j + 1, 2 * j, 2 * j + 1, \
+                   2 * j, 2 * j + 1, 2 * j, 2 * j + 1, 2 * j, 2 * j + 1, 2 * j, 2 * j + 1}
+    K4_ROW(0), K4_ROW(1), K4_ROW(2), K4_ROW(3), K4_ROW(4), K4_ROW(5), K4_ROW(6), K4_ROW(7),
+#undef K4_ROW
+};
 
 /// q4_K and q5_K (`q5`, a constant after inlining): q5_K's fifth bits come from `qh`, bit 2j
 /// of qh[l] for sub-block 2j and 2j + 1 for 2j + 1 (16-bit shifts: only each byte's own bit
-/// survives the mask).
+/// survives the mask). The mins go through q8_K's bsums: Σ_j m_j · (bsums[2j] + bsums[2j+1]) is
+/// one madd of the mins with the pair sums of the bsums, kept as 4 lanes across blocks.
 TK_AVX2_INLINE float dot_k4(const void *w, const void *x, int64_t k, int q5) {
     const size_t bytes = q5 ? sizeof(tk_block_q5_K) : sizeof(tk_block_q4_K);
     const tk_block_q8_K *b = (const tk_block_q8_K *)x;
     const int64_t nb = k / TK_QK_K;
     const __m256i low4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
     __m256 acc = _mm256_setzero_ps();
-    float mins = 0.0f;
+    __m128 accm = _mm_setzero_ps();
     for (int64_t i = 0; i < nb; i++) {
         const char *blk = (const char *)w + i * bytes;
         const tk_block_q5_K *a5 = (const tk_block_q5_K *)blk;
         const tk_block_q4_K *a4 = (const tk_block_q4_K *)blk;  // d, dmin and scales lead both types
         const uint8_t *qs = q5 ? a5->qs : a4->qs;
-        int16_t sc[8];
-        const int32_t summ = k4_scales_and_mins(a4->scales, b[i].bsums, sc);
+        __m128i sc128, mins;
+        k4_unpack_scales(a4->scales, &sc128, &mins);
+        const __m128i pairs = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)b[i].bsums),
+                                             _mm_loadu_si128((const __m128i *)(b[i].bsums + 8)));
+        const float dy = b[i].d;
+        accm = _mm_fmadd_ps(_mm_set1_ps(tk_x86_half(a4->dmin) * dy), _mm_cvtepi32_ps(_mm_madd_epi16(mins, pairs)), accm);
+        const __m256i scales = _mm256_broadcastsi128_si256(sc128);
         const __m256i qh = q5 ? _mm256_loadu_si256((const __m256i *)a5->qh) : _mm256_setzero_si256();
         __m256i sumi = _mm256_setzero_si256();
         for (int j = 0; j < 4; j++) {
@@ -259,19 +278,28 @@ TK_AVX2_INLINE float dot_k4(const void *w, const void *x, int64_t k, int q5) {
             }
             const __m256i p0 = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)(b[i].qs + 64 * j)));
             const __m256i p1 = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(b[i].qs + 64 * j + 32)));
-            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p0, _mm256_set1_epi16(sc[2 * j])));
-            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p1, _mm256_set1_epi16(sc[2 * j + 1])));
+            const __m256i s0 = _mm256_shuffle_epi8(scales, _mm256_loadu_si256((const __m256i *)k4_spread[2 * j]));
+            const __m256i s1 = _mm256_shuffle_epi8(scales, _mm256_loadu_si256((const __m256i *)k4_spread[2 * j + 1]));
+            sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(_mm256_madd_epi16(p0, s0), _mm256_madd_epi16(p1, s1)));
         }
-        const float dy = b[i].d;
         acc = _mm256_fmadd_ps(_mm256_set1_ps(tk_x86_half(a4->d) * dy), _mm256_cvtepi32_ps(sumi), acc);
-        mins += tk_x86_half(a4->dmin) * dy * (float)summ;
     }
-    return tk_x86_hsum8(acc) - mins;
+    __m128 m = _mm_add_ps(accm, _mm_movehl_ps(accm, accm));
+    m = _mm_add_ss(m, _mm_movehdup_ps(m));
+    return tk_x86_hsum8(acc) - _mm_cvtss_f32(m);
 }
 
 TK_AVX2 float tk_vec_dot_q4_K_q8_K_avx2(const void *w, const void *x, int64_t k) { return dot_k4(w, x, k, 0); }
 
 TK_AVX2 float tk_vec_dot_q5_K_q8_K_avx2(const void *w, const void *x, int64_t k) { return dot_k4(w, x, k, 1); }
+
+/// Byte shuffles that make 8 copies of scale g then 8 of scale g + 1 (g = 0, 2, …, 14): q6_K's
+/// scales for 32 values, widened to int16 for `madd`.
+static const int8_t k6_pair[8][16] = {
+#define K6_ROW(g) {g, g, g, g, g, g, g, g, g + 1, g + 1, g + 1, g + 1, g + 1, g + 1, g + 1, g + 1}
+    K6_ROW(0), K6_ROW(2), K6_ROW(4), K6_ROW(6), K6_ROW(8), K6_ROW(10), K6_ROW(12), K6_ROW(14),
+#undef K6_ROW
+};
 
 TK_AVX2 float tk_vec_dot_q6_K_q8_K_avx2(const void *w, const void *x, int64_t k) {
     const tk_block_q6_K *a = (const tk_block_q6_K *)w;
@@ -280,10 +308,10 @@ TK_AVX2 float tk_vec_dot_q6_K_q8_K_avx2(const void *w, const void *x, int64_t k)
     const __m256i low4 = _mm256_set1_epi8(0x0F), two = _mm256_set1_epi8(3);
     __m256 acc = _mm256_setzero_ps();
     for (int64_t i = 0; i < nb; i++) {
-        const int8_t *sc = a[i].scales;
-        int32_t offset = 0;  // Σ scale · (sum of its 16 activations): the −32 of every value
-        for (int g = 0; g < 16; g++) offset += sc[g] * b[i].bsums[g];
-        __m256i sumi = _mm256_setzero_si256();
+        const __m128i sc8 = _mm_loadu_si128((const __m128i *)a[i].scales);
+        // The −32 of every value: 32 · Σ_g scale_g · (sum of its 16 activations), as 8 lanes.
+        const __m256i offset = _mm256_madd_epi16(_mm256_cvtepi8_epi16(sc8), _mm256_loadu_si256((const __m256i *)b[i].bsums));
+        __m256i sumi = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(offset, 5));
         for (int n = 0; n < 2; n++) {
             const __m256i l0 = _mm256_loadu_si256((const __m256i *)(a[i].ql + 64 * n));
             const __m256i l1 = _mm256_loadu_si256((const __m256i *)(a[i].ql + 64 * n + 32));
@@ -296,14 +324,13 @@ TK_AVX2 float tk_vec_dot_q6_K_q8_K_avx2(const void *w, const void *x, int64_t k)
                 _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low4),
                                 _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), two), 4)),
             };
-            for (int s = 0; s < 4; s++) {
-                const int g = 8 * n + 2 * s;  // the scales of elements 16g … 16g + 31
-                const __m256i p = _mm256_maddubs_epi16(q[s], _mm256_loadu_si256((const __m256i *)(b[i].qs + 128 * n + 32 * s)));
-                const __m256i scale = _mm256_set_m128i(_mm_set1_epi16(sc[g + 1]), _mm_set1_epi16(sc[g]));
+            for (int t = 0; t < 4; t++) {
+                // Values 128n + 32t …: scales 8n + 2t and 8n + 2t + 1.
+                const __m256i p = _mm256_maddubs_epi16(q[t], _mm256_loadu_si256((const __m256i *)(b[i].qs + 128 * n + 32 * t)));
+                const __m256i scale = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(sc8, _mm_loadu_si128((const __m128i *)k6_pair[4 * n + t])));
                 sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, scale));
             }
         }
-        sumi = _mm256_sub_epi32(sumi, _mm256_setr_epi32(32 * offset, 0, 0, 0, 0, 0, 0, 0));
         acc = _mm256_fmadd_ps(_mm256_set1_ps(tk_x86_half(a[i].d) * b[i].d), _mm256_cvtepi32_ps(sumi), acc);
     }
     return tk_x86_hsum8(acc);
