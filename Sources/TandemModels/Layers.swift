@@ -139,6 +139,12 @@ public struct Linear: @unchecked Sendable {
     /// weights that get none.
     public var prepackedBytes: Int { PrepackedWeights.byteCount(for: weight) }
 
+    /// Bytes of the temporary q8_0 copy a product of `rows` rows makes of q5_0 weights
+    /// (`MatMul.q5WideningRows`); 0 otherwise. For memory budgets.
+    public func widenedBytes(rows: Int) -> Int {
+        weight.dtype == .q5_0 && rows >= MatMul.q5WideningRows ? weight.rows * DType.q8_0.rowBytes(columns: weight.columns) : 0
+    }
+
     /// Whether `rows` rows can go through `callAsFunction(_:rows:into:epilogue:pool:)`: no bias,
     /// and a product on the tile GEMM (`MatMul.fuses`).
     public func fuses(rows: Int) -> Bool { bias == nil && MatMul.fuses(weight.dtype, m: rows) }

@@ -59,6 +59,19 @@ struct KQuantParityTests {
         #expect(tokens <= 1e-4 && prompt <= 1e-4, "f32 maxdiff \(tokens), prompt pass \(prompt)")
     }
 
+    /// A prompt pass's working set counts the q8_0 copy its q5_0 products widen to (here layer
+    /// 0's o projection, 256 × 256), from 16 rows on and not below.
+    @Test func workingBytesCountTheWidenedQ5Copy() throws {
+        let (file, runner) = try Self.open(keepSourceTypes: true)
+        let model = try #require(runner.model as? LlamaModel)
+        let o = try #require(file.tensor("model.layers.0.self_attn.o_proj.weight"))
+        #expect(o.dtype == .q5_0)
+        let copy = o.shape[0] * DType.q8_0.rowBytes(columns: o.shape[1])
+        let perRow = (model.workingBytes(rows: 15) - model.workingBytes(rows: 14))
+        // Beyond the rows' own growth, 16 rows add the copy.
+        #expect(model.workingBytes(rows: 16) - model.workingBytes(rows: 15) >= perRow + copy)
+    }
+
     @Test func nativeBlocksAreKeptAndMatchTransformers() throws {
         let (file, runner) = try Self.open(keepSourceTypes: true)
         let source = try GGUFFile(path: Fixtures.path(Self.gguf))
