@@ -168,51 +168,45 @@ TK_AVX2 float tk_vec_dot_q8_0_q8_0_avx2(const void *w, const void *x, int64_t k)
     return tk_x86_hsum8(_mm256_add_ps(acc0, acc1));
 }
 
-TK_AVX2 float tk_vec_dot_q4_0_q8_0_avx2(const void *w, const void *x, int64_t k) {
-    const tk_block_q4_0 *a = (const tk_block_q4_0 *)w;
+/// The half scale at `p` (memcpy: blocks of 18 or 22 bytes).
+TK_AVX2_INLINE uint16_t tk_x86_u16(const char *p) {
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return h;
+}
+
+/// Block i's 32 signed values of a q4_0 row (nibbles − 8) or a q5_0 row (`q5`: 5-bit − 16).
+TK_AVX2_INLINE __m256i q4q5_values(const void *w, int64_t i, int q5) {
+    return q5 ? _mm256_sub_epi8(tk_x86_q5_0_values((const tk_block_q5_0 *)w + i), _mm256_set1_epi8(16))
+              : _mm256_sub_epi8(tk_x86_nibbles32(((const tk_block_q4_0 *)w + i)->qs), _mm256_set1_epi8(8));
+}
+
+/// q4_0 and q5_0 against q8_0 (`q5` a constant after inlining; both blocks lead with the scale).
+TK_AVX2_INLINE float dot_q4q5(const void *w, const void *x, int64_t k, int q5) {
     const tk_block_q8_0 *b = (const tk_block_q8_0 *)x;
-    const int64_t nb = k / TK_QK;
-    const __m256i off = _mm256_set1_epi8(8);
+    const int64_t nb = k / TK_QK, bytes = q5 ? (int64_t)sizeof(tk_block_q5_0) : (int64_t)sizeof(tk_block_q4_0);
+    const char *row = (const char *)w;
+#define TK_WD(i) tk_x86_half(tk_x86_u16(row + (i) * bytes))
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
     int64_t i = 0;
     for (; i + 2 <= nb; i += 2) {
-        const __m256 d0 = _mm256_set1_ps(tk_x86_half(a[i].d) * tk_x86_half(b[i].d));
-        const __m256 d1 = _mm256_set1_ps(tk_x86_half(a[i + 1].d) * tk_x86_half(b[i + 1].d));
-        const __m256i w0 = _mm256_sub_epi8(tk_x86_nibbles32(a[i].qs), off);
-        const __m256i w1 = _mm256_sub_epi8(tk_x86_nibbles32(a[i + 1].qs), off);
+        const __m256 d0 = _mm256_set1_ps(TK_WD(i) * tk_x86_half(b[i].d));
+        const __m256 d1 = _mm256_set1_ps(TK_WD(i + 1) * tk_x86_half(b[i + 1].d));
+        const __m256i w0 = q4q5_values(w, i, q5), w1 = q4q5_values(w, i + 1, q5);
         acc0 = _mm256_fmadd_ps(d0, mul_sum_i8_pairs_float(w0, _mm256_loadu_si256((const __m256i *)b[i].qs)), acc0);
         acc1 = _mm256_fmadd_ps(d1, mul_sum_i8_pairs_float(w1, _mm256_loadu_si256((const __m256i *)b[i + 1].qs)), acc1);
     }
     for (; i < nb; i++) {
-        const __m256 d0 = _mm256_set1_ps(tk_x86_half(a[i].d) * tk_x86_half(b[i].d));
-        const __m256i w0 = _mm256_sub_epi8(tk_x86_nibbles32(a[i].qs), off);
-        acc0 = _mm256_fmadd_ps(d0, mul_sum_i8_pairs_float(w0, _mm256_loadu_si256((const __m256i *)b[i].qs)), acc0);
+        const __m256 d0 = _mm256_set1_ps(TK_WD(i) * tk_x86_half(b[i].d));
+        acc0 = _mm256_fmadd_ps(d0, mul_sum_i8_pairs_float(q4q5_values(w, i, q5), _mm256_loadu_si256((const __m256i *)b[i].qs)), acc0);
     }
+#undef TK_WD
     return tk_x86_hsum8(_mm256_add_ps(acc0, acc1));
 }
 
-TK_AVX2 float tk_vec_dot_q5_0_q8_0_avx2(const void *w, const void *x, int64_t k) {
-    const tk_block_q5_0 *a = (const tk_block_q5_0 *)w;
-    const tk_block_q8_0 *b = (const tk_block_q8_0 *)x;
-    const int64_t nb = k / TK_QK;
-    const __m256i off = _mm256_set1_epi8(16);
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    int64_t i = 0;
-    for (; i + 2 <= nb; i += 2) {
-        const __m256 d0 = _mm256_set1_ps(tk_x86_half(a[i].d) * tk_x86_half(b[i].d));
-        const __m256 d1 = _mm256_set1_ps(tk_x86_half(a[i + 1].d) * tk_x86_half(b[i + 1].d));
-        const __m256i w0 = _mm256_sub_epi8(tk_x86_q5_0_values(&a[i]), off);
-        const __m256i w1 = _mm256_sub_epi8(tk_x86_q5_0_values(&a[i + 1]), off);
-        acc0 = _mm256_fmadd_ps(d0, mul_sum_i8_pairs_float(w0, _mm256_loadu_si256((const __m256i *)b[i].qs)), acc0);
-        acc1 = _mm256_fmadd_ps(d1, mul_sum_i8_pairs_float(w1, _mm256_loadu_si256((const __m256i *)b[i + 1].qs)), acc1);
-    }
-    for (; i < nb; i++) {
-        const __m256 d0 = _mm256_set1_ps(tk_x86_half(a[i].d) * tk_x86_half(b[i].d));
-        const __m256i w0 = _mm256_sub_epi8(tk_x86_q5_0_values(&a[i]), off);
-        acc0 = _mm256_fmadd_ps(d0, mul_sum_i8_pairs_float(w0, _mm256_loadu_si256((const __m256i *)b[i].qs)), acc0);
-    }
-    return tk_x86_hsum8(_mm256_add_ps(acc0, acc1));
-}
+TK_AVX2 float tk_vec_dot_q4_0_q8_0_avx2(const void *w, const void *x, int64_t k) { return dot_q4q5(w, x, k, 0); }
+
+TK_AVX2 float tk_vec_dot_q5_0_q8_0_avx2(const void *w, const void *x, int64_t k) { return dot_q4q5(w, x, k, 1); }
 
 // K-quants against q8_K: the weights' values are unsigned (q4: [0, 15], q5: [0, 31], q6: [0, 63]),
 // so `maddubs` takes them as they are, with no sign trick and no saturation (63·127·2 < 2¹⁵);
@@ -247,25 +241,30 @@ static const int8_t k4_spread[8][32] = {
 /// q4_K and q5_K (`q5`, a constant after inlining): q5_K's fifth bits come from `qh`, bit 2j
 /// of qh[l] for sub-block 2j and 2j + 1 for 2j + 1 (16-bit shifts: only each byte's own bit
 /// survives the mask). The mins go through q8_K's bsums: Σ_j m_j · (bsums[2j] + bsums[2j+1]) is
-/// one madd of the mins with the pair sums of the bsums, kept as 4 lanes across blocks.
+/// one madd of the mins with the pair sums of the bsums.
 TK_AVX2_INLINE float dot_k4(const void *w, const void *x, int64_t k, int q5) {
     const size_t bytes = q5 ? sizeof(tk_block_q5_K) : sizeof(tk_block_q4_K);
     const tk_block_q8_K *b = (const tk_block_q8_K *)x;
     const int64_t nb = k / TK_QK_K;
     const __m256i low4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
     __m256 acc = _mm256_setzero_ps();
-    __m128 accm = _mm_setzero_ps();
+    float mins = 0.0f;
     for (int64_t i = 0; i < nb; i++) {
         const char *blk = (const char *)w + i * bytes;
         const tk_block_q5_K *a5 = (const tk_block_q5_K *)blk;
         const tk_block_q4_K *a4 = (const tk_block_q4_K *)blk;  // d, dmin and scales lead both types
         const uint8_t *qs = q5 ? a5->qs : a4->qs;
-        __m128i sc128, mins;
-        k4_unpack_scales(a4->scales, &sc128, &mins);
+        __m128i sc128, mn16;
+        k4_unpack_scales(a4->scales, &sc128, &mn16);
         const __m128i pairs = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)b[i].bsums),
                                              _mm_loadu_si128((const __m128i *)(b[i].bsums + 8)));
         const float dy = b[i].d;
-        accm = _mm_fmadd_ps(_mm_set1_ps(tk_x86_half(a4->dmin) * dy), _mm_cvtepi32_ps(_mm_madd_epi16(mins, pairs)), accm);
+        // The integer Σ m·bsums, then one scalar multiply-add: the float order of the scalar
+        // dot product before the vector unpacking, which the llama.cpp parity was measured on.
+        __m128i summ = _mm_madd_epi16(mn16, pairs);
+        summ = _mm_add_epi32(summ, _mm_shuffle_epi32(summ, 0x4E));
+        summ = _mm_add_epi32(summ, _mm_shuffle_epi32(summ, 0xB1));
+        mins += tk_x86_half(a4->dmin) * dy * (float)_mm_cvtsi128_si32(summ);
         const __m256i scales = _mm256_broadcastsi128_si256(sc128);
         const __m256i qh = q5 ? _mm256_loadu_si256((const __m256i *)a5->qh) : _mm256_setzero_si256();
         __m256i sumi = _mm256_setzero_si256();
@@ -284,9 +283,7 @@ TK_AVX2_INLINE float dot_k4(const void *w, const void *x, int64_t k, int q5) {
         }
         acc = _mm256_fmadd_ps(_mm256_set1_ps(tk_x86_half(a4->d) * dy), _mm256_cvtepi32_ps(sumi), acc);
     }
-    __m128 m = _mm_add_ps(accm, _mm_movehl_ps(accm, accm));
-    m = _mm_add_ss(m, _mm_movehdup_ps(m));
-    return tk_x86_hsum8(acc) - _mm_cvtss_f32(m);
+    return tk_x86_hsum8(acc) - mins;
 }
 
 TK_AVX2 float tk_vec_dot_q4_K_q8_K_avx2(const void *w, const void *x, int64_t k) { return dot_k4(w, x, k, 0); }
@@ -309,9 +306,13 @@ TK_AVX2 float tk_vec_dot_q6_K_q8_K_avx2(const void *w, const void *x, int64_t k)
     __m256 acc = _mm256_setzero_ps();
     for (int64_t i = 0; i < nb; i++) {
         const __m128i sc8 = _mm_loadu_si128((const __m128i *)a[i].scales);
-        // The −32 of every value: 32 · Σ_g scale_g · (sum of its 16 activations), as 8 lanes.
-        const __m256i offset = _mm256_madd_epi16(_mm256_cvtepi8_epi16(sc8), _mm256_loadu_si256((const __m256i *)b[i].bsums));
-        __m256i sumi = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(offset, 5));
+        // The −32 of every value: 32 · Σ_g scale_g · (sum of its 16 activations), summed to one
+        // integer and taken off lane 0, as the scalar loop before it did (the same floats).
+        const __m256i prods = _mm256_madd_epi16(_mm256_cvtepi8_epi16(sc8), _mm256_loadu_si256((const __m256i *)b[i].bsums));
+        __m128i o = _mm_add_epi32(_mm256_castsi256_si128(prods), _mm256_extracti128_si256(prods, 1));
+        o = _mm_add_epi32(o, _mm_shuffle_epi32(o, 0x4E));
+        o = _mm_add_epi32(o, _mm_shuffle_epi32(o, 0xB1));
+        __m256i sumi = _mm256_setr_epi32(-32 * _mm_cvtsi128_si32(o), 0, 0, 0, 0, 0, 0, 0);
         for (int n = 0; n < 2; n++) {
             const __m256i l0 = _mm256_loadu_si256((const __m256i *)(a[i].ql + 64 * n));
             const __m256i l1 = _mm256_loadu_si256((const __m256i *)(a[i].ql + 64 * n + 32));
