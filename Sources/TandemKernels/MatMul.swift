@@ -176,7 +176,7 @@ public enum MatMul {
             gemv(w, x: x, y: y, pool: pool, isa: isa)
             return
         }
-        if w.dtype == .q5_0, m >= q5WideningRows {
+        if multipliedAs(w.dtype, m: m) != w.dtype {
             widenedToQ8([w], pool: pool) { gemm($0[0], x: x, m: m, y: y, pool: pool, isa: isa, allowBF16: allowBF16) }
             return
         }
@@ -237,7 +237,7 @@ public enum MatMul {
             gemv(ws, x: x, ys: ys, pool: pool, isa: isa)
             return
         }
-        if ws.allSatisfy({ $0.dtype == .q5_0 }), m >= q5WideningRows {
+        if ws.allSatisfy({ multipliedAs($0.dtype, m: m) != $0.dtype }) {
             widenedToQ8(ws, pool: pool) { gemm($0, x: x, m: m, ys: ys, pool: pool, isa: isa, prepacked: ws.map { _ in nil }) }
             return
         }
@@ -350,6 +350,12 @@ public enum MatMul {
     /// The dtype a product of `m` rows with `dtype` weights runs as (q5_0 widened to q8_0).
     static func multipliedAs(_ dtype: DType, m: Int) -> DType {
         dtype == .q5_0 && m >= q5WideningRows ? .q8_0 : dtype
+    }
+
+    /// Bytes of the temporary q8_0 copy a product of `rows` rows makes of `w` (q5_0 from
+    /// `q5WideningRows` on); 0 where none is made. For memory budgets.
+    public static func widenedBytes(for w: WeightMatrix, rows: Int) -> Int {
+        multipliedAs(w.dtype, m: rows) == w.dtype ? 0 : w.rows * DType.q8_0.rowBytes(columns: w.columns)
     }
 
     /// `ws` (q5_0) widened to q8_0 blocks in temporary memory, rows shared out over the pool.

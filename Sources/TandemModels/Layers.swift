@@ -140,10 +140,8 @@ public struct Linear: @unchecked Sendable {
     public var prepackedBytes: Int { PrepackedWeights.byteCount(for: weight) }
 
     /// Bytes of the temporary q8_0 copy a product of `rows` rows makes of q5_0 weights
-    /// (`MatMul.q5WideningRows`); 0 otherwise. For memory budgets.
-    public func widenedBytes(rows: Int) -> Int {
-        weight.dtype == .q5_0 && rows >= MatMul.q5WideningRows ? weight.rows * DType.q8_0.rowBytes(columns: weight.columns) : 0
-    }
+    /// (`MatMul.widenedBytes`); 0 otherwise. For memory budgets.
+    public func widenedBytes(rows: Int) -> Int { MatMul.widenedBytes(for: weight, rows: rows) }
 
     /// Whether `rows` rows can go through `callAsFunction(_:rows:into:epilogue:pool:)`: no bias,
     /// and a product on the tile GEMM (`MatMul.fuses`).

@@ -66,6 +66,46 @@ enum LlamaCppParity {
     nonisolated(unsafe) static var opened: [String: TandemModel] = [:]
     static let lock = NSLock()
 
+    /// The largest difference from llama.cpp's 10 best logits after each whole prompt (the
+    /// distribution the first token is drawn from), each printed under `label`.
+    static func worstPromptGap(_ runner: CausalRunner, cases: [[String: Any]], label: String) throws -> Float {
+        var worst: Float = 0
+        for c in cases {
+            let ids = (c["ids"] as! [Int]).map(Int32.init)
+            let top = (c["prompt_top"] as! [[[Double]]]).last!
+            let (_, logits) = try runner.start(prompt: ids, maxNewTokens: 1)
+            let gap = top.map { abs(logits[Int($0[0])] - Float($0[1])) }.max()!
+            print("llama.cpp parity \(label) \(String(reflecting: c["text"]!).prefix(40)): max |Δ logit| over top 10 after the prompt = \(gap); llama.cpp against itself \(c["self_prompt_gap"]!)")
+            worst = max(worst, gap)
+        }
+        print("llama.cpp parity \(label): worst prompt-logit gap \(worst)")
+        return worst
+    }
+
+    /// Each case's greedy continuation against llama.cpp's: a departure is recorded as an issue
+    /// unless llama.cpp's own top two were closer than `tie` there (never, with `exact`). Returns
+    /// how many were identical in full.
+    static func identicalContinuations(_ model: TandemModel, cases: [[String: Any]], tie: Double, exact: Bool,
+                                       label: String) throws -> Int {
+        var identical = 0
+        for c in cases {
+            let ids = (c["ids"] as! [Int]).map(Int32.init)
+            let expected = (c["greedy"] as! [Int]).map(Int32.init)
+            let margins = c["greedy_margins"] as! [Double]
+            let (out, _) = try model.generate(prompts: [ids], options: GenerationOptions(maxNewTokens: expected.count))
+            let got = out[0].tokens
+            let at = (0..<min(got.count, expected.count)).first { got[$0] != expected[$0] } ?? min(got.count, expected.count)
+            if at == expected.count && got.count == expected.count { identical += 1; continue }
+            let margin = at < margins.count ? margins[at] : .nan
+            print("llama.cpp parity \(label) \(String(reflecting: c["text"]!).prefix(40)): identical for \(at) of \(expected.count) tokens; llama.cpp's top-2 margin there \(margin); llama.cpp itself departs at \(c["self_first_difference"]!)")
+            #expect(!exact, "\(label) \(c["text"]!): departs from llama.cpp at token \(at) of \(expected.count)")
+            #expect(at < margins.count && margins[at] < tie,
+                    "\(label) \(c["text"]!): departs from llama.cpp at token \(at), where llama.cpp's top-2 margin was \(margin) (≥ \(tie))")
+        }
+        print("llama.cpp parity \(label): \(identical) of \(cases.count) greedy continuations identical in full")
+        return identical
+    }
+
     static func sha256(_ path: String) throws -> String {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
@@ -109,22 +149,9 @@ struct LlamaCppParityTests {
 
     @Test(arguments: LlamaCppParity.dtypes)
     func greedyTokensMatchLlamaCpp(dtype: String) throws {
-        let model = try LlamaCppParity.open(dtype)
-        let tie = Double(2 * LlamaCppParity.logitBound[dtype]!)
-        var identical = 0
-        for c in LlamaCppParity.cases(dtype) {
-            let ids = (c["ids"] as! [Int]).map(Int32.init)
-            let expected = (c["greedy"] as! [Int]).map(Int32.init)
-            let margins = c["greedy_margins"] as! [Double]
-            let (out, _) = try model.generate(prompts: [ids], options: GenerationOptions(maxNewTokens: expected.count))
-            let at = firstDifference(out[0].tokens, expected)
-            if at == expected.count && out[0].tokens.count == expected.count { identical += 1; continue }
-            print("llama.cpp parity \(dtype) \(c["text"]!): identical for \(at) of \(expected.count) tokens; llama.cpp's top-2 margin there \(at < margins.count ? margins[at] : .nan); llama.cpp itself departs at \(c["self_first_difference"]!)")
-            #expect(dtype != "f32", "f32 \(c["text"]!): departs from llama.cpp at token \(at) of \(expected.count)")
-            #expect(at < margins.count && margins[at] < tie,
-                    "\(dtype) \(c["text"]!): departs from llama.cpp at token \(at), where llama.cpp's top-2 margin was \(at < margins.count ? margins[at] : .nan) (≥ \(tie))")
-        }
-        print("llama.cpp parity \(dtype): \(identical) of \(LlamaCppParity.cases(dtype).count) greedy continuations identical in full")
+        _ = try LlamaCppParity.identicalContinuations(
+            try LlamaCppParity.open(dtype), cases: LlamaCppParity.cases(dtype), tie: Double(2 * LlamaCppParity.logitBound[dtype]!),
+            exact: dtype == "f32", label: dtype)
     }
 
     /// The logits after each whole prompt (the distribution the first token is drawn from),
@@ -133,20 +160,8 @@ struct LlamaCppParityTests {
     func promptLogitsMatchLlamaCpp(dtype: String) throws {
         let model = try LlamaCppParity.open(dtype)
         guard let runner = model.model as? CausalRunner else { Issue.record("not a causal model"); return }
-        var worst: Float = 0
-        for c in LlamaCppParity.cases(dtype) {
-            let ids = (c["ids"] as! [Int]).map(Int32.init)
-            let top = (c["prompt_top"] as! [[[Double]]]).last!
-            let (_, logits) = try runner.start(prompt: ids, maxNewTokens: 1)
-            let gap = top.map { abs(logits[Int($0[0])] - Float($0[1])) }.max()!
-            print("llama.cpp parity \(dtype) \(c["text"]!): max |Δ logit| over top 10 after the prompt = \(gap)")
-            worst = max(worst, gap)
-        }
+        let worst = try LlamaCppParity.worstPromptGap(runner, cases: LlamaCppParity.cases(dtype), label: dtype)
         #expect(worst <= LlamaCppParity.logitBound[dtype]!, "\(dtype): \(worst)")
-    }
-
-    func firstDifference(_ a: [Int32], _ b: [Int32]) -> Int {
-        (0..<min(a.count, b.count)).first { a[$0] != b[$0] } ?? min(a.count, b.count)
     }
 }
 
@@ -184,17 +199,14 @@ enum QwenLlamaCppParity {
     static let models: [Model] = [("qwen2.5-coder-0.5b", "TANDEM_QWEN_GGUF"), ("qwen2.5-coder-1.5b", "TANDEM_QWEN15_GGUF")]
         .compactMap { name, variable in ProcessInfo.processInfo.environment[variable].map { Model(name: name, gguf: $0) } }
 
-    static func cases(_ model: Model) -> [[String: Any]] {
+    /// The golden's entry for the file as downloaded (`make_llamacpp_golden.py --gguf`).
+    static func entry(_ model: Model) -> [String: Any] {
         let golden = try! JSONSerialization.jsonObject(
             with: Data(contentsOf: LlamaCppParity.repo.appendingPathComponent("Tests/Fixtures/llamacpp/\(model.name).json"))) as! [String: Any]
-        return (golden["models"] as! [String: [String: Any]])["native"]!["cases"] as! [[String: Any]]
+        return (golden["models"] as! [String: [String: Any]])["native"]!
     }
 
-    static func sha256(_ model: Model) -> String {
-        let golden = try! JSONSerialization.jsonObject(
-            with: Data(contentsOf: LlamaCppParity.repo.appendingPathComponent("Tests/Fixtures/llamacpp/\(model.name).json"))) as! [String: Any]
-        return (golden["models"] as! [String: [String: Any]])["native"]!["sha256"] as! String
-    }
+    static func cases(_ model: Model) -> [[String: Any]] { entry(model)["cases"] as! [[String: Any]] }
 
     nonisolated(unsafe) static var opened: [String: TandemModel] = [:]
     static let lock = NSLock()
@@ -203,7 +215,7 @@ enum QwenLlamaCppParity {
         lock.lock()
         defer { lock.unlock() }
         if let m = opened[model.name] { return m }
-        #expect(try LlamaCppParity.sha256(model.gguf) == sha256(model), "\(model.gguf) is not the file the golden was made from")
+        #expect(try LlamaCppParity.sha256(model.gguf) == entry(model)["sha256"] as! String, "\(model.gguf) is not the file the golden was made from")
         let out = Scratch.named("llamacpp-\(model.name).tandem")
         _ = try GGUFImporter.convert(ConvertOptions(source: model.gguf, output: out, dtype: .q8_0, keepSourceTypes: true, pool: .shared))
         let m = try TandemModel(path: out, pool: ThreadPool(threads: 2))
@@ -226,37 +238,15 @@ struct QwenLlamaCppParityTests {
     @Test(arguments: QwenLlamaCppParity.models)
     func promptLogitsMatchLlamaCpp(model: QwenLlamaCppParity.Model) throws {
         let runner = try #require(try QwenLlamaCppParity.open(model).model as? CausalRunner)
-        var worst: Float = 0
-        for c in QwenLlamaCppParity.cases(model) {
-            let ids = (c["ids"] as! [Int]).map(Int32.init)
-            let top = (c["prompt_top"] as! [[[Double]]]).last!
-            let (_, logits) = try runner.start(prompt: ids, maxNewTokens: 1)
-            let gap = top.map { abs(logits[Int($0[0])] - Float($0[1])) }.max()!
-            print("llama.cpp parity \(model) \(String(reflecting: c["text"]!).prefix(40)): max |Δ logit| over top 10 = \(gap); llama.cpp against itself \(c["self_prompt_gap"]!)")
-            worst = max(worst, gap)
-        }
-        print("llama.cpp parity \(model): worst prompt-logit gap \(worst)")
+        let worst = try LlamaCppParity.worstPromptGap(runner, cases: QwenLlamaCppParity.cases(model), label: model.name)
         #expect(worst <= model.logitBound, "\(worst)")
     }
 
     @Test(arguments: QwenLlamaCppParity.models)
     func greedyTokensMatchLlamaCpp(model: QwenLlamaCppParity.Model) throws {
-        let m = try QwenLlamaCppParity.open(model)
-        let tie = Double(2 * model.logitBound)
-        var identical = 0
         let cases = QwenLlamaCppParity.cases(model)
-        for c in cases {
-            let ids = (c["ids"] as! [Int]).map(Int32.init)
-            let expected = (c["greedy"] as! [Int]).map(Int32.init)
-            let margins = c["greedy_margins"] as! [Double]
-            let (out, _) = try m.generate(prompts: [ids], options: GenerationOptions(maxNewTokens: expected.count))
-            let got = out[0].tokens
-            let at = (0..<min(got.count, expected.count)).first { got[$0] != expected[$0] } ?? min(got.count, expected.count)
-            if at == expected.count && got.count == expected.count { identical += 1; continue }
-            print("llama.cpp parity \(model) \(String(reflecting: c["text"]!).prefix(40)): identical for \(at) of \(expected.count) tokens; llama.cpp's top-2 margin there \(at < margins.count ? margins[at] : .nan); llama.cpp itself departs at \(c["self_first_difference"]!)")
-            #expect(at < margins.count && margins[at] < tie, "departs from llama.cpp at token \(at) where its top-2 margin was \(at < margins.count ? margins[at] : .nan)")
-        }
-        print("llama.cpp parity \(model): \(identical) of \(cases.count) greedy continuations identical in full")
+        let identical = try LlamaCppParity.identicalContinuations(
+            try QwenLlamaCppParity.open(model), cases: cases, tie: Double(2 * model.logitBound), exact: false, label: model.name)
         #expect(identical >= model.minIdentical, "\(identical) of \(cases.count) identical (measured \(model.minIdentical))")
     }
 }
