@@ -122,12 +122,14 @@ public final class TandemModel: @unchecked Sendable {
     /// the end for decoder-only models, cut at a whitespace near the window's edge when there is
     /// one. Tokenizing a 10 MB prompt whole would cost time and memory in proportion (about
     /// 2 GB in SentencePiece) for tokens that truncation throws away.
-    func promptWindow(_ text: String) -> (text: String, cut: Bool) {
+    /// `keepBeginning` overrides the model's choice (a summarized document inside a prompt
+    /// template keeps its beginning whatever the model).
+    func promptWindow(_ text: String, keepBeginning: Bool? = nil) -> (text: String, cut: Bool) {
         let limit = maxInputTokens * Self.promptBytesPerToken
         let utf8 = text.utf8
         guard utf8.count > limit else { return (text, false) }
         let slack = min(1024, limit / 8)
-        if model.promptLayout.keepsBeginning {
+        if keepBeginning ?? model.promptLayout.keepsBeginning {
             // Keep the beginning; end before a whitespace in the window's last `slack` bytes.
             var end = utf8.index(utf8.startIndex, offsetBy: limit)
             if let space = utf8[utf8.index(end, offsetBy: -slack)..<end].lastIndex(where: Self.isSpace) { end = space }
@@ -148,17 +150,22 @@ public final class TandemModel: @unchecked Sendable {
         model.maxNewTokens(promptTokens: m)
     }
 
+    /// The most tokens of prompt text `promptIds` keeps: all but the end token of an encoder's
+    /// input; half the context of a decoder-only model (the other half left to generate).
+    public var promptLimit: Int {
+        model.promptLayout.endToken != nil ? maxInputTokens - 1 : maxInputTokens / 2
+    }
+
     /// `encodePrompt` for text already tokenized with `tokenizer` (no special tokens added).
     public func promptIds(fromTokens tokens: [Int32]) -> (ids: [Int32], truncated: Bool) {
         var ids = tokens
-        var truncated = false
+        let truncated = ids.count > promptLimit
         if let eos = model.promptLayout.endToken {
-            if ids.count > maxInputTokens - 1 { ids = Array(ids.prefix(maxInputTokens - 1)); truncated = true }
+            if truncated { ids = Array(ids.prefix(promptLimit)) }
             ids.append(eos)
-        } else if ids.count > maxInputTokens / 2 {
+        } else if truncated {
             // Keep the end of an over-long prompt and leave room to generate.
-            ids = Array(ids.suffix(maxInputTokens / 2))
-            truncated = true
+            ids = Array(ids.suffix(promptLimit))
         }
         return (ids, truncated)
     }

@@ -44,6 +44,27 @@ struct SummarizeCLITests {
         #expect(records[1]["chunks"] == nil && records[0]["truncated"] == nil)
     }
 
+    /// An instruct model through its chat template: `--chat --template` gives each document the
+    /// same turn `generate --chat` gives a prompt (the same tokens, so the same greedy summary),
+    /// and a model without a chat template is refused in one line.
+    @Test func chatTemplateFramesEachDocument() throws {
+        let llama = CLI.temporary("summarize-chat.tandem")
+        let c = try CLI.run(["convert", CLI.repo.appendingPathComponent("Tests/Fixtures/gguf/tiny-llama-f32.gguf").path, "--dtype", "f32", "-o", llama, "--quiet"])
+        #expect(c.status == 0, "\(c.stderr)")
+        let input = CLI.temporary("chat.jsonl"), output = CLI.temporary("chat-out.jsonl")
+        try "{\"id\": \"a\", \"text\": \"rain in the old town\"}\n".write(toFile: input, atomically: true, encoding: .utf8)
+        let r = try CLI.run(["summarize", llama, "--input", input, "--output", output, "--chat", "--template", "Summarize: {text}",
+                             "--max-tokens", "6", "--quiet", "--threads", "1"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let g = try CLI.run(["generate", llama, "Summarize: rain in the old town", "--chat", "--max-tokens", "6", "--threads", "1", "--stats"])
+        #expect(g.status == 0, "\(g.stderr)")
+        let record = try #require(try Self.records(output).first)
+        #expect(g.stderr.contains("prompt tokens \(record["input_tokens"] as? Int ?? -1) |"), "\(record) vs \(g.stderr)")
+        #expect((record["summary"] as? String).map { $0 + "\n" } == g.stdout, "\(record) vs \(g.stdout)")
+        let t5 = try CLI.run(["summarize", Self.model, "--input", input, "--output", CLI.temporary("t5-chat.jsonl"), "--chat"])
+        #expect(t5.status == 1 && t5.stderr.contains("no chat template"), "\(t5.stderr)")
+    }
+
     @Test func resumesAfterRepeatedKillNine() throws {
         let input = CLI.temporary("docs.jsonl"), output = CLI.temporary("out.jsonl")
         try Self.documents(40).write(toFile: input, atomically: true, encoding: .utf8)

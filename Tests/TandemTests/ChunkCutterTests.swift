@@ -21,7 +21,7 @@ struct ChunkCutterTests {
         let words = ["rain", "town", "river", "über", "market", "日本", "road", "music", "light", "garden"]
         let text = (0..<4000).map { words[($0 * 7) % words.count] + ($0 % 37 == 0 ? ".\n" : "") }.joined(separator: " ")
         #expect(model.tokenizer.encode(text).count > 5 * model.maxInputTokens, "the document is several times the limit")
-        var cutter = ChunkCutter(model: model, text: text, prefix: "summarize: ")
+        var cutter = ChunkCutter(model: model, text: text, frame: PromptFrame(prefix: "summarize: "))
         var pieces: [String] = []
         while let chunk = cutter.next() {
             #expect(chunk.ids.count <= model.maxInputTokens)
@@ -37,7 +37,7 @@ struct ChunkCutterTests {
     @Test func aWordLongerThanAChunkIsStillCut() throws {
         let model = try Self.model()
         let text = String(repeating: "abcdefghij", count: 2000)  // no whitespace at all
-        var cutter = ChunkCutter(model: model, text: text, prefix: "")
+        var cutter = ChunkCutter(model: model, text: text, frame: PromptFrame(prefix: ""))
         var total = "", n = 0
         while let chunk = cutter.next() {
             #expect(chunk.ids.count <= model.maxInputTokens)

@@ -44,6 +44,16 @@ struct Summarize: ParsableCommand {
     @Option(help: "Text put before every document (default: the model's, e.g. \"summarize: \").")
     var prefix: String?
 
+    @Option(help: ArgumentHelp("The prompt, with {text} where the document goes (instead of --prefix).",
+                               valueName: "prompt"))
+    var template: String?
+
+    @Flag(help: "Put the prompt in the model's chat template, as the user's message (instruct models).")
+    var chat = false
+
+    @Option(help: "System message for --chat (default: the template's own).")
+    var system: String?
+
     @Option(name: .customLong("max-tokens"), help: "Most tokens per summary.")
     var maxTokens = 64
 
@@ -111,6 +121,7 @@ struct Summarize: ParsableCommand {
         guard maxTokens >= 1, beam >= 1, batch >= 1 else { throw ValidationError("--max-tokens, --beam and --batch must be at least 1") }
         guard beam <= BeamOptions.maxBeams else { throw ValidationError("--beam must be from 1 to \(BeamOptions.maxBeams)") }
         guard minTokens >= 0, minTokens <= maxTokens else { throw ValidationError("--min-tokens must be between 0 and --max-tokens") }
+        do { try PromptFrame.split(template: template, prefix: prefix, chat: chat, system: system) } catch { throw ValidationError(error.description) }
         if let m = maxMemory, Self.parseBytes(m) == nil { throw ValidationError("--max-memory expects a size like 1G or 512M") }
         _ = try parseShard()
     }
@@ -133,8 +144,9 @@ struct Summarize: ParsableCommand {
             let errorLog = try errors.map { try ResultLog(path: $0, idKey: "line") }
             var generation = GenerationOptions(maxNewTokens: maxTokens, minNewTokens: minTokens)
             if beam > 1 { generation.strategy = .beam(BeamOptions(beams: beam)) }
+            let frame = try PromptFrame(model: m, template: template, prefix: prefix, chat: chat, system: system)
             let job = Summarizer(model: m, options: SummarizeOptions(
-                prefix: prefix, generation: generation, batch: batch, maxMemory: maxMemory.flatMap(Self.parseBytes),
+                frame: frame, generation: generation, batch: batch, maxMemory: maxMemory.flatMap(Self.parseBytes),
                 chunk: chunk, shard: try parseShard()))
             let tty = isatty(STDERR_FILENO) != 0
             var lastReport = Date()

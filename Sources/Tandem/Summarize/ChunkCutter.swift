@@ -5,24 +5,26 @@
 
 struct ChunkCutter {
     let model: TandemModel
-    let prefix: String
-    /// Tokens of text per chunk, room left for the prefix and the end token.
+    let frame: PromptFrame
+    /// Tokens of text per chunk, room left for the frame around it (and an encoder's end token).
     let size: Int
     private let utf8: String.UTF8View
     private var position: String.Index
     /// Bytes of text per token, as last measured: the next window's first guess.
     private var bytesPerToken = 4.0
 
-    init(model: TandemModel, text: String, prefix: String) {
+    init(model: TandemModel, text: String, frame: PromptFrame) {
         self.model = model
-        self.prefix = prefix
+        self.frame = frame
         utf8 = text.utf8
         position = utf8.startIndex
-        size = max(16, model.maxInputTokens - model.tokenizer.encode(prefix).count - 2)
+        // One token of slack: the frame and the piece may tokenize one longer joined than apart.
+        let framing = model.tokenizer.encode(frame.prefix).count + model.tokenizer.encode(frame.suffix).count
+        size = max(16, model.promptLimit - framing - 1)
     }
 
-    /// The next chunk: its prompt ids (prefix, a piece of the text, the model's end token) and the
-    /// piece of text; nil at the end of the text.
+    /// The next chunk: its prompt ids (the frame around a piece of the text, and an encoder's end
+    /// token) and the piece of text; nil at the end of the text.
     mutating func next() -> (ids: [Int32], text: String)? {
         while position < utf8.endIndex, TandemModel.isSpace(utf8[position]) { position = utf8.index(after: position) }
         guard position < utf8.endIndex else { return nil }
@@ -42,7 +44,7 @@ struct ChunkCutter {
             if tokens.count <= size || budget <= 16 {
                 bytesPerToken = max(1, Double(utf8.distance(from: position, to: end)) / Double(max(tokens.count, 1)))
                 position = end
-                return (model.encodePrompt(prefix + piece).ids, piece)
+                return (model.encodePrompt(frame.prefix + piece + frame.suffix).ids, piece)
             }
             budget = max(16, Int(Double(budget) * Double(size) / Double(tokens.count) * 0.9))
         }

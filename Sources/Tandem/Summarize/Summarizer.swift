@@ -8,8 +8,9 @@ import TandemKernels
 import TandemModels
 
 public struct SummarizeOptions: Sendable {
-    /// Text put before each document (T5: "summarize: "); nil = the model's default.
-    public var prefix: String?
+    /// What surrounds each document (T5: "summarize: " before it; instruct models: their chat
+    /// template and an instruction); nil = the model's own prefix.
+    public var frame: PromptFrame?
     public var generation: GenerationOptions
     /// Documents decoded together, at most.
     public var batch: Int
@@ -20,9 +21,9 @@ public struct SummarizeOptions: Sendable {
     /// Process only documents whose id hashes to shard `k` of `n`.
     public var shard: (k: Int, n: Int)?
 
-    public init(prefix: String? = nil, generation: GenerationOptions = GenerationOptions(maxNewTokens: 64), batch: Int = 8,
+    public init(frame: PromptFrame? = nil, generation: GenerationOptions = GenerationOptions(maxNewTokens: 64), batch: Int = 8,
                 maxMemory: UInt64? = nil, chunk: Bool = false, shard: (k: Int, n: Int)? = nil) {
-        self.prefix = prefix
+        self.frame = frame
         self.generation = generation
         self.batch = batch
         self.maxMemory = maxMemory
@@ -102,9 +103,32 @@ public final class Summarizer {
     /// The batch first chosen under the budget, reported once.
     private var reportedBatch: Int?
 
+    /// The prompt ids of one document: `frame.prefix + text + frame.suffix`, tokenized. Only the
+    /// part of the text that can reach the model is tokenized (a 10 MB document would otherwise
+    /// cost ~2 GB in SentencePiece for nothing). An over-long text is cut as the model cuts its
+    /// prompts; inside a frame with a suffix (an instruction or a chat turn after the text), the
+    /// text alone is cut, keeping its beginning, so prefix and suffix reach the model whole.
+    /// `tokens` counts the whole prompt (a lower bound when `cut`: the text was windowed before
+    /// tokenizing).
+    func documentPrompt(_ text: String, _ frame: PromptFrame) -> (ids: [Int32], tokens: Int, truncated: Bool, cut: Bool) {
+        guard !frame.suffix.isEmpty else {
+            let (window, cut) = model.promptWindow(frame.prefix + text)
+            let full = model.tokenizer.encode(window)
+            let (ids, cutIds) = model.promptIds(fromTokens: full)
+            return (ids, full.count, cutIds || cut, cut)
+        }
+        let (window, cut) = model.promptWindow(text, keepBeginning: true)
+        let full = model.tokenizer.encode(frame.prefix + window + frame.suffix)
+        if !cut, full.count <= model.promptLimit { return (model.promptIds(fromTokens: full).ids, full.count, false, false) }
+        let head = model.tokenizer.encode(frame.prefix), tail = model.tokenizer.encode(frame.suffix)
+        let room = max(0, model.promptLimit - head.count - tail.count)
+        let body = model.tokenizer.encode(window).prefix(room)
+        return (model.promptIds(fromTokens: head + body + tail).ids, full.count, true, cut)
+    }
+
     /// Runs the job to the end of the input (or until `shouldStop` says so).
     public func run(source: DocumentSource, output: ResultLog, errors: ResultLog?, shouldStop: () -> Bool = { false }) throws {
-        let prefix = options.prefix ?? model.file.metadata.generation["summarize_prefix"]?.stringValue ?? ""
+        let frame = options.frame ?? PromptFrame(prefix: model.file.metadata.generation["summarize_prefix"]?.stringValue ?? "")
         var seen = Set<String>()
         var pending: [(id: String, ids: [Int32], inputTokens: Int, truncated: Bool, chunks: ChunkCutter?)] = []
         let start = ProcessClock.now
@@ -148,7 +172,7 @@ public final class Summarizer {
                         accumulate(parts.1)
                         if shouldStop() { break }
                     }
-                    prompts[j] = model.encodePrompt(prefix + partials.joined(separator: " ")).ids
+                    prompts[j] = documentPrompt(partials.joined(separator: " "), frame).ids
                 }
                 let (results, stats) = try model.generate(prompts: prompts, options: options.generation)
                 accumulate(stats)
@@ -196,23 +220,17 @@ public final class Summarizer {
                     progress.resumed += 1
                     continue
                 }
-                // Only the part of the text that can reach the model is tokenized (a 10 MB document
-                // would otherwise cost ~2 GB in SentencePiece for nothing); with --chunk, an
-                // over-long text is then cut and tokenized a chunk at a time (ChunkCutter).
-                let (window, cut) = model.promptWindow(prefix + text)
-                let full = model.tokenizer.encode(window)
-                let (ids, cutIds) = model.promptIds(fromTokens: full)
-                let truncated = cutIds || cut
+                let doc = documentPrompt(text, frame)
                 var chunks: ChunkCutter?
-                if truncated {
+                if doc.truncated {
                     if options.chunk {
-                        chunks = ChunkCutter(model: model, text: text, prefix: prefix)
+                        chunks = ChunkCutter(model: model, text: text, frame: frame)
                     } else {
                         progress.truncated += 1
-                        onWarning?("line \(line): document \(id) has \(cut ? "more than " : "")\(full.count) tokens; truncated to \(model.maxInputTokens)")
+                        onWarning?("line \(line): document \(id) has \(doc.cut ? "more than " : "")\(doc.tokens) tokens; truncated to \(model.promptLimit)")
                     }
                 }
-                pending.append((id, ids, full.count, truncated && !options.chunk, chunks))
+                pending.append((id, doc.ids, doc.tokens, doc.truncated && !options.chunk, chunks))
                 if pending.count >= options.batch { try flush() }
             }
         }
