@@ -419,6 +419,44 @@ TK_AVX2_INLINE void kq_rows(const kq_unpacked *w, int64_t stride, int nr, const 
     for (int r = 0; r < nr; r++) y[r] = tk_x86_hsum8(f[r]);
 }
 
+/// y[a · ldy + r] for 4 q8_K activation rows (`ldx` blocks apart) against 2 unpacked weight
+/// rows: each weight vector loaded from the panel serves four activation rows, so the panel —
+/// read once per activation row by `kq_rows`, from L2 at about 2 bytes per multiply-add — is
+/// read a quarter as often. Per (activation, weight) pair the operations and their order are
+/// `kq_rows`'s, so the sums are the same floats.
+TK_AVX2_INLINE void kq_rows_x4(const kq_unpacked *w, int64_t stride, const tk_block_q8_K *x, int64_t ldx, int64_t nb,
+                               float *y, int64_t ldy) {
+    __m256 f[4][2];
+    for (int a = 0; a < 4; a++) f[a][0] = f[a][1] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        __m256i acc[4][2];
+        for (int a = 0; a < 4; a++) acc[a][0] = acc[a][1] = _mm256_setzero_si256();
+        const kq_unpacked *w0 = w + b, *w1 = w + stride + b;
+        for (int v = 0; v < 8; v++) {
+            __m256i xv[4];
+            for (int a = 0; a < 4; a++) xv[a] = _mm256_loadu_si256((const __m256i *)(x[a * ldx + b].qs + 32 * v));
+            const __m256i u0 = _mm256_loadu_si256((const __m256i *)(w0->u + 32 * v)), s0 = _mm256_loadu_si256((const __m256i *)w0->sx[v]);
+            for (int a = 0; a < 4; a++) acc[a][0] = _mm256_add_epi32(acc[a][0], _mm256_madd_epi16(_mm256_maddubs_epi16(u0, xv[a]), s0));
+            const __m256i u1 = _mm256_loadu_si256((const __m256i *)(w1->u + 32 * v)), s1 = _mm256_loadu_si256((const __m256i *)w1->sx[v]);
+            for (int a = 0; a < 4; a++) acc[a][1] = _mm256_add_epi32(acc[a][1], _mm256_madd_epi16(_mm256_maddubs_epi16(u1, xv[a]), s1));
+        }
+        const __m256i mi0 = _mm256_loadu_si256((const __m256i *)w0->mi), mi1 = _mm256_loadu_si256((const __m256i *)w1->mi);
+        for (int a = 0; a < 4; a++) {
+            const tk_block_q8_K *xa = x + a * ldx + b;
+            const __m256i bsums = _mm256_loadu_si256((const __m256i *)xa->bsums);
+            const __m256i m0 = _mm256_madd_epi16(mi0, bsums), m1 = _mm256_madd_epi16(mi1, bsums);
+            f[a][0] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[a][0]), _mm256_set1_ps(w0->d * xa->d), f[a][0]);
+            f[a][0] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(m0), _mm256_set1_ps(w0->dm * xa->d), f[a][0]);
+            f[a][1] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[a][1]), _mm256_set1_ps(w1->d * xa->d), f[a][1]);
+            f[a][1] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(m1), _mm256_set1_ps(w1->dm * xa->d), f[a][1]);
+        }
+    }
+    for (int a = 0; a < 4; a++) {
+        y[a * ldy] = tk_x86_hsum8(f[a][0]);
+        y[a * ldy + 1] = tk_x86_hsum8(f[a][1]);
+    }
+}
+
 TK_AVX2 static void kq_gemm(tk_dtype dt, const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k,
                     int64_t n0, int64_t n1) {
     const int64_t nb = k / TK_QK_K, rb = tk_row_bytes(dt, k), bb = rb / nb;
@@ -429,7 +467,13 @@ TK_AVX2 static void kq_gemm(tk_dtype dt, const void *w, const void *x, float *y,
         const int64_t rows = tk_min64(KQ_ROWS, n1 - r0);
         for (int64_t r = 0; r < rows; r++)
             for (int64_t b = 0; b < nb; b++) kq_unpack_block(dt, (const char *)w + (r0 + r) * rb + b * bb, panel + r * nb + b);
-        for (int64_t i = 0; i < m; i++) {
+        int64_t i = 0;
+        for (; i + 4 <= m; i += 4) {
+            int64_t r = 0;
+            for (; r + 2 <= rows; r += 2) kq_rows_x4(panel + r * nb, nb, xq + i * nb, nb, nb, y + i * ldy + r0 + r, ldy);
+            for (int a = 0; a < 4 && r < rows; a++) kq_rows(panel + r * nb, nb, 1, xq + (i + a) * nb, nb, y + (i + a) * ldy + r0 + r);
+        }
+        for (; i < m; i++) {
             float *yi = y + i * ldy + r0;
             int64_t r = 0;
             for (; r + 4 <= rows; r += 4) kq_rows(panel + r * nb, nb, 4, xq + i * nb, nb, yi + r);

@@ -613,6 +613,7 @@ int main(void) {
         for (int dt = TK_Q4_K; dt <= TK_Q6_K; dt++) {
             test_product(kt, (tk_dtype)dt, 9, 70, 512, 1.0f);
             test_product(kt, (tk_dtype)dt, 33, 37, 768, 1e3f);
+            test_product(kt, (tk_dtype)dt, 6, 33, 256, 1.0f);   // 4 activation rows and 2, an odd weight row
         }
         // Zeros everywhere.
         for (int dt = 0; dt < TK_DTYPE_COUNT; dt++) test_product(kt, (tk_dtype)dt, 4, 4, 64, 0.0f);
