@@ -70,8 +70,9 @@ public protocol CausalLanguageModel: AnyObject, Sendable {
     var pool: ThreadPool { get }
     /// Bytes of the weight copies batched decoding makes, at most (every quantized matrix).
     var prepackedBytes: Int { get }
-    /// Bytes a prompt pass over `rows` tokens works in (its activations).
-    func workingBytes(rows: Int) -> Int
+    /// Bytes a prompt pass over `rows` tokens works in (its activations), attending to `keys`
+    /// positions (the rows and the cache before them).
+    func workingBytes(rows: Int, keys: Int) -> Int
     /// Token embeddings (no positions) of `ids`, checked against the vocabulary.
     func embed(_ ids: [Int32]) throws(ModelError) -> FloatBuffer
     /// Runs rows of input embeddings, `segments[i].rows` of them for `segments[i].state`

@@ -1,5 +1,6 @@
 // A decoder-only model (GPT-2, LLaMA/SmolLM2) as an `AutoregressiveModel`: the prompt is
-// processed in one pass (GEMM over all prompt tokens, multithreaded), then one token per step.
+// processed in passes of up to `promptChunk` tokens (GEMM over all of a pass's tokens,
+// multithreaded), then one token per step.
 import TandemKernels
 
 public final class CausalRunner: PromptedModel {
@@ -10,8 +11,11 @@ public final class CausalRunner: PromptedModel {
     public let firstResponseToken: Int32?
     public let encodeTimes = EncodeTimes()
 
-    public init(model: any CausalLanguageModel, eosTokenId: Int32?, firstResponseToken: Int32? = nil) {
+    public init(model: any CausalLanguageModel, eosTokenId: Int32?, firstResponseToken: Int32? = nil,
+                promptChunk: Int = CausalRunner.defaultPromptChunk) {
+        precondition(promptChunk >= 1)
         self.model = model
+        self.promptChunk = promptChunk
         self.eosTokenId = eosTokenId
         self.firstResponseToken = firstResponseToken
     }
@@ -23,11 +27,25 @@ public final class CausalRunner: PromptedModel {
     /// A decoder-only prompt is continued: no end token; 2048 positions where the config states none.
     public var promptLayout: PromptLayout { PromptLayout(endToken: nil, maxTokens: model.maxPositions ?? 2048) }
 
+    /// Prompt tokens per forward pass. A longer prompt is read in passes of this many tokens, each
+    /// appending to the cache (as llama.cpp's micro-batches do), so a prompt pass's activations —
+    /// 55 KB a token for Qwen2.5-0.5B, and the allocator's churn around them — stop growing with
+    /// the prompt, while every product still has hundreds of rows to amortize its weight reads
+    /// (and a K-quant GEMM's unpacking) over. Qwen2.5-Coder-0.5B, 1314-token prompt: peak RSS
+    /// 585 → 540 MB, prompt pass 3–6 % slower than one pass; passes of 256 were 20 % slower.
+    public let promptChunk: Int
+    public static let defaultPromptChunk = 512
+
     public func start(prompt: [Int32], maxNewTokens: Int) throws(ModelError) -> (CausalState, [Float]) {
         guard !prompt.isEmpty else { throw .emptyInput }
         let t0 = ProcessClock.now
         let state = model.makeState(promptTokens: prompt.count, maxNewTokens: maxNewTokens)
-        let logits = try model.forward(try model.embed(prompt), segments: [(state, prompt.count)], tracer: nil)
+        var logits = FloatBuffer(count: 0), at = 0
+        while at < prompt.count {
+            let piece = Array(prompt[at..<min(prompt.count, at + promptChunk)])
+            logits = try model.forward(try model.embed(piece), segments: [(state, piece.count)], tracer: nil)
+            at += piece.count
+        }
         encodeTimes.prompt.add(ProcessClock.seconds(since: t0))
         return (state, logits.array)
     }
@@ -42,7 +60,7 @@ public final class CausalRunner: PromptedModel {
     /// after another), and the prepacked weights when more than one sequence decodes.
     public func memoryBytes(batch: Int, promptTokens m: Int, newTokens n: Int) -> Int {
         let perSequence = model.cacheBytes(promptTokens: m, newTokens: n) + 2 * vocabularySize * 4
-        return batch * perSequence + model.workingBytes(rows: m) + (batch > 1 ? model.prepackedBytes : 0)
+        return batch * perSequence + model.workingBytes(rows: min(m, promptChunk), keys: m) + (batch > 1 ? model.prepackedBytes : 0)
     }
 
     /// The last chosen token is never fed back, hence the + 1.

@@ -51,11 +51,11 @@ public final class GPT2Model: CausalLanguageModel, @unchecked Sendable {
         layers.reduce(0) { acc, l in acc + [l.qkv, l.proj, l.fc, l.fcProj].reduce(0) { $0 + $1.prepackedBytes } } + head.prepackedBytes
     }
 
-    /// `forward`'s activations for `rows` rows and the attention tasks' scores.
-    public func workingBytes(rows n: Int) -> Int {
+    /// `forward`'s activations for `rows` rows and the attention tasks' scores over `keys` keys.
+    public func workingBytes(rows n: Int, keys: Int) -> Int {
         let d = config.nEmbd
         return 4 * (n * (9 * d + config.inner) + vocabularySize)
-            + PrefillAttention.scratchBytes(keys: n, headDim: d / config.nHead, threads: pool.threadCount)
+            + PrefillAttention.scratchBytes(keys: max(n, keys), headDim: d / config.nHead, threads: pool.threadCount)
     }
     public var hiddenSize: Int { config.nEmbd }
     public var layerCount: Int { config.nLayer }

@@ -302,16 +302,17 @@ public final class LlamaModel: CausalLanguageModel, @unchecked Sendable {
         layers.reduce(0) { acc, l in acc + [l.q, l.k, l.v, l.o, l.gate, l.up, l.down].reduce(0) { $0 + $1.prepackedBytes } } + head.prepackedBytes
     }
 
-    /// `forward`'s activations for `rows` rows, the rotary angles, the attention tasks' scores, and
-    /// the largest q5_0 → q8_0 widening a product of that many rows makes (`Linear.widenedBytes`;
-    /// the products of a layer's q/k/v and gate/up are grouped, so each group's total).
-    public func workingBytes(rows n: Int) -> Int {
+    /// `forward`'s activations for `rows` rows, the rotary angles, the attention tasks' scores over
+    /// `keys` keys, and the largest q5_0 → q8_0 widening a product of that many rows makes
+    /// (`Linear.widenedBytes`; the products of a layer's q/k/v and gate/up are grouped, so each
+    /// group's total).
+    public func workingBytes(rows n: Int, keys: Int) -> Int {
         let c = config, hd = c.headSize
         let activations = n * (2 * c.hiddenSize + (2 * c.numAttentionHeads + 2 * c.kvHeads) * hd + 2 * c.intermediateSize + rope.rotaryDim)
         let widened = layers.map { l in
             [[l.q, l.k, l.v], [l.o], [l.gate, l.up], [l.down]].map { $0.reduce(0) { $0 + $1.widenedBytes(rows: n) } }.max()!
         }.max() ?? 0
-        return 4 * (activations + vocabularySize) + PrefillAttention.scratchBytes(keys: n, headDim: hd, threads: pool.threadCount)
+        return 4 * (activations + vocabularySize) + PrefillAttention.scratchBytes(keys: max(n, keys), headDim: hd, threads: pool.threadCount)
             + max(widened, head.widenedBytes(rows: n))
     }
     public var cacheWidth: Int { config.kvHeads * config.headSize }
