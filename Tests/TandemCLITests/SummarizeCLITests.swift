@@ -65,6 +65,17 @@ struct SummarizeCLITests {
         #expect(t5.status == 1 && t5.stderr.contains("no chat template"), "\(t5.stderr)")
     }
 
+    /// A budget smaller than one document needs is said plainly (not "batch 1 fits"), and the job
+    /// still runs, one document at a time.
+    @Test func aBudgetBelowBatchOneIsAWarning() throws {
+        let input = CLI.temporary("tight.jsonl"), output = CLI.temporary("tight-out.jsonl")
+        try Self.documents(3).write(toFile: input, atomically: true, encoding: .utf8)
+        let r = try CLI.run(["summarize", Self.model, "--input", input, "--output", output, "--max-memory", "1M", "--max-tokens", "3"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("warning: even batch 1 needs an estimated") && !r.stderr.contains("fits --max-memory"), "\(r.stderr)")
+        #expect(try Self.records(output).count == 3)
+    }
+
     @Test func resumesAfterRepeatedKillNine() throws {
         let input = CLI.temporary("docs.jsonl"), output = CLI.temporary("out.jsonl")
         try Self.documents(40).write(toFile: input, atomically: true, encoding: .utf8)

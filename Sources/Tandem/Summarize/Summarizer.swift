@@ -95,7 +95,11 @@ public final class Summarizer {
         }
         if reportedBatch == nil {
             reportedBatch = width
-            onInfo?("batch \(width) of --batch \(options.batch) fits --max-memory \(budget >> 20) MiB (estimated \(need >> 20) MiB at \(promptTokens) input tokens)")
+            if need > budget {
+                onWarning?("even batch 1 needs an estimated \(need >> 20) MiB at \(promptTokens) input tokens, more than --max-memory \(budget >> 20) MiB; running at batch 1")
+            } else {
+                onInfo?("batch \(width) of --batch \(options.batch) fits --max-memory \(budget >> 20) MiB (estimated \(need >> 20) MiB at \(promptTokens) input tokens)")
+            }
         }
         return width
     }
