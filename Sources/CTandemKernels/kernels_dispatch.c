@@ -203,7 +203,7 @@ static const tk_kernels tk_avx2_vnni = {
     .gemv = {tk_gemv_f32_avx2, tk_gemv_f16_avx2, tk_gemv_q8_0_avx512vnni, tk_gemv_q4_0_avx512vnni, \
              tk_gemv_q5_0_avx512vnni},                                                            \
     .gemm = {tk_gemm_f32_avx512, tk_gemm_f16_avx512, tk_gemm_q8_0_avx512, tk_gemm_q4_0_avx512,    \
-             NULL, tk_gemm_q4_K_avx2, tk_gemm_q5_K_avx2, tk_gemm_q6_K_avx2},                      \
+             NULL, tk_gemm_q4_K_avx512, tk_gemm_q5_K_avx512, tk_gemm_q6_K_avx512},                \
     .attn_scores_i8 = tk_attn_scores_i8_avx512,                                                   \
     .attn_values_i8 = tk_attn_values_i8_avx512,                                                   \
     .quantize_rows_i8 = tk_quantize_rows_i8_avx512,                                               \

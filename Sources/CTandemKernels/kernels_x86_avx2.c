@@ -360,37 +360,7 @@ typedef struct {
 
 static void kq_unpack_block(tk_dtype dt, const void *blk, kq_unpacked *out) {
     int16_t s[16];
-    if (dt == TK_Q6_K) {
-        const tk_block_q6_K *b = (const tk_block_q6_K *)blk;
-        for (int e = 0; e < TK_QK_K; e++) {
-            const int n = e / 128, part = (e % 128) / 32, l = e % 32;
-            const uint8_t lo = b->ql[64 * n + 32 * (part & 1) + l];
-            out->u[e] = (uint8_t)(((part < 2 ? lo : lo >> 4) & 0x0F) | (((b->qh[32 * n + l] >> (2 * part)) & 3) << 4));
-        }
-        for (int g = 0; g < 16; g++) {
-            s[g] = b->scales[g];
-            out->mi[g] = (int16_t)(32 * b->scales[g]);
-        }
-        out->d = out->dm = tk_half_to_float(b->d);
-    } else {
-        const int q5 = dt == TK_Q5_K;
-        const uint8_t *scales = q5 ? ((const tk_block_q5_K *)blk)->scales : ((const tk_block_q4_K *)blk)->scales;
-        const uint8_t *qs = q5 ? ((const tk_block_q5_K *)blk)->qs : ((const tk_block_q4_K *)blk)->qs;
-        for (int j = 0; j < 8; j++) {
-            uint8_t sc, m;
-            tk_scale_min_k4(j, scales, &sc, &m);
-            s[2 * j] = s[2 * j + 1] = sc;
-            out->mi[2 * j] = out->mi[2 * j + 1] = m;
-            for (int l = 0; l < 32; l++) {
-                uint8_t v = (qs[32 * (j / 2) + l] >> (4 * (j & 1))) & 0x0F;
-                if (q5) v |= (uint8_t)(((((const tk_block_q5_K *)blk)->qh[l] >> j) & 1) << 4);
-                out->u[32 * j + l] = v;
-            }
-        }
-        const uint16_t *dd = (const uint16_t *)blk;  // d, dmin lead both block types
-        out->d = tk_half_to_float(dd[0]);
-        out->dm = tk_half_to_float(dd[1]);
-    }
+    tk_kq_unpack(dt, blk, out->u, s, out->mi, &out->d, &out->dm);
     for (int v = 0; v < 8; v++)
         for (int i = 0; i < 16; i++) out->sx[v][i] = s[2 * v + i / 8];
 }
