@@ -41,8 +41,8 @@ public final class ChatSession {
 
     public init(model: TandemModel, system: String? = nil, seed: UInt64 = 0) throws(ChatError) {
         guard let runner = model.model as? CausalRunner else { throw .notDecoderOnly }
-        guard let source = model.file.metadata.generation["chat_template"]?.stringValue else { throw .noTemplate }
-        guard let template = ChatTemplate(source: source) else { throw .unknownTemplate }
+        let template: ChatTemplate
+        do { template = try model.chatTemplate() } catch { throw error == .missing ? .noTemplate : .unknownTemplate }
         self.model = model
         self.template = template
         self.runner = runner

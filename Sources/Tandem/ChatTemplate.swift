@@ -94,3 +94,24 @@ public enum ChatTemplate: Equatable, Sendable {
         switch self { case .chatML: "<|im_end|>\n" }
     }
 }
+
+/// Why a model's chat template cannot be used.
+public enum ChatTemplateLookupError: Error, Equatable, Sendable {
+    /// The file carries none.
+    case missing
+    /// Its family is one Tandem does not render.
+    case unknownFamily
+}
+
+extension TandemModel {
+    /// The chat template the model's file carries (`chat_template` in its generation metadata,
+    /// from the GGUF's `tokenizer.chat_template` or the Hugging Face tokenizer config), recognised.
+    public func chatTemplate() throws(ChatTemplateLookupError) -> ChatTemplate {
+        guard let source = file.metadata.generation["chat_template"]?.stringValue else { throw .missing }
+        guard let template = ChatTemplate(source: source) else { throw .unknownFamily }
+        return template
+    }
+
+    /// What `summarize` puts before a document unless told otherwise (T5: "summarize: ").
+    var summarizePrefix: String { file.metadata.generation["summarize_prefix"]?.stringValue ?? "" }
+}

@@ -61,11 +61,10 @@ struct Generate: ParsableCommand {
             var text = try readPrompt(promptArgument)
             let m = try TandemModel(path: modelPath, pool: try threading.pool())
             if chat {
-                guard let source = m.file.metadata.generation["chat_template"]?.stringValue else {
-                    throw ValidationError("\(modelPath) has no chat template; run without --chat")
-                }
-                guard let template = ChatTemplate(source: source) else {
-                    throw ValidationError("the chat template of \(modelPath) is of a family Tandem does not render yet; run without --chat")
+                let template: ChatTemplate
+                do throws(ChatTemplateLookupError) { template = try m.chatTemplate() } catch {
+                    throw ValidationError(error == .missing ? "\(modelPath) has no chat template; run without --chat"
+                                          : "the chat template of \(modelPath) is of a family Tandem does not render yet; run without --chat")
                 }
                 text = template.render(user: text, system: system)
             }

@@ -57,13 +57,13 @@ public struct PromptFrame: Equatable, Sendable {
     ///     the template's default).
     public init(model: TandemModel, template: String?, prefix: String?, chat: Bool, system: String?) throws(FrameError) {
         let (before, after) = try Self.split(template: template, prefix: prefix, chat: chat, system: system)
-            ?? (prefix ?? model.file.metadata.generation["summarize_prefix"]?.stringValue ?? "", "")
+            ?? (prefix ?? model.summarizePrefix, "")
         guard chat else {
             self.init(prefix: before, suffix: after)
             return
         }
-        guard let source = model.file.metadata.generation["chat_template"]?.stringValue else { throw .noChatTemplate }
-        guard let chatTemplate = ChatTemplate(source: source) else { throw .unknownChatTemplate }
+        let chatTemplate: ChatTemplate
+        do { chatTemplate = try model.chatTemplate() } catch { throw error == .missing ? .noChatTemplate : .unknownChatTemplate }
         // The template renders message content verbatim, so a marker no document contains splits
         // the rendering into what goes before and after the text.
         let marker = "\u{0}tandem-document\u{0}"

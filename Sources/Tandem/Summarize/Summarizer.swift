@@ -132,7 +132,7 @@ public final class Summarizer {
 
     /// Runs the job to the end of the input (or until `shouldStop` says so).
     public func run(source: DocumentSource, output: ResultLog, errors: ResultLog?, shouldStop: () -> Bool = { false }) throws {
-        let frame = options.frame ?? PromptFrame(prefix: model.file.metadata.generation["summarize_prefix"]?.stringValue ?? "")
+        let frame = options.frame ?? PromptFrame(prefix: model.summarizePrefix)
         var seen = Set<String>()
         var pending: [(id: String, ids: [Int32], inputTokens: Int, truncated: Bool, chunks: ChunkCutter?)] = []
         let start = ProcessClock.now
