@@ -248,14 +248,9 @@ float tk_bf16_to_f32(uint16_t h) {
     return f;
 }
 
-void tk_kq_unpack(tk_dtype dt, const void *blk, uint8_t u[TK_QK_K], int16_t s[16], int16_t mi[16], float *d, float *dm) {
+void tk_kq_scales(tk_dtype dt, const void *blk, int16_t s[16], int16_t mi[16], float *d, float *dm) {
     if (dt == TK_Q6_K) {
         const tk_block_q6_K *b = (const tk_block_q6_K *)blk;
-        for (int e = 0; e < TK_QK_K; e++) {
-            const int n = e / 128, part = (e % 128) / 32, l = e % 32;
-            const uint8_t lo = b->ql[64 * n + 32 * (part & 1) + l];
-            u[e] = (uint8_t)(((part < 2 ? lo : lo >> 4) & 0x0F) | (((b->qh[32 * n + l] >> (2 * part)) & 3) << 4));
-        }
         for (int g = 0; g < 16; g++) {
             s[g] = b->scales[g];
             mi[g] = (int16_t)(32 * b->scales[g]);
@@ -263,21 +258,34 @@ void tk_kq_unpack(tk_dtype dt, const void *blk, uint8_t u[TK_QK_K], int16_t s[16
         *d = *dm = tk_half_to_float(b->d);
         return;
     }
-    const int q5 = dt == TK_Q5_K;
-    const uint8_t *scales = q5 ? ((const tk_block_q5_K *)blk)->scales : ((const tk_block_q4_K *)blk)->scales;
-    const uint8_t *qs = q5 ? ((const tk_block_q5_K *)blk)->qs : ((const tk_block_q4_K *)blk)->qs;
+    const tk_block_q4_K *b = (const tk_block_q4_K *)blk;  // d, dmin and scales lead q5_K too
     for (int j = 0; j < 8; j++) {
         uint8_t sc, m;
-        tk_scale_min_k4(j, scales, &sc, &m);
+        tk_scale_min_k4(j, b->scales, &sc, &m);
         s[2 * j] = s[2 * j + 1] = sc;
         mi[2 * j] = mi[2 * j + 1] = m;
+    }
+    *d = tk_half_to_float(b->d);
+    *dm = tk_half_to_float(b->dmin);
+}
+
+void tk_kq_unpack(tk_dtype dt, const void *blk, uint8_t u[TK_QK_K], int16_t s[16], int16_t mi[16], float *d, float *dm) {
+    tk_kq_scales(dt, blk, s, mi, d, dm);
+    if (dt == TK_Q6_K) {
+        const tk_block_q6_K *b = (const tk_block_q6_K *)blk;
+        for (int e = 0; e < TK_QK_K; e++) {
+            const int n = e / 128, part = (e % 128) / 32, l = e % 32;
+            const uint8_t lo = b->ql[64 * n + 32 * (part & 1) + l];
+            u[e] = (uint8_t)(((part < 2 ? lo : lo >> 4) & 0x0F) | (((b->qh[32 * n + l] >> (2 * part)) & 3) << 4));
+        }
+        return;
+    }
+    const int q5 = dt == TK_Q5_K;
+    const uint8_t *qs = q5 ? ((const tk_block_q5_K *)blk)->qs : ((const tk_block_q4_K *)blk)->qs;
+    for (int j = 0; j < 8; j++)
         for (int l = 0; l < 32; l++) {
             uint8_t v = (qs[32 * (j / 2) + l] >> (4 * (j & 1))) & 0x0F;
             if (q5) v |= (uint8_t)(((((const tk_block_q5_K *)blk)->qh[l] >> j) & 1) << 4);
             u[32 * j + l] = v;
         }
-    }
-    const uint16_t *dd = (const uint16_t *)blk;  // d, dmin lead both block types
-    *d = tk_half_to_float(dd[0]);
-    *dm = tk_half_to_float(dd[1]);
 }

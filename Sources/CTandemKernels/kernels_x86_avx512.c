@@ -585,14 +585,7 @@ TK_512_INLINE void kq5_unpack(tk_dtype dt, const void *blk, kq5_weights *out) {
             n[p] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(q, low)),
                                       _mm256_and_si256(_mm256_srli_epi16(q, 4), low), 1);
         }
-        for (int j = 0; j < 8; j++) {
-            uint8_t sc, m;
-            tk_scale_min_k4(j, b->scales, &sc, &m);
-            s[2 * j] = s[2 * j + 1] = sc;
-            mi[2 * j] = mi[2 * j + 1] = m;
-        }
-        d = tk_half_to_float(b->d);
-        dm = tk_half_to_float(b->dmin);
+        tk_kq_scales(dt, blk, s, mi, &d, &dm);
     } else {
         tk_kq_unpack(dt, blk, u, s, mi, &d, &dm);
         for (int p = 0; p < 4; p++) n[p] = _mm512_loadu_si512(u + 64 * p);

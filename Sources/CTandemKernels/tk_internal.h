@@ -88,7 +88,9 @@ float tk_vec_dot_q5_K_q8_K_avx2(const void *w, const void *x, int64_t k);
 float tk_vec_dot_q6_K_q8_K_avx2(const void *w, const void *x, int64_t k);
 /// A q4_K / q5_K / q6_K block as unsigned values with integer scales and mins per 16 values:
 /// value e = d·s[e/16]·u[e] − dm·mi[e/16] (q4_K, q5_K: d·sc·q − dmin·m; q6_K: d·sc·(q − 32), so
-/// mi = 32·sc and dm = d). The x86 K-quant GEMMs unpack each weight row through it once per call.
+/// mi = 32·sc and dm = d). The x86 K-quant GEMMs unpack each weight row through it once per call;
+/// tk_kq_scales gives the scales, mins and super-block scales alone.
+void tk_kq_scales(tk_dtype dt, const void *blk, int16_t s[16], int16_t mi[16], float *d, float *dm);
 void tk_kq_unpack(tk_dtype dt, const void *blk, uint8_t u[TK_QK_K], int16_t s[16], int16_t mi[16], float *d, float *dm);
 void tk_gemm_q4_K_avx512(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k, int64_t n0, int64_t n1);
 void tk_gemm_q5_K_avx512(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k, int64_t n0, int64_t n1);
