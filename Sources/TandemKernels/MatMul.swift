@@ -355,12 +355,15 @@ public enum MatMul {
     /// Bytes of the temporary q8_0 copy a product of `rows` rows makes of `w` (q5_0 from
     /// `q5WideningRows` on); 0 where none is made. For memory budgets.
     public static func widenedBytes(for w: WeightMatrix, rows: Int) -> Int {
-        multipliedAs(w.dtype, m: rows) == w.dtype ? 0 : w.rows * DType.q8_0.rowBytes(columns: w.columns)
+        multipliedAs(w.dtype, m: rows) == w.dtype ? 0 : q8Bytes(w)
     }
+
+    /// Bytes of `w`'s rows as q8_0 blocks.
+    private static func q8Bytes(_ w: WeightMatrix) -> Int { w.rows * DType.q8_0.rowBytes(columns: w.columns) }
 
     /// `ws` (q5_0) widened to q8_0 blocks in temporary memory, rows shared out over the pool.
     private static func widenedToQ8(_ ws: [WeightMatrix], pool: ThreadPool, _ body: ([WeightMatrix]) -> Void) {
-        let bytes = ws.map { $0.rows * DType.q8_0.rowBytes(columns: $0.columns) }
+        let bytes = ws.map(q8Bytes)
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: bytes.reduce(0, +), alignment: 64)
         defer { buffer.deallocate() }
         var widened: [WeightMatrix] = []
