@@ -97,10 +97,9 @@ def tandem_model(tandem: str, name: str) -> pathlib.Path:
     return out
 
 
-def run_tandem(args, name: str, docs: list[dict], work: pathlib.Path) -> dict:
+def run_tandem(args, name: str, work: pathlib.Path) -> dict:
     model = tandem_model(args.tandem, name)
     inp, out, stats = work / f"{name}.in.jsonl", work / f"{name}.tandem.jsonl", work / f"{name}.stats.json"
-    inp.write_text("".join(json.dumps({"id": d["id"], "text": d["text"]}) + "\n" for d in docs))
     out.unlink(missing_ok=True)
     cmd = [args.tandem, "summarize", str(model), "--input", str(inp), "--output", str(out), "--chat",
            "--template", TEMPLATE, "--max-tokens", str(args.max_tokens), "--batch", str(args.batch),
@@ -143,7 +142,7 @@ def llama_child(gguf: str, docs_path: str, out_path: str, threads: int, max_toke
     pathlib.Path(out_path).write_text(json.dumps({"rows": rows, "peak_rss_mb": peak, "version": llama_cpp.__version__}))
 
 
-def run_llama(args, name: str, docs: list[dict], work: pathlib.Path) -> dict:
+def run_llama(args, name: str, work: pathlib.Path) -> dict:
     inp, out = work / f"{name}.in.jsonl", work / f"{name}.llama.json"
     subprocess.run([args.python, __file__, "--llama-child", str(MODELS[name][1]), str(inp), str(out),
                     str(args.threads), str(args.max_tokens)], check=True)
@@ -222,7 +221,7 @@ def main() -> int:
         (work / f"{name}.in.jsonl").write_text("".join(json.dumps({"id": d["id"], "text": d["text"]}) + "\n" for d in docs))
         results = {}
         for engine in args.engines.split(","):
-            r = run_tandem(args, name, docs, work) if engine == "tandem" else run_llama(args, name, docs, work)
+            r = run_tandem(args, name, work) if engine == "tandem" else run_llama(args, name, work)
             r.update(model=name, docs=len(docs), file=MODELS[name][1].name, file_type=MODELS[name][1].name.split(".")[-2],
                      threads=args.threads, max_tokens=args.max_tokens, cpu=cpu(), date=time.strftime("%Y-%m-%d %H:%M"),
                      rouge=rouge(docs, r["summaries"]))
