@@ -101,6 +101,12 @@ extension CausalLanguageModel {
         makeState(capacity: promptTokens + min(maxNewTokens, 256))
     }
 
+    /// Whether a forward pass is a decoding step (one new row per sequence) rather than a prompt
+    /// pass: only decoding steps earn the weights a prepacked copy (`Linear`'s `decoding:`).
+    func isDecodingStep(_ segments: [(state: CausalState, rows: Int)]) -> Bool {
+        segments.allSatisfy { $0.rows == 1 }
+    }
+
     /// Checks each segment fits the model's positions, grows its cache if needed, and returns
     /// the position of each row.
     func positions(_ segments: [(state: CausalState, rows: Int)]) throws(ModelError) -> [Int] {
@@ -168,7 +174,7 @@ extension CausalLanguageModel {
             normalize(UnsafeBufferPointer(rebasing: last.buffer[r * d..<(r + 1) * d]), normed.rows(r..<r + 1, width: d))
         }
         let logits = FloatBuffer(count: count * vocabularySize)
-        head(normed.buffer, rows: count, into: logits.mutable, pool: pool)
+        head(normed.buffer, rows: count, into: logits.mutable, pool: pool, decoding: logitsFrom == nil && isDecodingStep(segments))
         tracer?.record("logits", logits.buffer, shape: [count, vocabularySize])
         return logits
     }

@@ -77,7 +77,7 @@ public final class GPT2Model: CausalLanguageModel, @unchecked Sendable {
     func forward(_ x: FloatBuffer, segments: [(state: CausalState, rows: Int)], tracer: ForwardTracer?, logitsFrom: Int?) throws(ModelError) -> FloatBuffer {
         let d = config.nEmbd, inner = config.inner, heads = config.nHead
         let positions = try positions(segments)
-        let n = positions.count
+        let n = positions.count, decoding = isDecodingStep(segments)
         for (r, p) in positions.enumerated() {
             for j in 0..<d { x.mutable[r * d + j] += wpe[p * d + j] }
         }
@@ -95,7 +95,7 @@ public final class GPT2Model: CausalLanguageModel, @unchecked Sendable {
         }
         for (l, layer) in layers.enumerated() {
             layerNorm(layer.ln1w, layer.ln1b)
-            layer.qkv(h.buffer, rows: n, into: qkv.mutable, pool: pool)
+            layer.qkv(h.buffer, rows: n, into: qkv.mutable, pool: pool, decoding: decoding)
             for r in 0..<n {
                 _ = q[r * d..<(r + 1) * d].update(fromContentsOf: qkv.mutable[r * 3 * d..<r * 3 * d + d])
                 _ = k[r * d..<(r + 1) * d].update(fromContentsOf: qkv.mutable[r * 3 * d + d..<r * 3 * d + 2 * d])
@@ -103,12 +103,12 @@ public final class GPT2Model: CausalLanguageModel, @unchecked Sendable {
             }
             attendSegments(layer: l, segments: segments, q: q, k: k, v: v, out: attn, heads: heads, kvHeads: heads, headDim: d / heads,
                            allowBF16: layer.qkv.weight.dtype.isQuantized, pool: pool)
-            layer.proj(attn.buffer, rows: n, into: proj.mutable, pool: pool)
+            layer.proj(attn.buffer, rows: n, into: proj.mutable, pool: pool, decoding: decoding)
             Ops.addInPlace(x.mutable, proj.buffer, count: n * d, pool: pool)
             layerNorm(layer.ln2w, layer.ln2b)
-            layer.fc(h.buffer, rows: n, into: a.mutable, pool: pool)
+            layer.fc(h.buffer, rows: n, into: a.mutable, pool: pool, decoding: decoding)
             pool.shareOut(n * inner) { range in Ops.gelu(UnsafeMutableBufferPointer(rebasing: a.mutable[range])) }
-            layer.fcProj(a.buffer, rows: n, into: proj.mutable, pool: pool)
+            layer.fcProj(a.buffer, rows: n, into: proj.mutable, pool: pool, decoding: decoding)
             Ops.addInPlace(x.mutable, proj.buffer, count: n * d, pool: pool)
             tracer?.record("h.\(l)", x.buffer, shape: [n, d])
         }

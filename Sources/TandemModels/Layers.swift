@@ -119,8 +119,12 @@ public struct Linear: @unchecked Sendable {
         self.bias = bias
     }
 
-    public func callAsFunction(_ x: UnsafeBufferPointer<Float>, rows: Int, into y: UnsafeMutableBufferPointer<Float>, pool: ThreadPool) {
-        let packed = rows > 1 && rows <= PrepackCache.maxRows ? prepack.weights(for: weight, pool: pool) : nil
+    /// `decoding`: a batched decoding step (one row per sequence), whose repeated few-row products
+    /// may earn the weights a prepacked copy (`PrepackCache`); a prompt pass never does, however
+    /// few its rows.
+    public func callAsFunction(_ x: UnsafeBufferPointer<Float>, rows: Int, into y: UnsafeMutableBufferPointer<Float>, pool: ThreadPool,
+                               decoding: Bool = false) {
+        let packed = decoding && rows > 1 && rows <= PrepackCache.maxRows ? prepack.weights(for: weight, pool: pool) : nil
         MatMul.gemm(weight, x: UnsafeBufferPointer(rebasing: x[0..<rows * inFeatures]), m: rows,
                     y: UnsafeMutableBufferPointer(rebasing: y[0..<rows * outFeatures]), pool: pool, prepacked: packed)
         addBias(to: y, rows: rows)
@@ -138,6 +142,9 @@ public struct Linear: @unchecked Sendable {
     /// Bytes of the copy of the weights that batched decoding makes (`PrepackCache`); 0 for
     /// weights that get none.
     public var prepackedBytes: Int { PrepackedWeights.byteCount(for: weight) }
+
+    /// Whether the prepacked copy has been made.
+    var isPrepacked: Bool { prepack.isPacked }
 
     /// Bytes of the temporary q8_0 copy a product of `rows` rows makes of q5_0 weights
     /// (`MatMul.widenedBytes`); 0 otherwise. For memory budgets.
@@ -158,9 +165,10 @@ public struct Linear: @unchecked Sendable {
     }
 }
 
-/// When a `Linear` keeps a prepacked copy of its weights: once it has been applied to a small
-/// batch of rows (2…`maxRows`) `uses` times — batched decoding, one call per step — not for a
-/// one-off short prompt, so a single-sequence run never pays the copy's memory.
+/// When a `Linear` keeps a prepacked copy of its weights: once batched decoding has applied it to
+/// a small batch of rows (2…`maxRows`) `uses` times — one call per step. Prompt passes never
+/// count, short ones included (a chat turn, the last piece of a long prompt, a short document):
+/// counting them once prepacked a whole model during a run of single sequences.
 final class PrepackCache: @unchecked Sendable {
     static let maxRows = 32
     static let uses = 3
@@ -168,6 +176,12 @@ final class PrepackCache: @unchecked Sendable {
     private var calls = 0
     private var packed: PrepackedWeights?
     private var unavailable = false
+
+    var isPacked: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return packed != nil
+    }
 
     func weights(for w: WeightMatrix, pool: ThreadPool) -> PrepackedWeights? {
         guard w.dtype.hasTileKernels else { return nil }
@@ -189,19 +203,19 @@ extension Linear {
     /// grouped GEMM, each with one quantization of the input and one parallel call; biases (Qwen2's
     /// q, k, v) are added after.
     public static func apply(_ layers: [Linear], _ x: UnsafeBufferPointer<Float>, rows: Int,
-                             into ys: [UnsafeMutableBufferPointer<Float>], pool: ThreadPool) {
+                             into ys: [UnsafeMutableBufferPointer<Float>], pool: ThreadPool, decoding: Bool = false) {
         let first = layers[0].weight
         if rows == 1, layers.allSatisfy({ $0.weight.dtype == first.dtype && $0.weight.columns == first.columns }) {
             MatMul.gemv(layers.map(\.weight), x: UnsafeBufferPointer(rebasing: x[0..<first.columns]),
                         ys: zip(layers, ys).map { UnsafeMutableBufferPointer(rebasing: $1[0..<$0.outFeatures]) }, pool: pool)
         } else if rows > 1 {
             // A prompt pass or batched decoding: one grouped GEMM (`MatMul.gemm(_:x:m:ys:prepacked:)`).
-            let packed = layers.map { rows <= PrepackCache.maxRows ? $0.prepack.weights(for: $0.weight, pool: pool) : nil }
+            let packed = layers.map { decoding && rows <= PrepackCache.maxRows ? $0.prepack.weights(for: $0.weight, pool: pool) : nil }
             MatMul.gemm(layers.map(\.weight), x: UnsafeBufferPointer(rebasing: x[0..<rows * first.columns]), m: rows,
                         ys: zip(layers, ys).map { UnsafeMutableBufferPointer(rebasing: $1[0..<rows * $0.outFeatures]) },
                         pool: pool, prepacked: packed)
         } else {
-            for (layer, y) in zip(layers, ys) { layer(x, rows: rows, into: y, pool: pool) }
+            for (layer, y) in zip(layers, ys) { layer(x, rows: rows, into: y, pool: pool, decoding: decoding) }
             return
         }
         for (layer, y) in zip(layers, ys) { layer.addBias(to: y, rows: rows) }
@@ -254,11 +268,11 @@ public final class RecordingTracer: ForwardTracer {
 /// x += layer(input) for `rows` rows — a residual connection: added as the tile GEMM stores its
 /// outputs where it can (`Linear.fuses`), else through `scratch` and a pass over x.
 func addProduct(_ layer: Linear, _ input: UnsafeBufferPointer<Float>, rows: Int, to x: FloatBuffer, scratch: FloatBuffer,
-                pool: ThreadPool) {
+                pool: ThreadPool, decoding: Bool = false) {
     if layer.fuses(rows: rows) {
         layer(input, rows: rows, into: x.mutable, epilogue: .accumulate, pool: pool)
         return
     }
-    layer(input, rows: rows, into: scratch.mutable, pool: pool)
+    layer(input, rows: rows, into: scratch.mutable, pool: pool, decoding: decoding)
     Ops.addInPlace(x.mutable, scratch.buffer, count: rows * layer.outFeatures, pool: pool)
 }

@@ -334,7 +334,7 @@ public final class LlamaModel: CausalLanguageModel, @unchecked Sendable {
         let c = config
         let d = c.hiddenSize, hd = c.headSize, heads = c.numAttentionHeads, kvh = c.kvHeads, ff = c.intermediateSize
         let positions = try positions(segments)
-        let n = positions.count
+        let n = positions.count, decoding = isDecodingStep(segments)
         let h = FloatBuffer(count: n * d), q = FloatBuffer(count: n * heads * hd)
         let k = FloatBuffer(count: n * kvh * hd), v = FloatBuffer(count: n * kvh * hd)
         let attn = FloatBuffer(count: n * heads * hd), proj = FloatBuffer(count: n * d)
@@ -344,7 +344,7 @@ public final class LlamaModel: CausalLanguageModel, @unchecked Sendable {
         for (r, p) in positions.enumerated() { rope.angles(position: p, into: angles.mutable.baseAddress! + r * rope.rotaryDim) }
         for (l, layer) in layers.enumerated() {
             Ops.rmsNormRows(x.buffer, rows: n, width: d, weight: layer.inputNorm, epsilon: epsilon, into: h.mutable, pool: pool)
-            Linear.apply([layer.q, layer.k, layer.v], h.buffer, rows: n, into: [q.mutable, k.mutable, v.mutable], pool: pool)
+            Linear.apply([layer.q, layer.k, layer.v], h.buffer, rows: n, into: [q.mutable, k.mutable, v.mutable], pool: pool, decoding: decoding)
             pool.shareOut(n, floats: n * (heads + kvh) * hd) { rows in
                 for r in rows {
                     let a = UnsafePointer(angles.mutable.baseAddress! + r * rope.rotaryDim)
@@ -354,13 +354,13 @@ public final class LlamaModel: CausalLanguageModel, @unchecked Sendable {
             }
             attendSegments(layer: l, segments: segments, q: q, k: k, v: v, out: attn, heads: heads, kvHeads: kvh, headDim: hd,
                            allowBF16: layer.q.weight.dtype.isQuantized, pool: pool)
-            addProduct(layer.o, attn.buffer, rows: n, to: x, scratch: proj, pool: pool)
+            addProduct(layer.o, attn.buffer, rows: n, to: x, scratch: proj, pool: pool, decoding: decoding)
             Ops.rmsNormRows(x.buffer, rows: n, width: d, weight: layer.postNorm, epsilon: epsilon, into: h.mutable, pool: pool)
-            Linear.apply([layer.gate, layer.up], h.buffer, rows: n, into: [gate.mutable, up.mutable], pool: pool)
+            Linear.apply([layer.gate, layer.up], h.buffer, rows: n, into: [gate.mutable, up.mutable], pool: pool, decoding: decoding)
             pool.shareOut(n * ff) { range in
                 Ops.swiglu(gate: UnsafeMutableBufferPointer(rebasing: gate.mutable[range]), up: UnsafeBufferPointer(rebasing: up.buffer[range]))
             }
-            addProduct(layer.down, gate.buffer, rows: n, to: x, scratch: proj, pool: pool)
+            addProduct(layer.down, gate.buffer, rows: n, to: x, scratch: proj, pool: pool, decoding: decoding)
             tracer?.record("model.layers.\(l)", x.buffer, shape: [n, d])
         }
         return logitsOfLastRows(x, segments: segments, width: d, head: head, pool: pool, tracer: tracer, logitsFrom: logitsFrom) { row, out in

@@ -172,7 +172,8 @@ public final class T5Model: @unchecked Sendable {
     }
 
     /// x += FFN(RMSNorm(x)) for `rows` rows; `h`, `a`, `b`, `out` are scratch.
-    func feedForward(_ f: FeedForward, x: FloatBuffer, rows: Int, h: FloatBuffer, a: FloatBuffer, b: FloatBuffer, out: FloatBuffer) {
+    func feedForward(_ f: FeedForward, x: FloatBuffer, rows: Int, h: FloatBuffer, a: FloatBuffer, b: FloatBuffer, out: FloatBuffer,
+                     decoding: Bool = false) {
         let d = config.dModel, ff = config.dFF
         Ops.rmsNormRows(x.buffer, rows: rows, width: d, weight: f.norm, epsilon: epsilon, into: h.mutable, pool: pool)
         let act = a.rows(0..<rows, width: ff)
@@ -181,7 +182,7 @@ public final class T5Model: @unchecked Sendable {
             // ReLU as the tile GEMM stores its outputs: one pass over the 4·d-wide rows fewer.
             wi(h.buffer, rows: rows, into: a.mutable, epilogue: .relu, pool: pool)
         } else if let wi = f.wi {
-            wi(h.buffer, rows: rows, into: a.mutable, pool: pool)
+            wi(h.buffer, rows: rows, into: a.mutable, pool: pool, decoding: decoding)
             pool.shareOut(act.count) { range in
                 let part = UnsafeMutableBufferPointer(rebasing: act[range])
                 switch kind {
@@ -191,7 +192,7 @@ public final class T5Model: @unchecked Sendable {
                 }
             }
         } else {
-            Linear.apply([f.wi0!, f.wi1!], h.buffer, rows: rows, into: [a.mutable, b.mutable], pool: pool)
+            Linear.apply([f.wi0!, f.wi1!], h.buffer, rows: rows, into: [a.mutable, b.mutable], pool: pool, decoding: decoding)
             let gatedRelu = kind == "gated-relu", up = b.mutable
             pool.shareOut(act.count) { range in
                 let part = UnsafeMutableBufferPointer(rebasing: act[range])
@@ -203,7 +204,7 @@ public final class T5Model: @unchecked Sendable {
                 }
             }
         }
-        addProduct(f.wo, UnsafeBufferPointer(act), rows: rows, to: x, scratch: out, pool: pool)
+        addProduct(f.wo, UnsafeBufferPointer(act), rows: rows, to: x, scratch: out, pool: pool, decoding: decoding)
     }
 
     // MARK: Decoder
@@ -418,7 +419,7 @@ public final class T5Model: @unchecked Sendable {
         for (l, layer) in decoder.enumerated() {
             let sa = layer.selfAttention
             Ops.rmsNormRows(x.buffer, rows: n, width: d, weight: sa.norm, epsilon: epsilon, into: h.mutable, pool: pool)
-            Linear.apply([sa.q, sa.k, sa.v], h.buffer, rows: n, into: [q.mutable, k.mutable, v.mutable], pool: pool)
+            Linear.apply([sa.q, sa.k, sa.v], h.buffer, rows: n, into: [q.mutable, k.mutable, v.mutable], pool: pool, decoding: true)
             for (i, s) in states.enumerated() {
                 let p = s.position
                 _ = s.selfK[l][p * inner..<(p + 1) * inner].update(fromContentsOf: k.mutable[i * inner..<(i + 1) * inner])
@@ -442,16 +443,16 @@ public final class T5Model: @unchecked Sendable {
             } else {
                 pool.parallelFor(n) { attendRange($0, .inline) }
             }
-            sa.o(attn.buffer, rows: n, into: proj.mutable, pool: pool)
+            sa.o(attn.buffer, rows: n, into: proj.mutable, pool: pool, decoding: true)
             Ops.addInPlace(x.mutable, proj.buffer, count: n * d, pool: pool)
 
             let ca = layer.crossAttention
             Ops.rmsNormRows(x.buffer, rows: n, width: d, weight: ca.norm, epsilon: epsilon, into: h.mutable, pool: pool)
-            ca.q(h.buffer, rows: n, into: q.mutable, pool: pool)
+            ca.q(h.buffer, rows: n, into: q.mutable, pool: pool, decoding: true)
             crossAttend(states, layer: l, q: q, out: attn)
-            ca.o(attn.buffer, rows: n, into: proj.mutable, pool: pool)
+            ca.o(attn.buffer, rows: n, into: proj.mutable, pool: pool, decoding: true)
             Ops.addInPlace(x.mutable, proj.buffer, count: n * d, pool: pool)
-            feedForward(layer.ffn, x: x, rows: n, h: h, a: a, b: b, out: proj)
+            feedForward(layer.ffn, x: x, rows: n, h: h, a: a, b: b, out: proj, decoding: true)
             tracer?.record("decoder.block.\(l)", x.buffer, shape: [n, d])
         }
         for s in states { s.advance() }
@@ -459,7 +460,7 @@ public final class T5Model: @unchecked Sendable {
         if headScale != 1 { for i in 0..<n * d { h.mutable[i] *= headScale } }
         tracer?.record("decoder.output", h.buffer, shape: [n, d])
         let logits = FloatBuffer(count: n * config.vocabSize, zeroed: false)
-        head!(h.buffer, rows: n, into: logits.mutable, pool: pool)
+        head!(h.buffer, rows: n, into: logits.mutable, pool: pool, decoding: true)
         tracer?.record("logits", logits.buffer, shape: [n, config.vocabSize])
         return logits
     }

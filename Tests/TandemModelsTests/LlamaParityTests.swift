@@ -61,4 +61,23 @@ struct LlamaParityTests {
         let diff = maxAbsDiff(whole, last)
         #expect(diff <= 1e-4, "prompt pass against token by token: maxdiff=\(diff)")
     }
+
+    /// Short prompt passes (a chat turn, the last piece of a long prompt) leave the weights
+    /// alone; batched decoding steps earn them their prepacked copy, where the instruction set
+    /// has one. Short passes once counted, and a run of single sequences copied the whole model.
+    @Test func onlyBatchedDecodingPrepacks() throws {
+        let model = try Self.model(.q8_0)
+        let linears = model.layers.flatMap { [$0.q, $0.k, $0.v, $0.o, $0.gate, $0.up, $0.down] } + [model.head]
+        for turn in 0..<2 * PrepackCache.uses {
+            let state = model.makeState(capacity: 8)
+            _ = try model.forward(try model.embed([1, 2, 3, 4, Int32(5 + turn)]), segments: [(state, 5)], tracer: nil)
+        }
+        #expect(linears.allSatisfy { !$0.isPrepacked }, "a short prompt pass prepacked weights")
+        let states = [model.makeState(capacity: 8), model.makeState(capacity: 8)]
+        for step in 0..<PrepackCache.uses {
+            _ = try model.forward(try model.embed([Int32(1 + step), Int32(2 + step)]), segments: states.map { ($0, 1) }, tracer: nil)
+        }
+        let packs = PrepackedWeights(model.layers[0].q.weight, pool: .shared) != nil
+        #expect(linears.allSatisfy { $0.isPrepacked == packs }, "batched decoding: prepacked \(packs ? "expected" : "unexpected")")
+    }
 }
