@@ -263,6 +263,8 @@ public final class LlamaModel: CausalLanguageModel, @unchecked Sendable {
     let layers: [Layer]
     let norm: UnsafeBufferPointer<Float>   // [d]
     let head: Linear                       // [vocab, d]: lm_head, or the embedding when tied
+    /// The embedding table is read only for the tokens fed, so its pages are released after.
+    let headIsUntied: Bool
     let rope: RoPE
     let epsilon: Float
 
@@ -289,7 +291,8 @@ public final class LlamaModel: CausalLanguageModel, @unchecked Sendable {
         }
         layers = ls
         norm = try w.vector(t.norm)
-        head = w.has(t.lmHead) ? try w.linear(t.lmHead) : Linear(weight: embedding.matrix)
+        headIsUntied = w.has(t.lmHead)
+        head = headIsUntied ? try w.linear(t.lmHead) : Linear(weight: embedding.matrix)
         let style: RoPE.Style = c.ropeLayout == "interleaved" ? .interleaved : .halfSplit
         rope = RoPE(headDim: c.headSize, base: c.ropeTheta ?? 10_000, style: style)
     }
@@ -319,7 +322,7 @@ public final class LlamaModel: CausalLanguageModel, @unchecked Sendable {
     public var maxPositions: Int? { config.maxPositionEmbeddings }
 
     public func embed(_ ids: [Int32]) throws(ModelError) -> FloatBuffer {
-        try embedding.embed(ids)
+        try embedding.embed(ids, releasingPages: headIsUntied)
     }
 
     public func forward(_ x: FloatBuffer, segments: [(state: CausalState, rows: Int)], tracer: ForwardTracer? = nil) throws(ModelError) -> FloatBuffer {
