@@ -37,9 +37,24 @@ public protocol AutoregressiveModel: AnyObject {
     /// The most new tokens a prompt of `promptTokens` leaves room for in a model with a fixed
     /// context; nil for a T5 decoder, which has none.
     func maxNewTokens(promptTokens: Int) -> Int?
+    /// Tokens per prompt pass for a model that reads a long prompt in passes (decoder-only), nil
+    /// for one that reads it whole. Smaller passes work in less memory and run slower (fewer
+    /// rows to spread each weight read over); `summarize --max-memory` shrinks them when one
+    /// sequence would not fit at the default. Counted by `memoryBytes`.
+    var promptPassTokens: Int? { get set }
+    /// Bytes of the mapped weights that do not stay resident: an untied input embedding table,
+    /// whose pages are released after each lookup. 0 by default.
+    var releasedWeightBytes: Int { get }
 }
 
 extension AutoregressiveModel {
+    public var promptPassTokens: Int? {
+        get { nil }
+        set {}
+    }
+
+    public var releasedWeightBytes: Int { 0 }
+
     public func start(prompts: [[Int32]], maxNewTokens: Int) throws(ModelError) -> ([State], FloatBuffer) {
         try startEach(self, prompts: prompts, maxNewTokens: maxNewTokens)
     }

@@ -73,6 +73,8 @@ public protocol CausalLanguageModel: AnyObject, Sendable {
     /// Bytes a prompt pass over `rows` tokens works in (its activations), attending to `keys`
     /// positions (the rows and the cache before them).
     func workingBytes(rows: Int, keys: Int) -> Int
+    /// Bytes of the mapped weights released after use (`AutoregressiveModel.releasedWeightBytes`).
+    var releasedWeightBytes: Int { get }
     /// Token embeddings (no positions) of `ids`, checked against the vocabulary.
     func embed(_ ids: [Int32]) throws(ModelError) -> FloatBuffer
     /// Runs rows of input embeddings, `segments[i].rows` of them for `segments[i].state`
@@ -84,6 +86,8 @@ public protocol CausalLanguageModel: AnyObject, Sendable {
 }
 
 extension CausalLanguageModel {
+    public var releasedWeightBytes: Int { 0 }
+
     /// Bytes of one sequence's KV cache holding `positions` positions, as it is allocated
     /// (`makeState(promptTokens:maxNewTokens:)`, then doubled as it grows).
     public func cacheBytes(promptTokens m: Int, newTokens n: Int) -> Int {

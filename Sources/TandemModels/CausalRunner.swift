@@ -33,8 +33,15 @@ public final class CausalRunner: PromptedModel {
     /// the prompt, while every product still has hundreds of rows to amortize its weight reads
     /// (and a K-quant GEMM's unpacking) over. Qwen2.5-Coder-0.5B, 1314-token prompt: peak RSS
     /// 585 → 540 MB, prompt pass 3–6 % slower than one pass; passes of 256 were 20 % slower.
-    public let promptChunk: Int
+    public private(set) var promptChunk: Int
     public static let defaultPromptChunk = 512
+
+    public var promptPassTokens: Int? {
+        get { promptChunk }
+        set { promptChunk = max(1, newValue ?? Self.defaultPromptChunk) }
+    }
+
+    public var releasedWeightBytes: Int { model.releasedWeightBytes }
 
     public func start(prompt: [Int32], maxNewTokens: Int) throws(ModelError) -> (CausalState, [Float]) {
         guard !prompt.isEmpty else { throw .emptyInput }

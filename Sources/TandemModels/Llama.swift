@@ -318,6 +318,7 @@ public final class LlamaModel: CausalLanguageModel, @unchecked Sendable {
         return 4 * (activations + vocabularySize) + PrefillAttention.scratchBytes(keys: max(n, keys), headDim: hd, threads: pool.threadCount)
             + max(widened, head.widenedBytes(rows: n))
     }
+    public var releasedWeightBytes: Int { headIsUntied ? embedding.view.data.count : 0 }
     public var cacheWidth: Int { config.kvHeads * config.headSize }
     public var maxPositions: Int? { config.maxPositionEmbeddings }
 

@@ -66,7 +66,7 @@ struct Summarize: ParsableCommand {
     @Option(help: "Documents decoded together, at most.")
     var batch = 8
 
-    @Option(name: .customLong("max-memory"), help: "Memory budget (e.g. 1G, 512M): caps the batch size.")
+    @Option(name: .customLong("max-memory"), help: "Memory budget for the whole process (e.g. 1G, 512M; M = MiB): caps the batch, then shrinks prompt passes.")
     var maxMemory: String?
 
     @Flag(help: "Summarize over-long documents chunk by chunk, then the partial summaries (default: truncate).")

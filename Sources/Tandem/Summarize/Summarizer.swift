@@ -74,35 +74,41 @@ public final class Summarizer {
         return Int(XXH64.hash(Array(id.utf8)) % UInt64(shard.n)) == shard.k
     }
 
-    /// Bytes the process holds besides what a generate call allocates: the mapped file (every
-    /// weight is read each step, so all of it stays resident) and the runtime, tokenizer and
-    /// buffers of the process itself.
-    var fixedBytes: UInt64 { model.file.sections.fileBytes + 96 << 20 }
-
-    /// The largest batch up to `--batch` whose memory — the fixed part and what the model says a
-    /// generate call of that many sequences allocates (`TandemModel.memoryBytes`: caches at their
-    /// real dtype, working buffers, prepacked weights from two sequences on) — fits `maxMemory`;
-    /// at least 1.
+    /// The largest batch up to `--batch` whose memory — the process's fixed part
+    /// (`TandemModel.fixedBytes`: resident weights, tokenizers, runtime) and what the model says
+    /// a generate call of that many sequences allocates (`TandemModel.memoryBytes`: caches at
+    /// their real dtype, working buffers, prepacked weights from two sequences on) — fits
+    /// `maxMemory`; at least 1. When even one sequence does not fit, a model that reads prompts
+    /// in passes gets smaller passes (halved down to 64 tokens) until it does.
     func batchSize(promptTokens: Int) -> Int {
         guard let budget = options.maxMemory else { return options.batch }
         func bytes(_ batch: Int) -> UInt64 {
-            fixedBytes + UInt64(model.memoryBytes(batch: batch, promptTokens: promptTokens, newTokens: options.generation.maxNewTokens))
+            UInt64(model.fixedBytes + model.memoryBytes(batch: batch, promptTokens: promptTokens, newTokens: options.generation.maxNewTokens))
         }
         var width = options.batch, need = bytes(width)
         while width > 1, need > budget {
             width -= 1
             need = bytes(width)
         }
+        while need > budget, let pass = model.promptPassTokens, pass > Self.smallestPromptPass {
+            model.promptPassTokens = max(Self.smallestPromptPass, min(pass, promptTokens) / 2)
+            need = bytes(width)
+        }
         if reportedBatch == nil {
             reportedBatch = width
+            let passes = model.promptPassTokens.map { $0 < CausalRunner.defaultPromptChunk ? " with prompt passes of \($0) tokens" : "" } ?? ""
             if need > budget {
-                onWarning?("even batch 1 needs an estimated \(need >> 20) MiB at \(promptTokens) input tokens, more than --max-memory \(budget >> 20) MiB; running at batch 1")
+                onWarning?("even batch 1\(passes) needs an estimated \(need >> 20) MiB at \(promptTokens) input tokens, more than --max-memory \(budget >> 20) MiB; running at batch 1")
             } else {
-                onInfo?("batch \(width) of --batch \(options.batch) fits --max-memory \(budget >> 20) MiB (estimated \(need >> 20) MiB at \(promptTokens) input tokens)")
+                onInfo?("batch \(width) of --batch \(options.batch) fits --max-memory \(budget >> 20) MiB\(passes) (estimated \(need >> 20) MiB at \(promptTokens) input tokens)")
             }
         }
         return width
     }
+
+    /// The smallest prompt pass a budget may ask for: below it each product has too few rows to
+    /// spread its weight reads over (passes of 64 read a prompt about 1.5× slower than of 512).
+    static let smallestPromptPass = 64
 
     /// The batch first chosen under the budget, reported once.
     private var reportedBatch: Int?
