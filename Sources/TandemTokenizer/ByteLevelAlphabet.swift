@@ -32,11 +32,21 @@ enum ByteLevelAlphabet {
     static func bytes(of token: String) -> [UInt8]? {
         var out: [UInt8] = []
         out.reserveCapacity(token.unicodeScalars.count)
+        return append(bytesOf: token, to: &out) ? out : nil
+    }
+
+    /// Appends the bytes a vocabulary entry stands for to `out`; false, with `out` as it was,
+    /// when a character is outside the alphabet.
+    static func append(bytesOf token: String, to out: inout [UInt8]) -> Bool {
+        let start = out.count
         for scalar in token.unicodeScalars {
-            guard let b = byte(for: scalar) else { return nil }
+            guard let b = byte(for: scalar) else {
+                out.removeSubrange(start...)
+                return false
+            }
             out.append(b)
         }
-        return out
+        return true
     }
 
     private static func isPrintable(_ b: UInt8) -> Bool {

@@ -35,13 +35,13 @@ public final class ByteLevelBPETokenizer: Tokenizer {
     private let merges: BPEMerges
     private let preTokenizer: PreTokenizerPipeline
     private let addedTokens: AddedTokenMatcher
-    /// id → spelling (added tokens override the model vocabulary), nil for an unused id.
-    private let tokens: [String?]
+    /// id → spelling's UTF-8 (added tokens override the model vocabulary); none for an unused id.
+    private let tokens: ByteTable
     /// id → the bytes the ByteLevel decoder gives the token.
-    private let tokenBytes: [[UInt8]]
+    private let tokenBytes: ByteTable
     /// spelling's UTF-8 → id, for `tokenId`. Keyed by bytes, not String, because String equality
     /// is canonical equivalence and the vocabulary's identity is the exact scalars.
-    private let idsBySpelling: [ByteString: Int32]
+    private let idsBySpelling: SpellingIndex
 
     public let vocabularySize: Int
     public let bosTokenId: Int32?
@@ -129,11 +129,19 @@ public final class ByteLevelBPETokenizer: Tokenizer {
                            unknownId: unknownId, fuseUnknown: d.fuseUnknown)
         preTokenizer = d.preTokenizer
         addedTokens = AddedTokenMatcher(d.addedTokens)
-        tokens = spellings
+        tokens = ByteTable(count: size) { i, storage in
+            guard let s = spellings[i] else { return false }
+            storage.append(contentsOf: s.utf8)
+            return true
+        }
         // The ByteLevel decoder: a token whose every character is in the byte alphabet stands for
         // those bytes; any other token (an added token such as "<|résumé|>") for its own UTF-8.
-        tokenBytes = spellings.map { s in s.map { ByteLevelAlphabet.bytes(of: $0) ?? Array($0.utf8) } ?? [] }
-        idsBySpelling = ids
+        tokenBytes = ByteTable(count: size) { i, storage in
+            guard let s = spellings[i] else { return true }
+            if !ByteLevelAlphabet.append(bytesOf: s, to: &storage) { storage.append(contentsOf: s.utf8) }
+            return true
+        }
+        idsBySpelling = SpellingIndex(ids, table: tokens)
         vocabularySize = size
         bosTokenId = bos
         eosTokenId = eos
@@ -196,11 +204,11 @@ public final class ByteLevelBPETokenizer: Tokenizer {
     }
 
     public func tokenText(_ id: Int32) -> String? {
-        id >= 0 && Int(id) < tokens.count ? tokens[Int(id)] : nil
+        id >= 0 && Int(id) < tokens.count && tokens.has(Int(id)) ? String(decoding: tokens[Int(id)], as: UTF8.self) : nil
     }
 
     public func tokenId(_ text: String) -> Int32? {
-        idsBySpelling[ByteString(text)]
+        idsBySpelling.id(of: Array(text.utf8), in: tokens)
     }
 }
 
