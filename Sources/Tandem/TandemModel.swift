@@ -108,10 +108,10 @@ public final class TandemModel: @unchecked Sendable {
     /// Bytes of the process besides what generate calls allocate: the mapped weights that stay
     /// resident (all but `AutoregressiveModel.releasedWeightBytes`), the tokenizers at 160 bytes
     /// a vocabulary entry, and 56 MiB for the runtime (libraries, thread stacks, allocator).
-    /// Measured on Qwen2.5-Coder-0.5B q4_0: after loading and one short generate, 24 MiB of
-    /// mapped libraries and 44 MiB anonymous, 24 MB of it the 151,936-entry tokenizer
-    /// (heaptrack); summarizing ACLSum papers under --max-memory 400M, estimated 393 MiB against
-    /// a measured peak of 380 MiB.
+    /// Measured on Qwen2.5-Coder-0.5B q4_0: 24 MiB of mapped libraries; its 151,936-entry
+    /// tokenizer keeps 8 MB but peaks at 43 MB of heap while being built (heaptrack), freed to
+    /// the allocator, which keeps most of it for later buffers; summarizing ACLSum papers under
+    /// --max-memory 400M, estimated 393 MiB against a measured peak of 364 MiB.
     public var fixedBytes: Int {
         Int(file.sections.fileBytes) - model.releasedWeightBytes + 56 << 20
             + 160 * (tokenizer.vocabularySize + (hasOutputTokenizer ? outputTokenizer.vocabularySize : 0))
