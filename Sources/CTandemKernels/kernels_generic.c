@@ -116,6 +116,32 @@ void tk_q5_0_to_q8_0(const void *w, void *dst, int64_t k, int64_t r0, int64_t r1
     }
 }
 
+void tk_kq_to_q8_0(tk_dtype dtype, const void *w, void *dst, float *mins, int64_t k, int64_t r0, int64_t r1) {
+    const int q5 = dtype == TK_Q5_K;
+    const int64_t nb = k / TK_QK_K, rb = tk_row_bytes(dtype, k), bb = rb / nb, subs = k / TK_QK;
+    for (int64_t r = r0; r < r1; r++) {
+        tk_block_q8_0 *out = (tk_block_q8_0 *)dst + r * subs;
+        float *m = mins + r * subs;
+        for (int64_t b = 0; b < nb; b++, out += 8, m += 8) {
+            const tk_block_q4_K *blk = (const tk_block_q4_K *)((const char *)w + r * rb + b * bb);  // q5_K leads alike
+            const uint8_t *qs = q5 ? ((const tk_block_q5_K *)blk)->qs : blk->qs;
+            const uint8_t *qh = q5 ? ((const tk_block_q5_K *)blk)->qh : NULL;
+            const float d = tk_half_to_float(blk->d), dmin = tk_half_to_float(blk->dmin);
+            for (int j = 0; j < 8; j++) {
+                uint8_t sc, mn;
+                tk_scale_min_k4(j, blk->scales, &sc, &mn);
+                out[j].d = tk_float_to_half(d * (float)sc);
+                m[j] = dmin * (float)mn;
+                const uint8_t *q = qs + 32 * (j / 2);
+                const int shift = 4 * (j & 1);
+                for (int l = 0; l < TK_QK; l++) out[j].qs[l] = (int8_t)((q[l] >> shift) & 0x0F);
+                if (q5)
+                    for (int l = 0; l < TK_QK; l++) out[j].qs[l] |= (int8_t)(((qh[l] >> j) & 1) << 4);
+            }
+        }
+    }
+}
+
 void tk_quantize_row_q8_K_generic(const float *x, tk_block_q8_K *y, int64_t k) {
     // ggml's quantize_row_q8_K_ref: the value of largest magnitude maps to ∓127 (scale
     // −127/max), the rest rounded to nearest (ties to even, as its `nearest_int`), capped at 127.

@@ -176,8 +176,10 @@ public enum MatMul {
             gemv(w, x: x, y: y, pool: pool, isa: isa)
             return
         }
-        if multipliedAs(w.dtype, m: m) != w.dtype {
-            widenedToQ8([w], pool: pool) { gemm($0[0], x: x, m: m, y: y, pool: pool, isa: isa, allowBF16: allowBF16) }
+        if multipliedAs(w.dtype, m: m, isa: isa) != w.dtype {
+            widenedToQ8([w], x: x, m: m, ys: [y], pool: pool, isa: isa) {
+                gemm($0[0], x: x, m: m, y: y, pool: pool, isa: isa, allowBF16: allowBF16)
+            }
             return
         }
         let table = isa.table
@@ -237,8 +239,10 @@ public enum MatMul {
             gemv(ws, x: x, ys: ys, pool: pool, isa: isa)
             return
         }
-        if ws.allSatisfy({ multipliedAs($0.dtype, m: m) != $0.dtype }) {
-            widenedToQ8(ws, pool: pool) { gemm($0, x: x, m: m, ys: ys, pool: pool, isa: isa, prepacked: ws.map { _ in nil }) }
+        if ws.allSatisfy({ multipliedAs($0.dtype, m: m, isa: isa) != $0.dtype }) {
+            widenedToQ8(ws, x: x, m: m, ys: ys, pool: pool, isa: isa) {
+                gemm($0, x: x, m: m, ys: ys, pool: pool, isa: isa, prepacked: ws.map { _ in nil })
+            }
             return
         }
         let first = ws[0], table = isa.table
@@ -337,7 +341,7 @@ public enum MatMul {
     /// Whether a product of `m` rows with `dtype` weights rounds weights and activations to bf16
     /// (the AMX tile GEMM) — what `Reference.gemm(_:x:m:bf16:)` reproduces.
     public static func roundsToBF16(_ dtype: DType, m: Int, isa: KernelISA = .current) -> Bool {
-        usesBF16Tiles(multipliedAs(dtype, m: m), m: m, table: isa.table, allowF32: false)
+        usesBF16Tiles(multipliedAs(dtype, m: m, isa: isa), m: m, table: isa.table, allowF32: false)
     }
 
     /// From how many activation rows a q5_0 product widens its weights to q8_0 blocks
@@ -347,36 +351,97 @@ public enum MatMul {
     /// widening a matrix costs about as much as a few rows' products.
     public static let q5WideningRows = 16
 
-    /// The dtype a product of `m` rows with `dtype` weights runs as (q5_0 widened to q8_0).
-    static func multipliedAs(_ dtype: DType, m: Int) -> DType {
-        dtype == .q5_0 && m >= q5WideningRows ? .q8_0 : dtype
+    /// From how many activation rows a q4_K or q5_K product widens its weights to q8_0 blocks
+    /// (`tk_kq_to_q8_0`: each 32-value sub-block's unsigned values exactly, its scale d·sc rounded
+    /// to half, its min d_min·m kept aside in float) and runs on the q8_0 GEMMs, less the mins
+    /// times the activations' sums over each sub-block (an f32 product 1/32 the size). The
+    /// K-quant GEMMs unpack each block once per panel too, but apply the scales in float for
+    /// every 16 products; the q8_0 GEMMs run on int8 tiles.
+    public static let kqWideningRows = 32
+
+    /// The dtype a product of `m` rows with `dtype` weights runs as on `isa`: q5_0 widened to
+    /// q8_0; q4_K and q5_K too where the q8_0 GEMM is a VNNI or AMX one (on AVX2 the widened
+    /// 1.5B prompt pass measured no faster: 5.1–6.0 s either way).
+    static func multipliedAs(_ dtype: DType, m: Int, isa: KernelISA = .current) -> DType {
+        switch dtype {
+        case .q5_0: m >= q5WideningRows ? .q8_0 : dtype
+        case .q4_K, .q5_K:
+            m >= kqWideningRows && (tk_gemm_lays_q8_x(isa.table) != 0 || isa.table.pointee.f32act_bf16 != 0) ? .q8_0 : dtype
+        default: dtype
+        }
     }
 
-    /// Bytes of the temporary q8_0 copy a product of `rows` rows makes of `w` (q5_0 from
-    /// `q5WideningRows` on); 0 where none is made. For memory budgets.
+    /// Bytes of the temporary copies a product of `rows` rows makes of `w`: q8_0 blocks of q5_0
+    /// from `q5WideningRows` on; of q4_K and q5_K from `kqWideningRows` on, with their mins, the
+    /// activations' sub-block sums and a slice of the correction's output. 0 where none is made.
+    /// For memory budgets.
     public static func widenedBytes(for w: WeightMatrix, rows: Int) -> Int {
-        multipliedAs(w.dtype, m: rows) == w.dtype ? 0 : q8Bytes(w)
+        guard multipliedAs(w.dtype, m: rows) != w.dtype else { return 0 }
+        guard w.dtype.isKQuant else { return q8Bytes(w) }
+        let subs = w.columns / 32
+        return q8Bytes(w) + 4 * (w.rows * subs + rows * subs) + 4 * correctionRows(w.rows, rows) * w.rows
     }
 
     /// Bytes of `w`'s rows as q8_0 blocks.
     private static func q8Bytes(_ w: WeightMatrix) -> Int { w.rows * DType.q8_0.rowBytes(columns: w.columns) }
 
-    /// `ws` (q5_0) widened to q8_0 blocks in temporary memory, rows shared out over the pool.
-    private static func widenedToQ8(_ ws: [WeightMatrix], pool: ThreadPool, _ body: ([WeightMatrix]) -> Void) {
-        let bytes = ws.map(q8Bytes)
-        let buffer = UnsafeMutableRawPointer.allocate(byteCount: bytes.reduce(0, +), alignment: 64)
+    /// Activation rows per slice of a K-quant correction product: its output slice at most 2 MiB.
+    private static func correctionRows(_ outputs: Int, _ m: Int) -> Int { min(m, max(1, (2 << 20) / (4 * outputs))) }
+
+    /// `ws` (q5_0, q4_K or q5_K) widened to q8_0 blocks in temporary memory, rows shared out over
+    /// the pool, for `body` to multiply `x` (`m` rows) by into `ys`; then, for the K-quants, the
+    /// mins' part taken off each output: ys[i] −= S · minsᵢᵀ, S the sums of x over each 32 values.
+    private static func widenedToQ8(
+        _ ws: [WeightMatrix], x: UnsafeBufferPointer<Float>, m: Int, ys: [UnsafeMutableBufferPointer<Float>],
+        pool: ThreadPool, isa: KernelISA, _ body: ([WeightMatrix]) -> Void
+    ) {
+        let bytes = ws.map(q8Bytes), minBytes = ws.map { $0.dtype.isKQuant ? 4 * $0.rows * ($0.columns / 32) : 0 }
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: bytes.reduce(0, +) + minBytes.reduce(0, +), alignment: 64)
         defer { buffer.deallocate() }
-        var widened: [WeightMatrix] = []
+        var widened: [WeightMatrix] = [], mins: [UnsafeMutablePointer<Float>?] = []
         var offset = 0
-        for (w, size) in zip(ws, bytes) {
+        for (i, w) in ws.enumerated() {
             let dst = buffer + offset
+            let wmins = minBytes[i] > 0 ? (buffer + offset + bytes[i]).assumingMemoryBound(to: Float.self) : nil
             pool.parallelFor(w.rows, alignment: 16, minParts: parts(w.byteCount)) { r in
-                tk_q5_0_to_q8_0(w.data, dst, Int64(w.columns), Int64(r.lowerBound), Int64(r.upperBound))
+                if let wmins {
+                    tk_kq_to_q8_0(w.cDType, w.data, dst, wmins, Int64(w.columns), Int64(r.lowerBound), Int64(r.upperBound))
+                } else {
+                    tk_q5_0_to_q8_0(w.data, dst, Int64(w.columns), Int64(r.lowerBound), Int64(r.upperBound))
+                }
             }
             widened.append(WeightMatrix(dtype: .q8_0, rows: w.rows, columns: w.columns, data: UnsafeRawPointer(dst)))
-            offset += size
+            mins.append(wmins)
+            offset += bytes[i] + minBytes[i]
         }
         body(widened)
+        guard mins.contains(where: { $0 != nil }) else { return }
+        let subs = ws[0].columns / 32
+        let sums = FloatBuffer(count: m * subs, zeroed: false)
+        pool.parallelFor(m) { rows in
+            for a in rows {
+                for j in 0..<subs {
+                    var t: Float = 0
+                    for l in 0..<32 { t += x[a * ws[0].columns + 32 * j + l] }
+                    sums.mutable[a * subs + j] = t
+                }
+            }
+        }
+        for (i, w) in ws.enumerated() {
+            guard let wmins = mins[i] else { continue }
+            let table = WeightMatrix(dtype: .f32, rows: w.rows, columns: subs, data: UnsafeRawPointer(wmins))
+            let slice = correctionRows(w.rows, m)
+            let part = FloatBuffer(count: slice * w.rows, zeroed: false)
+            for a0 in stride(from: 0, to: m, by: slice) {
+                let n = min(slice, m - a0)
+                gemm(table, x: UnsafeBufferPointer(rebasing: sums.buffer[a0 * subs..<(a0 + n) * subs]), m: n,
+                     y: UnsafeMutableBufferPointer(rebasing: part.mutable[0..<n * w.rows]), pool: pool, isa: isa)
+                let out = UnsafeMutableBufferPointer(rebasing: ys[i][a0 * w.rows..<(a0 + n) * w.rows])
+                pool.parallelFor(n * w.rows) { r in
+                    for e in r { out[e] -= part.mutable[e] }
+                }
+            }
+        }
     }
 
     /// The int8 GEMM whose activations are laid out once for all threads (`gemm_q8_packed_x`),
@@ -456,7 +521,7 @@ public enum MatMul {
     /// instruction set has such a kernel (AMX: 32 rows or more, rounded to bf16 on the tiles).
     public static func usesQuantizedActivations(_ dtype: DType, m: Int, isa: KernelISA = .current) -> Bool {
         guard dtype.isQuantized else { return false }
-        let dtype = multipliedAs(dtype, m: m)
+        let dtype = multipliedAs(dtype, m: m, isa: isa)
         if m == 1 || !dtype.hasTileKernels { return true }
         let dt: tk_dtype = dtype == .q8_0 ? TK_Q8_0 : TK_Q4_0
         return tk_gemm_prefers_f32(isa.table, dt, Int64(m)) == 0

@@ -3,6 +3,7 @@
 //
 // Storage conversions come from TandemFormat's reference row encoders (`DType.encodeRow`), which
 // are golden-tested against gguf-py.
+import CTandemKernels
 import TandemFormat
 
 /// Scalar reference implementations (`Reference.gemv`, `Reference.softmax`, …).
@@ -73,9 +74,29 @@ public enum Reference {
     /// Y = X Wᵀ for `m` rows of X (row-major), in Double. With `bf16` (the AMX tile GEMM,
     /// `MatMul.roundsToBF16`) every stored weight and every activation is first rounded to bf16
     /// (nearest even), and `quantizeActivations` is ignored.
+    /// A q4_K or q5_K product that `isa` widens (`MatMul.multipliedAs`) is that of its q8_0
+    /// widening (`tk_kq_to_q8_0`) less each sub-block's min times the float activations' sum over it.
     public static func gemm(_ w: WeightMatrix, x: [Float], m: Int, quantizeActivations: Bool = true,
-                            bf16: Bool = false) -> [Float] {
+                            bf16: Bool = false, isa: KernelISA = .current) -> [Float] {
         precondition(x.count == m * w.columns)
+        if w.dtype.isKQuant, MatMul.multipliedAs(w.dtype, m: m, isa: isa) == .q8_0 {
+            let (wide, mins) = widened(w)
+            defer { wide.data.deallocate() }
+            var y = gemm(wide, x: x, m: m, quantizeActivations: quantizeActivations, bf16: bf16)
+            let subs = w.columns / 32
+            for i in 0..<m {
+                for r in 0..<w.rows {
+                    var s = 0.0
+                    for j in 0..<subs {
+                        var sum = 0.0
+                        for l in 0..<32 { sum += Double(x[i * w.columns + 32 * j + l]) }
+                        s += Double(mins[r * subs + j]) * sum
+                    }
+                    y[i * w.rows + r] = Float(Double(y[i * w.rows + r]) - s)
+                }
+            }
+            return y
+        }
         let rows = (0..<w.rows).map { r in dequantize(w, row: r).map { bf16 ? roundedToBF16($0) : $0 } }
         var y = [Float](repeating: 0, count: m * w.rows)
         for i in 0..<m {
@@ -88,6 +109,16 @@ public enum Reference {
             }
         }
         return y
+    }
+
+    /// A q4_K or q5_K matrix as q8_0 blocks and its sub-blocks' mins (`tk_kq_to_q8_0`); the
+    /// caller deallocates `data`.
+    public static func widened(_ w: WeightMatrix) -> (WeightMatrix, [Float]) {
+        precondition(w.dtype == .q4_K || w.dtype == .q5_K, "only q4_K and q5_K widen to q8_0")
+        let q8 = UnsafeMutableRawPointer.allocate(byteCount: w.rows * DType.q8_0.rowBytes(columns: w.columns), alignment: 64)
+        var mins = [Float](repeating: 0, count: w.rows * w.columns / 32)
+        tk_kq_to_q8_0(w.cDType, w.data, q8, &mins, Int64(w.columns), 0, Int64(w.rows))
+        return (WeightMatrix(dtype: .q8_0, rows: w.rows, columns: w.columns, data: UnsafeRawPointer(q8)), mins)
     }
 
     /// `x` rounded to bf16, the top 16 bits of a float: nearest, ties to even (NaN stays NaN).

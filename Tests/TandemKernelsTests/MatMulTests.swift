@@ -59,6 +59,29 @@ struct MatMulTests {
         }
     }
 
+    /// q4_K and q5_K widened to q8_0 (`tk_kq_to_q8_0`, the K-quant prompt pass): every value is
+    /// the q8_0 value less its sub-block's min, off from the K-quant value by no more than the
+    /// half rounding of the scale d·sc (2⁻¹¹ of the scaled value).
+    @Test(arguments: [DType.q4_K, .q5_K])
+    func kQuantsWidenToQ8_0LessTheirMins(dtype: DType) {
+        let (rows, columns) = (9, 512)
+        withWeights([Float](repeating: 1, count: rows * columns), rows: rows, columns: columns, dtype: dtype) { w in
+            let (wide, mins) = Reference.widened(w)
+            defer { wide.data.deallocate() }
+            var worst = 0.0
+            for r in 0..<rows {
+                let exact = Reference.dequantize(w, row: r), q8 = Reference.dequantize(wide, row: r)
+                for c in 0..<columns {
+                    let got = Double(q8[c]) - Double(mins[r * columns / 32 + c / 32])
+                    let slack = abs(Double(q8[c])) * 0x1p-11 + 1e-7 * abs(Double(exact[c]))
+                    worst = max(worst, abs(got - Double(exact[c])) - slack)
+                    #expect(abs(got - Double(exact[c])) <= slack, "\(dtype) row \(r) column \(c): \(got) for \(exact[c])")
+                }
+            }
+            #expect(worst <= 0)
+        }
+    }
+
     @Test(arguments: KernelISA.available, dtypes)
     func productsMatchReference(isa: KernelISA, dtype: DType) {
         var seed: UInt64 = 1
@@ -70,7 +93,7 @@ struct MatMulTests {
                 withWeights(w, rows: shape.n, columns: shape.k, dtype: dtype) { wm in
                     let quantized = MatMul.usesQuantizedActivations(dtype, m: shape.m, isa: isa)
                     let expected = Reference.gemm(wm, x: x, m: shape.m, quantizeActivations: quantized,
-                                                  bf16: MatMul.roundsToBF16(dtype, m: shape.m, isa: isa))
+                                                  bf16: MatMul.roundsToBF16(dtype, m: shape.m, isa: isa), isa: isa)
                     let expectedGEMV = Reference.gemm(wm, x: Array(x[0..<shape.k]), m: 1)
                     for pool in Self.pools {
                         var y = [Float](repeating: .nan, count: shape.m * shape.n)

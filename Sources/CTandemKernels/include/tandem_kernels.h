@@ -303,6 +303,13 @@ void tk_gemm_blocked(tk_vec_dot_fn dot, tk_dtype dtype, const void *w, const voi
 /// q8_0 GEMMs with the same q8_0 activations.
 void tk_q5_0_to_q8_0(const void *w, void *dst, int64_t k, int64_t r0, int64_t r1);
 
+/// Rows [r0, r1) of a q4_K or q5_K matrix of `k` columns as q8_0 blocks at the same rows of `dst`,
+/// one per 32-value sub-block: its unsigned values u (q4_K: [0, 15], q5_K: [0, 31]) exactly, with
+/// the scale d·sc rounded to half; and `mins[r · k/32 + j]` = dmin·m of sub-block j, in float.
+/// value = d·sc·u − dmin·m, so a product is the q8_0 product less Σ_j mins[r, j] · (Σ of the
+/// activations over sub-block j): the K-quant prompt pass on the q8_0 GEMMs.
+void tk_kq_to_q8_0(tk_dtype dtype, const void *w, void *dst, float *mins, int64_t k, int64_t r0, int64_t r1);
+
 /// Bytes of one row of `k` elements of `dtype`.
 int64_t tk_row_bytes(tk_dtype dtype, int64_t k);
 
