@@ -586,6 +586,27 @@ TK_512_INLINE void kq5_unpack(tk_dtype dt, const void *blk, kq5_weights *out) {
                                       _mm256_and_si256(_mm256_srli_epi16(q, 4), low), 1);
         }
         tk_kq_scales(dt, blk, s, mi, &d, &dm);
+    } else if (dt == TK_Q6_K) {
+        // Half h of the block (values 128h …): ql bytes 64h + l and 64h + 32 + l hold values
+        // 128h + l and 128h + 32 + l in their low nibbles, 128h + 64 + l and 128h + 96 + l in
+        // their high ones; bits 2p, 2p + 1 of qh byte 32h + l are the top two of value 128h + 32p + l.
+        const tk_block_q6_K *b = (const tk_block_q6_K *)blk;
+        const __m256i low = _mm256_set1_epi8(0x0F), two = _mm256_set1_epi8(0x03);
+        for (int h = 0; h < 2; h++) {
+            const __m256i l0 = _mm256_loadu_si256((const __m256i *)(b->ql + 64 * h));
+            const __m256i l1 = _mm256_loadu_si256((const __m256i *)(b->ql + 64 * h + 32));
+            const __m256i qh = _mm256_loadu_si256((const __m256i *)(b->qh + 32 * h));
+            __m256i v[4];
+            v[0] = _mm256_or_si256(_mm256_and_si256(l0, low), _mm256_slli_epi16(_mm256_and_si256(qh, two), 4));
+            v[1] = _mm256_or_si256(_mm256_and_si256(l1, low), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), two), 4));
+            v[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), two), 4));
+            v[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), two), 4));
+            n[2 * h] = _mm512_inserti64x4(_mm512_castsi256_si512(v[0]), v[1], 1);
+            n[2 * h + 1] = _mm512_inserti64x4(_mm512_castsi256_si512(v[2]), v[3], 1);
+        }
+        tk_kq_scales(dt, blk, s, mi, &d, &dm);
     } else {
         tk_kq_unpack(dt, blk, u, s, mi, &d, &dm);
         for (int p = 0; p < 4; p++) n[p] = _mm512_loadu_si512(u + 64 * p);
