@@ -114,8 +114,9 @@ def run_tandem(args, name: str, work: pathlib.Path) -> dict:
             "prompt_tokens": {r["id"]: r["input_tokens"] for r in records}}
 
 
-def llama_child(gguf: str, docs_path: str, out_path: str, threads: int, max_tokens: int) -> None:
-    """Runs in its own process (its peak RSS is llama.cpp's alone)."""
+def llama_child(gguf: str, docs_path: str, out_path: str, threads: int, max_tokens: int, message: str) -> None:
+    """Runs in its own process (its peak RSS is llama.cpp's alone). `message` is the user's
+    message, with {text} where each document goes."""
     import jinja2
     import llama_cpp
     from llama_cpp import Llama
@@ -126,7 +127,7 @@ def llama_child(gguf: str, docs_path: str, out_path: str, threads: int, max_toke
     ctx = llm._ctx.ctx
     rows = []
     for d in docs:
-        prompt = template.render(messages=[{"role": "user", "content": TEMPLATE.replace("{text}", d["text"])}],
+        prompt = template.render(messages=[{"role": "user", "content": message.replace("{text}", d["text"])}],
                                  add_generation_prompt=True)
         tokens = llm.tokenize(prompt.encode(), add_bos=False, special=True)
         llm.reset()
@@ -142,16 +143,21 @@ def llama_child(gguf: str, docs_path: str, out_path: str, threads: int, max_toke
     pathlib.Path(out_path).write_text(json.dumps({"rows": rows, "peak_rss_mb": peak, "version": llama_cpp.__version__}))
 
 
-def run_llama(args, name: str, work: pathlib.Path) -> dict:
-    inp, out = work / f"{name}.in.jsonl", work / f"{name}.llama.json"
+def llama_child_run(args, name: str, inp: pathlib.Path, out: pathlib.Path, message: str = TEMPLATE) -> tuple[list, float, str]:
+    """llama.cpp over the documents of `inp` in a child process: its rows (id, summary,
+    prompt_tokens, output_tokens, wall_s, c_s), its peak RSS in MB and llama-cpp-python's version."""
     subprocess.run([args.python, __file__, "--llama-child", str(MODELS[name][1]), str(inp), str(out),
-                    str(args.threads), str(args.max_tokens)], check=True)
+                    str(args.threads), str(args.max_tokens), message], check=True)
     r = json.loads(out.read_text())
-    rows = r["rows"]
+    return r["rows"], r["peak_rss_mb"], r["version"]
+
+
+def run_llama(args, name: str, work: pathlib.Path) -> dict:
+    rows, peak, version = llama_child_run(args, name, work / f"{name}.in.jsonl", work / f"{name}.llama.json")
     wall, c = sum(x["wall_s"] for x in rows), sum(x["c_s"] for x in rows)
     return {"engine": "llama.cpp", "docs_per_s": len(rows) / wall, "docs_per_s_c": len(rows) / c, "seconds": wall,
-            "peak_rss_mb": r["peak_rss_mb"], "input_tokens": sum(x["prompt_tokens"] for x in rows),
-            "output_tokens": sum(x["output_tokens"] for x in rows), "batch": 1, "llama_cpp_python": r["version"],
+            "peak_rss_mb": peak, "input_tokens": sum(x["prompt_tokens"] for x in rows),
+            "output_tokens": sum(x["output_tokens"] for x in rows), "batch": 1, "llama_cpp_python": version,
             "summaries": {x["id"]: x["summary"] for x in rows},
             "prompt_tokens": {x["id"]: x["prompt_tokens"] for x in rows}}
 
@@ -196,7 +202,7 @@ def write_table(rows: list[dict]) -> None:
 
 def main() -> int:
     if len(sys.argv) > 1 and sys.argv[1] == "--llama-child":
-        llama_child(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), int(sys.argv[6]))
+        llama_child(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), int(sys.argv[6]), sys.argv[7])
         return 0
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", default="smollm2,qwen0.5b,qwen1.5b")
