@@ -48,7 +48,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "Benchmarks/summarize"))
-from run_aclsum import MODELS, cpu, llama_child_run, tandem_model  # noqa: E402
+from run_aclsum import MODELS, cpu, engine_arguments, llama_child_run, log_rows, tandem_model  # noqa: E402
 
 RESULTS = REPO / "Benchmarks/humaneval/results"
 INSTRUCTION = ("Please provide a self-contained Python script that solves the following problem in a markdown code block:\n"
@@ -139,14 +139,9 @@ def write_table(rows: list[dict]) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", default="qwen0.5b,qwen1.5b")
-    ap.add_argument("--engines", default="tandem,llama.cpp")
     ap.add_argument("--problems", type=int, default=164, help="the first N problems")
     ap.add_argument("--max-tokens", type=int, default=512)
-    ap.add_argument("--batch", type=int, default=8, help="Tandem's --batch")
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--tandem", default=str(REPO / ".build/release/tandem"))
-    ap.add_argument("--python", default=sys.executable, help="the Python with llama-cpp-python")
-    ap.add_argument("--table-only", action="store_true")
+    engine_arguments(ap)
     args = ap.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
     log = RESULTS / "humaneval.jsonl"
@@ -178,10 +173,7 @@ def main() -> int:
             t, l = results["tandem"], results["llama.cpp"]
             t["same_prompt_tokens"] = sum(t["prompt_tokens"][k] == l["prompt_tokens"][k] for k in t["prompt_tokens"])
             t["same_verdicts"] = sum(t["verdicts"][k] == l["verdicts"][k] for k in t["verdicts"])
-        with open(log, "a") as f:
-            for r in results.values():
-                f.write(json.dumps({k: v for k, v in r.items() if k not in ("answers", "prompt_tokens", "verdicts")},
-                                   sort_keys=True) + "\n")
+        log_rows(log, results.values(), leave_out=("answers", "prompt_tokens", "verdicts"))
         (work / f"{name}.in.jsonl").unlink()
     write_table([json.loads(l) for l in log.read_text().splitlines()])
     print((RESULTS / "humaneval.md").read_text())

@@ -200,20 +200,32 @@ def write_table(rows: list[dict]) -> None:
     (RESULTS / "aclsum.md").write_text("\n".join(out) + "\n")
 
 
+def log_rows(log: pathlib.Path, rows, leave_out: tuple[str, ...]) -> None:
+    """Appends one JSON line per engine's result, without its per-item fields."""
+    with open(log, "a") as f:
+        for r in rows:
+            f.write(json.dumps({k: v for k, v in r.items() if k not in leave_out}, sort_keys=True) + "\n")
+
+
+def engine_arguments(ap: argparse.ArgumentParser) -> None:
+    """The options every Tandem-against-llama.cpp benchmark here takes."""
+    ap.add_argument("--engines", default="tandem,llama.cpp")
+    ap.add_argument("--batch", type=int, default=8, help="Tandem's --batch")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--tandem", default=str(REPO / ".build/release/tandem"))
+    ap.add_argument("--python", default=sys.executable, help="the Python with llama-cpp-python")
+    ap.add_argument("--table-only", action="store_true")
+
+
 def main() -> int:
     if len(sys.argv) > 1 and sys.argv[1] == "--llama-child":
         llama_child(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), int(sys.argv[6]), sys.argv[7])
         return 0
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", default="smollm2,qwen0.5b,qwen1.5b")
-    ap.add_argument("--engines", default="tandem,llama.cpp")
     ap.add_argument("--docs", type=int, default=100, help="the first N test papers")
     ap.add_argument("--max-tokens", type=int, default=96)
-    ap.add_argument("--batch", type=int, default=8, help="Tandem's --batch")
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--tandem", default=str(REPO / ".build/release/tandem"))
-    ap.add_argument("--python", default=sys.executable, help="the Python with llama-cpp-python")
-    ap.add_argument("--table-only", action="store_true")
+    engine_arguments(ap)
     args = ap.parse_args()
     log = RESULTS / "aclsum.jsonl"
     if args.table_only:
@@ -241,10 +253,7 @@ def main() -> int:
         if "tandem" in results and "llama.cpp" in results:
             a, b = results["tandem"]["prompt_tokens"], results["llama.cpp"]["prompt_tokens"]
             results["tandem"]["same_prompt_tokens"] = sum(a[k] == b[k] for k in a)
-        with open(log, "a") as f:
-            for r in results.values():
-                row = {k: v for k, v in r.items() if k not in ("summaries", "prompt_tokens")}
-                f.write(json.dumps(row, sort_keys=True) + "\n")
+        log_rows(log, results.values(), leave_out=("summaries", "prompt_tokens"))
         (work / f"{name}.in.jsonl").unlink()
     write_table([json.loads(l) for l in log.read_text().splitlines()])
     print((RESULTS / "aclsum.md").read_text())
