@@ -85,13 +85,10 @@ public enum Reference {
             var y = gemm(wide, x: x, m: m, quantizeActivations: quantizeActivations, bf16: bf16)
             let subs = w.columns / 32
             for i in 0..<m {
+                let sums = (0..<subs).map { j in (0..<32).reduce(0.0) { $0 + Double(x[i * w.columns + 32 * j + $1]) } }
                 for r in 0..<w.rows {
                     var s = 0.0
-                    for j in 0..<subs {
-                        var sum = 0.0
-                        for l in 0..<32 { sum += Double(x[i * w.columns + 32 * j + l]) }
-                        s += Double(mins[r * subs + j]) * sum
-                    }
+                    for j in 0..<subs { s += Double(mins[r * subs + j]) * sums[j] }
                     y[i * w.rows + r] = Float(Double(y[i * w.rows + r]) - s)
                 }
             }
