@@ -11,11 +11,16 @@ public struct AttentionMask: @unchecked Sendable {
     public var queryOffset: Int
     /// `keys` flags; true marks a padding key that no query may attend to.
     public var keyPadding: UnsafeBufferPointer<Bool>?
+    /// Sliding-window attention (Gemma 3's local layers), with `causal`: query i also sees no key
+    /// before position queryOffset + i + 1 − window, so it sees the last `window` positions.
+    public var window: Int?
 
-    public init(causal: Bool, queryOffset: Int = 0, keyPadding: UnsafeBufferPointer<Bool>? = nil) {
+    public init(causal: Bool, queryOffset: Int = 0, keyPadding: UnsafeBufferPointer<Bool>? = nil, window: Int? = nil) {
+        precondition(window.map { $0 > 0 && causal } ?? true, "attention: a window needs a causal mask and one key")
         self.causal = causal
         self.queryOffset = queryOffset
         self.keyPadding = keyPadding
+        self.window = window
     }
 
     /// Every query sees every key (an encoder without padding).
@@ -75,10 +80,14 @@ public enum Attention {
                     // Keys past `visible` (the causal future, or cache rows not written yet) are
                     // never read: their scores are −∞ and the value sum stops before them.
                     let visible = mask.causal ? min(s.keys, mask.queryOffset + qi + 1) : s.keys
-                    scoresKernel(q, keys + kvOffset, ld, Int64(visible), d, scores.baseAddress!)
-                    let biasRow = bias.map { $0 + (h * s.queries + qi) * s.keys }
-                    for j in 0..<visible {
-                        if mask.keyPadding?[j] ?? false {
+                    // Likewise the keys before a sliding window: scores[j] is key first + j.
+                    let first = mask.window.map { max(0, mask.queryOffset + qi + 1 - $0) } ?? 0
+                    let count = visible - first
+                    let kvFirst = first * s.kvStride + kvOffset
+                    scoresKernel(q, keys + kvFirst, ld, Int64(count), d, scores.baseAddress!)
+                    let biasRow = bias.map { $0 + (h * s.queries + qi) * s.keys + first }
+                    for j in 0..<count {
+                        if mask.keyPadding?[first + j] ?? false {
                             scores[j] = -.infinity
                             continue
                         }
@@ -86,8 +95,8 @@ public enum Attention {
                         if let biasRow { v += biasRow[j] }
                         scores[j] = v
                     }
-                    Ops.softmax(UnsafeMutableBufferPointer(rebasing: scores[0..<visible]), isa: isa)
-                    valuesKernel(scores.baseAddress!, values + kvOffset, ld, Int64(visible), d,
+                    Ops.softmax(UnsafeMutableBufferPointer(rebasing: scores[0..<count]), isa: isa)
+                    valuesKernel(scores.baseAddress!, values + kvFirst, ld, Int64(count), d,
                                  output + (qi * s.heads + h) * s.headDim)
                 }
             }

@@ -30,6 +30,10 @@ public enum PrefillAttention {
     ///   - q: `queries` rows of `heads · headDim` floats.
     ///   - k, v: `keys` rows, `kvStride` floats apart, head g at offset g·headDim.
     ///   - causalOffset: when set, query i sees keys 0...causalOffset + i only.
+    ///   - window: with `causalOffset`, query i sees the last `window` of those keys only
+    ///     (sliding-window attention, Gemma 3's local layers). The masked keys are still
+    ///     multiplied, then dropped: a prompt pass longer than the window does up to
+    ///     (rows / window)× the products it needs, which Gemma's 512-token window makes rare.
     ///   - bias: optional, per head a vector over key − query distances, [heads, queries + keys − 1]
     ///     (`T5RelativePosition.biasByDistance`): query i's row over the keys starts at entry
     ///     queries − 1 − i of its head.
@@ -41,13 +45,17 @@ public enum PrefillAttention {
     public static func attend(
         q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>,
         queries m: Int, keys n: Int, heads: Int, kvHeads: Int, headDim hd: Int, kvStride: Int,
-        scale: Float, causalOffset: Int?, bias: UnsafePointer<Float>?, allowBF16: Bool = false, pool: ThreadPool
+        scale: Float, causalOffset: Int?, window: Int? = nil, bias: UnsafePointer<Float>?, allowBF16: Bool = false, pool: ThreadPool
     ) {
+        precondition(window.map { $0 > 0 && causalOffset != nil } ?? true, "prefill attention: a window needs a causal offset")
         let group = heads / kvHeads
         let qStride = heads * hd
+        // A window that hides keys from some query (the last query sees fewer than all).
+        let windowed = window.map { w in causalOffset.map { $0 + m > w } ?? false } ?? false
         // On AMX tiles (a quantized model's pass): every key/value head's Kₕ and Vₕᵀ rounded to
-        // bf16 panels once, for all its blocks of queries.
-        if allowBF16, BF16Panels.available(rows: m) {
+        // bf16 panels once, for all its blocks of queries. (Not for a window that hides keys:
+        // the tile softmax masks the causal future only.)
+        if allowBF16, !windowed, BF16Panels.available(rows: m) {
             attendOnPanels(q: q, k: k, v: v, out: out, queries: m, keys: n, heads: heads, kvHeads: kvHeads, headDim: hd,
                            kvStride: kvStride, scale: scale, causalOffset: causalOffset, bias: bias, pool: pool)
             return
@@ -84,7 +92,7 @@ public enum PrefillAttention {
                             x: UnsafeBufferPointer(start: qh, count: rows * hd), m: rows, y: scores, pool: .inline,
                             allowBF16: allowBF16)
                 normalize(scores, rows: rows, seen: seen, firstQuery: i0, head: h, queries: m, keys: n, scale: scale,
-                          causalOffset: causalOffset, bias: bias)
+                          causalOffset: causalOffset, window: windowed ? window : nil, bias: bias)
                 // Vₕᵀ's first `seen` columns as a matrix of their own when the block stops short.
                 var vh = UnsafeRawPointer(vtp + g * hd * n)
                 if seen < n {
@@ -99,10 +107,10 @@ public enum PrefillAttention {
         }
     }
 
-    /// Score rows → attention weights: scale, T5's bias, the causal mask, softmax.
+    /// Score rows → attention weights: scale, T5's bias, the causal mask and window, softmax.
     private static func normalize(
         _ scores: UnsafeMutableBufferPointer<Float>, rows: Int, seen: Int, firstQuery i0: Int, head h: Int,
-        queries m: Int, keys n: Int, scale: Float, causalOffset: Int?, bias: UnsafePointer<Float>?
+        queries m: Int, keys n: Int, scale: Float, causalOffset: Int?, window: Int?, bias: UnsafePointer<Float>?
     ) {
         for r in 0..<rows {
             let i = i0 + r
@@ -114,6 +122,9 @@ public enum PrefillAttention {
                 for j in 0..<visible { row[j] += b[j] }
             }
             for j in visible..<seen { row[j] = -.infinity }
+            if let window {
+                for j in 0..<max(0, visible - window) { row[j] = -.infinity }
+            }
             Ops.softmax(row)
         }
     }

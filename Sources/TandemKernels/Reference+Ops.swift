@@ -60,7 +60,7 @@ extension Reference {
     /// Attention with the same conventions as `Attention.attend`, in Double.
     public static func attention(
         query: [Float], keys: [Float], values: [Float], shape s: AttentionShape, scale: Float,
-        causal: Bool, queryOffset: Int, keyPadding: [Bool]?, bias: [Float]?
+        causal: Bool, queryOffset: Int, keyPadding: [Bool]?, bias: [Float]?, window: Int? = nil
     ) -> [Float] {
         var out = [Float](repeating: 0, count: s.queries * s.heads * s.headDim)
         let group = s.heads / s.kvHeads
@@ -70,6 +70,7 @@ extension Reference {
                 var scores = [Double](repeating: -.infinity, count: s.keys)
                 for j in 0..<s.keys {
                     if causal && j > queryOffset + qi { continue }
+                    if let window, j <= queryOffset + qi - window { continue }
                     if keyPadding?[j] ?? false { continue }
                     var d = 0.0
                     for c in 0..<s.headDim {

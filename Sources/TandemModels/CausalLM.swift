@@ -127,11 +127,15 @@ extension CausalLanguageModel {
 
     /// Stores this layer's keys and values of every segment in its cache and attends each
     /// segment's queries to its cache (causal). q: [rows, heads·hd]; k, v: [rows, kvHeads·hd].
+    /// The scores are scaled by `scale` (default 1/√headDim); with `window`, each query sees
+    /// the last `window` positions only (sliding-window attention).
     func attendSegments(
         layer l: Int, segments: [(state: CausalState, rows: Int)], q: FloatBuffer, k: FloatBuffer, v: FloatBuffer,
-        out: FloatBuffer, heads: Int, kvHeads: Int, headDim: Int, allowBF16: Bool = false, pool: ThreadPool
+        out: FloatBuffer, heads: Int, kvHeads: Int, headDim: Int, scale: Float? = nil, window: Int? = nil,
+        allowBF16: Bool = false, pool: ThreadPool
     ) {
         let qWidth = heads * headDim, kvWidth = kvHeads * headDim
+        let scale = scale ?? 1 / Float(headDim).squareRoot()
         var row = 0
         for s in segments {
             let p = s.state.position
@@ -143,13 +147,13 @@ extension CausalLanguageModel {
                     q: q.buffer.baseAddress! + row * qWidth, k: s.state.keys[l].buffer.baseAddress!,
                     v: s.state.values[l].buffer.baseAddress!, out: out.mutable.baseAddress! + row * qWidth,
                     queries: s.rows, keys: p + s.rows, heads: heads, kvHeads: kvHeads, headDim: headDim, kvStride: kvWidth,
-                    scale: 1 / Float(headDim).squareRoot(), causalOffset: p, bias: nil, allowBF16: allowBF16, pool: pool)
+                    scale: scale, causalOffset: p, window: window, bias: nil, allowBF16: allowBF16, pool: pool)
             } else {
                 TandemKernels.Attention.attend(
                     query: q.buffer.baseAddress! + row * qWidth, keys: s.state.keys[l].buffer.baseAddress!,
                     values: s.state.values[l].buffer.baseAddress!, output: out.mutable.baseAddress! + row * qWidth,
                     shape: AttentionShape(queries: s.rows, keys: p + s.rows, heads: heads, kvHeads: kvHeads, headDim: headDim),
-                    scale: 1 / Float(headDim).squareRoot(), mask: AttentionMask(causal: true, queryOffset: p), pool: pool)
+                    scale: scale, mask: AttentionMask(causal: true, queryOffset: p, window: window), pool: pool)
             }
             row += s.rows
         }

@@ -1,6 +1,8 @@
 // The many-query attention of encoder and prompt passes (PrefillAttention) against the scalar
 // reference: blocks of queries spanning several tasks, grouped key/value heads, causal masks with
-// a query offset (the keys a block never sees are skipped), and T5's per-distance bias.
+// a query offset (the keys a block never sees are skipped), T5's per-distance bias, and sliding
+// windows (Gemma 3's local layers) — in the prompt pass here and in the decode kernel
+// (`Attention.attend`) over the same cases.
 import Foundation
 import Testing
 @testable import TandemKernels
@@ -10,7 +12,11 @@ struct PrefillAttentionTests {
         var queries, keys, heads, kvHeads, headDim: Int
         var causalOffset: Int?
         var bias: Bool
-        var testDescription: String { "q\(queries) k\(keys) h\(heads)/\(kvHeads) d\(headDim) causal \(causalOffset.map(String.init) ?? "-") bias \(bias)" }
+        var window: Int? = nil
+        var testDescription: String {
+            "q\(queries) k\(keys) h\(heads)/\(kvHeads) d\(headDim) causal \(causalOffset.map(String.init) ?? "-") bias \(bias)"
+                + (window.map { " window \($0)" } ?? "")
+        }
     }
 
     static let cases = [
@@ -19,6 +25,9 @@ struct PrefillAttentionTests {
         Case(queries: 130, keys: 130, heads: 2, kvHeads: 2, headDim: 16, causalOffset: nil, bias: true),
         Case(queries: 65, keys: 65, heads: 1, kvHeads: 1, headDim: 8, causalOffset: 0, bias: false),
         Case(queries: 3, keys: 3, heads: 2, kvHeads: 1, headDim: 8, causalOffset: nil, bias: false),
+        Case(queries: 150, keys: 150, heads: 4, kvHeads: 1, headDim: 32, causalOffset: 0, bias: false, window: 40),
+        Case(queries: 20, keys: 200, heads: 2, kvHeads: 2, headDim: 16, causalOffset: 180, bias: false, window: 64),
+        Case(queries: 9, keys: 30, heads: 2, kvHeads: 1, headDim: 8, causalOffset: 21, bias: false, window: 512),
     ]
 
     /// Deterministic values in [-scale, scale).
@@ -63,7 +72,7 @@ struct PrefillAttentionTests {
         let expected = Reference.attention(
             query: q, keys: k, values: v,
             shape: AttentionShape(queries: m, keys: n, heads: c.heads, kvHeads: c.kvHeads, headDim: hd),
-            scale: scale, causal: c.causalOffset != nil, queryOffset: c.causalOffset ?? 0, keyPadding: nil, bias: full)
+            scale: scale, causal: c.causalOffset != nil, queryOffset: c.causalOffset ?? 0, keyPadding: nil, bias: full, window: c.window)
         var outputs: [[Float]] = []
         for pool in [ThreadPool(threads: 1), ThreadPool(threads: 3, spinIterations: 1 << 10)] {
             let out = UnsafeMutableBufferPointer<Float>.allocate(capacity: m * c.heads * hd)
@@ -78,7 +87,8 @@ struct PrefillAttentionTests {
                         PrefillAttention.attend(
                             q: qb.baseAddress!, k: kb.baseAddress!, v: vb.baseAddress!, out: out.baseAddress!,
                             queries: m, keys: n, heads: c.heads, kvHeads: c.kvHeads, headDim: hd, kvStride: kvStride,
-                            scale: scale, causalOffset: c.causalOffset, bias: byDistance == nil ? nil : UnsafePointer(bias.baseAddress!),
+                            scale: scale, causalOffset: c.causalOffset, window: c.window,
+                            bias: byDistance == nil ? nil : UnsafePointer(bias.baseAddress!),
                             allowBF16: allowBF16, pool: pool)
                     }
                 }
@@ -90,5 +100,17 @@ struct PrefillAttentionTests {
         }
         // The blocks are fixed, not derived from the thread count: the same floats on any pool.
         #expect(outputs[0] == outputs[1])
+        // The decode kernel on the same case (T5's bias aside, which it takes as a full matrix).
+        if full == nil, c.causalOffset != nil || c.window == nil {
+            let out = UnsafeMutableBufferPointer<Float>.allocate(capacity: m * c.heads * hd)
+            defer { out.deallocate() }
+            out.initialize(repeating: .nan)
+            Attention.attend(query: q, keys: k, values: v, output: out.baseAddress!,
+                             shape: AttentionShape(queries: m, keys: n, heads: c.heads, kvHeads: c.kvHeads, headDim: hd), scale: scale,
+                             mask: AttentionMask(causal: c.causalOffset != nil, queryOffset: c.causalOffset ?? 0, window: c.window),
+                             pool: ThreadPool(threads: 2))
+            let diff = zip(out, expected).map { abs($0 - $1) }.max() ?? 0
+            #expect(diff < 1e-5, "\(c.testDescription) decode kernel: max difference \(diff)")
+        }
     }
 }
