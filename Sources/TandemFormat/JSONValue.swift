@@ -53,6 +53,7 @@ public enum JSONValue: Codable, Equatable, Sendable {
     }
     public var boolValue: Bool? { if case let .bool(b) = self { b } else { nil } }
     public var objectValue: [String: JSONValue]? { if case let .object(o) = self { o } else { nil } }
+    public var arrayValue: [JSONValue]? { if case let .array(a) = self { a } else { nil } }
 
     /// Decodes this value into a `Decodable` type (a model's typed config).
     public func decode<T: Decodable>(_ type: T.Type) throws -> T {

@@ -137,7 +137,7 @@ public struct GGUFMapping: Sendable {
 
 public enum ArchitectureRegistry {
     public static let all: [any Architecture.Type] = [
-        T5Architecture.self, GPT2Architecture.self, LlamaArchitecture.self, Qwen2Architecture.self,
+        T5Architecture.self, GPT2Architecture.self, LlamaArchitecture.self, Qwen2Architecture.self, Gemma3Architecture.self,
     ]
 
     public static func architecture(modelType: String) -> (any Architecture.Type)? {
