@@ -3,8 +3,9 @@
 // does not fill a last chunk is left out); each chunk is read from an empty cache in one pass, and
 // only its second half is scored — row i's logits predict token i + 1 for i from context/2 to
 // context − 2 — so every scored token has at least half a context before it. Used to measure what
-// a quantization loses on real text. (No BOS is put in front of a chunk: the models measured here,
-// SmolLM2 and Qwen2.5, add none.)
+// a quantization loses on real text. A model whose prompts start with BOS (Gemma; `startToken`)
+// gets it as llama-perplexity gives it: in front of the text's tokens, and in place of each
+// chunk's first token. (SmolLM2 and Qwen2.5 add none.)
 import Foundation
 import TandemKernels
 import TandemModels
@@ -43,6 +44,8 @@ public enum Perplexity {
     ) throws -> PerplexityResult {
         guard let runner = model.model as? CausalRunner else { throw PerplexityError.notDecoderOnly }
         let lm = runner.model
+        var tokens = tokens
+        if let bos = runner.startToken, tokens.first != bos { tokens.insert(bos, at: 0) }
         if let limit = lm.maxPositions, context > limit { throw PerplexityError.contextTooLong(context: context, limit: limit) }
         let chunks = tokens.count / context
         guard chunks >= 1, context >= 4 else { throw PerplexityError.tooShort(tokens: tokens.count, context: context) }
@@ -50,7 +53,8 @@ public enum Perplexity {
         var result = PerplexityResult(chunks: 0, context: context, scored: 0, negativeLogLikelihood: 0, standardError: 0)
         var squares = 0.0
         for c in 0..<chunks {
-            let chunk = Array(tokens[c * context..<(c + 1) * context])
+            var chunk = Array(tokens[c * context..<(c + 1) * context])
+            if let bos = runner.startToken { chunk[0] = bos }
             let state = lm.makeState(capacity: context)
             let logits = try lm.forward(try lm.embed(chunk), segment: (state, context), tracer: nil, logitsFrom: first)
             for i in first..<(context - 1) {

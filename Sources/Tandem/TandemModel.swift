@@ -180,16 +180,21 @@ public final class TandemModel: @unchecked Sendable {
     }
 
     /// `encodePrompt` for text already tokenized with `tokenizer` (no special tokens added).
+    /// A model whose prompts start with BOS (`PromptLayout.startToken`) gets it in front, unless
+    /// the text already began with it (a chat template that writes `<bos>`), as llama.cpp does.
     public func promptIds(fromTokens tokens: [Int32]) -> (ids: [Int32], truncated: Bool) {
+        let layout = model.promptLayout
         var ids = tokens
-        let truncated = ids.count > promptLimit
-        if let eos = model.promptLayout.endToken {
-            if truncated { ids = Array(ids.prefix(promptLimit)) }
+        let room = promptLimit - (layout.startToken == nil ? 0 : 1)
+        let truncated = ids.count > room
+        if let eos = layout.endToken {
+            if truncated { ids = Array(ids.prefix(room)) }
             ids.append(eos)
         } else if truncated {
             // Keep the end of an over-long prompt and leave room to generate.
-            ids = Array(ids.suffix(promptLimit))
+            ids = Array(ids.suffix(room))
         }
+        if let start = layout.startToken, ids.first != start { ids.insert(start, at: 0) }
         return (ids, truncated)
     }
 

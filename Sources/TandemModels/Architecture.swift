@@ -188,6 +188,13 @@ func tokenId(_ key: String, _ generation: [String: JSONValue], _ config: JSONVal
     (generation[key]?.intValue ?? config?[key]?.intValue).map(Int32.init)
 }
 
+/// The BOS a decoder-only model's prompts begin with: when the tokenizer config the file carries
+/// says `add_bos_token` (a GGUF's `tokenizer.ggml.add_bos_token`), else `byDefault` (Gemma reads
+/// nothing sensible without it; LLaMA-family files say what they want).
+func startToken(_ generation: [String: JSONValue], _ config: JSONValue, byDefault: Bool) -> Int32? {
+    (generation["add_bos_token"]?.boolValue ?? byDefault) ? tokenId("bos_token_id", generation, config) : nil
+}
+
 /// A config parsed by `parse`, its error carried as ModelError.config.
 func parsed<C>(_ parse: () throws(ConfigError) -> C) throws(ModelError) -> C {
     do { return try parse() } catch { throw .config(error) }

@@ -67,10 +67,14 @@ public struct PromptLayout: Sendable, Equatable {
     public var endToken: Int32?
     /// The most prompt tokens the model reads, the end token included.
     public var maxTokens: Int
+    /// The token a decoder-only model's prompts begin with (its BOS, where its tokenizer adds
+    /// one: Gemma, Llama 3), or nil.
+    public var startToken: Int32?
 
-    public init(endToken: Int32?, maxTokens: Int) {
+    public init(endToken: Int32?, maxTokens: Int, startToken: Int32? = nil) {
         self.endToken = endToken
         self.maxTokens = maxTokens
+        self.startToken = startToken
     }
 
     /// An encoder reads a prompt's beginning (and a too-long prompt keeps it); a decoder-only

@@ -9,15 +9,18 @@ public final class CausalRunner: PromptedModel {
     /// The token a pair feeds after the projected prompt to start the response (the SLM's BOS,
     /// `<|endoftext|>` for GPT-2); nil when the model has none.
     public let firstResponseToken: Int32?
+    /// The token every prompt begins with (`PromptLayout.startToken`), or nil.
+    public let startToken: Int32?
     public let encodeTimes = EncodeTimes()
 
-    public init(model: any CausalLanguageModel, eosTokenId: Int32?, firstResponseToken: Int32? = nil,
+    public init(model: any CausalLanguageModel, eosTokenId: Int32?, firstResponseToken: Int32? = nil, startToken: Int32? = nil,
                 promptChunk: Int = CausalRunner.defaultPromptChunk) {
         precondition(promptChunk >= 1)
         self.model = model
         self.promptChunk = promptChunk
         self.eosTokenId = eosTokenId
         self.firstResponseToken = firstResponseToken
+        self.startToken = startToken
     }
 
     public var vocabularySize: Int { model.vocabularySize }
@@ -25,7 +28,7 @@ public final class CausalRunner: PromptedModel {
     public var pool: ThreadPool { model.pool }
 
     /// A decoder-only prompt is continued: no end token; 2048 positions where the config states none.
-    public var promptLayout: PromptLayout { PromptLayout(endToken: nil, maxTokens: model.maxPositions ?? 2048) }
+    public var promptLayout: PromptLayout { PromptLayout(endToken: nil, maxTokens: model.maxPositions ?? 2048, startToken: startToken) }
 
     /// Prompt tokens per forward pass. A longer prompt is read in passes of this many tokens, each
     /// appending to the cache (as llama.cpp's micro-batches do), so a prompt pass's activations —

@@ -184,7 +184,8 @@ public enum Gemma3Architecture: Architecture {
     public static func load(_ w: ModelWeights, config json: JSONValue, generation g: [String: JSONValue], pool: ThreadPool) throws(ModelError)
         -> any PromptedModel {
         let model = try Gemma3Model(weights: w, config: try parsed { () throws(ConfigError) in try Gemma3Config.from(json) }, pool: pool)
-        return CausalRunner(model: model, eosTokenId: tokenId("eos_token_id", g, json), firstResponseToken: tokenId("bos_token_id", g, json))
+        return CausalRunner(model: model, eosTokenId: tokenId("eos_token_id", g, json), firstResponseToken: tokenId("bos_token_id", g, json),
+                            startToken: startToken(g, json, byDefault: true))
     }
 
     /// llama.cpp's `gemma3` GGUFs (convert_hf_to_gguf.py `Gemma3Model`): norms stored as 1 + w,

@@ -244,7 +244,8 @@ public enum LlamaArchitecture: Architecture {
     public static func load(_ w: ModelWeights, config json: JSONValue, generation g: [String: JSONValue], pool: ThreadPool) throws(ModelError)
         -> any PromptedModel {
         let model = try LlamaModel(weights: w, config: try parsed { () throws(ConfigError) in try LlamaConfig.from(json) }, pool: pool)
-        return CausalRunner(model: model, eosTokenId: tokenId("eos_token_id", g, json), firstResponseToken: tokenId("bos_token_id", g, json))
+        return CausalRunner(model: model, eosTokenId: tokenId("eos_token_id", g, json), firstResponseToken: tokenId("bos_token_id", g, json),
+                            startToken: startToken(g, json, byDefault: false))
     }
 
     public static func generationDefaults(config json: JSONValue) -> [String: JSONValue] {

@@ -39,7 +39,8 @@ public enum Qwen2Architecture: Architecture {
     public static func load(_ w: ModelWeights, config json: JSONValue, generation g: [String: JSONValue], pool: ThreadPool) throws(ModelError)
         -> any PromptedModel {
         let model = try LlamaModel(weights: w, config: try parsed { () throws(ConfigError) in try config(json) }, pool: pool)
-        return CausalRunner(model: model, eosTokenId: tokenId("eos_token_id", g, json), firstResponseToken: tokenId("bos_token_id", g, json))
+        return CausalRunner(model: model, eosTokenId: tokenId("eos_token_id", g, json), firstResponseToken: tokenId("bos_token_id", g, json),
+                            startToken: startToken(g, json, byDefault: false))
     }
 
     /// llama.cpp's `qwen2` GGUFs: LLaMA's tensor names (with the q/k/v biases), `qwen2.*` metadata.
