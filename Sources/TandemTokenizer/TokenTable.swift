@@ -14,11 +14,11 @@ struct ByteTable: Sendable {
     private var present: [Bool] = []
 
     /// `count` entries, each appended by `append(i, &storage)`, which returns false for an
-    /// unused id.
-    init(count: Int, _ append: (Int, inout [UInt8]) -> Bool) {
+    /// unused id. `byteCount`, when known, sizes the buffer exactly (else it grows as needed).
+    init(count: Int, byteCount: Int? = nil, _ append: (Int, inout [UInt8]) -> Bool) {
         ends.reserveCapacity(count)
         present.reserveCapacity(count)
-        storage.reserveCapacity(8 * count)
+        storage.reserveCapacity(byteCount ?? 8 * count)
         for i in 0..<count {
             present.append(append(i, &storage))
             ends.append(UInt32(storage.count))
@@ -68,6 +68,31 @@ struct SpellingIndex: Sendable {
         }
     }
 
+    /// Indexes every entry of `table` under its own bytes (unused ids are left out). Throws the
+    /// first id whose entry spells an earlier one, so a vocabulary with two ids for one spelling
+    /// is refused rather than half-indexed.
+    init(entriesOf table: ByteTable) throws(DuplicateSpelling) {
+        var size = 16
+        while size < 2 * table.count { size *= 2 }
+        slots = [Int32](repeating: -1, count: size)
+        mask = size - 1
+        for i in 0..<table.count where table.has(i) {
+            let spelling = table[i]
+            var slot = Self.hash(spelling) & mask
+            while slots[slot] >= 0 {
+                if Self.equal(table[Int(slots[slot])], spelling) { throw DuplicateSpelling(first: slots[slot], second: Int32(i)) }
+                slot = (slot + 1) & mask
+            }
+            slots[slot] = Int32(i)
+        }
+    }
+
+    /// Two ids of one table with the same spelling.
+    struct DuplicateSpelling: Error {
+        var first: Int32
+        var second: Int32
+    }
+
     func id(of spelling: [UInt8], in table: ByteTable) -> Int32? {
         var slot = Self.hash(spelling) & mask
         while true {
@@ -77,6 +102,24 @@ struct SpellingIndex: Sendable {
             slot = (slot + 1) & mask
         }
         return others.isEmpty ? nil : others[ByteString(spelling)]
+    }
+
+    /// `id(of:in:)` for bytes in a buffer, without copying them into an array (the tokenizer's
+    /// inner loops look up every candidate piece this way).
+    func id(of spelling: UnsafeBufferPointer<UInt8>, in table: ByteTable) -> Int32? {
+        var slot = Self.hash(spelling) & mask
+        while true {
+            let id = slots[slot]
+            if id < 0 { break }
+            if Self.equal(table[Int(id)], spelling) { return id }
+            slot = (slot + 1) & mask
+        }
+        return others.isEmpty ? nil : others[ByteString(Array(spelling))]
+    }
+
+    @inline(__always)
+    private static func equal(_ a: ArraySlice<UInt8>, _ b: some Collection<UInt8>) -> Bool {
+        a.count == b.count && a.elementsEqual(b)
     }
 
     private static func hash(_ bytes: some Sequence<UInt8>) -> Int {

@@ -32,4 +32,26 @@ struct TokenTableTests {
         #expect(index.id(of: Array("tok5000".utf8), in: table) == nil)
         #expect(index.id(of: [], in: table) == nil)
     }
+
+    /// An index of a table's own entries: every entry found by its bytes (from an array or a
+    /// buffer), unused ids left out, and a second id with an earlier id's spelling refused.
+    @Test func indexOfOwnEntriesRefusesDuplicates() throws {
+        var spellings: [[UInt8]?] = (0..<5000).map { Array("piece\($0 * 7919 % 5000)".utf8) }
+        spellings[42] = nil
+        let table = ByteTable(spellings)
+        let index = try SpellingIndex(entriesOf: table)
+        for (i, s) in spellings.enumerated() {
+            guard let s else { continue }
+            #expect(index.id(of: s, in: table) == Int32(i))
+            #expect(s.withUnsafeBufferPointer { index.id(of: $0, in: table) } == Int32(i))
+        }
+        #expect(Array("piece5000".utf8).withUnsafeBufferPointer { index.id(of: $0, in: table) } == nil)
+        spellings[4321] = spellings[17]
+        do {
+            _ = try SpellingIndex(entriesOf: ByteTable(spellings))
+            Issue.record("a duplicate spelling was indexed")
+        } catch {
+            #expect(error.first == 17 && error.second == 4321)
+        }
+    }
 }
