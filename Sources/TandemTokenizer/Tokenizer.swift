@@ -1,10 +1,11 @@
 // TandemTokenizer — the tokenizers Tandem's models need (docs/ARCHITECTURE.md §2):
 //   * SentencePiece (T5, mT5, Flan-T5) through the system library, behind the CSentencePiece shim;
 //   * byte-level BPE (GPT-2, LLaMA-3, SmolLM2) in Swift, from a Hugging Face `tokenizer.json` or
-//     from a GGUF vocabulary.
-// Both are exact against their Python references (`sentencepiece`, `tokenizers`); the golden files
-// in Tests/Fixtures/tokenizers come from Tools/fixtures/make_checkpoints.py and
-// make_tokenizer_golden.py.
+//     from a GGUF vocabulary;
+//   * llama.cpp's SentencePiece-style BPE ("SPM": Gemma 3) in Swift, from a GGUF vocabulary.
+// Each is exact against its reference (`sentencepiece`, `tokenizers`, llama.cpp); the golden files
+// in Tests/Fixtures/tokenizers come from Tools/fixtures/make_checkpoints.py,
+// make_tokenizer_golden.py and make_spm_tokenizer_golden.py.
 
 /// Text ↔ token ids, the one interface the runtime uses for every model.
 ///
