@@ -65,7 +65,7 @@ public enum TokenizerError: Error, Equatable, Sendable, CustomStringConvertible 
         case .invalidVocabulary(let m): "invalid tokenizer vocabulary: \(m)"
         case .unsupported(let m): "unsupported tokenizer feature: \(m)"
         case .unknownTokenizerType(let t):
-            "unknown tokenizer type \"\(t)\" (known: \(TokenizerLoader.sentencePieceType), \(TokenizerLoader.huggingFaceJSONType))"
+            "unknown tokenizer type \"\(t)\" (known: \(TokenizerLoader.sentencePieceType), \(TokenizerLoader.huggingFaceJSONType), \(TokenizerLoader.spmVocabularyType))"
         }
     }
 }
@@ -77,9 +77,11 @@ public enum TokenizerLoader {
     public static let sentencePieceType = "sentencepiece"
     /// A Hugging Face `tokenizer.json` (byte-level BPE).
     public static let huggingFaceJSONType = "hf-tokenizer-json"
+    /// A llama.cpp-style SentencePiece vocabulary imported from GGUF (Formats/FORMAT.md §6.1).
+    public static let spmVocabularyType = "spm-vocab"
 
     /// - Parameters:
-    ///   - type: `sentencepiece` or `hf-tokenizer-json`.
+    ///   - type: `sentencepiece`, `hf-tokenizer-json` or `spm-vocab`.
     ///   - bytes: the tokenizer file's contents.
     ///   - extra: the entry's extra files by file name; `tokenizer_config.json`, when present,
     ///     names a `tokenizer.json`'s BOS/EOS/PAD tokens.
@@ -89,6 +91,8 @@ public enum TokenizerLoader {
             return try SentencePieceTokenizer(modelBytes: bytes)
         case huggingFaceJSONType:
             return try ByteLevelBPETokenizer(tokenizerJSON: bytes, tokenizerConfigJSON: extra["tokenizer_config.json"])
+        case spmVocabularyType:
+            return try SentencePieceBPETokenizer(vocabularyBlob: bytes)
         default:
             throw .unknownTokenizerType(type)
         }
