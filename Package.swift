@@ -73,7 +73,7 @@ let package = Package(
         .testTarget(name: "TandemTokenizerTests", dependencies: ["TandemTokenizer", "TandemFormat"]),
         .testTarget(
             name: "TandemConvertTests",
-            dependencies: ["TandemConvert", "TandemFormat", "TandemModels", "TandemTestSupport"]),
+            dependencies: ["TandemConvert", "TandemFormat", "TandemModels", "TandemTokenizer", "TandemTestSupport"]),
     ],
     cxxLanguageStandard: .cxx17
 )

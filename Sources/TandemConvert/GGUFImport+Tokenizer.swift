@@ -1,6 +1,9 @@
-// The tokenizer of a GGUF file, written as a Hugging Face `tokenizer.json` (+ a
-// `tokenizer_config.json`), so that a model imported from GGUF carries the same kind of tokenizer
-// as one converted from a Hugging Face checkpoint and loads through the same code.
+// The tokenizer of a GGUF file. A byte-level BPE vocabulary (`tokenizer.ggml.model = "gpt2"`) is
+// written as a Hugging Face `tokenizer.json` (+ a `tokenizer_config.json`), so that a model
+// imported from GGUF carries the same kind of tokenizer as one converted from a Hugging Face
+// checkpoint and loads through the same code. A SentencePiece-style one ("llama", Gemma 3) has no
+// such counterpart that tokenizes as llama.cpp does; it becomes an `spm-vocab` blob
+// (GGUFImport+SPMTokenizer.swift).
 //
 // Sources (read with the search tool, not copied): llama.cpp src/llama-vocab.cpp — the
 // `tokenizer.ggml.pre` names and the regexes of each pre-tokenizer type (LLAMA_VOCAB_PRE_TYPE_SMOLLM
@@ -46,9 +49,16 @@ extension GGUFImporter {
 
     static func tokenizerBlobs(_ file: GGUFFile, contextLength: Int?) throws(ConvertError) -> TokenizerImport {
         guard let model = file["tokenizer.ggml.model"]?.string else { throw .source("GGUF has no tokenizer (tokenizer.ggml.model)") }
-        guard model == "gpt2" else {
-            throw .source("GGUF tokenizer model \(model) is not supported (Tandem imports byte-level BPE, tokenizer.ggml.model = gpt2)")
+        switch model {
+        case "gpt2": return try byteLevelTokenizerBlobs(file, contextLength: contextLength)
+        case "llama": return try spmTokenizerBlobs(file)
+        default:
+            throw .source("GGUF tokenizer model \(model) is not supported (Tandem imports gpt2, byte-level BPE, and llama, SentencePiece-style BPE)")
         }
+    }
+
+    /// A byte-level BPE vocabulary (`tokenizer.ggml.model = "gpt2"`) as a tokenizer.json.
+    static func byteLevelTokenizerBlobs(_ file: GGUFFile, contextLength: Int?) throws(ConvertError) -> TokenizerImport {
         guard let tokens = file["tokenizer.ggml.tokens"]?.array?.strings else { throw .source("GGUF has no tokenizer.ggml.tokens string array") }
         let merges = file["tokenizer.ggml.merges"]?.array?.strings ?? []
         var types: [Int64]?

@@ -23,7 +23,9 @@ struct Convert: ParsableCommand {
             block for block, so nothing is quantized twice; types Tandem does not run (Q2_K, Q3_K, \
             Q4_1, IQ*) are an error naming --dtype. With --dtype, tensors of that type are copied \
             and the others dequantized and requantized. Its vocabulary becomes a tokenizer.json \
-            and its chat template a generation default.
+            (byte-level BPE, tokenizer.ggml.model gpt2) or an spm-vocab blob (SentencePiece-style, \
+            llama, as Gemma 3's) that tokenizes as llama.cpp does, and its chat template a \
+            generation default.
 
             An LLM-to-SLM bundle: --llm DIR (a T5-family checkpoint; only its encoder is kept), \
             --slm DIR (T5, GPT-2 or LLaMA, fine-tuned with the projector) and --projector FILE \
