@@ -10,6 +10,10 @@
 #   5. the llama.cpp parity test in f32 (SmolLM2, Tests/TandemTests/LlamaCppParityTests.swift:
 #      8 greedy continuations identical to llama.cpp's), when scripts/prepare-parity.sh has made
 #      the f32 GGUF in the cache (.ci/run does; ~1.5 minutes);
+#      and Gemma 3 270M's Q4_K_M file as downloaded against llama.cpp — token ids on the full
+#      262k vocabulary and the prompt logits (DownloadedGGUFParityTests; the greedy comparison is
+#      opt-in, ~5 minutes in a debug build) — when scripts/fetch-gguf.sh has cached the file
+#      (.ci/run does; ~20 seconds);
 #   6. the Swift tests under AddressSanitizer and ThreadSanitizer (scripts/sanitize.sh; each in
 #      its own build directory, ~8 minutes on 2 cores); TANDEM_SANITIZERS=0 skips them for a
 #      quick local run.
@@ -46,6 +50,13 @@ if [ -s "$PARITY/SmolLM2-135M-Instruct.f32.gguf" ]; then
     TANDEM_PARITY_DIR="$PARITY" TANDEM_PARITY_DTYPES=f32 swift test --skip-build --filter LlamaCppParityTests
 else
     echo "==> skipping llama.cpp parity: no $PARITY/SmolLM2-135M-Instruct.f32.gguf (TANDEM_PARITY_TYPES=f32 scripts/prepare-parity.sh)"
+fi
+GEMMA="${TANDEM_GEMMA_GGUF:-${TANDEM_CACHE:-$HOME/.cache/tandem}/gemma-3-270m.Q4_K_M.gguf}"
+if [ -s "$GEMMA" ]; then
+    echo "==> llama.cpp parity, Gemma 3 270M Q4_K_M (token ids and prompt logits)"
+    TANDEM_GEMMA_GGUF="$GEMMA" swift test --skip-build --filter 'DownloadedGGUFParityTests/prompt'
+else
+    echo "==> skipping Gemma 3 parity: no $GEMMA (scripts/fetch-gguf.sh gemma3-270m)"
 fi
 if [ "${TANDEM_SANITIZERS:-1}" != 0 ]; then
     echo "==> swift test under AddressSanitizer"

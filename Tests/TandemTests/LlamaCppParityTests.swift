@@ -165,8 +165,8 @@ struct LlamaCppParityTests {
     }
 }
 
-/// Qwen2.5-Coder-Instruct's Q4_K_M files as they are downloaded (0.5B and 1.5B), imported with
-/// their own block types (q5_0, q8_0, q4_K, q6_K) and run on the native kernels, against llama.cpp
+/// The Q4_K_M files as they are downloaded — Qwen2.5-Coder-Instruct 0.5B and 1.5B, Gemma 3 270M —
+/// imported with their own block types (q5_0, q8_0, q4_K, q6_K) and run on the native kernels, against llama.cpp
 /// on the same file (Tests/Fixtures/llamacpp/<model>.json, `make_llamacpp_golden.py --gguf`;
 /// llama.cpp with its default f16 KV cache). Both engines round activations the same way (q8_K for
 /// the K-quants, q8_0 for the rest), so what differs is llama.cpp's f16 keys, values and queries
@@ -177,16 +177,22 @@ struct LlamaCppParityTests {
 ///
 /// Opt-in, since the files are 0.5–1.1 GB and a debug build runs them slowly:
 /// `TANDEM_QWEN_GGUF=$(scripts/fetch-gguf.sh qwen2.5-coder-0.5b)` and/or
-/// `TANDEM_QWEN15_GGUF=$(scripts/fetch-gguf.sh qwen2.5-coder-1.5b)`, then
-/// `swift test -c release -Xswiftc -enable-testing --filter QwenLlamaCppParityTests`.
-enum QwenLlamaCppParity {
+/// `TANDEM_QWEN15_GGUF=$(scripts/fetch-gguf.sh qwen2.5-coder-1.5b)` and/or
+/// `TANDEM_GEMMA_GGUF=$(scripts/fetch-gguf.sh gemma3-270m)`, then
+/// `swift test -c release -Xswiftc -enable-testing --filter DownloadedGGUFParityTests`.
+enum DownloadedGGUFParity {
     struct Model: Sendable, CustomStringConvertible {
         let name: String
         let gguf: String
         /// Measured 2026-12-06 (AMD EPYC Zen 4, avx512 table, its VNNI K-quant GEMM): worst
         /// prompt-logit gap 0.20 (0.5B) and 0.34 (1.5B), where llama.cpp against itself, one token
         /// per micro-batch, moves its own by up to 0.17 and 0.28; both bounded by 0.4.
-        var logitBound: Float { 0.4 }
+        ///
+        /// Gemma 3 270M (2026-12-07, same host): worst gap 0.74, where llama.cpp against itself moves
+        /// by up to 1.16 (its logits run larger, ~20–30); bounded by 1.0. llama.cpp's GELU goes
+        /// through an f16 table (input and output rounded to f16); emulating that moved the worst
+        /// gap to 0.87 and the continuations not at all, so it is not the difference that counts.
+        var logitBound: Float { name == "gemma3-270m" ? 1.0 : 0.4 }
         /// Greedy continuations identical in full, measured: 0.5B 6 of 8 (the others part where
         /// llama.cpp's top two were 0.107 and 0.068 apart), 1.5B 4 of 8 (0.014, 0.011, 0.115,
         /// 0.094). llama.cpp against itself with one token per micro-batch keeps 5 of 8 (0.5B) and
@@ -194,11 +200,15 @@ enum QwenLlamaCppParity {
         /// between 3 and 5 of 8 with the order of a GEMM's float additions (the AVX2 GEMM's 8
         /// lanes gave 5, this one 4, an int-scaled variant of it 3). These minima guard what was
         /// measured (the issue asks 6 of 8, which the 1.5B misses).
-        var minIdentical: Int { name == "qwen2.5-coder-0.5b" ? 6 : 4 }
+        /// Gemma 3 270M: 4 of 8 (parting at llama.cpp margins 0.108, 0.010, 0.036, 0.138; llama.cpp
+        /// against itself keeps 6 of 8, two of its own departures on the same prompts, at tokens
+        /// 9 and 2).
+        var minIdentical: Int { ["qwen2.5-coder-1.5b": 4, "gemma3-270m": 4][name] ?? 6 }
         var description: String { name }
     }
 
-    static let models: [Model] = [("qwen2.5-coder-0.5b", "TANDEM_QWEN_GGUF"), ("qwen2.5-coder-1.5b", "TANDEM_QWEN15_GGUF")]
+    static let models: [Model] = [("qwen2.5-coder-0.5b", "TANDEM_QWEN_GGUF"), ("qwen2.5-coder-1.5b", "TANDEM_QWEN15_GGUF"),
+                                  ("gemma3-270m", "TANDEM_GEMMA_GGUF")]
         .compactMap { name, variable in ProcessInfo.processInfo.environment[variable].map { Model(name: name, gguf: $0) } }
 
     /// The golden's entry for the file as downloaded (`make_llamacpp_golden.py --gguf`).
@@ -227,28 +237,29 @@ enum QwenLlamaCppParity {
     }
 }
 
-@Suite(.enabled(if: !QwenLlamaCppParity.models.isEmpty, "TANDEM_QWEN_GGUF / TANDEM_QWEN15_GGUF not set (scripts/fetch-gguf.sh)"), .serialized)
-struct QwenLlamaCppParityTests {
-    @Test(arguments: QwenLlamaCppParity.models)
-    func promptIdsMatchLlamaCpp(model: QwenLlamaCppParity.Model) throws {
-        let m = try QwenLlamaCppParity.open(model)
-        for c in QwenLlamaCppParity.cases(model) {
+@Suite(.enabled(if: !DownloadedGGUFParity.models.isEmpty, "TANDEM_QWEN_GGUF / TANDEM_QWEN15_GGUF / TANDEM_GEMMA_GGUF not set (scripts/fetch-gguf.sh)"),
+       .serialized)
+struct DownloadedGGUFParityTests {
+    @Test(arguments: DownloadedGGUFParity.models)
+    func promptIdsMatchLlamaCpp(model: DownloadedGGUFParity.Model) throws {
+        let m = try DownloadedGGUFParity.open(model)
+        for c in DownloadedGGUFParity.cases(model) {
             #expect(m.tokenizer.encode(c["text"] as! String) == (c["ids"] as! [Int]).map(Int32.init), "\(c["text"]!)")
         }
     }
 
-    @Test(arguments: QwenLlamaCppParity.models)
-    func promptLogitsMatchLlamaCpp(model: QwenLlamaCppParity.Model) throws {
-        let runner = try #require(try QwenLlamaCppParity.open(model).model as? CausalRunner)
-        let worst = try LlamaCppParity.worstPromptGap(runner, cases: QwenLlamaCppParity.cases(model), label: model.name)
+    @Test(arguments: DownloadedGGUFParity.models)
+    func promptLogitsMatchLlamaCpp(model: DownloadedGGUFParity.Model) throws {
+        let runner = try #require(try DownloadedGGUFParity.open(model).model as? CausalRunner)
+        let worst = try LlamaCppParity.worstPromptGap(runner, cases: DownloadedGGUFParity.cases(model), label: model.name)
         #expect(worst <= model.logitBound, "\(worst)")
     }
 
-    @Test(arguments: QwenLlamaCppParity.models)
-    func greedyTokensMatchLlamaCpp(model: QwenLlamaCppParity.Model) throws {
-        let cases = QwenLlamaCppParity.cases(model)
+    @Test(arguments: DownloadedGGUFParity.models)
+    func greedyTokensMatchLlamaCpp(model: DownloadedGGUFParity.Model) throws {
+        let cases = DownloadedGGUFParity.cases(model)
         let identical = try LlamaCppParity.identicalContinuations(
-            try QwenLlamaCppParity.open(model), cases: cases, tie: Double(2 * model.logitBound), exact: false, label: model.name)
+            try DownloadedGGUFParity.open(model), cases: cases, tie: Double(2 * model.logitBound), exact: false, label: model.name)
         #expect(identical >= model.minIdentical, "\(identical) of \(cases.count) identical (measured \(model.minIdentical))")
     }
 }

@@ -16,6 +16,8 @@ llama.cpp (through llama-cpp-python, which builds it from source) records:
     python Tools/parity/make_llamacpp_golden.py PARITY_DIR Tests/Fixtures/llamacpp/smollm2.json
     python Tools/parity/make_llamacpp_golden.py --gguf "$(scripts/fetch-gguf.sh qwen2.5-coder-0.5b)" \
         Tests/Fixtures/llamacpp/qwen2.5-coder-0.5b.json     # the native K-quants, 8 Qwen prompts
+    python Tools/parity/make_llamacpp_golden.py --gguf "$(scripts/fetch-gguf.sh gemma3-270m)" \
+        Tests/Fixtures/llamacpp/gemma3-270m.json            # 8 Gemma prompts, each from <bos>
 
 Needs llama-cpp-python (Tools/parity/requirements.txt). Greedy decoding and 2 threads; llama.cpp's
 CPU backend is deterministic for a fixed thread count and batch size. The f32 model runs with an
@@ -60,6 +62,18 @@ QWEN_PROMPTS = [
     QWEN_SYSTEM + "<|im_start|>user\nWhat does `git rebase -i HEAD~3` do?<|im_end|>\n<|im_start|>assistant\n",
     QWEN_SYSTEM + "<|im_start|>user\nReverse a string in JavaScript.<|im_end|>\n<|im_start|>assistant\n",
     QWEN_SYSTEM + "<|im_start|>user\nExplain what a hash map is in one sentence.<|im_end|>\n<|im_start|>assistant\n",
+]
+# Gemma 3 270M (base): text to continue, each from <bos> as Gemma needs (its metadata says
+# add_bos_token = true, and without it the model is lost), and two turns of Gemma's template.
+GEMMA_PROMPTS = [
+    "<bos>The capital of France is",
+    "<bos>def fibonacci(n):\n    ",
+    "<bos>Once upon a time, in a small village by the sea,",
+    "<bos>Photosynthesis is the process by which",
+    "<bos>import numpy as np\n\ndef normalize(v):\n    \"\"\"Scale v to unit length.\"\"\"\n",
+    "<bos>The three primary colors are",
+    "<bos><start_of_turn>user\nWhat is 12 times 7?<end_of_turn>\n<start_of_turn>model\n",
+    "<bos><start_of_turn>user\nWrite a haiku about autumn leaves.<end_of_turn>\n<start_of_turn>model\n",
 ]
 NEW_TOKENS = 64
 TOP = 10
@@ -124,12 +138,13 @@ def main() -> int:
     parser.add_argument("parity_dir", type=Path, nargs="?", help="where make_parity_gguf.py wrote the GGUF files")
     parser.add_argument("output", type=Path)
     parser.add_argument("--dtypes", nargs="+", default=["q8_0", "q4_0", "f32"], choices=["q8_0", "q4_0", "f32"])
-    parser.add_argument("--gguf", type=Path, help="instead: one GGUF as it was downloaded (Qwen2.5-Coder Q4_K_M), "
-                        "recorded under the key 'native' with the Qwen prompts")
+    parser.add_argument("--gguf", type=Path, help="instead: one GGUF as it was downloaded (Qwen2.5-Coder or Gemma 3 "
+                        "Q4_K_M), recorded under the key 'native' with the Qwen or the Gemma prompts")
     args = parser.parse_args()
     models = {}
     if args.gguf:
-        models["native"] = run(args.gguf, kv_f32=False, prompts=QWEN_PROMPTS)
+        gemma = "gemma" in args.gguf.name.lower()
+        models["native"] = run(args.gguf, kv_f32=False, prompts=GEMMA_PROMPTS if gemma else QWEN_PROMPTS)
     for dtype in [] if args.gguf else args.dtypes:
         path = next(args.parity_dir.glob(f"*.{dtype}.gguf"))
         models[dtype] = run(path, kv_f32=dtype == "f32")
