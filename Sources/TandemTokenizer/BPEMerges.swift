@@ -77,7 +77,9 @@ struct BPEMerges: Sendable {
             count = n
         }
         var alive = [Bool](repeating: true, count: n)
-        var heap = MinHeap()
+        // Keys: rank in the high half, position in the low half, so the integer order is
+        // tokenizers' (rank, position) order.
+        var heap = MinHeap<UInt64>()
         for i in 0..<(n - 1) {
             if let m = table[Self.key(ids[i], ids[i + 1])] { heap.push((m & 0xFFFF_FFFF_0000_0000) | UInt64(i)) }
         }
@@ -105,42 +107,5 @@ struct BPEMerges: Sendable {
             k += 1
         }
         ids.removeLast(n - k)
-    }
-}
-
-/// A binary min-heap of UInt64 keys (rank in the high half, position in the low half, so the
-/// integer order is tokenizers' (rank, position) order).
-private struct MinHeap {
-    private var items: [UInt64] = []
-
-    mutating func push(_ x: UInt64) {
-        items.append(x)
-        var i = items.count - 1
-        while i > 0 {
-            let parent = (i - 1) / 2
-            if items[parent] <= x { break }
-            items[i] = items[parent]
-            i = parent
-        }
-        items[i] = x
-    }
-
-    mutating func pop() -> UInt64? {
-        guard let top = items.first else { return nil }
-        let last = items.removeLast()
-        if items.isEmpty { return top }
-        var i = 0
-        let n = items.count
-        while true {
-            let l = 2 * i + 1
-            if l >= n { break }
-            let r = l + 1
-            let child = r < n && items[r] < items[l] ? r : l
-            if items[child] >= last { break }
-            items[i] = items[child]
-            i = child
-        }
-        items[i] = last
-        return top
     }
 }

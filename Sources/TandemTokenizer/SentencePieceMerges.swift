@@ -38,7 +38,7 @@ struct SentencePieceMerger {
     private var next: [Int32] = []
     /// The vocabulary id each symbol spells once merged (-1: not looked up yet).
     private var id: [Int32] = []
-    private var queue = BigramQueue()
+    private var queue = MinHeap<Bigram>()
 
     /// Appends the ids of `text` (one fragment, spaces already escaped) to `out`.
     mutating func tokenize(_ text: UnsafeBufferPointer<UInt8>, _ vocabulary: some SentencePieceVocabulary, into out: inout [Int32]) {
@@ -112,7 +112,8 @@ struct SentencePieceMerger {
 }
 
 /// A candidate merge: the left and right symbols, their bytes together, and the entry they spell.
-struct Bigram {
+/// Ordered for `MinHeap` by `precedes`: the smallest is the one merged first.
+struct Bigram: Comparable {
     var score: Float
     var left: Int32
     var right: Int32
@@ -124,42 +125,7 @@ struct Bigram {
     func precedes(_ other: Bigram) -> Bool {
         score > other.score || (score == other.score && left < other.left)
     }
-}
 
-/// A binary heap of bigrams, best (by `Bigram.precedes`) on top.
-struct BigramQueue {
-    private var items: [Bigram] = []
-
-    mutating func removeAll() { items.removeAll(keepingCapacity: true) }
-
-    mutating func push(_ x: Bigram) {
-        items.append(x)
-        var i = items.count - 1
-        while i > 0 {
-            let parent = (i - 1) / 2
-            guard x.precedes(items[parent]) else { break }
-            items[i] = items[parent]
-            i = parent
-        }
-        items[i] = x
-    }
-
-    mutating func pop() -> Bigram? {
-        guard let top = items.first else { return nil }
-        let last = items.removeLast()
-        if items.isEmpty { return top }
-        var i = 0
-        let n = items.count
-        while true {
-            let l = 2 * i + 1
-            if l >= n { break }
-            let r = l + 1
-            let child = r < n && items[r].precedes(items[l]) ? r : l
-            guard items[child].precedes(last) else { break }
-            items[i] = items[child]
-            i = child
-        }
-        items[i] = last
-        return top
-    }
+    static func < (a: Bigram, b: Bigram) -> Bool { a.precedes(b) }
+    static func == (a: Bigram, b: Bigram) -> Bool { !a.precedes(b) && !b.precedes(a) }
 }
