@@ -146,6 +146,9 @@ struct OpsTests {
         .init(queries: 9, keys: 9, heads: 8, kvHeads: 8, headDim: 64, causal: false, padding: true, bias: true),
         .init(queries: 20, keys: 20, heads: 4, kvHeads: 1, headDim: 48, causal: true, padding: true, bias: true),
         .init(queries: 3, keys: 130, heads: 2, kvHeads: 2, headDim: 16, causal: false, padding: false, bias: true),
+        // Grouped heads scored a block of keys at a time (Qwen2.5-1.5B's decode shape: 19 blocks).
+        .init(queries: 1, keys: 600, heads: 12, kvHeads: 2, headDim: 128, causal: true, padding: true, bias: false),
+        .init(queries: 2, keys: 70, heads: 4, kvHeads: 1, headDim: 16, causal: true, padding: false, bias: false),
     ]
 
     @Test(arguments: attentionCases, KernelISA.available)
