@@ -261,10 +261,10 @@ static const tk_kernels tk_neon = {
     .quantize_row_q8_0 = tk_quantize_row_q8_0_neon,
     .quantize_row_q8_K = tk_quantize_row_q8_K_generic,
     .f32_to_f16 = tk_f32_to_f16_generic,
-    // The K-quants and q5_0 run the portable dot products (compiled to NEON by the compiler).
+    // q5_0 and the K-quants: NEON integer sums, then the generic kernels' float order.
     .vec_dot = {tk_vec_dot_f32_neon, tk_vec_dot_f16_neon, tk_vec_dot_q8_0_q8_0_neon,
-                tk_vec_dot_q4_0_q8_0_neon, tk_vec_dot_q5_0_q8_0_generic, tk_vec_dot_q4_K_q8_K_generic,
-                tk_vec_dot_q5_K_q8_K_generic, tk_vec_dot_q6_K_q8_K_generic},
+                tk_vec_dot_q4_0_q8_0_neon, tk_vec_dot_q5_0_q8_0_neon, tk_vec_dot_q4_K_q8_K_neon,
+                tk_vec_dot_q5_K_q8_K_neon, tk_vec_dot_q6_K_q8_K_neon},
     .gemm = {NULL, NULL, NULL, NULL},
     .sum_f32 = tk_sum_f32_neon,
     .fma_loop = tk_fma_loop_neon,

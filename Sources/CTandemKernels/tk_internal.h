@@ -180,6 +180,10 @@ float tk_vec_dot_f32_neon(const void *w, const void *x, int64_t k);
 float tk_vec_dot_f16_neon(const void *w, const void *x, int64_t k);
 float tk_vec_dot_q8_0_q8_0_neon(const void *w, const void *x, int64_t k);
 float tk_vec_dot_q4_0_q8_0_neon(const void *w, const void *x, int64_t k);
+float tk_vec_dot_q5_0_q8_0_neon(const void *w, const void *x, int64_t k);
+float tk_vec_dot_q4_K_q8_K_neon(const void *w, const void *x, int64_t k);
+float tk_vec_dot_q5_K_q8_K_neon(const void *w, const void *x, int64_t k);
+float tk_vec_dot_q6_K_q8_K_neon(const void *w, const void *x, int64_t k);
 double tk_sum_f32_neon(const float *x, int64_t n);
 double tk_fma_loop_neon(int64_t iters, float *sink);
 #endif

@@ -574,6 +574,28 @@ static void test_avx2_equals_vnni(tk_dtype dt, long m, long n, long k) {
     free(w); free(xf); free(xq); free(y0); free(y1);
 }
 
+/// The NEON q5_0 and K-quant dot products sum each block in integers and then follow the generic
+/// kernels' float expression, so they must give the generic kernels' floats bit for bit.
+static void test_dot_equals_generic(const tk_kernels *kt, tk_dtype dt, long n, long k) {
+    const tk_kernels *g = tk_kernels_for(TK_ISA_GENERIC);
+    void *w = make_weights(dt, n, k, 1.0f);
+    float *xf = malloc(sizeof(float) * k);
+    for (long i = 0; i < k; i++) xf[i] = frand() * 3.0f;
+    void *x = malloc(sizeof(tk_block_q8_K) * (size_t)(k / TK_QK_K + 1) + sizeof(tk_block_q8_0) * (size_t)(k / TK_QK));
+    if (tk_act_kind(dt) == 2) g->quantize_row_q8_K(xf, (tk_block_q8_K *)x, k);
+    else g->quantize_row_q8_0(xf, (tk_block_q8_0 *)x, k);
+    long differ = 0;
+    for (long r = 0; r < n; r++) {
+        const char *row = (const char *)w + r * tk_row_bytes(dt, k);
+        const float a = kt->vec_dot[dt](row, x, k), b = g->vec_dot[dt](row, x, k);
+        differ += memcmp(&a, &b, sizeof a) != 0;
+    }
+    char what[64];
+    snprintf(what, sizeof what, "vec_dot %s = generic", dtype_name[dt]);
+    check(differ == 0, what, kt->name, 1, n, k, (double)differ);
+    free(w); free(xf); free(x);
+}
+
 int main(void) {
     static const long shapes[][3] = {  // m, n, k
         {1, 1, 32}, {1, 7, 64}, {1, 33, 96}, {2, 5, 32}, {3, 17, 160}, {5, 16, 256},
@@ -588,6 +610,11 @@ int main(void) {
         printf("testing %s\n", kt->name);
         test_elementwise(kt);
         test_attention_i8(kt);
+        if (isas[t] == TK_ISA_NEON)
+            for (int dt = TK_Q5_0; dt <= TK_Q6_K; dt++) {
+                test_dot_equals_generic(kt, (tk_dtype)dt, 37, 256);
+                test_dot_equals_generic(kt, (tk_dtype)dt, 9, 2304);
+            }
         for (long k = 32; k <= 512; k += 96) test_quantize(kt, k, 3.0f);
         test_quantize(kt, 64, 0.0f);
         test_quantize(kt, 64, 1e6f);
