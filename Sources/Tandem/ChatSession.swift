@@ -27,6 +27,8 @@ public final class ChatSession {
         case notDecoderOnly
         case noTemplate
         case unknownTemplate
+        /// The template refuses the conversation (Gemma 2 takes no system message).
+        case refused(ChatTemplateError)
         case contextFull(tokens: Int, limit: Int)
 
         public var description: String {
@@ -34,6 +36,7 @@ public final class ChatSession {
             case .notDecoderOnly: "tandem chat needs a decoder-only instruct model (it keeps the KV cache between turns)"
             case .noTemplate: "the model has no chat template"
             case .unknownTemplate: "the model's chat template is of a family Tandem does not render yet"
+            case let .refused(e): e.description
             case let .contextFull(n, limit): "the conversation has \(n) tokens, the model's context \(limit): start a new chat"
             }
         }
@@ -47,6 +50,8 @@ public final class ChatSession {
         self.template = template
         self.runner = runner
         messages = system.map { [ChatMessage(role: "system", content: $0)] } ?? []
+        // A template that refuses the system message says so now, not at the first answer.
+        do { _ = try template.render(messages + [ChatMessage(role: "user", content: "")]) } catch { throw .refused(error) }
         state = runner.model.makeState(promptTokens: 0, maxNewTokens: 256)
         var stops = Set<Int32>()
         if let eos = model.eosTokenId { stops.insert(eos) }
@@ -57,8 +62,8 @@ public final class ChatSession {
     }
 
     /// The tokens of the conversation so far, rendered up to where the assistant's answer begins.
-    func promptTokens() -> [Int32] {
-        model.tokenizer.encode(template.render(messages))
+    func promptTokens() throws(ChatError) -> [Int32] {
+        do { return model.tokenizer.encode(try template.render(messages)) } catch { throw .refused(error) }
     }
 
     /// Adds the user's message, then generates the assistant's answer, calling `onText` with each
@@ -69,7 +74,11 @@ public final class ChatSession {
         to user: String, maxNewTokens: Int, sampling: SamplingOptions? = nil, onText: (String) -> Bool = { _ in true }
     ) throws -> (text: String, tokens: [Int32], promptTokensFed: Int) {
         messages.append(ChatMessage(role: "user", content: user))
-        let prompt = promptTokens()
+        let prompt: [Int32]
+        do { prompt = try promptTokens() } catch {
+            messages.removeLast()
+            throw error
+        }
         let limit = runner.model.maxPositions ?? Int.max
         guard prompt.count < limit else {
             messages.removeLast()

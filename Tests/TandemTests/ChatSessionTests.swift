@@ -25,7 +25,7 @@ struct ChatSessionTests {
         for (turn, user) in ["Hi there", "And the other one?", "the end"].enumerated() {
             let (_, tokens, fed) = try session.reply(to: user, maxNewTokens: 12)
             // The same conversation up to this answer, rendered and generated from nothing.
-            let prompt = fresh.tokenizer.encode(session.template.render(Array(session.messages.dropLast())))
+            let prompt = fresh.tokenizer.encode(try session.template.render(Array(session.messages.dropLast())))
             let (results, _) = try fresh.generate(prompts: [prompt], options: GenerationOptions(maxNewTokens: 12))
             let expected = results[0].tokens.prefix { $0 != fresh.eosTokenId }
             #expect(tokens == Array(expected), "turn \(turn)")

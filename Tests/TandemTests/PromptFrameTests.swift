@@ -22,7 +22,7 @@ struct PromptFrameTests {
         let chat = try #require(ChatTemplate(source: source))
         let document = "rain in the old town"
         let user = Self.template.replacingOccurrences(of: PromptFrame.placeholder, with: document)
-        #expect(frame.prefix + document + frame.suffix == chat.render(user: user, system: "Be brief."))
+        #expect(try frame.prefix + document + frame.suffix == chat.render(user: user, system: "Be brief."))
         #expect(frame.prefix.hasPrefix("<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nSummarize this paper"))
         #expect(frame.suffix == "\n\nOne sentence:<|im_end|>\n<|im_start|>assistant\n")
     }

@@ -66,7 +66,9 @@ struct Generate: ParsableCommand {
                     throw ValidationError(error == .missing ? "\(modelPath) has no chat template; run without --chat"
                                           : "the chat template of \(modelPath) is of a family Tandem does not render yet; run without --chat")
                 }
-                text = template.render(user: text, system: system)
+                do throws(ChatTemplateError) { text = try template.render(user: text, system: system) } catch {
+                    throw ValidationError(error.description)
+                }
             }
             let (ids, truncated) = m.encodePrompt(text)
             if truncated { printError("warning: prompt truncated to \(ids.count) tokens") }

@@ -19,6 +19,8 @@ public struct PromptFrame: Equatable, Sendable {
         case noChatTemplate
         case unknownChatTemplate
         case systemWithoutChat
+        /// The model's chat template refuses the conversation (Gemma 2 takes no system message).
+        case chatTemplateRefused(ChatTemplateError)
 
         public var description: String {
             switch self {
@@ -27,6 +29,7 @@ public struct PromptFrame: Equatable, Sendable {
             case .noChatTemplate: "the model has no chat template; run without --chat"
             case .unknownChatTemplate: "the model's chat template is of a family Tandem does not render yet; run without --chat"
             case .systemWithoutChat: "--system needs --chat"
+            case let .chatTemplateRefused(e): e.description
             }
         }
     }
@@ -67,7 +70,8 @@ public struct PromptFrame: Equatable, Sendable {
         // The template renders message content verbatim, so a marker no document contains splits
         // the rendering into what goes before and after the text.
         let marker = "\u{0}tandem-document\u{0}"
-        let rendered = chatTemplate.render(user: before + marker + after, system: system)
+        let rendered: String
+        do { rendered = try chatTemplate.render(user: before + marker + after, system: system) } catch { throw .chatTemplateRefused(error) }
         let parts = rendered.components(separatedBy: marker)
         precondition(parts.count == 2, "a chat template rendered the user's message \(parts.count - 1) times")
         self.init(prefix: parts[0], suffix: parts[1])
