@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds the C kernels (generic + NEON) and their native test harness with Debian's AArch64 cross
-# compiler and runs them under qemu-user, twice: plain ARMv8-A (widening int8 fallback, as on
-# Cortex-A53/A72 boards) and ARMv8.2-A + dotprod (the `sdot` path). Exits non-zero on any mismatch.
+# compiler and runs them under qemu-user three ways: a plain ARMv8-A build on an emulated Cortex-A53
+# (no dot product: the widening int8 kernels) and on qemu's `max` CPU (which reports the extension:
+# the run-time choice of the `sdot` kernels), and an ARMv8.2-A + dotprod build (`sdot` everywhere).
+# Each run must test the NEON table it should have chosen. Exits non-zero on any mismatch.
 # Usage: scripts/test-neon.sh   (installs gcc-aarch64-linux-gnu and qemu-user when missing, as root)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,14 +22,15 @@ out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 total_pass=0
 total_fail=0
-for march in armv8-a armv8.2-a+dotprod; do
+for run in "armv8-a cortex-a53 neon" "armv8-a max neon+dotprod" "armv8.2-a+dotprod max neon+dotprod"; do
+    read -r march cpu table <<<"$run"
     bin="$out/test-kernels-${march//[^a-z0-9]/_}"
-    aarch64-linux-gnu-gcc -std=c11 -O2 -march="$march" -Wall -Wextra -Werror \
+    [ -x "$bin" ] || aarch64-linux-gnu-gcc -std=c11 -O2 -march="$march" -Wall -Wextra -Werror \
         -ISources/CTandemKernels/include \
         Sources/CTandemKernels/*.c Tests/CTandemKernelsNative/test_kernels.c -lm -o "$bin"
-    echo "== -march=$march"
+    echo "== -march=$march on -cpu $cpu (expects the $table table)"
     set +e
-    log=$(qemu-aarch64 -L /usr/aarch64-linux-gnu "$bin")
+    log=$(qemu-aarch64 -cpu "$cpu" -L /usr/aarch64-linux-gnu "$bin")
     rc=$?
     set -e
     echo "$log"
@@ -36,6 +39,10 @@ for march in armv8-a armv8.2-a+dotprod; do
     f=$(echo "$line" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\2/p')
     if [ -z "$p" ]; then p=0; f=1; fi
     if [ "$rc" != 0 ] && [ "$f" = 0 ]; then f=1; fi
+    if ! echo "$log" | grep -qx "testing $table"; then
+        echo "FAIL: expected the $table table on -cpu $cpu"
+        f=$((f + 1))
+    fi
     total_pass=$((total_pass + p))
     total_fail=$((total_fail + f))
 done

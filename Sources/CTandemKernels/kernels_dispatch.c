@@ -69,6 +69,25 @@ static int tk_cpu_has_amx_bf16(void) {
 }
 #endif
 
+#if defined(TK_HAVE_NEON)
+#if defined(__linux__)
+#include <sys/auxv.h>
+#endif
+
+/// The dot-product extension (`sdot`): certain when the build targets it; on Linux the kernel's
+/// HWCAP_ASIMDDP bit (bit 20 of AT_HWCAP; getauxval reads memory, no trap, so it is not cached);
+/// every arm64 Apple core has it (A11, M1 and later); elsewhere assumed absent.
+int tk_cpu_has_neon_dotprod(void) {
+#if defined(__ARM_FEATURE_DOTPROD) || defined(__APPLE__)
+    return 1;
+#elif defined(__linux__)
+    return (int)((getauxval(AT_HWCAP) >> 20) & 1);
+#else
+    return 0;
+#endif
+}
+#endif
+
 static int tk_isa_probe(tk_isa isa);
 
 /// cpuid traps to the hypervisor on a virtual machine (microseconds), and every matrix product
@@ -252,32 +271,48 @@ static const tk_kernels tk_amx = {
 #endif
 
 #if defined(TK_HAVE_NEON)
+/// The NEON table's entries besides the int8 dot products, shared by both tables below.
+#define TK_NEON_COMMON \
+    .quantize_row_q8_0 = tk_quantize_row_q8_0_neon, \
+    .quantize_row_q8_K = tk_quantize_row_q8_K_generic, \
+    .f32_to_f16 = tk_f32_to_f16_generic, \
+    .gemm = {NULL, NULL, NULL, NULL}, \
+    .sum_f32 = tk_sum_f32_neon, \
+    .fma_loop = tk_fma_loop_neon, \
+    /* Advanced SIMD is the AArch64 baseline: the generic copies compile to NEON there. */ \
+    .exp_shifted = tk_exp_shifted_generic, \
+    .softmax = tk_softmax_generic, \
+    .silu_mul = tk_silu_mul_generic, \
+    .gelu_tanh_mul = tk_gelu_tanh_mul_generic, \
+    .attn_scores = tk_attn_scores_f32_generic, \
+    .attn_values = tk_attn_values_f32_generic, \
+    .attn_scores_i8 = tk_attn_scores_i8_generic, \
+    .attn_values_i8 = tk_attn_values_i8_generic
+
+/// Every AArch64 core: widening int8 products (or `sdot` when the build targets it).
 static const tk_kernels tk_neon = {
 #if defined(__ARM_FEATURE_DOTPROD)
     .name = "neon+dotprod",
 #else
     .name = "neon",
 #endif
-    .quantize_row_q8_0 = tk_quantize_row_q8_0_neon,
-    .quantize_row_q8_K = tk_quantize_row_q8_K_generic,
-    .f32_to_f16 = tk_f32_to_f16_generic,
+    TK_NEON_COMMON,
     // q5_0 and the K-quants: NEON integer sums, then the generic kernels' float order.
     .vec_dot = {tk_vec_dot_f32_neon, tk_vec_dot_f16_neon, tk_vec_dot_q8_0_q8_0_neon,
                 tk_vec_dot_q4_0_q8_0_neon, tk_vec_dot_q5_0_q8_0_neon, tk_vec_dot_q4_K_q8_K_neon,
                 tk_vec_dot_q5_K_q8_K_neon, tk_vec_dot_q6_K_q8_K_neon},
-    .gemm = {NULL, NULL, NULL, NULL},
-    .sum_f32 = tk_sum_f32_neon,
-    .fma_loop = tk_fma_loop_neon,
-    // Advanced SIMD is the AArch64 baseline: the generic copies compile to NEON there.
-    .exp_shifted = tk_exp_shifted_generic,
-    .softmax = tk_softmax_generic,
-    .silu_mul = tk_silu_mul_generic,
-    .gelu_tanh_mul = tk_gelu_tanh_mul_generic,
-    .attn_scores = tk_attn_scores_f32_generic,
-    .attn_values = tk_attn_values_f32_generic,
-    .attn_scores_i8 = tk_attn_scores_i8_generic,
-    .attn_values_i8 = tk_attn_values_i8_generic,
 };
+
+#if defined(TK_HAVE_NEON_DOTPROD)
+/// A core that reports the dot-product extension at run time: the int8 products on `sdot`.
+static const tk_kernels tk_neon_dotprod = {
+    .name = "neon+dotprod",
+    TK_NEON_COMMON,
+    .vec_dot = {tk_vec_dot_f32_neon, tk_vec_dot_f16_neon, tk_vec_dot_q8_0_q8_0_neon_dotprod,
+                tk_vec_dot_q4_0_q8_0_neon_dotprod, tk_vec_dot_q5_0_q8_0_neon_dotprod, tk_vec_dot_q4_K_q8_K_neon_dotprod,
+                tk_vec_dot_q5_K_q8_K_neon_dotprod, tk_vec_dot_q6_K_q8_K_neon_dotprod},
+};
+#endif
 #endif
 
 const tk_kernels *tk_kernels_for(tk_isa isa) {
@@ -291,7 +326,11 @@ const tk_kernels *tk_kernels_for(tk_isa isa) {
     case TK_ISA_AMX: return &tk_amx;
 #endif
 #if defined(TK_HAVE_NEON)
+#if defined(TK_HAVE_NEON_DOTPROD)
+    case TK_ISA_NEON: return tk_cpu_has_neon_dotprod() ? &tk_neon_dotprod : &tk_neon;
+#else
     case TK_ISA_NEON: return &tk_neon;
+#endif
 #endif
     default: return NULL;
     }

@@ -82,6 +82,10 @@ public enum KernelISA: String, CaseIterable, Sendable, CustomStringConvertible {
         if let next = above.first(where: { !$0.isAvailable && $0 != .neon }) {
             line += "; not \(next): " + next.requirement
         }
+        if current == .neon {
+            line += current.kernelName.contains("dotprod") ? "; int8 products on sdot (the CPU has the dot-product extension)"
+                : "; int8 products widened (no dot-product extension)"
+        }
         return line
     }
 
