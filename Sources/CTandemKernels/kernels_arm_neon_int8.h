@@ -67,48 +67,74 @@ float TK_NEON_NAME(tk_vec_dot_q5_0_q8_0)(const void *w, const void *x, int64_t k
     return sum;
 }
 
-/// Σ of 32 products of unsigned values below 64 (`v`, two vectors) with int8 activations.
-static inline int32_t tk_dot32(uint8x16_t v0, uint8x16_t v1, const int8_t *q8) {
-    int32x4_t s = tk_vdotq_s32(vdupq_n_s32(0), vreinterpretq_s8_u8(v0), vld1q_s8(q8));
-    s = tk_vdotq_s32(s, vreinterpretq_s8_u8(v1), vld1q_s8(q8 + 16));
-    return vaddvq_s32(s);
-}
-
 // The K-quants: the integer sums of each super-block (exact, in any order) in NEON, then the
 // generic kernels' float expression, so the same floats as tk_vec_dot_q*_K_q8_K_generic.
 
+/// The eight 6-bit scales and mins of a q4_K/q5_K super-block from its 12 packed bytes (sub-blocks
+/// 0–3: the low 6 bits of bytes 0–3 and 4–7; sub-blocks 4–7: the nibbles of bytes 8–11 with the
+/// top two bits of bytes 0–3 and 4–7 above them; tk_scale_min_k4 one at a time), four bytes per
+/// 32-bit word at once.
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "tk_scales_mins_k4 reads the packed scales as little-endian words"
+#endif
+static inline void tk_scales_mins_k4(const uint8_t *packed, int16x8_t *scales, int16x8_t *mins) {
+    uint32_t w[3];
+    memcpy(w, packed, 12);
+    const uint32_t six = 0x3F3F3F3Fu, four = 0x0F0F0F0Fu, two = 0x03030303u;
+    const uint32_t sc_lo = w[0] & six, m_lo = w[1] & six;
+    const uint32_t sc_hi = (w[2] & four) | (((w[0] >> 6) & two) << 4);
+    const uint32_t m_hi = ((w[2] >> 4) & four) | (((w[1] >> 6) & two) << 4);
+    *scales = vreinterpretq_s16_u16(vmovl_u8(vcreate_u8((uint64_t)sc_lo | (uint64_t)sc_hi << 32)));
+    *mins = vreinterpretq_s16_u16(vmovl_u8(vcreate_u8((uint64_t)m_lo | (uint64_t)m_hi << 32)));
+}
+
 /// q4_K and q5_K (`q5`): sub-block j's values are the low (j even) or high (j odd) nibbles of
-/// qs[32·(j/2) …], with bit j of qh[l] as q5_K's fifth bit.
+/// qs[32·(j/2) …], with bit j of qh[l] as q5_K's fifth bit. Each sub-block's four-lane dot product
+/// is scaled in the vector (two accumulators, one horizontal sum a super-block); the mins meet
+/// the activations' 32-value sums (pairs of bsums) in one widening product.
 static inline float tk_dot_k4_neon(const void *w, const void *x, int64_t k, int q5) {
     const size_t bytes = q5 ? sizeof(tk_block_q5_K) : sizeof(tk_block_q4_K);
     const tk_block_q8_K *b = (const tk_block_q8_K *)x;
     const int64_t nb = k / TK_QK_K;
-    const uint8x16_t low4 = vdupq_n_u8(0x0F), one = vdupq_n_u8(1);
+    const uint8x16_t low4 = vdupq_n_u8(0x0F), one = vdupq_n_u8(1), two = vdupq_n_u8(2);
     float sum = 0.0f;
     for (int64_t i = 0; i < nb; i++) {
         const char *blk = (const char *)w + i * bytes;
         const tk_block_q5_K *a5 = (const tk_block_q5_K *)blk;
         const tk_block_q4_K *a4 = (const tk_block_q4_K *)blk;  // d, dmin and scales lead both types
         const uint8_t *qs = q5 ? a5->qs : a4->qs;
-        const uint8x16_t h0 = q5 ? vld1q_u8(a5->qh) : vdupq_n_u8(0), h1 = q5 ? vld1q_u8(a5->qh + 16) : vdupq_n_u8(0);
-        int32_t sumi = 0, summ = 0;
+        uint8x16_t h0 = q5 ? vld1q_u8(a5->qh) : vdupq_n_u8(0), h1 = q5 ? vld1q_u8(a5->qh + 16) : vdupq_n_u8(0);
+        int16x8_t sc, mn;
+        tk_scales_mins_k4(a4->scales, &sc, &mn);
+        const int16x8_t pairs = vpaddq_s16(vld1q_s16(b[i].bsums), vld1q_s16(b[i].bsums + 8));  // 32-value sums
+        const int32_t summ = vaddvq_s32(vaddq_s32(vmull_s16(vget_low_s16(pairs), vget_low_s16(mn)),
+                                                  vmull_s16(vget_high_s16(pairs), vget_high_s16(mn))));
+        int16_t scale[8];
+        vst1q_s16(scale, sc);
+        int32x4_t even = vdupq_n_s32(0), odd = vdupq_n_s32(0);
+        const int32x4_t zero = vdupq_n_s32(0);
+#pragma GCC unroll 4
         for (int jj = 0; jj < 4; jj++) {
             const uint8x16_t q0 = vld1q_u8(qs + 32 * jj), q1 = vld1q_u8(qs + 32 * jj + 16);
             uint8x16_t l0 = vandq_u8(q0, low4), l1 = vandq_u8(q1, low4);
             uint8x16_t u0 = vshrq_n_u8(q0, 4), u1 = vshrq_n_u8(q1, 4);
-            if (q5) {
-                const int8x16_t down = vdupq_n_s8((int8_t)(-2 * jj)), down1 = vdupq_n_s8((int8_t)(-2 * jj - 1));
-                l0 = vorrq_u8(l0, vshlq_n_u8(vandq_u8(vshlq_u8(h0, down), one), 4));
-                l1 = vorrq_u8(l1, vshlq_n_u8(vandq_u8(vshlq_u8(h1, down), one), 4));
-                u0 = vorrq_u8(u0, vshlq_n_u8(vandq_u8(vshlq_u8(h0, down1), one), 4));
-                u1 = vorrq_u8(u1, vshlq_n_u8(vandq_u8(vshlq_u8(h1, down1), one), 4));
+            if (q5) {  // bits 2·jj and 2·jj + 1 of qh, brought to bit 0 by the shift below
+                l0 = vorrq_u8(l0, vshlq_n_u8(vandq_u8(h0, one), 4));
+                l1 = vorrq_u8(l1, vshlq_n_u8(vandq_u8(h1, one), 4));
+                u0 = vorrq_u8(u0, vshlq_n_u8(vandq_u8(h0, two), 3));
+                u1 = vorrq_u8(u1, vshlq_n_u8(vandq_u8(h1, two), 3));
+                h0 = vshrq_n_u8(h0, 2);
+                h1 = vshrq_n_u8(h1, 2);
             }
-            uint8_t sc0, m0, sc1, m1;
-            tk_scale_min_k4(2 * jj, a4->scales, &sc0, &m0);
-            tk_scale_min_k4(2 * jj + 1, a4->scales, &sc1, &m1);
-            sumi += sc0 * tk_dot32(l0, l1, b[i].qs + 64 * jj) + sc1 * tk_dot32(u0, u1, b[i].qs + 64 * jj + 32);
-            summ += m0 * (b[i].bsums[4 * jj] + b[i].bsums[4 * jj + 1]) + m1 * (b[i].bsums[4 * jj + 2] + b[i].bsums[4 * jj + 3]);
+            const int8_t *q8 = b[i].qs + 64 * jj;
+            const int32x4_t pl = tk_vdotq_s32(tk_vdotq_s32(zero, vreinterpretq_s8_u8(l0), vld1q_s8(q8)),
+                                              vreinterpretq_s8_u8(l1), vld1q_s8(q8 + 16));
+            const int32x4_t pu = tk_vdotq_s32(tk_vdotq_s32(zero, vreinterpretq_s8_u8(u0), vld1q_s8(q8 + 32)),
+                                              vreinterpretq_s8_u8(u1), vld1q_s8(q8 + 48));
+            even = vmlaq_n_s32(even, pl, scale[2 * jj]);
+            odd = vmlaq_n_s32(odd, pu, scale[2 * jj + 1]);
         }
+        const int32_t sumi = vaddvq_s32(vaddq_s32(even, odd));
         sum += tk_half(a4->d) * b[i].d * (float)sumi - tk_half(a4->dmin) * b[i].d * (float)summ;
     }
     return sum;
@@ -129,8 +155,10 @@ float TK_NEON_NAME(tk_vec_dot_q6_K_q8_K)(const void *w, const void *x, int64_t k
     const int8x16_t m32 = vdupq_n_s8(32);
     float sum = 0.0f;
     for (int64_t i = 0; i < nb; i++) {
-        int32_t sumi = 0;
+        int32x4_t acc[2] = {vdupq_n_s32(0), vdupq_n_s32(0)};  // two chains of multiply-adds
+#pragma GCC unroll 2
         for (int n = 0; n < 2; n++) {
+#pragma GCC unroll 2
             for (int half = 0; half < 2; half++) {  // l in [16·half, 16·half + 16)
                 const int o = 16 * half;
                 const uint8x16_t ql0 = vld1q_u8(a[i].ql + 64 * n + o), ql1 = vld1q_u8(a[i].ql + 64 * n + 32 + o);
@@ -141,14 +169,16 @@ float TK_NEON_NAME(tk_vec_dot_q6_K_q8_K)(const void *w, const void *x, int64_t k
                     vorrq_u8(vshrq_n_u8(ql0, 4), vshlq_n_u8(vandq_u8(vshrq_n_u8(qh, 4), three), 4)),
                     vorrq_u8(vshrq_n_u8(ql1, 4), vshlq_n_u8(vshrq_n_u8(qh, 6), 4)),
                 };
+#pragma GCC unroll 4
                 for (int t = 0; t < 4; t++) {
                     const int e = 128 * n + 32 * t + o;  // 16 values of group e / 16
                     const int8x16_t q = vsubq_s8(vreinterpretq_s8_u8(v[t]), m32);
-                    sumi += a[i].scales[e / 16] * vaddvq_s32(tk_vdotq_s32(vdupq_n_s32(0), q, vld1q_s8(b[i].qs + e)));
+                    // Scaled in the vector; one horizontal sum a super-block.
+                    acc[t & 1] = vmlaq_n_s32(acc[t & 1], tk_vdotq_s32(vdupq_n_s32(0), q, vld1q_s8(b[i].qs + e)), a[i].scales[e / 16]);
                 }
             }
         }
-        sum += tk_half(a[i].d) * b[i].d * (float)sumi;
+        sum += tk_half(a[i].d) * b[i].d * (float)vaddvq_s32(vaddq_s32(acc[0], acc[1]));
     }
     return sum;
 }

@@ -1,0 +1,123 @@
+#!/usr/bin/env python3
+"""Cycles per block of the NEON int8 dot products, on paper: Tandem's against ggml's (llama.cpp).
+
+No ARM hardware is reachable here, so this estimates with llvm-mca (LLVM's machine-code analyzer,
+which runs an instruction sequence through a core's scheduling model). Each engine's dot product
+for one weight type is compiled for AArch64 by clang into a wrapper that calls it on a fixed
+length (two 32-value blocks, or one 256-value K-quant super-block), so the block loop is gone and
+the wrapper is straight-line code; llvm-mca repeats that sequence and reports cycles per
+iteration, divided here by the blocks it covers. Both engines get the same compiler and flags:
+`-O2 -mcpu=CORE` (dotprod cores: `sdot`; Cortex-A72: each engine's widening fallback).
+
+    python3 Benchmarks/kernels/neon_mca.py --ggml path/to/llama.cpp/ggml [--clang CLANG] [--mca LLVM_MCA]
+
+Needs a clang that targets AArch64 (the Swift toolchain's does) with an AArch64 libc's headers
+(Debian: gcc-aarch64-linux-gnu), and llvm-mca with the cores' models (Debian: llvm-19). Paper
+figures: a model of the core, not a timing; memory is not modelled (decode streams the weights).
+"""
+from __future__ import annotations
+
+import argparse
+import pathlib
+import re
+import shutil
+import subprocess
+import tempfile
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+KERNELS = REPO / "Sources/CTandemKernels"
+# (weight type, values per call, blocks per call)
+TYPES = [("q8_0", 64, 2), ("q4_0", 64, 2), ("q5_0", 64, 2), ("q4_K", 256, 1), ("q5_K", 256, 1), ("q6_K", 256, 1)]
+CORES = ["cortex-a76", "neoverse-n1", "cortex-a55", "cortex-a72"]
+
+TANDEM = """#include "kernels_arm_neon.c"
+#define W(t, call) __attribute__((flatten)) float mca_##t(const void *w, const void *x) { return call; }
+W(q8_0, tk_vec_dot_q8_0_q8_0_neon(w, x, 64))
+W(q4_0, tk_vec_dot_q4_0_q8_0_neon(w, x, 64))
+W(q5_0, tk_vec_dot_q5_0_q8_0_neon(w, x, 64))
+W(q4_K, tk_dot_k4_neon(w, x, 256, 0))
+W(q5_K, tk_dot_k4_neon(w, x, 256, 1))
+W(q6_K, tk_vec_dot_q6_K_q8_K_neon(w, x, 256))
+"""
+GGML = """#include "arch/arm/quants.c"
+#define W(t, fn, k) __attribute__((flatten)) float mca_##t(const void *w, const void *x) { float s; fn(k, &s, 0, w, 0, x, 0, 1); return s; }
+W(q8_0, ggml_vec_dot_q8_0_q8_0, 64)
+W(q4_0, ggml_vec_dot_q4_0_q8_0, 64)
+W(q5_0, ggml_vec_dot_q5_0_q8_0, 64)
+W(q4_K, ggml_vec_dot_q4_K_q8_K, 256)
+W(q5_K, ggml_vec_dot_q5_K_q8_K, 256)
+W(q6_K, ggml_vec_dot_q6_K_q8_K, 256)
+"""
+
+
+def functions(asm: str) -> dict[str, list[str]]:
+    """The instructions of each mca_* function in clang's assembly output."""
+    out, cur = {}, None
+    for line in asm.splitlines():
+        m = re.match(r"^mca_(\w+):", line)
+        if m:
+            cur = m.group(1)
+            out[cur] = []
+            continue
+        if cur and line.startswith(".Lfunc_end"):
+            cur = None
+            continue
+        if cur:
+            s = line.split("//")[0].strip()
+            if s and not s.startswith(".") and not s.endswith(":"):
+                out[cur].append(s)
+    return out
+
+
+def cycles(mca: str, core: str, instructions: list[str], work: pathlib.Path) -> float | None:
+    """Cycles per call, or None where the compiler kept a loop (llvm-mca would see one pass of it)."""
+    if any(re.match(r"(b\.|b\s|cbnz|cbz|tbnz|tbz)", i) for i in instructions):
+        return None
+    body = [i for i in instructions if i != "ret"]
+    src = work / "body.s"
+    src.write_text("\n".join(body) + "\n")
+    r = subprocess.run([mca, "-mtriple=aarch64", f"-mcpu={core}", "-iterations=200", str(src)],
+                       capture_output=True, text=True, check=True)
+    return int(re.search(r"Total Cycles:\s+(\d+)", r.stdout).group(1)) / 200
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--ggml", type=pathlib.Path, required=True, help="llama.cpp's ggml directory")
+    ap.add_argument("--clang", default=shutil.which("clang") or "clang")
+    ap.add_argument("--mca", default=shutil.which("llvm-mca-19") or "/usr/lib/llvm-19/bin/llvm-mca")
+    ap.add_argument("--sysroot-include", default="/usr/aarch64-linux-gnu/include")
+    args = ap.parse_args()
+    g = args.ggml
+    work = pathlib.Path(tempfile.mkdtemp())
+    (work / "tandem.c").write_text(TANDEM)
+    (work / "ggml.c").write_text(GGML)
+    include = {"tandem": [f"-I{KERNELS}/include", f"-I{KERNELS}"],
+               "ggml": [f"-I{g}/include", f"-I{g}/src", f"-I{g}/src/ggml-cpu"]}
+    version = subprocess.run([args.clang, "--version"], capture_output=True, text=True).stdout.splitlines()[0]
+    mca_version = next(l.strip() for l in subprocess.run([args.mca, "--version"], capture_output=True, text=True).stdout.splitlines()
+                       if "version" in l)
+    print(f"cycles per block (llvm-mca, {mca_version}; {version}, -O2 -mcpu=CORE)\n")
+    print("| core | int8 product | engine | " + " | ".join(t for t, _, _ in TYPES) + " |")
+    print("|---|---|---|" + "---|" * len(TYPES))
+    for core in CORES:
+        rows = {}
+        for engine in ("tandem", "ggml"):
+            asm = work / f"{engine}-{core}.s"
+            subprocess.run([args.clang, "--target=aarch64-linux-gnu", f"-mcpu={core}", "-std=gnu11", "-O2", "-w",
+                            "-isystem", args.sysroot_include, *include[engine], "-S", str(work / f"{engine}.c"), "-o", str(asm)],
+                           check=True)
+            f = functions(asm.read_text())
+            rows[engine] = [(lambda c: c and c / blocks)(cycles(args.mca, core, f[t], work)) for t, _, blocks in TYPES]
+        product = "widening (no dotprod)" if core == "cortex-a72" else "sdot"
+        for engine in ("tandem", "ggml"):
+            print(f"| {core} | {product} | {engine} | " + " | ".join(f"{c:.1f}" if c else "loop" for c in rows[engine]) + " |")
+        print(f"| {core} | {product} | **ggml / tandem** | "
+              + " | ".join(f"**{b / a:.2f}×**" if a and b else "–" for a, b in zip(rows["tandem"], rows["ggml"])) + " |")
+    print("\n(loop: the compiler kept a loop in that wrapper, which llvm-mca cannot time as one pass.)")
+    shutil.rmtree(work)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
