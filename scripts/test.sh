@@ -13,7 +13,9 @@
 #      and Gemma 3 270M's Q4_K_M file as downloaded against llama.cpp — token ids on the full
 #      262k vocabulary and the prompt logits (DownloadedGGUFParityTests; the greedy comparison is
 #      opt-in, ~5 minutes in a debug build) — when scripts/fetch-gguf.sh has cached the file
-#      (.ci/run does; ~20 seconds);
+#      (.ci/run does; ~20 seconds); and its f32 dequantization (Tools/parity/make_parity_gguf.py) —
+#      ids, prompt logits and all 8 greedy continuations identical — when that file is in the
+#      parity directory (.ci/run makes it);
 #   6. the Swift tests under AddressSanitizer and ThreadSanitizer (scripts/sanitize.sh; each in
 #      its own build directory, ~8 minutes on 2 cores); TANDEM_SANITIZERS=0 skips them for a
 #      quick local run.
@@ -57,6 +59,13 @@ if [ -s "$GEMMA" ]; then
     TANDEM_GEMMA_GGUF="$GEMMA" swift test --skip-build --filter 'DownloadedGGUFParityTests/prompt'
 else
     echo "==> skipping Gemma 3 parity: no $GEMMA (scripts/fetch-gguf.sh gemma3-270m)"
+fi
+GEMMA32="$PARITY/gemma-3-270m.f32.gguf"
+if [ -s "$GEMMA32" ]; then
+    echo "==> llama.cpp parity, Gemma 3 270M dequantized to f32 (ids, prompt logits, 8 greedy continuations)"
+    TANDEM_GEMMA_F32_GGUF="$GEMMA32" swift test --skip-build --filter DownloadedGGUFParityTests
+else
+    echo "==> skipping Gemma 3 f32 parity: no $GEMMA32 (Tools/parity/make_parity_gguf.py GEMMA_GGUF $PARITY --types f32)"
 fi
 if [ "${TANDEM_SANITIZERS:-1}" != 0 ]; then
     echo "==> swift test under AddressSanitizer"

@@ -175,15 +175,24 @@ struct LlamaCppParityTests {
 /// a step where llama.cpp's own top two are closer than twice that bound, and at least
 /// `minIdentical` of the 8 continuations identical in full.
 ///
-/// Opt-in, since the files are 0.5–1.1 GB and a debug build runs them slowly:
+/// The same files dequantized to f32 (Tools/parity/make_parity_gguf.py --types f32; the golden's
+/// key `f32`, llama.cpp with an f32 KV cache): both engines compute the same real numbers in
+/// different summation orders, so every continuation must be identical in full and the prompt
+/// logits within `logitBound`'s f32 figure.
+///
+/// Opt-in, since the files are 0.5–1.1 GB (f32: 1.1–6.2 GB) and a debug build runs them slowly:
 /// `TANDEM_QWEN_GGUF=$(scripts/fetch-gguf.sh qwen2.5-coder-0.5b)` and/or
 /// `TANDEM_QWEN15_GGUF=$(scripts/fetch-gguf.sh qwen2.5-coder-1.5b)` and/or
-/// `TANDEM_GEMMA_GGUF=$(scripts/fetch-gguf.sh gemma3-270m)`, then
+/// `TANDEM_GEMMA_GGUF=$(scripts/fetch-gguf.sh gemma3-270m)`, and for f32 `TANDEM_QWEN_F32_GGUF`,
+/// `TANDEM_QWEN15_F32_GGUF`, `TANDEM_GEMMA_F32_GGUF` (scripts/test.sh runs Gemma's), then
 /// `swift test -c release -Xswiftc -enable-testing --filter DownloadedGGUFParityTests`.
 enum DownloadedGGUFParity {
     struct Model: Sendable, CustomStringConvertible {
         let name: String
         let gguf: String
+        /// The golden's entry: "native" (the file as downloaded) or "f32" (its dequantization).
+        let key: String
+        var f32: Bool { key == "f32" }
         /// Measured 2026-12-06 (AMD EPYC Zen 4, avx512 table, its VNNI K-quant GEMM): worst
         /// prompt-logit gap 0.20 (0.5B) and 0.34 (1.5B), where llama.cpp against itself, one token
         /// per micro-batch, moves its own by up to 0.17 and 0.28; both bounded by 0.4.
@@ -192,7 +201,13 @@ enum DownloadedGGUFParity {
         /// by up to 1.16 (its logits run larger, ~20–30); bounded by 1.0. llama.cpp's GELU goes
         /// through an f16 table (input and output rounded to f16); emulating that moved the worst
         /// gap to 0.87 and the continuations not at all, so it is not the difference that counts.
-        var logitBound: Float { name == "gemma3-270m" ? 1.0 : 0.4 }
+        var logitBound: Float { f32 ? f32LogitBound : name == "gemma3-270m" ? 1.0 : 0.4 }
+        /// f32, measured worst prompt-logit gaps (2026-12-07, AMD EPYC Zen 4, avx512 table; in
+        /// brackets llama.cpp against itself, one token per micro-batch): Qwen2.5-Coder-0.5B
+        /// 1.1e-5 (9.5e-6), bounded by 1e-4 as SmolLM2's; Gemma 3 0.0066 (0.0047: its logits run
+        /// ~20–30), bounded by 0.01. A modelling difference (a norm's offset, a rope base) moves
+        /// them by units.
+        var f32LogitBound: Float { name == "gemma3-270m" ? 0.01 : 1e-4 }
         /// Greedy continuations identical in full, measured: 0.5B 6 of 8 (the others part where
         /// llama.cpp's top two were 0.107 and 0.068 apart), 1.5B 4 of 8 (0.014, 0.011, 0.115,
         /// 0.094). llama.cpp against itself with one token per micro-batch keeps 5 of 8 (0.5B) and
@@ -207,19 +222,23 @@ enum DownloadedGGUFParity {
         /// (2026-12-07): this model's continuations turn on rounding at near-ties. Rounding
         /// Tandem's queries, keys and values to f16 as llama.cpp's cache does gave 5 of 8, with
         /// the attention probabilities rounded to f16 too 4 of 8; neither was kept.
-        var minIdentical: Int { ["qwen2.5-coder-1.5b": 4, "gemma3-270m": 4][name] ?? 6 }
-        var description: String { name }
+        var minIdentical: Int { f32 ? 8 : ["qwen2.5-coder-1.5b": 4, "gemma3-270m": 4][name] ?? 6 }
+        var description: String { f32 ? "\(name) f32" : name }
     }
 
-    static let models: [Model] = [("qwen2.5-coder-0.5b", "TANDEM_QWEN_GGUF"), ("qwen2.5-coder-1.5b", "TANDEM_QWEN15_GGUF"),
-                                  ("gemma3-270m", "TANDEM_GEMMA_GGUF")]
-        .compactMap { name, variable in ProcessInfo.processInfo.environment[variable].map { Model(name: name, gguf: $0) } }
+    static let models: [Model] = [("qwen2.5-coder-0.5b", "TANDEM_QWEN"), ("qwen2.5-coder-1.5b", "TANDEM_QWEN15"),
+                                  ("gemma3-270m", "TANDEM_GEMMA")]
+        .flatMap { name, variable in
+            [("native", "\(variable)_GGUF"), ("f32", "\(variable)_F32_GGUF")].compactMap { key, v in
+                ProcessInfo.processInfo.environment[v].map { Model(name: name, gguf: $0, key: key) }
+            }
+        }
 
-    /// The golden's entry for the file as downloaded (`make_llamacpp_golden.py --gguf`).
+    /// The golden's entry for the file (`make_llamacpp_golden.py --gguf`).
     static func entry(_ model: Model) -> [String: Any] {
         let golden = try! JSONSerialization.jsonObject(
             with: Data(contentsOf: LlamaCppParity.repo.appendingPathComponent("Tests/Fixtures/llamacpp/\(model.name).json"))) as! [String: Any]
-        return (golden["models"] as! [String: [String: Any]])["native"]!
+        return (golden["models"] as! [String: [String: Any]])[model.key]!
     }
 
     static func cases(_ model: Model) -> [[String: Any]] { entry(model)["cases"] as! [[String: Any]] }
@@ -230,13 +249,13 @@ enum DownloadedGGUFParity {
     static func open(_ model: Model) throws -> TandemModel {
         lock.lock()
         defer { lock.unlock() }
-        if let m = opened[model.name] { return m }
+        if let m = opened[model.description] { return m }
         #expect(try LlamaCppParity.sha256(model.gguf) == entry(model)["sha256"] as! String, "\(model.gguf) is not the file the golden was made from")
-        let out = Scratch.named("llamacpp-\(model.name).tandem")
+        let out = Scratch.named("llamacpp-\(model.name)-\(model.key).tandem")
         _ = try GGUFImporter.convert(ConvertOptions(source: model.gguf, output: out, dtype: .q8_0, keepSourceTypes: true, pool: .shared))
         let m = try TandemModel(path: out, pool: ThreadPool(threads: 2))
         try? FileManager.default.removeItem(atPath: out)
-        opened[model.name] = m
+        opened[model.description] = m
         return m
     }
 }
@@ -263,7 +282,7 @@ struct DownloadedGGUFParityTests {
     func greedyTokensMatchLlamaCpp(model: DownloadedGGUFParity.Model) throws {
         let cases = DownloadedGGUFParity.cases(model)
         let identical = try LlamaCppParity.identicalContinuations(
-            try DownloadedGGUFParity.open(model), cases: cases, tie: Double(2 * model.logitBound), exact: false, label: model.name)
+            try DownloadedGGUFParity.open(model), cases: cases, tie: Double(2 * model.logitBound), exact: model.f32, label: model.description)
         #expect(identical >= model.minIdentical, "\(identical) of \(cases.count) identical (measured \(model.minIdentical))")
     }
 }

@@ -18,6 +18,11 @@ llama.cpp (through llama-cpp-python, which builds it from source) records:
         Tests/Fixtures/llamacpp/qwen2.5-coder-0.5b.json     # the native K-quants, 8 Qwen prompts
     python Tools/parity/make_llamacpp_golden.py --gguf "$(scripts/fetch-gguf.sh gemma3-270m)" \
         Tests/Fixtures/llamacpp/gemma3-270m.json            # 8 Gemma prompts, each from <bos>
+    python Tools/parity/make_llamacpp_golden.py --gguf PARITY_DIR/gemma-3-270m.f32.gguf \
+        Tests/Fixtures/llamacpp/gemma3-270m.json            # its f32 dequantization (make_parity_gguf.py)
+
+A `--gguf` file whose name says f32 is recorded under the key 'f32' (llama.cpp with an f32 KV
+cache), any other under 'native'; the other keys already in OUTPUT are kept.
 
 Needs llama-cpp-python (Tools/parity/requirements.txt). Greedy decoding and 2 threads; llama.cpp's
 CPU backend is deterministic for a fixed thread count and batch size. The f32 model runs with an
@@ -144,7 +149,10 @@ def main() -> int:
     models = {}
     if args.gguf:
         gemma = "gemma" in args.gguf.name.lower()
-        models["native"] = run(args.gguf, kv_f32=False, prompts=GEMMA_PROMPTS if gemma else QWEN_PROMPTS)
+        f32 = ".f32." in args.gguf.name
+        if args.output.exists():
+            models.update(json.loads(args.output.read_text())["models"])
+        models["f32" if f32 else "native"] = run(args.gguf, kv_f32=f32, prompts=GEMMA_PROMPTS if gemma else QWEN_PROMPTS)
     for dtype in [] if args.gguf else args.dtypes:
         path = next(args.parity_dir.glob(f"*.{dtype}.gguf"))
         models[dtype] = run(path, kv_f32=dtype == "f32")

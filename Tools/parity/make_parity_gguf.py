@@ -1,4 +1,4 @@
-"""Writes the SmolLM2 GGUF files that Tandem and llama.cpp are compared on, with identical weights.
+"""Writes the GGUF files that Tandem and llama.cpp are compared on, with identical weights.
 
 The one real checkpoint reachable here ships as Q4_1, a block type Tandem does not share, so the
 two engines would otherwise run different numbers. This script dequantizes every tensor of the
@@ -10,6 +10,10 @@ also Tandem blocks byte for byte (Formats/FORMAT.md §5). Output is deterministi
 the same bytes, and the golden file records their SHA-256.
 
     python Tools/parity/make_parity_gguf.py SmolLM2-135M-Instruct.Q4_1.gguf OUT_DIR [--types q8_0 q4_0]
+
+The same with `--types f32` dequantizes a downloaded K-quant file (Qwen2.5-Coder, Gemma 3) for the
+f32 comparison of Tests/TandemTests/LlamaCppParityTests.swift (DownloadedGGUFParityTests): every
+tensor to f32 by gguf-py's dequantization, which Tandem's own is bit-exact against.
 
 Needs only `numpy` and `gguf` (Tools/parity/requirements.txt).
 """
@@ -66,12 +70,12 @@ def write(source: Path, out: Path, qtype: Q) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("source", type=Path, help="the SmolLM2 GGUF (scripts/fetch-smollm2.sh prints its path)")
+    parser.add_argument("source", type=Path, help="a GGUF: SmolLM2's (scripts/fetch-smollm2.sh), or a file of scripts/fetch-gguf.sh")
     parser.add_argument("out_dir", type=Path)
     parser.add_argument("--types", nargs="+", default=["q8_0", "q4_0"], choices=sorted(TYPES))
     args = parser.parse_args()
     args.out_dir.mkdir(parents=True, exist_ok=True)
-    stem = args.source.name.split(".")[0]
+    stem = args.source.name.rsplit(".", 2)[0]  # the model's name, without its file type and .gguf
     for name in args.types:
         out = args.out_dir / f"{stem}.{name}.gguf"
         write(args.source, out, TYPES[name])
