@@ -205,9 +205,8 @@ enum DownloadedGGUFParity {
         /// f32, measured worst prompt-logit gaps (2026-12-07, AMD EPYC Zen 4, avx512 table; in
         /// brackets llama.cpp against itself, one token per micro-batch): Qwen2.5-Coder-0.5B
         /// 1.1e-5 (9.5e-6) and 1.5B 1.7e-5 (8.6e-6), bounded by 1e-4 as SmolLM2's; Gemma 3
-        /// 0.0066 (0.0047: its logits run
-        /// ~20–30), bounded by 0.01. A modelling difference (a norm's offset, a rope base) moves
-        /// them by units.
+        /// 0.0066 (0.0047: its logits run ~20–30), bounded by 0.01. A modelling difference (a
+        /// norm's offset, a rope base) moves them by units.
         var f32LogitBound: Float { name == "gemma3-270m" ? 0.01 : 1e-4 }
         /// Greedy continuations identical in full, measured: 0.5B 6 of 8 (the others part where
         /// llama.cpp's top two were 0.107 and 0.068 apart), 1.5B 4 of 8 (0.014, 0.011, 0.115,
