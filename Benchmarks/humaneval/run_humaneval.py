@@ -157,6 +157,9 @@ def write_table(rows: list[dict]) -> None:
             for (m, ft, e), r in sorted(latest.items()) if e == "tandem" and "same_prompt_tokens" in r]
     if same:
         out += ["", "Tandem against llama.cpp on the same file: " + "; ".join(same) + "."]
+    notes = [f"{MODELS[m][0]} {ft} {e}: {r['note']}" for (m, ft, e), r in sorted(latest.items()) if r.get("note")]
+    if notes:
+        out += ["", "Notes: " + "; ".join(notes) + "."]
     out += ["", "Answers and verdicts: `results/<model>.<file type>.<engine>.jsonl`."]
     (RESULTS / "humaneval.md").write_text("\n".join(out) + "\n")
 
@@ -167,6 +170,8 @@ def main() -> int:
     ap.add_argument("--problems", type=int, default=164, help="the first N problems")
     ap.add_argument("--max-tokens", type=int, default=512)
     ap.add_argument("--dtypes", default="native", help="native (the downloaded file), q8_0, q4_0")
+    ap.add_argument("--note", default="", help="a remark kept with this run's rows and printed under the table "
+                    "(e.g. that the machine was shared, so the seconds are not comparable)")
     ap.add_argument("--llama-cpp", default=os.environ.get("LLAMA_CPP_LIB_PATH", ""),
                     help="llama.cpp's bin directory, for llama-quantize (default: LLAMA_CPP_LIB_PATH)")
     engine_arguments(ap)
@@ -191,6 +196,8 @@ def main() -> int:
             r.update(model=name, problems=len(probs), file=MODELS[key][1].name, file_type=ftype, threads=args.threads,
                      max_tokens=args.max_tokens, cpu=cpu(), date=time.strftime("%Y-%m-%d %H:%M"),
                      solved=sum(v == "passed" for v in r["verdicts"].values()))
+            if args.note:
+                r["note"] = args.note
             results[engine] = r
             with open(work / f"{name}.{ftype}.{engine}.jsonl", "w") as f:
                 for p in probs:
