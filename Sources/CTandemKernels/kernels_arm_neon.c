@@ -24,12 +24,6 @@ static inline int32x4_t tk_vdotq_s32(int32x4_t acc, int8x16_t a, int8x16_t b) {
 #endif
 }
 
-static inline float tk_half(uint16_t h) {
-    __fp16 v;
-    memcpy(&v, &h, 2);
-    return (float)v;
-}
-
 void tk_quantize_row_q8_0_neon(const float *x, tk_block_q8_0 *y, int64_t k) {
     const int64_t nb = k / TK_QK;
     for (int64_t i = 0; i < nb; i++, x += TK_QK) {

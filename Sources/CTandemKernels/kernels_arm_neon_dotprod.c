@@ -17,12 +17,6 @@
 
 static inline int32x4_t tk_vdotq_s32(int32x4_t acc, int8x16_t a, int8x16_t b) { return vdotq_s32(acc, a, b); }
 
-static inline float tk_half(uint16_t h) {
-    __fp16 v;
-    memcpy(&v, &h, 2);
-    return (float)v;
-}
-
 #define TK_NEON_NAME(base) base##_neon_dotprod
 #include "kernels_arm_neon_int8.h"
 #undef TK_NEON_NAME

@@ -2,8 +2,8 @@
 // `tk_vdotq_s32` the widening multiply, or `sdot` when the whole build targets the dot-product
 // extension) and by kernels_arm_neon_dotprod.c (names *_neon_dotprod, always `sdot`, compiled for
 // the extension and chosen at run time when the CPU reports it). The includer defines
-// TK_NEON_NAME(base), tk_vdotq_s32 and tk_half first. Each block's integers are exact either way,
-// so both copies give the same floats.
+// TK_NEON_NAME(base) and tk_vdotq_s32 first (tk_half is tk_internal.h's). Each block's integers
+// are exact either way, so both copies give the same floats.
 
 float TK_NEON_NAME(tk_vec_dot_q8_0_q8_0)(const void *w, const void *x, int64_t k) {
     const tk_block_q8_0 *a = (const tk_block_q8_0 *)w, *b = (const tk_block_q8_0 *)x;
@@ -70,13 +70,13 @@ float TK_NEON_NAME(tk_vec_dot_q5_0_q8_0)(const void *w, const void *x, int64_t k
 // The K-quants: the integer sums of each super-block (exact, in any order) in NEON, then the
 // generic kernels' float expression, so the same floats as tk_vec_dot_q*_K_q8_K_generic.
 
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "tk_scales_mins_k4 reads the packed scales as little-endian words"
+#endif
 /// The eight 6-bit scales and mins of a q4_K/q5_K super-block from its 12 packed bytes (sub-blocks
 /// 0–3: the low 6 bits of bytes 0–3 and 4–7; sub-blocks 4–7: the nibbles of bytes 8–11 with the
 /// top two bits of bytes 0–3 and 4–7 above them; tk_scale_min_k4 one at a time), four bytes per
 /// 32-bit word at once.
-#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
-#error "tk_scales_mins_k4 reads the packed scales as little-endian words"
-#endif
 static inline void tk_scales_mins_k4(const uint8_t *packed, int16x8_t *scales, int16x8_t *mins) {
     uint32_t w[3];
     memcpy(w, packed, 12);

@@ -175,6 +175,13 @@ void tk_gelu_tanh_mul_avx2(float *gate, const float *up, int64_t n);
 // ---- AArch64 NEON (kernels_arm_neon.c) ----
 #if defined(__aarch64__)
 #define TK_HAVE_NEON 1
+/// IEEE half to float by the hardware (`fcvt`), the same value as tk_half_to_float; shared by
+/// kernels_arm_neon.c and kernels_arm_neon_dotprod.c.
+static inline float tk_half(uint16_t h) {
+    __fp16 v;
+    memcpy(&v, &h, 2);
+    return (float)v;
+}
 void tk_quantize_row_q8_0_neon(const float *x, tk_block_q8_0 *y, int64_t k);
 float tk_vec_dot_f32_neon(const void *w, const void *x, int64_t k);
 float tk_vec_dot_f16_neon(const void *w, const void *x, int64_t k);

@@ -24,6 +24,7 @@ public struct ChatMessage: Sendable, Equatable {
         self.content = content
     }
 }
+
 public enum ChatTemplate: Equatable, Sendable {
     /// ChatML, with the system message the template inserts when the conversation starts
     /// without one.
