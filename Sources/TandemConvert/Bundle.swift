@@ -1,6 +1,7 @@
 // `tandem convert --llm DIR --slm DIR --projector FILE`: one self-contained LLM-to-SLM bundle
-// (Formats/FORMAT.md §7): the LLM's encoder only (`llm.`), the projector and, for a decoder-only
-// SLM, the prompt adapter A (`projector.`), the whole SLM (`slm.`), both tokenizers and the SLM's
+// (Formats/FORMAT.md §7): what the LLM reads a prompt with (`llm.`: a T5's encoder, a decoder-only
+// model without its head), the projector and, for a decoder-only SLM with its own tokenizer, the
+// prompt adapter A (`projector.`), the whole SLM (`slm.`), both tokenizers and the SLM's
 // generation defaults. Method: Bergner et al. 2024 (arXiv 2402.16844), docs/ARCHITECTURE.md §1.
 import Dispatch
 import Foundation
@@ -20,51 +21,143 @@ public struct BundleSources: Sendable {
 }
 
 extension Converter {
-    /// Converts an LLM checkpoint (T5 family; only its encoder is kept), an SLM checkpoint
-    /// (T5, GPT-2 or LLaMA) and the trained projector into one bundle at `options.output`.
+    /// Tensors to write: their plans, where each came from, and what fills one.
+    struct PlannedTensors {
+        var plans: [TensorPlan]
+        var provenance: [String: TandemMetadata.TensorProvenance]
+        var produce: @Sendable (TensorPlan, UnsafeMutableRawBufferPointer) throws(ConvertError) -> Void
+    }
+
+    /// One model of a bundle, from a checkpoint directory or a GGUF file.
+    struct BundlePart {
+        var config: JSONValue
+        var architecture: any Architecture.Type
+        var modelType: String
+        var tokenizer: TandemMetadata.TokenizerEntry
+        var blobs: [BlobPlan]
+        var generation: [String: JSONValue]
+        var sourceBytes: UInt64
+        var tensors: PlannedTensors
+
+        /// The tokenizer file itself (vocabulary, merges, pre-tokenizer), without the extras that
+        /// do not change token ids (a chat template differing in a tool-call example, as the
+        /// Qwen2.5-Coder 0.5B and 1.5B files' do).
+        var tokenizerBytes: [UInt8]? { blobs.first { $0.name == tokenizer.blob }?.content }
+    }
+
+    /// `source` planned under `prefix` / `blobPrefix`: a `.gguf` file keeps its own block types
+    /// (K-quants included) unless `--dtype` was given; a directory is a Hugging Face checkpoint.
+    static func bundlePart(_ source: String, prefix: String, blobPrefix: String, options: ConvertOptions, asReader: Bool = false)
+        throws(ConvertError) -> BundlePart {
+        if source.lowercased().hasSuffix(".gguf") {
+            let g = try GGUFImporter.plan(path: source, prefix: prefix, blobPrefix: blobPrefix, options: options, asReader: asReader)
+            let byName = Dictionary(uniqueKeysWithValues: g.items.map { ($0.plan.name, $0) })
+            let pool = options.pool, file = g.file
+            let tensors = PlannedTensors(plans: g.items.map(\.plan), provenance: g.provenance) { (plan, dst) throws(ConvertError) in
+                // The items point into the file's mapping, which lives as long as the file.
+                try withExtendedLifetime(file) { () throws(ConvertError) in try GGUFImporter.write(byName[plan.name]!, into: dst, pool: pool) }
+            }
+            return BundlePart(
+                config: g.config, architecture: g.architecture, modelType: g.architecture.modelTypes[0], tokenizer: g.tokenizer.entry,
+                blobs: g.tokenizer.blobs, generation: g.generation, sourceBytes: UInt64(g.file.mapping.bytes.count), tensors: tensors)
+        }
+        let p = try plan(directory: source, prefix: prefix, blobPrefix: blobPrefix, options: options, asReader: asReader)
+        return BundlePart(config: p.config, architecture: p.architecture, modelType: p.modelType, tokenizer: p.tokenizer, blobs: p.blobs,
+                          generation: p.generation, sourceBytes: p.sourceBytes, tensors: planned(p.items, from: p.checkpoint, options: options))
+    }
+
+    /// Safetensors items as tensors to write; `source` (a `SafetensorsCheckpoint` or `SafetensorsFile`)
+    /// holds the mapping the items point into, and lives as long as they may be written.
+    static func planned(_ items: [Item], from source: AnyObject & Sendable, options: ConvertOptions) -> PlannedTensors {
+        let byName = Dictionary(uniqueKeysWithValues: items.map { ($0.plan.name, $0) })
+        let pool = options.pool
+        return PlannedTensors(plans: items.map(\.plan), provenance: provenance(sources: [], options: options, items: items).tensors) {
+            (plan, dst) throws(ConvertError) in
+            let item = byName[plan.name]!
+            try withExtendedLifetime(source) { () throws(ConvertError) in try encode(item, into: dst, pool: pool) }
+            MappedFile.dontNeed(item.source.data)
+        }
+    }
+
+    /// Converts an LLM (T5 family: its encoder; LLaMA or Qwen2: all but its head), an SLM (T5,
+    /// GPT-2, LLaMA or Qwen2) — each a checkpoint directory or a GGUF file — and the trained
+    /// projector into one bundle at `options.output`.
     public static func convertBundle(_ sources: BundleSources, options: ConvertOptions, progress: ((Int, Int) -> Void)? = nil) throws(ConvertError) -> ConvertReport {
         let start = DispatchTime.now()
-        let llm = try plan(directory: sources.llm, prefix: "llm.", blobPrefix: "llm/", options: options, asReader: true)
-        let slm = try plan(directory: sources.slm, prefix: "slm.", blobPrefix: "slm/", options: options)
+        let llm = try bundlePart(sources.llm, prefix: "llm.", blobPrefix: "llm/", options: options, asReader: true)
+        let slm = try bundlePart(sources.slm, prefix: "slm.", blobPrefix: "slm/", options: options)
         let decoderOnly = slm.architecture.isDecoderOnly
 
         // The projector: Linear(d_l→d_h) → ReLU → Linear(d_h→d_s), and A (d_l→d_s) for decoder-only SLMs.
         let file: SafetensorsFile
         do { file = try SafetensorsFile(path: sources.projector) } catch { throw .format(error) }
         guard let w0 = file.tensors["projector.0.weight"], w0.shape.count == 2 else { throw .missingTensor("projector.0.weight") }
+        // A decoder-only SLM reads A·E_llm[x] + Z when the projector has a prompt adapter, and its
+        // own E_slm[x] + Z (the response continuing the prompt) when it shares the LLM's tokenizer.
+        let hasAdapter = file.tensors["prompt_adapter.weight"] != nil
+        let sameTokenizer = llm.tokenizer.type == slm.tokenizer.type && llm.tokenizerBytes == slm.tokenizerBytes
+        let kind: ProjectorConfig.Kind = !decoderOnly ? .encoderDecoder : hasAdapter ? .decoderOnly : .sharedTokenizer
+        if kind == .sharedTokenizer, !sameTokenizer {
+            throw .source("\(sources.projector) has no prompt_adapter.weight, so the decoder-only SLM must share the LLM's tokenizer; their tokenizers differ")
+        }
         let config: ProjectorConfig
         do {
             config = ProjectorConfig(llmDim: try llm.architecture.embeddingWidth(config: llm.config), hiddenDim: w0.shape[0],
-                                     slmDim: try slm.architecture.embeddingWidth(config: slm.config), decoderOnly: decoderOnly)
+                                     slmDim: try slm.architecture.embeddingWidth(config: slm.config), kind: kind,
+                                     readerLayer: try readerLayer(file, path: sources.projector))
         } catch { throw .config(error) }
         var projectorItems: [Item] = []
         for t in ProjectorTensors(config).all {
             guard let source = file.tensors[t.sourceName] else { throw .missingTensor("\(t.sourceName) in \(sources.projector)") }
             guard source.shape == t.shape else { throw .shape(tensor: t.sourceName, expected: t.shape, actual: source.shape) }
             let e = ExpectedTensor("projector." + t.name, t.shape, t.kind, sourceName: t.sourceName)
-            let (dtype, rule) = try chooseDType(e, options: options)
+            var (dtype, rule) = try chooseDType(e, options: options)
+            if !dtype.isEncodable { (dtype, rule) = (.f32, "the projector is made from floats: f32") }
             projectorItems.append(Item(expected: e, plan: TensorPlan(name: e.name, dtype: dtype, shape: e.shape), rule: rule, source: source))
         }
-        if !decoderOnly, file.tensors["prompt_adapter.weight"] != nil {
+        if !decoderOnly, hasAdapter {
             throw .source("\(sources.projector) has a prompt_adapter, which only decoder-only SLMs use; the SLM is \(slm.modelType)")
         }
-        if !decoderOnly, llm.tokenizer.type != slm.tokenizer.type {
+        if !decoderOnly, !sameTokenizer {
             throw .source("an encoder-decoder SLM must share the LLM's tokenizer")
         }
-        let items = llm.items + projectorItems + slm.items
+        let parts = [llm.tensors, planned(projectorItems, from: file, options: options), slm.tensors]
+        var provenance = provenance(sources: [sources.llm, sources.slm, sources.projector], options: options, items: [])
+        for p in parts { provenance.tensors.merge(p.provenance) { a, _ in a } }
+        if options.keepSourceTypes, [sources.llm, sources.slm].contains(where: { $0.lowercased().hasSuffix(".gguf") }) {
+            provenance.defaultDType = "gguf (\(options.dtype.name) for checkpoint directories)"
+        }
         let meta = TandemMetadata(
             kind: .bundle,
             models: [
-                "llm": .init(architecture: llm.modelType, part: "encoder", prefix: "llm.", config: llm.config, tokenizer: "llm"),
+                "llm": .init(architecture: llm.modelType, part: llm.architecture.isDecoderOnly ? "reader" : "encoder", prefix: "llm.",
+                             config: llm.config, tokenizer: "llm"),
                 "projector": .init(architecture: "projector", prefix: "projector.", config: config.json, tokenizer: nil),
                 "slm": .init(architecture: slm.modelType, prefix: "slm.", config: slm.config, tokenizer: "slm"),
             ],
             tokenizers: ["llm": llm.tokenizer, "slm": slm.tokenizer],
             generation: slm.generation,
-            provenance: provenance(sources: [sources.llm, sources.slm, sources.projector], options: options, items: items))
+            provenance: provenance)
         let projectorBytes = (try? FileManager.default.attributesOfItem(atPath: sources.projector)[.size] as? UInt64) ?? 0
-        return try write(meta, items: items, blobs: llm.blobs + slm.blobs, options: options,
-                         sourceBytes: llm.sourceBytes + slm.sourceBytes + projectorBytes,
-                         skipped: [], architecture: "\(llm.modelType) → \(slm.modelType) bundle", start: start, progress: progress)
+        var producers: [String: @Sendable (TensorPlan, UnsafeMutableRawBufferPointer) throws(ConvertError) -> Void] = [:]
+        for p in parts { for plan in p.plans { producers[plan.name] = p.produce } }
+        return try write(
+            meta, plans: parts.flatMap(\.plans), blobs: llm.blobs + slm.blobs, output: options.output,
+            sourceBytes: llm.sourceBytes + slm.sourceBytes + projectorBytes, skipped: [],
+            architecture: "\(llm.modelType) → \(slm.modelType) bundle", start: start, progress: progress
+        ) { plan, dst in try producers[plan.name]!(plan, dst) }
+    }
+
+    /// The reader layer a projector was trained on: `reader_layer` in the JSON its safetensors
+    /// metadata holds under `llm2slm` (Tools/llm2slm/train.py writes it); nil for the last.
+    static func readerLayer(_ file: SafetensorsFile, path: String) throws(ConfigError) -> Int? {
+        guard let text = file.metadata["llm2slm"] else { return nil }
+        let json: JSONValue
+        do { json = try JSONValue.parse(Data(text.utf8), what: "\(path) metadata llm2slm") } catch {
+            throw ConfigError("\(path): its llm2slm metadata is not JSON: \(error)")
+        }
+        guard let v = json["reader_layer"], v != .null else { return nil }
+        guard let layer = v.intValue, layer >= 1 else { throw ConfigError("\(path): reader_layer is not a positive integer") }
+        return layer
     }
 }

@@ -88,7 +88,7 @@ public enum Converter {
         var keep: @Sendable (String) -> Bool = { _ in true }
         if asReader {
             guard let kept = arch.readerTensors else {
-                throw .source("the LLM must be a model that can read a prompt (T5 family: its encoder); \(dir) is \(modelType)")
+                throw .source("the LLM must be a model that can read a prompt (T5 family, LLaMA or Qwen2); \(dir) is \(modelType)")
             }
             keep = kept
         }

@@ -21,6 +21,15 @@ extension GGUFImporter {
         var blobs: [BlobPlan]
         /// chat_template, add_bos_token: generation defaults the runtime reads.
         var generation: [String: JSONValue]
+
+        /// The same with every blob name under `prefix` (a bundle's `llm/` or `slm/`).
+        func prefixed(_ prefix: String) -> TokenizerImport {
+            var e = entry
+            e.blob = prefix + e.blob
+            e.extra = e.extra.mapValues { prefix + $0 }
+            return TokenizerImport(entry: e, blobs: blobs.map { BlobPlan(name: prefix + $0.name, encoding: $0.encoding, content: $0.content) },
+                                   generation: generation)
+        }
     }
 
     static let gpt2Regex = #"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"#

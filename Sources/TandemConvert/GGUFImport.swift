@@ -48,14 +48,58 @@ public enum GGUFImporter {
         var copy: Bool
     }
 
+    /// One GGUF file planned: its config and architecture, the tensors to write (names under
+    /// `prefix`), its tokenizer (blobs under `blobPrefix`) and generation defaults.
+    struct Planned {
+        var file: GGUFFile
+        var config: JSONValue
+        var architecture: any Architecture.Type
+        var items: [Item]
+        var skipped: [String]
+        var tokenizer: TokenizerImport
+        var generation: [String: JSONValue]
+        var provenance: [String: TandemMetadata.TensorProvenance]
+    }
+
     public static func convert(_ options: ConvertOptions, progress: ((Int, Int) -> Void)? = nil) throws(ConvertError) -> ConvertReport {
         let start = DispatchTime.now()
+        let part = try plan(path: options.source, options: options)
+        let arch = part.architecture
+        let meta = TandemMetadata(
+            kind: .model,
+            models: ["model": .init(architecture: arch.modelTypes[0], config: part.config, tokenizer: "main")],
+            tokenizers: ["main": part.tokenizer.entry],
+            generation: part.generation,
+            provenance: .init(
+                sources: [options.source], converter: Converter.version + " (gguf import)",
+                created: ISO8601DateFormatter().string(from: Date()),
+                defaultDType: options.keepSourceTypes ? "gguf" : options.dtype.name, keepRules: options.keep.map(\.description),
+                tensors: part.provenance))
+        let byName = Dictionary(uniqueKeysWithValues: part.items.map { ($0.plan.name, $0) })
+        return try Converter.write(
+            meta, plans: part.items.map(\.plan), blobs: part.tokenizer.blobs, output: options.output,
+            sourceBytes: UInt64(part.file.mapping.bytes.count), skipped: part.skipped, architecture: arch.modelTypes[0],
+            start: start, progress: progress
+        ) { plan, dst in try write(byName[plan.name]!, into: dst, pool: options.pool) }
+    }
+
+    /// Reads and checks a GGUF file. `asReader`: only the tensors a pair's reader keeps
+    /// (`Architecture.readerTensors`).
+    static func plan(path: String, prefix: String = "", blobPrefix: String = "", options: ConvertOptions, asReader: Bool = false)
+        throws(ConvertError) -> Planned {
         let file: GGUFFile
-        do { file = try GGUFFile(path: options.source) } catch { throw .format(error) }
-        guard let name = file["general.architecture"]?.string else { throw .source("\(options.source): GGUF has no general.architecture") }
+        do { file = try GGUFFile(path: path) } catch { throw .format(error) }
+        guard let name = file["general.architecture"]?.string else { throw .source("\(path): GGUF has no general.architecture") }
         guard let arch = ArchitectureRegistry.architecture(gguf: name), let mapping = arch.gguf else {
             let known = ArchitectureRegistry.supportedGGUFArchitectures.joined(separator: ", ")
-            throw .source("\(options.source): GGUF architecture \(name) is not supported (Tandem imports: \(known))")
+            throw .source("\(path): GGUF architecture \(name) is not supported (Tandem imports: \(known))")
+        }
+        var keep: @Sendable (String) -> Bool = { _ in true }
+        if asReader {
+            guard let kept = arch.readerTensors else {
+                throw .source("the LLM must be a model that can read a prompt (T5 family, LLaMA or Qwen2); \(path) is \(name)")
+            }
+            keep = kept
         }
         let config: JSONValue
         let expected: [ExpectedTensor]
@@ -66,7 +110,7 @@ public enum GGUFImporter {
         }
         do {
             config = try mapping.config(file)
-            expected = try arch.expectedTensors(config: config, checkpointNames: Set(byHF.keys))
+            expected = try arch.expectedTensors(config: config, checkpointNames: Set(byHF.keys)).filter { keep($0.name) }
         } catch { throw .config(error) }
         var items: [Item] = []
         var provenance: [String: TandemMetadata.TensorProvenance] = [:]
@@ -82,36 +126,25 @@ public enum GGUFImporter {
             guard copy || src.type.canDequantize else {
                 throw .source("GGUF tensor \(src.name) has type \(src.type.name), which Tandem cannot dequantize yet")
             }
-            items.append(Item(plan: TensorPlan(name: e.name, dtype: dtype, shape: e.shape), source: src, ropeHeads: heads, copy: copy))
+            items.append(Item(plan: TensorPlan(name: prefix + e.name, dtype: dtype, shape: e.shape), source: src, ropeHeads: heads, copy: copy))
             let how = (copy ? "copied" : "requantized") + (heads != nil ? ", RoPE rows un-permuted" : "")
-            provenance[e.name] = .init(source: "gguf \(src.type.name) \(src.name)", rule: "\(rule); \(how)")
+            provenance[prefix + e.name] = .init(source: "gguf \(src.type.name) \(src.name)", rule: "\(rule); \(how)")
         }
         let used = Set(expected.map(\.sourceName))
         skipped += byHF.filter { !used.contains($0.key) }.map(\.value.name)
 
-        let tokenizer = try tokenizerBlobs(file, contextLength: config["max_position_embeddings"]?.intValue)
+        var tokenizer = try tokenizerBlobs(file, contextLength: config["max_position_embeddings"]?.intValue)
+        if !blobPrefix.isEmpty { tokenizer = tokenizer.prefixed(blobPrefix) }
         var generation = arch.generationDefaults(config: config)
         for (k, v) in tokenizer.generation { generation[k] = v }
-        let meta = TandemMetadata(
-            kind: .model,
-            models: ["model": .init(architecture: arch.modelTypes[0], config: config, tokenizer: "main")],
-            tokenizers: ["main": tokenizer.entry],
-            generation: generation,
-            provenance: .init(
-                sources: [options.source], converter: Converter.version + " (gguf import)",
-                created: ISO8601DateFormatter().string(from: Date()),
-                defaultDType: options.keepSourceTypes ? "gguf" : options.dtype.name, keepRules: options.keep.map(\.description), tensors: provenance))
+        return Planned(file: file, config: config, architecture: arch, items: items, skipped: skipped.sorted(), tokenizer: tokenizer,
+                       generation: generation, provenance: provenance)
+    }
 
-        let byName = Dictionary(uniqueKeysWithValues: items.map { ($0.plan.name, $0) })
-        return try Converter.write(
-            meta, plans: items.map(\.plan), blobs: tokenizer.blobs, output: options.output,
-            sourceBytes: UInt64(file.mapping.bytes.count), skipped: skipped.sorted(), architecture: arch.modelTypes[0],
-            start: start, progress: progress
-        ) { plan, dst in
-            let item = byName[plan.name]!
-            try encode(item, into: dst, pool: options.pool)
-            MappedFile.dontNeed(item.source.data)
-        }
+    /// Writes one planned tensor's rows and lets the kernel drop the source pages read.
+    static func write(_ item: Item, into dst: UnsafeMutableRawBufferPointer, pool: ThreadPool) throws(ConvertError) {
+        try encode(item, into: dst, pool: pool)
+        MappedFile.dontNeed(item.source.data)
     }
 
     /// The dtype a tensor is stored in: with `keepSourceTypes`, a matrix's own GGUF type where

@@ -93,8 +93,11 @@ public protocol Architecture: Sendable {
         -> any PromptedModel
     /// The tensors a bundle keeps when the model is a pair's reader; nil when it cannot read.
     static var readerTensors: (@Sendable (String) -> Bool)? { get }
-    /// The model as a pair's reader (from the tensors `readerTensors` kept).
-    static func reader(_ weights: ModelWeights, config: JSONValue, pool: ThreadPool) throws(ModelError) -> any PromptReader
+    /// The model as a pair's reader (from the tensors `readerTensors` kept), returning Hugging
+    /// Face's `hidden_states[layer]` (nil: the last, after the final norm); `generation`: the
+    /// bundle's defaults (the start token of a reader sharing the small model's tokenizer).
+    static func reader(_ weights: ModelWeights, config: JSONValue, generation: [String: JSONValue], layer: Int?, pool: ThreadPool)
+        throws(ModelError) -> any PromptReader
     /// How the architecture's GGUF files map back to Hugging Face names and config; nil when
     /// `tandem convert` does not import them.
     static var gguf: GGUFMapping? { get }
@@ -104,7 +107,8 @@ extension Architecture {
     public static var readerTensors: (@Sendable (String) -> Bool)? { nil }
     public static var gguf: GGUFMapping? { nil }
 
-    public static func reader(_ weights: ModelWeights, config: JSONValue, pool: ThreadPool) throws(ModelError) -> any PromptReader {
+    public static func reader(_ weights: ModelWeights, config: JSONValue, generation: [String: JSONValue], layer: Int?, pool: ThreadPool)
+        throws(ModelError) -> any PromptReader {
         throw .invalid("a \(modelTypes[0]) model cannot be an LLM-to-SLM reader")
     }
 }

@@ -134,6 +134,15 @@ public protocol PromptedModel: AutoregressiveModel {
     func prepare(embeddings: FloatBuffer, count: Int, maxNewTokens: Int) throws(ModelError) -> State
     /// The logits of each prepared state's first generated token, `states.count × vocabularySize`.
     func firstStep(_ states: [State]) throws(ModelError) -> FloatBuffer
+    /// A decoder-only model sharing the reader's tokenizer: the pass over `count` rows of prompt
+    /// embeddings that the response continues, and the logits of the last row (its first token).
+    func start(embeddings: FloatBuffer, count: Int, maxNewTokens: Int) throws(ModelError) -> (State, FloatBuffer)
+}
+
+extension PromptedModel {
+    public func start(embeddings: FloatBuffer, count: Int, maxNewTokens: Int) throws(ModelError) -> (State, FloatBuffer) {
+        throw .invalid("\(Self.self) cannot continue a prompt given as embeddings (only a decoder-only model can)")
+    }
 }
 
 /// Positions a cache allocates to hold `needed`: what it starts with (`first`, the most up front),

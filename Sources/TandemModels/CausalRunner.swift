@@ -96,6 +96,28 @@ public final class CausalRunner: PromptedModel {
         return state
     }
 
+    /// The prompt pass over embeddings E[x] + Z that the response continues, in passes of
+    /// `promptChunk` rows as `start(prompt:)` reads tokens; the logits of the last row.
+    public func start(embeddings: FloatBuffer, count m: Int, maxNewTokens: Int) throws(ModelError) -> (CausalState, FloatBuffer) {
+        guard m > 0 else { throw .emptyInput }
+        let d = embeddingWidth
+        let state = model.makeState(promptTokens: m, maxNewTokens: maxNewTokens)
+        var logits = FloatBuffer(count: 0), at = 0
+        while at < m {
+            let rows = min(promptChunk, m - at)
+            let piece: FloatBuffer
+            if rows == m {
+                piece = embeddings
+            } else {
+                piece = FloatBuffer(count: rows * d, zeroed: false)
+                _ = piece.mutable.update(fromContentsOf: embeddings.mutable[at * d..<(at + rows) * d])
+            }
+            logits = try model.forward(piece, segments: [(state, rows)], tracer: nil)
+            at += rows
+        }
+        return (state, logits)
+    }
+
     /// The first response token (BOS) fed to each state on its own, as a single sequence's start
     /// feeds it (one row through the GEMV kernels, whatever the batch).
     public func firstStep(_ states: [CausalState]) throws(ModelError) -> FloatBuffer {

@@ -6,9 +6,13 @@
 // * decoder-only SLM (GPT-2, LLaMA): prompt positions 0..m−1 hold A·E_llm[x] + Z, position m the
 //   SLM's BOS (`<|endoftext|>` for GPT-2), and the response follows at m+1, … in the SLM's own
 //   tokens (Tools/llm2slm/reference.py is the reference).
+// * decoder-only SLM sharing the reader's tokenizer (Qwen2.5-Coder-1.5B reading for -0.5B):
+//   prompt positions 0..m−1 hold E_slm[x] + Z, and the response continues the prompt — the last
+//   prompt position's logits give its first token, as the SLM alone would (a zero projector
+//   leaves the SLM exactly as it is).
 // The reader is anything that returns one hidden state per prompt token (`PromptReader`): a T5
-// encoder today, a decoder-only model's prompt pass next; the SLM anything that can start from
-// prompt embeddings (`PromptedModel`).
+// encoder, or a decoder-only model's prompt pass (`CausalReader`); the SLM anything that can
+// start from prompt embeddings (`PromptedModel`).
 import TandemFormat
 import TandemKernels
 
@@ -34,6 +38,51 @@ extension T5Model: PromptReader {
     public func read(_ ids: [Int32]) throws(ModelError) -> FloatBuffer { try encode(ids) }
 }
 
+/// A decoder-only model whose hidden states can be read (LLaMA, Qwen2).
+public protocol HiddenStateModel: CausalLanguageModel {
+    /// The hidden states of `ids` after the first `layer` layers (1 … layerCount), `ids.count ×
+    /// hiddenSize` floats: Hugging Face's `hidden_states[layer]`, the last of which (all layers)
+    /// is after the final norm. The prompt is read in passes of `passTokens` tokens.
+    func hiddenStates(_ ids: [Int32], layer: Int, passTokens: Int) throws(ModelError) -> FloatBuffer
+}
+
+/// A decoder-only model as a pair's reader: one prompt pass, all tokens in parallel, returning
+/// the hidden states of one layer (by default the last, after the final norm) for every token.
+public final class CausalReader: PromptReader, @unchecked Sendable {
+    public let model: any HiddenStateModel
+    /// Hugging Face's `hidden_states` index the reader returns (1 … layerCount).
+    public let layer: Int
+    public let startToken: Int32?
+    /// Tokens per pass (as `CausalRunner.defaultPromptChunk`, and for the same reason).
+    public let passTokens = CausalRunner.defaultPromptChunk
+
+    /// `layer`: nil for the last.
+    public init(model: any HiddenStateModel, layer: Int?, startToken: Int32?) throws(ModelError) {
+        let last = model.layerCount
+        if let layer, layer < 1 || layer > last {
+            throw .invalid("the reader's layer \(layer) is not one of its 1 … \(last)")
+        }
+        self.model = model
+        self.layer = layer ?? last
+        self.startToken = startToken
+    }
+
+    public var hiddenSize: Int { model.hiddenSize }
+    /// A decoder-only prompt: no end token, its own start token if it has one.
+    public var promptLayout: PromptLayout { PromptLayout(endToken: nil, maxTokens: model.maxPositions ?? 2048, startToken: startToken) }
+    public func read(_ ids: [Int32]) throws(ModelError) -> FloatBuffer {
+        guard !ids.isEmpty else { throw .emptyInput }
+        if let limit = model.maxPositions, ids.count > limit { throw .inputTooLong(tokens: ids.count, limit: limit) }
+        return try model.hiddenStates(ids, layer: layer, passTokens: passTokens)
+    }
+    public func embed(_ ids: [Int32]) throws(ModelError) -> FloatBuffer { try model.embed(ids) }
+    /// The cache of the whole prompt (every layer's, though only `layer` are filled), one pass's
+    /// activations, and the hidden states returned.
+    public func workingBytes(promptTokens m: Int) -> Int {
+        model.cacheBytes(promptTokens: m, newTokens: 0) + model.workingBytes(rows: min(m, passTokens), keys: m) + m * hiddenSize * 4
+    }
+}
+
 /// A pair without its small model's type: what tests and tools ask of any pair.
 public protocol LLMToSLMPair: AnyObject {
     var reader: any PromptReader { get }
@@ -55,9 +104,14 @@ public final class LLMToSLM<SLM: PromptedModel>: AutoregressiveModel, LLMToSLMPa
         guard c.llmDim == reader.hiddenSize, c.slmDim == slm.embeddingWidth else {
             throw .invalid("the projector maps \(c.llmDim) → \(c.slmDim), the models are \(reader.hiddenSize) and \(slm.embeddingWidth) wide")
         }
-        if let problem = slm.pairingProblem { throw .invalid(problem) }
-        if slm.needsPromptAdapter, !projector.hasPromptAdapter {
-            throw .invalid("a decoder-only SLM needs projector.prompt_adapter.weight")
+        if c.continuesPrompt {
+            guard slm.needsPromptAdapter else { throw .invalid("a shared-tokenizer projector needs a decoder-only SLM") }
+            guard !projector.hasPromptAdapter else { throw .invalid("a shared-tokenizer projector has no prompt adapter") }
+        } else {
+            if let problem = slm.pairingProblem { throw .invalid(problem) }
+            if slm.needsPromptAdapter, !projector.hasPromptAdapter {
+                throw .invalid("a decoder-only SLM needs projector.prompt_adapter.weight, or a shared-tokenizer projector")
+            }
         }
         self.reader = reader
         self.projector = projector
@@ -73,33 +127,52 @@ public final class LLMToSLM<SLM: PromptedModel>: AutoregressiveModel, LLMToSLMPa
         projector.project(try reader.read(prompt), rows: prompt.count, pool: pool)
     }
 
+    /// Whether the response continues the prompt (a decoder-only SLM sharing the reader's
+    /// tokenizer) rather than starting after it.
+    var continuesPrompt: Bool { projector.config.continuesPrompt }
+
     /// The reader and projector (timed as the reader's), then the SLM's prompt embeddings
-    /// E_slm[x] + Z or A·E_llm[x] + Z and its pass over them (timed as the prompt's).
-    func prepare(prompt: [Int32], maxNewTokens: Int) throws(ModelError) -> SLM.State {
+    /// E_slm[x] + Z or A·E_llm[x] + Z and its pass over them (timed as the prompt's); the
+    /// logits of the last prompt position when the response continues the prompt.
+    func prepare(prompt: [Int32], maxNewTokens: Int) throws(ModelError) -> (SLM.State, FloatBuffer?) {
         guard !prompt.isEmpty else { throw .emptyInput }
         let t0 = ProcessClock.now
         let z = try project(prompt)
         let t1 = ProcessClock.now
         encodeTimes.reader.add(Double(t1 - t0) / 1e9)
         let m = prompt.count
-        let x = slm.needsPromptAdapter ? projector.adapt(try reader.embed(prompt), rows: m, pool: pool) : try slm.embed(prompt)
+        let x = projector.hasPromptAdapter ? projector.adapt(try reader.embed(prompt), rows: m, pool: pool) : try slm.embed(prompt)
         x.add(z, count: m * slm.embeddingWidth, pool: pool)
-        let state = try slm.prepare(embeddings: x, count: m, maxNewTokens: maxNewTokens)
-        encodeTimes.prompt.add(ProcessClock.seconds(since: t1))
-        return state
+        defer { encodeTimes.prompt.add(ProcessClock.seconds(since: t1)) }
+        if continuesPrompt {
+            let (state, logits) = try slm.start(embeddings: x, count: m, maxNewTokens: maxNewTokens)
+            return (state, logits)
+        }
+        return (try slm.prepare(embeddings: x, count: m, maxNewTokens: maxNewTokens), nil)
     }
 
     public func start(prompt: [Int32], maxNewTokens: Int) throws(ModelError) -> (SLM.State, [Float]) {
-        let state = try prepare(prompt: prompt, maxNewTokens: maxNewTokens)
+        let (state, logits) = try prepare(prompt: prompt, maxNewTokens: maxNewTokens)
+        if let logits { return (state, logits.array) }
         return (state, try slm.firstStep([state]).array)
     }
 
     /// Every prompt through the reader and the SLM's prompt pass on its own, then the SLM's first
-    /// step for the batch (an encoder-decoder's runs once for all).
+    /// step for the batch (an encoder-decoder's runs once for all), unless the response
+    /// continues each prompt.
     public func start(prompts: [[Int32]], maxNewTokens: Int) throws(ModelError) -> ([SLM.State], FloatBuffer) {
         var states: [SLM.State] = []
-        for p in prompts { states.append(try prepare(prompt: p, maxNewTokens: maxNewTokens)) }
-        return (states, try slm.firstStep(states))
+        var continued: [FloatBuffer] = []
+        for p in prompts {
+            let (state, logits) = try prepare(prompt: p, maxNewTokens: maxNewTokens)
+            states.append(state)
+            if let logits { continued.append(logits) }
+        }
+        guard continuesPrompt else { return (states, try slm.firstStep(states)) }
+        let vocab = vocabularySize
+        let all = FloatBuffer(count: prompts.count * vocab)
+        for (i, l) in continued.enumerated() { _ = all[i * vocab..<(i + 1) * vocab].update(fromContentsOf: l.mutable[0..<vocab]) }
+        return (states, all)
     }
 
     public func step(_ states: [SLM.State], tokens: [Int32]) throws(ModelError) -> FloatBuffer {
@@ -111,13 +184,16 @@ public final class LLMToSLM<SLM: PromptedModel>: AutoregressiveModel, LLMToSLMPa
     /// The SLM's (its first response token takes a position of its own), plus the reader's pass
     /// and its hidden states and Z while a prompt is read.
     public func memoryBytes(batch: Int, promptTokens m: Int, newTokens n: Int) -> Int {
-        slm.memoryBytes(batch: batch, promptTokens: m + slm.responseStartPositions, newTokens: n)
+        slm.memoryBytes(batch: batch, promptTokens: m + responseStartPositions, newTokens: n)
             + reader.workingBytes(promptTokens: m) + m * (reader.hiddenSize + 2 * slm.embeddingWidth) * 4
     }
 
     public func maxNewTokens(promptTokens m: Int) -> Int? {
-        slm.maxNewTokens(promptTokens: m + slm.responseStartPositions)
+        slm.maxNewTokens(promptTokens: m + responseStartPositions)
     }
+
+    /// Positions the response's start takes after the prompt (none when it continues it).
+    var responseStartPositions: Int { continuesPrompt ? 0 : slm.responseStartPositions }
 }
 
 /// Opening a bundle file as an `LLMToSLM` pair, whatever its small model's type.
@@ -132,9 +208,10 @@ public enum LLMToSLMBundle {
         guard let readerArchitecture = ArchitectureRegistry.architecture(modelType: l.architecture) else {
             throw .unsupportedArchitecture(l.architecture)
         }
-        let reader = try readerArchitecture.reader(ModelWeights(file: file, prefix: l.prefix), config: l.config, pool: pool)
         let config: ProjectorConfig
         do { config = try ProjectorConfig.from(p.config) } catch { throw .config(error) }
+        let reader = try readerArchitecture.reader(
+            ModelWeights(file: file, prefix: l.prefix), config: l.config, generation: meta.generation, layer: config.readerLayer, pool: pool)
         let projector = try Projector(weights: ModelWeights(file: file, prefix: p.prefix), config: config)
         let slm = try ArchitectureRegistry.load(s, file: file, generation: meta.generation, pool: pool)
         return try pair(reader: reader, projector: projector, slm: slm, pool: pool)

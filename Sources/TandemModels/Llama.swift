@@ -253,6 +253,15 @@ public enum LlamaArchitecture: Architecture {
         for key in ["bos_token_id", "eos_token_id"] { if let v = json[key] { g[key] = v } }
         return g
     }
+
+    /// A reader needs no head.
+    public static let readerTensors: (@Sendable (String) -> Bool)? = { $0 != "lm_head.weight" }
+
+    public static func reader(_ w: ModelWeights, config json: JSONValue, generation g: [String: JSONValue], layer: Int?, pool: ThreadPool)
+        throws(ModelError) -> any PromptReader {
+        let model = try LlamaModel(weights: w, config: try parsed { () throws(ConfigError) in try LlamaConfig.from(json) }, pool: pool)
+        return try CausalReader(model: model, layer: layer, startToken: startToken(g, json, byDefault: false))
+    }
 }
 
 public final class LlamaModel: CausalLanguageModel, @unchecked Sendable {
@@ -336,6 +345,15 @@ public final class LlamaModel: CausalLanguageModel, @unchecked Sendable {
     }
 
     func forward(_ x: FloatBuffer, segments: [(state: CausalState, rows: Int)], tracer: ForwardTracer?, logitsFrom: Int?) throws(ModelError) -> FloatBuffer {
+        try runLayers(x, segments: segments, through: layers.count, tracer: tracer)
+        return logitsOfLastRows(x, segments: segments, width: config.hiddenSize, head: head, pool: pool, tracer: tracer, logitsFrom: logitsFrom) { row, out in
+            Ops.rmsNorm(row, weight: norm, epsilon: epsilon, into: out)
+        }
+    }
+
+    /// The first `count` layers over the rows of `x` (the residual stream, updated in place),
+    /// each segment's keys and values appended to its cache; positions are not advanced.
+    func runLayers(_ x: FloatBuffer, segments: [(state: CausalState, rows: Int)], through count: Int, tracer: ForwardTracer?) throws(ModelError) {
         let c = config
         let d = c.hiddenSize, hd = c.headSize, heads = c.numAttentionHeads, kvh = c.kvHeads, ff = c.intermediateSize
         let positions = try positions(segments)
@@ -347,7 +365,7 @@ public final class LlamaModel: CausalLanguageModel, @unchecked Sendable {
         // Every row's rotary angles once for all layers.
         let angles = FloatBuffer(count: n * rope.rotaryDim, zeroed: false)
         for (r, p) in positions.enumerated() { rope.angles(position: p, into: angles.mutable.baseAddress! + r * rope.rotaryDim) }
-        for (l, layer) in layers.enumerated() {
+        for (l, layer) in layers.prefix(count).enumerated() {
             Ops.rmsNormRows(x.buffer, rows: n, width: d, weight: layer.inputNorm, epsilon: epsilon, into: h.mutable, pool: pool)
             Linear.apply([layer.q, layer.k, layer.v], h.buffer, rows: n, into: [q.mutable, k.mutable, v.mutable], pool: pool, decoding: decoding)
             pool.shareOut(n, floats: n * (heads + kvh) * hd) { rows in
@@ -368,8 +386,29 @@ public final class LlamaModel: CausalLanguageModel, @unchecked Sendable {
             addProduct(layer.down, gate.buffer, rows: n, to: x, scratch: proj, pool: pool, decoding: decoding)
             tracer?.record("model.layers.\(l)", x.buffer, shape: [n, d])
         }
-        return logitsOfLastRows(x, segments: segments, width: d, head: head, pool: pool, tracer: tracer, logitsFrom: logitsFrom) { row, out in
-            Ops.rmsNorm(row, weight: norm, epsilon: epsilon, into: out)
+    }
+}
+
+extension LlamaModel: HiddenStateModel {
+    public func hiddenStates(_ ids: [Int32], layer: Int, passTokens: Int) throws(ModelError) -> FloatBuffer {
+        precondition(layer >= 1 && layer <= layers.count && passTokens >= 1)
+        let d = config.hiddenSize, m = ids.count
+        let out = FloatBuffer(count: m * d, zeroed: false)
+        let state = makeState(capacity: m)
+        var at = 0
+        while at < m {
+            let piece = Array(ids[at..<min(m, at + passTokens)])
+            let x = try embed(piece)
+            try runLayers(x, segments: [(state, piece.count)], through: layer, tracer: nil)
+            state.position += piece.count
+            let rows = out.rows(at..<at + piece.count, width: d)
+            if layer == layers.count {
+                Ops.rmsNormRows(x.buffer, rows: piece.count, width: d, weight: norm, epsilon: epsilon, into: rows, pool: pool)
+            } else {
+                _ = rows.update(fromContentsOf: x.mutable[0..<piece.count * d])
+            }
+            at += piece.count
         }
+        return out
     }
 }

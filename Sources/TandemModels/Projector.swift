@@ -1,8 +1,9 @@
 // The LLM-to-SLM projector (Bergner et al. 2024, arXiv 2402.16844; docs/ARCHITECTURE.md): maps
 // the large model's final hidden states H (m × d_l) into the small model's embedding space,
-// Z = W₂·ReLU(W₀·H + b₀) + b₂ (m × d_s), position by position. For a decoder-only small model,
+// Z = W₂·ReLU(W₀·H + b₀) + b₂ (m × d_s), position by position. For a decoder-only small model
 // whose tokenizer is not the large model's, it also holds the prompt adapter A (d_s × d_l), which
-// maps the large model's token embeddings into the small one's. Trained by Tools/llm2slm/train.py
+// maps the large model's token embeddings into the small one's; one sharing the large model's
+// tokenizer reads its own embeddings, as an encoder-decoder does. Trained by Tools/llm2slm/train.py
 // (PyTorch `nn.Sequential(Linear, ReLU, Linear)`, hence the names 0 and 2).
 import TandemFormat
 import TandemKernels
@@ -15,21 +16,42 @@ public struct ProjectorConfig: Codable, Sendable, Equatable {
     public var hiddenDim: Int
     /// d_s: the small model's embedding width.
     public var slmDim: Int
-    /// "encoder-decoder" or "decoder-only": whether the prompt adapter is present.
+    /// How the small model takes Z (`Kind`'s raw values; absent in early bundles: encoder-decoder).
     public var slmKind: String?
+    /// The reader's hidden states the projector was trained on: Hugging Face's `hidden_states`
+    /// index of a decoder-only reader; nil for the last (after the final norm), the only choice
+    /// for a T5 encoder.
+    public var readerLayer: Int?
 
-    enum CodingKeys: String, CodingKey {
-        case llmDim = "llm_dim", hiddenDim = "hidden_dim", slmDim = "slm_dim", slmKind = "slm_kind"
+    /// How the small model takes the projected prompt.
+    public enum Kind: String, Sendable {
+        /// An encoder-decoder sharing the reader's tokenizer: its encoder reads E_slm[x] + Z.
+        case encoderDecoder = "encoder-decoder"
+        /// A decoder-only model with its own tokenizer: A·E_llm[x] + Z, then its BOS (the prompt adapter A).
+        case decoderOnly = "decoder-only"
+        /// A decoder-only model sharing the reader's tokenizer: E_slm[x] + Z, the response continuing the prompt.
+        case sharedTokenizer = "decoder-only-shared-tokenizer"
     }
 
-    public init(llmDim: Int, hiddenDim: Int, slmDim: Int, decoderOnly: Bool) {
+    enum CodingKeys: String, CodingKey {
+        case llmDim = "llm_dim", hiddenDim = "hidden_dim", slmDim = "slm_dim", slmKind = "slm_kind", readerLayer = "reader_layer"
+    }
+
+    public init(llmDim: Int, hiddenDim: Int, slmDim: Int, kind: Kind, readerLayer: Int? = nil) {
         self.llmDim = llmDim
         self.hiddenDim = hiddenDim
         self.slmDim = slmDim
-        slmKind = decoderOnly ? "decoder-only" : "encoder-decoder"
+        slmKind = kind.rawValue
+        self.readerLayer = readerLayer
     }
 
-    public var hasPromptAdapter: Bool { slmKind == "decoder-only" }
+    public init(llmDim: Int, hiddenDim: Int, slmDim: Int, decoderOnly: Bool) {
+        self.init(llmDim: llmDim, hiddenDim: hiddenDim, slmDim: slmDim, kind: decoderOnly ? .decoderOnly : .encoderDecoder)
+    }
+
+    public var kind: Kind? { Kind(rawValue: slmKind ?? Kind.encoderDecoder.rawValue) }
+    public var hasPromptAdapter: Bool { kind == .decoderOnly }
+    public var continuesPrompt: Bool { kind == .sharedTokenizer }
 
     public static func from(_ json: JSONValue) throws(ConfigError) -> ProjectorConfig {
         let c: ProjectorConfig
@@ -37,14 +59,20 @@ public struct ProjectorConfig: Codable, Sendable, Equatable {
         for (key, v) in [("llm_dim", c.llmDim), ("hidden_dim", c.hiddenDim), ("slm_dim", c.slmDim)] where v <= 0 || v > 1 << 24 {
             throw ConfigError("projector config: \(key) = \(v) is out of range")
         }
+        guard c.kind != nil else { throw ConfigError("projector config: slm_kind \(c.slmKind ?? "") is not one Tandem knows") }
+        if let layer = c.readerLayer, layer < 1 || layer > ConfigLimits.maxLayers {
+            throw ConfigError("projector config: reader_layer = \(layer) is out of range")
+        }
         return c
     }
 
     public var json: JSONValue {
-        .object([
+        var o: [String: JSONValue] = [
             "llm_dim": .number(Double(llmDim)), "hidden_dim": .number(Double(hiddenDim)), "slm_dim": .number(Double(slmDim)),
-            "slm_kind": .string(slmKind ?? "encoder-decoder"),
-        ])
+            "slm_kind": .string(slmKind ?? Kind.encoderDecoder.rawValue),
+        ]
+        if let readerLayer { o["reader_layer"] = .number(Double(readerLayer)) }
+        return .object(o)
     }
 }
 

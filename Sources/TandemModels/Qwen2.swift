@@ -43,6 +43,14 @@ public enum Qwen2Architecture: Architecture {
                             startToken: startToken(g, json, byDefault: false))
     }
 
+    public static let readerTensors = LlamaArchitecture.readerTensors
+
+    public static func reader(_ w: ModelWeights, config json: JSONValue, generation g: [String: JSONValue], layer: Int?, pool: ThreadPool)
+        throws(ModelError) -> any PromptReader {
+        let model = try LlamaModel(weights: w, config: try parsed { () throws(ConfigError) in try config(json) }, pool: pool)
+        return try CausalReader(model: model, layer: layer, startToken: startToken(g, json, byDefault: false))
+    }
+
     /// llama.cpp's `qwen2` GGUFs: LLaMA's tensor names (with the q/k/v biases), `qwen2.*` metadata.
     public static let gguf: GGUFMapping? = GGUFMapping(
         name: "qwen2", tensorName: LlamaArchitecture.ggufTensorName,

@@ -188,8 +188,13 @@ public enum T5Architecture: Architecture {
     /// A pair keeps the encoder and the shared embeddings.
     public static let readerTensors: (@Sendable (String) -> Bool)? = { $0 == "shared.weight" || $0.hasPrefix("encoder.") }
 
-    public static func reader(_ w: ModelWeights, config json: JSONValue, pool: ThreadPool) throws(ModelError) -> any PromptReader {
-        try T5Model(weights: w, config: try parsed { () throws(ConfigError) in try T5Config.from(json) }, encoderOnly: true, pool: pool)
+    public static func reader(_ w: ModelWeights, config json: JSONValue, generation: [String: JSONValue], layer: Int?, pool: ThreadPool)
+        throws(ModelError) -> any PromptReader {
+        let c = try parsed { () throws(ConfigError) in try T5Config.from(json) }
+        if let layer, layer != c.numLayers {
+            throw .invalid("a T5 reader returns its encoder's output (layer \(c.numLayers)), not layer \(layer)")
+        }
+        return try T5Model(weights: w, config: try parsed { () throws(ConfigError) in try T5Config.from(json) }, encoderOnly: true, pool: pool)
     }
 
     public static func generationDefaults(config json: JSONValue) -> [String: JSONValue] {

@@ -35,17 +35,35 @@ enum BundleGolden {
     }
 }
 
-/// The logits after the prompt, then after each of `inputs` but the first (which the model's
-/// start feeds itself: the decoder start token, the SLM's BOS).
-func teacherForced<M: AutoregressiveModel>(_ r: M, prompt: [Int32], inputs: [Int32]) throws -> [[Float]] {
-    let (state, first) = try r.start(prompt: prompt, maxNewTokens: inputs.count + 1)
+/// The logits after the prompt, then after each token `fed` after it (the decoder start token or
+/// the SLM's BOS, which the model's start feeds itself, not among them).
+func teacherForced<M: AutoregressiveModel>(_ r: M, prompt: [Int32], fed: [Int32]) throws -> [[Float]] {
+    let (state, first) = try r.start(prompt: prompt, maxNewTokens: fed.count + 1)
     var out = [first]
-    for token in inputs.dropFirst() { out.append(try r.step([state], tokens: [token]).array) }
+    for token in fed { out.append(try r.step([state], tokens: [token]).array) }
     return out
 }
 
+/// An f32 safetensors file of `tensors` (name → shape and values), with `metadata`.
+func writeSafetensors(_ path: String, _ tensors: [(String, [Int], [Float])], metadata: [String: String] = [:]) throws {
+    var header: [String: Any] = [:]
+    var data = Data()
+    for (name, shape, values) in tensors {
+        header[name] = ["dtype": "F32", "shape": shape, "data_offsets": [data.count, data.count + values.count * 4]]
+        values.withUnsafeBytes { data.append(contentsOf: $0) }
+    }
+    if !metadata.isEmpty { header["__metadata__"] = metadata }
+    var json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
+    while json.count % 8 != 0 { json.append(0x20) }
+    var out = Data()
+    withUnsafeBytes(of: UInt64(json.count).littleEndian) { out.append(contentsOf: $0) }
+    out.append(json)
+    out.append(data)
+    try out.write(to: URL(fileURLWithPath: path))
+}
+
 struct BundleParityTests {
-    @Test(arguments: ["random/t5", "random/gpt2", "toy"])
+    @Test(arguments: ["random/t5", "random/gpt2", "random/qwen2", "random/qwen2-layer1", "toy"])
     func f32MatchesReference(name: String) throws {
         let m = try BundleGolden.open(name, .f32)
         guard let r = m.model as? any LLMToSLMPair else { Issue.record("not a bundle"); return }
@@ -58,9 +76,12 @@ struct BundleParityTests {
             // Teacher forcing: the first logits come from start, then one step per target input.
             let logits = try BundleGolden.array(name, c, "logits")
             let vocab = m.vocabularySize
-            let inputs = ((c["decoder_input_ids"] ?? c["response_input_ids"]) as! [Int]).map(Int32.init)
+            // The tokens fed after the start: a shared-tokenizer pair continues the prompt with the target.
+            let afterStart = (c["decoder_input_ids"] ?? c["response_input_ids"]) as? [Int]
+            let fedInts: [Int] = afterStart.map { Array($0[1...]) } ?? (c["target_ids"] as! [Int])
+            let fed = fedInts.map { Int32($0) }
             var worst: Float = 0
-            for (i, out) in try teacherForced(m.model, prompt: ids, inputs: inputs).enumerated() {
+            for (i, out) in try teacherForced(m.model, prompt: ids, fed: fed).enumerated() {
                 worst = max(worst, maxDiff(out, Array(logits[i * vocab..<(i + 1) * vocab])))
             }
             #expect(worst <= 1e-4, "\(name) teacher-forced logits maxdiff=\(worst)")
@@ -81,6 +102,40 @@ struct BundleParityTests {
             }
             print("bundle parity \(name) f32: Z maxdiff=\(zDiff) logits maxdiff=\(worst)")
         }
+    }
+
+    /// A decoder-only reader and SLM from GGUF files (K-quants kept) with a projector whose last
+    /// layer is zero — how training starts: the pair must be the SLM alone, bit for bit.
+    @Test func zeroProjectorPairIsTheSmallModelAlone() throws {
+        let gguf = BundleGolden.root.deletingLastPathComponent().appendingPathComponent("gguf/tiny-llama-kquant.gguf").path
+        let d = Int(try GGUFFile(path: gguf)["llama.embedding_length"]!.integer!)
+        let hidden = 16
+        let projector = Scratch.named("zero-projector.safetensors")
+        try writeSafetensors(projector, [
+            ("projector.0.weight", [hidden, d], (0..<hidden * d).map { Float(($0 * 7919) % 13) / 13 - 0.5 }),
+            ("projector.0.bias", [hidden], [Float](repeating: 0.1, count: hidden)),
+            ("projector.2.weight", [d, hidden], [Float](repeating: 0, count: d * hidden)),
+            ("projector.2.bias", [d], [Float](repeating: 0, count: d)),
+        ], metadata: ["llm2slm": #"{"reader_layer": 1}"#])
+        let pairPath = Scratch.named("zero-pair.tandem"), alonePath = Scratch.named("zero-pair-slm.tandem")
+        let report = try Converter.convertBundle(
+            BundleSources(llm: gguf, slm: gguf, projector: projector),
+            options: ConvertOptions(source: gguf, output: pairPath, dtype: .q8_0, keepSourceTypes: true, pool: .shared))
+        #expect(report.dtypeCounts.keys.contains { $0.hasSuffix("_K") }, "the K-quants are kept: \(report.dtypeCounts)")
+        _ = try GGUFImporter.convert(ConvertOptions(source: gguf, output: alonePath, dtype: .q8_0, keepSourceTypes: true, pool: .shared))
+        let pair = try TandemModel(path: pairPath, pool: .shared), alone = try TandemModel(path: alonePath, pool: .shared)
+        let file = try TandemFile(path: pairPath)
+        #expect(file.metadata.models["projector"]?.config["slm_kind"]?.stringValue == "decoder-only-shared-tokenizer")
+        #expect(file.metadata.models["projector"]?.config["reader_layer"]?.intValue == 1)
+        let ids = pair.encodePrompt("The quick brown fox jumps over the lazy dog").ids
+        #expect(ids == alone.encodePrompt("The quick brown fox jumps over the lazy dog").ids)
+        guard let r = pair.model as? any LLMToSLMPair else { Issue.record("not a bundle"); return }
+        #expect(try r.project(ids).array.allSatisfy { $0 == 0 })
+        let fed: [Int32] = [5, 17, 42]
+        let a = try teacherForced(pair.model, prompt: ids, fed: fed), b = try teacherForced(alone.model, prompt: ids, fed: fed)
+        #expect(a == b, "logits of the pair and of the SLM alone")
+        let options = GenerationOptions(maxNewTokens: 12)
+        #expect(try pair.generate(prompts: [ids], options: options).0[0].tokens == alone.generate(prompts: [ids], options: options).0[0].tokens)
     }
 
     @Test(arguments: [DType.q8_0, .q4_0])

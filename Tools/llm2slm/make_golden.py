@@ -13,9 +13,17 @@ random/   tiny random parts, seeded, weights drawn with NumPy (platform independ
                    gpt2-tiny's byte-level BPE (vocab 512, <|endoftext|> = 511); ln_f weight and
                    bias drawn x HEAD_SCALE_GPT2 (GPT-2's tied head gives near-uniform logits
                    otherwise)
+  slm-qwen2-tiny/  decoder-only SLM sharing its LLM's tokenizer: Qwen2, hidden 32, 2 layers, 4
+                   heads over 2 key/value heads, untied head, with qwen2-tiny's tokenizer.json;
+                   weights drawn as the Qwen2 fixture's (common.draw_decoder_weights). Its LLM is
+                   ../checkpoints/qwen2-tiny (d_l 64, decoder-only: its prompt pass reads)
   projector-t5.safetensors    projector.{0,2}.{weight,bias}      [32,64] [32] [32,32] [32]
   projector-gpt2.safetensors  the same + prompt_adapter.weight   [32,64]
-  t5.f32, gpt2.f32            golden arrays (little-endian f32), offsets in manifest.json
+  projector-qwen2.safetensors           the same, no adapter (the SLM reads E_slm[x] + Z)
+  projector-qwen2-layer1.safetensors    the same drawn again, trained "on" the reader's layer 1
+                                        (metadata llm2slm {"reader_layer": 1})
+  t5.f32, gpt2.f32, qwen2.f32, qwen2-layer1.f32   golden arrays (little-endian f32), offsets in
+                                                  manifest.json
 
 toy/      the trained toy pair of Tools/llm2slm/toy.py (LLM knows a random attribute table;
           the SLM learns to read it through Z): llm/, slm/, projector.safetensors, the train /
@@ -32,7 +40,8 @@ Per prompt and SLM kind (prompt ids: the LLM's sentencepiece + </s>):
   logits          [n+1, V]   teacher forcing on a fixed target (n SLM tokens, no EOS added):
                              enc-dec decoder inputs [0] + target; decoder-only inputs
                              P (pos 0..m-1), bos=511 (pos m), target (pos m+1..m+n); rows are
-                             the predictions after each decoder/response input
+                             the predictions after each decoder/response input; shared: the
+                             predictions after the last prompt token and after each target token
   greedy_logits   [16, V]    logits of each greedy step (EOS ignored: always 16 steps)
   greedy_ids      16 tokens  argmax decoding, EOS ignored (16 steps); plus greedy_ids_eos: with
                              stop at EOS (max 16), and min_margin: the smallest top1 - top2 gap
@@ -86,6 +95,10 @@ SLM_T5 = dict(d_model=32, d_kv=8, num_heads=4, d_ff=64, num_layers=2, num_decode
               dropout_rate=0.1, layer_norm_epsilon=1e-6, initializer_factor=1.0,
               pad_token_id=0, eos_token_id=1, decoder_start_token_id=0)
 SLM_GPT2 = dict(n_embd=32, n_layer=2, n_head=4, n_positions=64)
+SLM_QWEN2 = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+                 num_key_value_heads=2, max_position_embeddings=128, rms_norm_eps=1e-6,
+                 rope_theta=1000000.0, tie_word_embeddings=False, use_sliding_window=False)
+QWEN2_TARGET = " def add(a, b): return a + b"
 
 
 def rng_for(name: str) -> np.random.Generator:
@@ -137,38 +150,62 @@ def make_slm_gpt2(out: Path, tok_dir: Path) -> list[str]:
                     f"attn.c_proj.weight and mlp.c_proj.weight x {BLOCK_OUT_SCALE_GPT2}"]
 
 
-def make_projector(path: Path, kind: str, d_l: int, d_s: int) -> None:
-    """NumPy-drawn projector (+ adapter), nn.Linear layout [out, in]."""
+def make_slm_qwen2(out: Path, llm_dir: Path) -> list[str]:
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    from common import draw_decoder_weights
+
+    llm_cfg = json.loads((llm_dir / "config.json").read_text())
+    seed_everything(SEED + 2)
+    cfg = Qwen2Config(vocab_size=llm_cfg["vocab_size"], bos_token_id=llm_cfg["bos_token_id"],
+                      eos_token_id=llm_cfg["eos_token_id"], **SLM_QWEN2)
+    model = Qwen2ForCausalLM(cfg).eval()
+    draw_decoder_weights(model, SEED + 2)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out)
+    shutil.copyfile(llm_dir / "tokenizer.json", out / "tokenizer.json")
+    for p in out.iterdir():
+        p.chmod(0o644)
+    return ["every weight drawn by common.draw_decoder_weights"]
+
+
+def make_projector(path: Path, kind: str, d_l: int, d_s: int, salt: str = "", metadata: dict | None = None) -> None:
+    """NumPy-drawn projector (+ adapter), nn.Linear layout [out, in]; `metadata`: the JSON
+    train.py writes under `llm2slm` (e.g. reader_layer)."""
     from safetensors.numpy import save_file
 
     s = PROJ_SCALE[kind]
-    t = {"projector.0.weight": rng_for("p0w").standard_normal((d_s, d_l)) * d_l ** -0.5,
-         "projector.0.bias": rng_for("p0b").standard_normal(d_s) * 0.1,
-         "projector.2.weight": rng_for("p2w").standard_normal((d_s, d_s)) * s * d_s ** -0.5,
-         "projector.2.bias": rng_for("p2b").standard_normal(d_s) * 0.1 * s}
+    t = {"projector.0.weight": rng_for(salt + "p0w").standard_normal((d_s, d_l)) * d_l ** -0.5,
+         "projector.0.bias": rng_for(salt + "p0b").standard_normal(d_s) * 0.1,
+         "projector.2.weight": rng_for(salt + "p2w").standard_normal((d_s, d_s)) * s * d_s ** -0.5,
+         "projector.2.bias": rng_for(salt + "p2b").standard_normal(d_s) * 0.1 * s}
     if kind == "decoder":
         t[ref.ADAPTER_NAME] = rng_for("A").standard_normal((d_s, d_l)) * ADAPTER_STD * d_l ** -0.5
-    save_file({k: v.astype(np.float32) for k, v in t.items()}, str(path), metadata={"kind": kind})
+    meta = {"kind": kind}
+    if metadata is not None:
+        meta["llm2slm"] = json.dumps(metadata, sort_keys=True)
+    save_file({k: v.astype(np.float32) for k, v in t.items()}, str(path), metadata=meta)
     path.chmod(0o644)
 
 
 def open_pair(llm_dir: Path, slm_dir: Path, projector: Path):
-    llm = ref.load_llm_encoder(llm_dir)
+    llm = ref.load_llm_reader(llm_dir)
     slm = ref.load_slm(slm_dir).eval()
-    kind = ref.slm_kind(slm_dir)
-    model = ref.LLM2SLM(slm, kind, llm.config.d_model,
+    shared = ref.is_decoder_only(llm_dir)
+    kind = "shared" if shared else ref.slm_kind(slm_dir)
+    model = ref.LLM2SLM(slm, kind, ref.reader_width(llm),
                         e_llm=llm.get_input_embeddings().weight if kind == "decoder" else None)
     model.load_trained_tensors(projector)
     model.eval()
     slm_tok = ref.T5Tok(slm_dir) if kind == "encdec" else ref.BPETok(slm_dir)
-    return llm, model, ref.T5Tok(llm_dir), slm_tok
+    return llm, model, ref.BPETok(llm_dir) if shared else ref.T5Tok(llm_dir), slm_tok
 
 
-def golden_case(llm, model, llm_tok, slm_tok, prompt: str, target: str | None, steps: int):
+def golden_case(llm, model, llm_tok, slm_tok, prompt: str, target: str | None, steps: int, layer: int | None = None):
     import torch
 
     x = llm_tok.encode(prompt)
-    h = ref.llm_hidden(llm, x)
+    h = ref.llm_hidden(llm, x, layer)
     with torch.no_grad():
         z = model.z(h)
         pe = model.prompt_embeds(torch.tensor([x]), h.unsqueeze(0))[0]
@@ -180,6 +217,8 @@ def golden_case(llm, model, llm_tok, slm_tok, prompt: str, target: str | None, s
         entry.update(target=target, target_ids=t)
         if model.kind == "encdec":
             entry["decoder_input_ids"] = [model.conv.decoder_start_token_id] + t
+        elif model.kind == "shared":
+            entry["response_position_ids"] = list(range(len(x), len(x) + len(t)))
         else:
             entry["response_input_ids"] = [model.conv.bos_token_id] + t
             entry["response_position_ids"] = list(range(len(x), len(x) + len(t) + 1))
@@ -227,6 +266,25 @@ def make_random(out: Path, ckpts: Path, manifest: dict) -> None:
             "kind": model.kind, "llm": relpath(llm_dir, out), "slm": f"random/{slm}",
             "projector": f"random/{proj}", "projector_tensors": tensor_shapes(rnd / proj),
             "conventions": model.conv.to_json(), "slm_notes": notes, **info,
+            "cases": [e for _, e in cases]}
+        print(f"wrote {relpath(rnd / (name + '.f32'), REPO)} ({human(info['bytes'])}); greedy "
+              + "; ".join(str(e["greedy_ids"]) for _, e in cases)
+              + f"; min margin {min(e['min_margin'] for _, e in cases):.3f}")
+    # A decoder-only reader (the Qwen2 fixture) and an SLM sharing its tokenizer.
+    qwen_llm = ckpts / "qwen2-tiny"
+    notes_qwen2 = make_slm_qwen2(rnd / "slm-qwen2-tiny", qwen_llm)
+    d_q = json.loads((qwen_llm / "config.json").read_text())["hidden_size"]
+    for name, layer in (("qwen2", None), ("qwen2-layer1", 1)):
+        proj = f"projector-{name}.safetensors"
+        make_projector(rnd / proj, "encdec", d_q, SLM_QWEN2["hidden_size"], salt=name,
+                       metadata=None if layer is None else {"reader_layer": layer})
+        llm, model, llm_tok, slm_tok = open_pair(qwen_llm, rnd / "slm-qwen2-tiny", rnd / proj)
+        cases = [golden_case(llm, model, llm_tok, slm_tok, p, QWEN2_TARGET, STEPS, layer) for p in PROMPTS]
+        info = write_arrays(rnd / f"{name}.f32", cases)
+        manifest["pairs"][f"random/{name}"] = {
+            "kind": model.kind, "llm": relpath(qwen_llm, out), "slm": "random/slm-qwen2-tiny",
+            "projector": f"random/{proj}", "projector_tensors": tensor_shapes(rnd / proj), "reader_layer": layer,
+            "conventions": model.conv.to_json(), "slm_notes": notes_qwen2, **info,
             "cases": [e for _, e in cases]}
         print(f"wrote {relpath(rnd / (name + '.f32'), REPO)} ({human(info['bytes'])}); greedy "
               + "; ".join(str(e["greedy_ids"]) for _, e in cases)

@@ -15,6 +15,15 @@ reproduce is here, in plain PyTorch on top of Hugging Face `transformers` models
         inputs_embeds = E_slm[x] + Z (E_slm = the SLM's `shared` table; T5 does not scale
         embeddings). The SLM decoder then runs as usual: decoder_start_token_id (0 = <pad>)
         first, cross-attention over the SLM encoder output, greedy argmax.
+  LLM, decoder-only (LLaMA, Qwen2): the causal model's prompt pass, frozen. Prompt ids: its own
+        tokenizer, no special tokens added (a chat template supplies them). H = the model's
+        `last_hidden_state` (after the final RMS norm), or with `layer` L < its layer count the
+        output of layer L, `hidden_states[L]` (before any norm).
+  SLM, decoder-only sharing the LLM's tokenizer ("shared"; Qwen2.5-Coder-0.5B for -1.5B):
+        the same ids x feed both. Prompt embeddings E_slm[x] + Z at positions 0..m-1 (Qwen2 does
+        not scale embeddings), and the response continues the prompt: the logits at position m-1
+        give r_1, r_j is fed at position m-1+j. No BOS between them, so with Z = 0 the pair is the
+        SLM alone, exactly.
   SLM, decoder-only (GPT-2; LLaMA-family alike):
         the prompt is tokenized with the LLM's tokenizer (ids x as above, </s> included, m of
         them). Prompt token embeddings: P = A·E_llm[x] + Z, A = prompt_adapter =
@@ -105,9 +114,13 @@ def slm_kind(slm_dir: Path) -> str:
     mt = json.loads((Path(slm_dir) / "config.json").read_text())["model_type"]
     if mt in ("t5", "mt5"):
         return "encdec"
-    if mt in ("gpt2", "llama"):
+    if mt in ("gpt2", "llama", "qwen2"):
         return "decoder"
     raise ValueError(f"unsupported SLM model_type {mt!r}")
+
+
+def is_decoder_only(ckpt: Path) -> bool:
+    return json.loads((Path(ckpt) / "config.json").read_text())["model_type"] in ("llama", "qwen2")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -157,10 +170,41 @@ def make_projector(d_l: int, d_s: int, d_h: int | None = None) -> nn.Sequential:
     return nn.Sequential(nn.Linear(d_l, d_h), nn.ReLU(), nn.Linear(d_h, d_s))
 
 
+def load_llm_reader(llm_dir: Path):
+    """The frozen LLM as a reader: a T5 checkpoint's encoder, or a decoder-only model's base
+    (`.model` of its *ForCausalLM: no head)."""
+    if not is_decoder_only(llm_dir):
+        return load_llm_encoder(llm_dir)
+    from transformers import AutoModelForCausalLM
+    from transformers.utils import logging
+
+    quiet_transformers()
+    verbosity = logging.get_verbosity()
+    logging.set_verbosity_error()
+    try:
+        base = AutoModelForCausalLM.from_pretrained(llm_dir, dtype=torch.float32).model.eval()
+    finally:
+        logging.set_verbosity(verbosity)
+    for p in base.parameters():
+        p.requires_grad_(False)
+    return base
+
+
+def reader_width(llm) -> int:
+    cfg = llm.config
+    return cfg.d_model if hasattr(cfg, "d_model") else cfg.hidden_size
+
+
 @torch.no_grad()
-def llm_hidden(llm, ids: list[int]) -> torch.Tensor:
-    """H [m, d_l]: final encoder layer after the final RMS norm, one prompt, f32."""
-    return llm(input_ids=torch.tensor([ids], device=llm.device)).last_hidden_state[0].cpu()
+def llm_hidden(llm, ids: list[int], layer: int | None = None) -> torch.Tensor:
+    """H [m, d_l], one prompt, f32: the last layer's output after the final RMS norm (a T5
+    encoder's, or a decoder-only model's `last_hidden_state`); with `layer` L below a decoder-only
+    model's layer count, `hidden_states[L]`, the output of its L-th layer."""
+    out = llm(input_ids=torch.tensor([ids], device=llm.device), output_hidden_states=layer is not None)
+    if layer is None or layer == llm.config.num_hidden_layers:
+        return out.last_hidden_state[0].cpu()
+    assert 1 <= layer < llm.config.num_hidden_layers, layer
+    return out.hidden_states[layer][0].cpu()
 
 
 @dataclass
@@ -174,7 +218,11 @@ class Conventions:
 
     def to_json(self) -> dict:
         d = {"kind": self.kind, "llm_prompt_ids": self.llm_prompt}
-        if self.kind == "encdec":
+        if self.kind == "shared":
+            d.update(prompt_embeddings="E_slm[x] + Z at positions 0..m-1, x = the LLM prompt ids (shared tokenizer)",
+                     response="continues the prompt: logits at position m-1 give r_1, r_j fed at m-1+j",
+                     eos_token_id=self.eos_token_id)
+        elif self.kind == "encdec":
             d.update(slm_encoder_input="E_slm[x] + Z, x = the LLM prompt ids (shared tokenizer)",
                      decoder_start_token_id=self.decoder_start_token_id,
                      eos_token_id=self.eos_token_id)
@@ -223,13 +271,15 @@ class LLM2SLM(nn.Module):
         if not self.use_llm:
             return self.slm_embed(x)
         z = self.projector(h)
-        if self.kind == "encdec":
+        if self.kind in ("encdec", "shared"):
             return self.slm_embed(x) + z
         return self.prompt_adapter(self.e_llm[x]) + z
 
     # -- training loss -----------------------------------------------------------------------
     def loss(self, batch: dict) -> torch.Tensor:
         """Mean cross-entropy over response tokens. batch from `collate`."""
+        if self.kind == "shared":
+            raise NotImplementedError("training a shared-tokenizer pair is not written yet (train.py's collate)")
         emb = self.prompt_embeds(batch["x"], batch.get("h"))
         if self.kind == "encdec":
             out = self.slm(inputs_embeds=emb, attention_mask=batch["x_mask"], labels=batch["labels"])
@@ -276,6 +326,10 @@ class LLM2SLM(nn.Module):
             dec = self._ids([self.conv.decoder_start_token_id] + target)
             return self.slm(inputs_embeds=emb, decoder_input_ids=dec).logits[0].cpu()
         m = len(x)
+        if self.kind == "shared":
+            seq = torch.cat([emb, self.slm_embed(self._ids(target))], dim=1) if target else emb
+            pos = torch.arange(seq.shape[1], device=self.device).unsqueeze(0)
+            return self.slm(inputs_embeds=seq, position_ids=pos).logits[0, m - 1:].cpu()
         resp = self.slm_embed(self._ids([self.conv.bos_token_id] + target))
         seq = torch.cat([emb, resp], dim=1)
         pos = torch.arange(seq.shape[1], device=self.device).unsqueeze(0)
@@ -303,7 +357,7 @@ class LLM2SLM(nn.Module):
                 if stop_at_eos and tok == self.conv.eos_token_id:
                     break
         else:
-            seq = torch.cat([emb, self.slm_embed(self._ids([self.conv.bos_token_id]))], dim=1)
+            seq = emb if self.kind == "shared" else torch.cat([emb, self.slm_embed(self._ids([self.conv.bos_token_id]))], dim=1)
             for _ in range(max_new_tokens):
                 pos = torch.arange(seq.shape[1], device=self.device).unsqueeze(0)
                 logits = self.slm(inputs_embeds=seq, position_ids=pos).logits[0, -1].cpu()

@@ -27,10 +27,12 @@ struct Convert: ParsableCommand {
             llama, as Gemma 3's) that tokenizes as llama.cpp does, and its chat template a \
             generation default.
 
-            An LLM-to-SLM bundle: --llm DIR (a T5-family checkpoint; only its encoder is kept), \
-            --slm DIR (T5, GPT-2 or LLaMA, fine-tuned with the projector) and --projector FILE \
-            (safetensors: projector.0/2.weight/bias, and prompt_adapter.weight for decoder-only \
-            SLMs), instead of SRC.
+            An LLM-to-SLM bundle: --llm (a T5-family checkpoint, of which its encoder is kept, or \
+            a LLaMA or Qwen2 checkpoint or .gguf, kept without its head), --slm (T5, GPT-2, LLaMA \
+            or Qwen2, a directory or a .gguf) and --projector FILE (safetensors: \
+            projector.0/2.weight/bias, and prompt_adapter.weight for a decoder-only SLM with its \
+            own tokenizer; without it a decoder-only SLM must share the LLM's tokenizer), instead \
+            of SRC. A .gguf keeps its own block types unless --dtype is given.
 
             The file is written under a temporary name and renamed when complete.
             """)
@@ -38,10 +40,10 @@ struct Convert: ParsableCommand {
     @Argument(help: "Hugging Face checkpoint directory, or a .gguf file (omit for a bundle).")
     var source: String?
 
-    @Option(help: "Bundle: the LLM checkpoint directory (T5 family).")
+    @Option(help: "Bundle: the LLM, a checkpoint directory (T5, LLaMA, Qwen2) or a .gguf.")
     var llm: String?
 
-    @Option(help: "Bundle: the SLM checkpoint directory.")
+    @Option(help: "Bundle: the SLM, a checkpoint directory or a .gguf.")
     var slm: String?
 
     @Option(help: "Bundle: the projector safetensors file.")
@@ -109,14 +111,14 @@ struct Convert: ParsableCommand {
                 }
                 report = try Converter.convertBundle(
                     BundleSources(llm: llm, slm: slm, projector: projector),
-                    options: ConvertOptions(source: llm, output: output, dtype: dt, keep: rules, pool: pool),
+                    options: ConvertOptions(source: llm, output: output, dtype: dt, keep: rules, keepSourceTypes: dtype == nil, pool: pool),
                     progress: quiet ? nil : { bar.update(done: $0, total: $1) })
             }
             bar.finish()
             if !quiet {
                 let ratio = Double(report.outputBytes) / Double(max(report.sourceBytes, 1))
                 print("converted \(report.architecture): \(report.tensorCount) tensors, \(report.parameterCount) parameters")
-                print("  \(formatBytes(report.sourceBytes)) \(source?.lowercased().hasSuffix(".gguf") == true ? "GGUF" : "safetensors") → \(formatBytes(report.outputBytes)) \(output) (\(String(format: "%.2f", ratio))×) in \(String(format: "%.2f", report.seconds)) s")
+                print("  \(formatBytes(report.sourceBytes)) \(source == nil ? "sources" : source!.lowercased().hasSuffix(".gguf") ? "GGUF" : "safetensors") → \(formatBytes(report.outputBytes)) \(output) (\(String(format: "%.2f", ratio))×) in \(String(format: "%.2f", report.seconds)) s")
                 print("  dtypes: " + report.dtypeCounts.sorted { $0.key < $1.key }.map { "\($0.key) ×\($0.value)" }.joined(separator: ", "))
                 if !report.skipped.isEmpty {
                     print("  skipped (not used by Tandem): " + report.skipped.joined(separator: ", "))
