@@ -178,6 +178,15 @@ public enum ArchitectureRegistry {
         }
     }
 
+    /// The reader a file holds: a bundle's LLM, or a plain model (T5: its encoder; LLaMA, Qwen2:
+    /// its prompt pass), returning Hugging Face's `hidden_states[layer]` (nil: the last).
+    public static func reader(_ file: TandemFile, layer: Int?, pool: ThreadPool) throws(ModelError) -> any PromptReader {
+        let meta = file.metadata
+        guard let entry = meta.models[meta.kind == .bundle ? "llm" : "model"] else { throw .invalid("\(file.path) has no model entry") }
+        guard let a = architecture(modelType: entry.architecture) else { throw .unsupportedArchitecture(entry.architecture) }
+        return try a.reader(ModelWeights(file: file, prefix: entry.prefix), config: entry.config, generation: meta.generation, layer: layer, pool: pool)
+    }
+
     /// The model entries whose tokenizers read prompts and write the output.
     public static func tokenizerEntries(_ meta: TandemMetadata) -> (prompt: TandemMetadata.ModelEntry?, output: TandemMetadata.ModelEntry?) {
         switch meta.kind {

@@ -10,7 +10,7 @@ struct TandemCommand: AsyncParsableCommand {
         commandName: "tandem",
         abstract: "LLM-to-SLM generation on ordinary CPUs: convert, inspect and benchmark Tandem models.",
         version: "0.1.0",
-        subcommands: [Convert.self, Inspect.self, Generate.self, Chat.self, Summarize.self, PerplexityCommand.self, Bench.self])
+        subcommands: [Convert.self, Inspect.self, Generate.self, Chat.self, Summarize.self, PerplexityCommand.self, Features.self, Bench.self])
 
     /// Parses and runs the command. A bad option value or a missing argument is one line on stderr
     /// (`tandem: error: …`, then where to find the usage) and exit status 64, as a failed run is one
