@@ -121,14 +121,15 @@ def test_decoder_only_slm_trains(toy_world):
     assert conv["bos_token_id"] == 511 and conv["eos_token_id"] == 511
 
 
-@pytest.mark.parametrize("pair", ["t5", "gpt2"])
+@pytest.mark.parametrize("pair", ["t5", "gpt2", "qwen2"])
 def test_training_loss_matches_inference_path(pair):
     """The batched training loss uses the same embeddings and positions as inference."""
     import torch.nn.functional as F
 
-    slm = {"t5": "slm-t5-tiny", "gpt2": "slm-gpt2-tiny"}[pair]
+    slm = {"t5": "slm-t5-tiny", "gpt2": "slm-gpt2-tiny", "qwen2": "slm-qwen2-tiny"}[pair]
+    reader = "qwen2-tiny" if pair == "qwen2" else "t5-v1_1-tiny"
     llm, model, llm_tok, slm_tok = make_golden.open_pair(
-        REPO / "Tests/Fixtures/checkpoints/t5-v1_1-tiny", FIX / "random" / slm,
+        REPO / "Tests/Fixtures/checkpoints" / reader, FIX / "random" / slm,
         FIX / "random" / f"projector-{pair}.safetensors")
     eos = model.conv.eos_token_id
     exs, hs = [], []
@@ -159,7 +160,7 @@ def test_h_cache_roundtrip():
     assert shuffled[:7 * 48] == h.astype("<f2").view(np.uint8)[..., 0::2].tobytes()  # low bytes first
 
 
-@pytest.mark.parametrize("pair", ["random/t5", "random/gpt2", "toy"])
+@pytest.mark.parametrize("pair", ["random/t5", "random/gpt2", "random/qwen2", "random/qwen2-layer1", "toy"])
 def test_committed_goldens_match_reference(pair):
     """The committed fixtures are what reference.py computes from the committed weights."""
     man = json.loads((FIX / "manifest.json").read_text())["pairs"][pair]
@@ -169,7 +170,7 @@ def test_committed_goldens_match_reference(pair):
     for case in man["cases"]:
         steps = len(case["greedy_ids"])
         arrays, entry = make_golden.golden_case(llm, model, llm_tok, slm_tok, case["prompt"],
-                                                case.get("target"), steps)
+                                                case.get("target"), steps, man.get("reader_layer"))
         assert entry["input_ids"] == case["input_ids"]
         assert entry["greedy_ids"] == case["greedy_ids"]
         for key, meta in case["arrays"].items():
@@ -204,3 +205,69 @@ def test_greedy_matches_transformers_generate(pair):
     # min_new_tokens masks EOS; compare up to the first EOS of ours
     cut = ours.index(eos) if eos in ours else len(ours)
     assert theirs[:cut] == ours[:cut], (ours, theirs)
+
+
+SHARED_ROWS = [{"prompt": f"def item_{i}(x):", "response": f" return x * {i % 7} + {i % 5}"} for i in range(24)]
+
+
+def shared_args(out: Path, data: Path, *extra: str, steps: int = 60) -> list[str]:
+    return ["--llm", str(REPO / "Tests/Fixtures/checkpoints/qwen2-tiny"), "--slm", str(FIX / "random/slm-qwen2-tiny"),
+            "--data", str(data), "--out", str(out), "--freeze-slm", "--steps", str(steps), "--batch-size", "8",
+            "--lr", "3e-2", "--warmup", "5", "--threads", "1", "--log-every", "10", "--save-every", "0", "--seed", "0", *extra]
+
+
+def test_shared_pair_trains_the_projector_alone(tmp_path):
+    """A decoder-only reader (qwen2-tiny) for an SLM sharing its tokenizer, the SLM frozen: only
+    the projector trains, its last layer starts at zero (step 0's loss is the SLM alone's), the
+    loss falls, and the outputs are what `tandem convert` reads (no SLM copy: its own file)."""
+    data = tmp_path / "train.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in SHARED_ROWS))
+    out = tmp_path / "shared"
+    r = train.main(shared_args(out, data, "--reader-layer", "1"))
+    model, h = r["model"], r["history"]
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    assert trainable == 64 * 32 + 32 + 32 * 32 + 32      # the projector, d_l 64 → d_h 32 → d_s 32
+    # step 0: Z = 0, so the loss is the SLM's own on the first batch
+    alone = ref.LLM2SLM(model.slm, "shared", 0, use_llm=False)
+    examples, _ = train.prepare(train.parse_args(shared_args(tmp_path / "x", data)))[2](data)
+    batch = train.collate([examples[i] for i in train.batch_indices(0, len(examples), 8, 0)], None, "shared",
+                          model.slm.config, "cpu")
+    with torch.no_grad():
+        assert abs(float(alone.loss(batch)) - h[0]) < 1e-5, (float(alone.loss(batch)), h[0])
+    assert np.mean(h[-5:]) < 0.9 * h[0], (h[0], h[-5:])   # 6.54 → 5.74 here: a random SLM, only its inputs move
+    assert set(ref.safetensors_names(out / "projector.safetensors")) == set(ref.PROJECTOR_NAMES)
+    meta = json.loads(ref.safetensors_metadata(out / "projector.safetensors")["llm2slm"])
+    assert meta["reader_layer"] == 1 and meta["kind"] == "shared"
+    assert not (out / "slm").exists()
+
+
+def tandem_binary() -> Path | None:
+    for build in ("release", "debug"):
+        p = REPO / ".build" / build / "tandem"
+        if p.exists():
+            return p
+    return None
+
+
+def test_tandem_reader_cache_is_the_reference_reader(tmp_path):
+    """--llm X.tandem: `tandem features` writes H for the same prompt ids, equal to PyTorch's H
+    within f16 rounding (scripts/test.sh builds the binary before these tests run)."""
+    import subprocess
+
+    binary = tandem_binary()
+    if binary is None:
+        pytest.skip("no .build/*/tandem: swift build first (scripts/test.sh does)")
+    model = tmp_path / "qwen2-tiny.tandem"
+    subprocess.run([str(binary), "convert", str(REPO / "Tests/Fixtures/checkpoints/qwen2-tiny"), "-o", str(model),
+                    "--dtype", "f32", "--quiet"], check=True)
+    data = tmp_path / "train.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in SHARED_ROWS))
+    for layer in (None, 1):
+        extra = [] if layer is None else ["--reader-layer", str(layer)]
+        args = shared_args(tmp_path / f"t{layer}", data, "--tandem", str(binary), *extra, steps=1)
+        args[args.index("--llm") + 1] = str(model)
+        ours = train.prepare(train.parse_args(args))[2](data)[1]
+        theirs = train.prepare(train.parse_args(shared_args(tmp_path / f"p{layer}", data, *extra, steps=1)))[2](data)[1]
+        for a, b in zip(ours, theirs):
+            assert a.shape == b.shape
+            np.testing.assert_allclose(a.numpy(), b.numpy(), atol=2e-3, rtol=2e-3)   # both f16-rounded

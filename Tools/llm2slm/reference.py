@@ -278,13 +278,12 @@ class LLM2SLM(nn.Module):
     # -- training loss -----------------------------------------------------------------------
     def loss(self, batch: dict) -> torch.Tensor:
         """Mean cross-entropy over response tokens. batch from `collate`."""
-        if self.kind == "shared":
-            raise NotImplementedError("training a shared-tokenizer pair is not written yet (train.py's collate)")
         emb = self.prompt_embeds(batch["x"], batch.get("h"))
         if self.kind == "encdec":
             out = self.slm(inputs_embeds=emb, attention_mask=batch["x_mask"], labels=batch["labels"])
             return out.loss
-        # decoder-only: [prompt (m_i) | bos r_1..r_n] per row, right-padded, positions 0..len-1
+        # decoder-only: [prompt (m_i) | bos r_1..r_n] per row (shared: no bos), right-padded,
+        # positions 0..len-1; train.py's collate lays out the targets
         B, L = batch["resp_in"].shape[0], batch["seq_len"]
         d = emb.shape[-1]
         seq = emb.new_zeros(B, L, d)
@@ -294,6 +293,12 @@ class LLM2SLM(nn.Module):
             seq[b, :m] = emb[b, :m]
             seq[b, m:m + n] = resp[b, :n]
         pos = torch.arange(L, device=seq.device).unsqueeze(0).expand(B, L)
+        if self.kind == "shared":
+            # A real vocabulary's head is a quarter of the work: apply it only where a target is.
+            hidden = self.slm.base_model(inputs_embeds=seq, attention_mask=batch["mask"], position_ids=pos).last_hidden_state
+            scored = batch["targets"] != -100
+            logits = self.slm.get_output_embeddings()(hidden[scored])
+            return F.cross_entropy(logits.float(), batch["targets"][scored])
         logits = self.slm(inputs_embeds=seq, attention_mask=batch["mask"], position_ids=pos).logits
         return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch["targets"].reshape(-1),
                                ignore_index=-100)
@@ -433,3 +438,12 @@ def safetensors_names(path: Path) -> list[str]:
     with open(path, "rb") as f:
         (n,) = struct.unpack("<Q", f.read(8))
         return [k for k in json.loads(f.read(n)) if k != "__metadata__"]
+
+
+def safetensors_metadata(path: Path) -> dict:
+    """A safetensors file's `__metadata__` (header only)."""
+    import struct
+
+    with open(path, "rb") as f:
+        (n,) = struct.unpack("<Q", f.read(8))
+        return json.loads(f.read(n)).get("__metadata__", {})

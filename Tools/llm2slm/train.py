@@ -20,6 +20,17 @@ block (`lz4.block`, size stored). The script prints the ratio against raw f16. T
 by the LLM's weights digest and the prompts' token ids, and recomputed when either changes.
 Training reads H back as f32 (so it trains on f16-rounded H; inference uses the f32 H).
 
+A decoder-only reader run by Tandem (the "shared" kind, docs/ARCHITECTURE.md §1): --llm is then a
+.tandem file (LLaMA or Qwen2, e.g. Qwen2.5-Coder-1.5B converted from its GGUF) and --slm a
+checkpoint directory of a model sharing its tokenizer (gguf_to_hf.py makes one from the 0.5B
+GGUF). H comes from `tandem features` (Tandem's prompt pass; --reader-layer picks
+hidden_states[L]) into the same cache; the SLM reads E_slm[x] + Z and its response continues the
+prompt. --freeze-slm trains the projector alone (its last layer starts at zero, so step 0 is the
+SLM alone) and the bundle then takes the SLM's own file; --bf16 runs the SLM under bf16 autocast.
+--format code reads make_code_data.py's {prompt, completion} rows and poses each as HumanEval's
+evaluation does (Benchmarks/humaneval/run_humaneval.py's instruction, the SLM's chat template),
+the answer a fenced block of the whole function.
+
 Optimiser: AdamW over SLM + projector (+ adapter); linear warm-up for --warmup steps, then
 linear decay to 0 at --steps; gradient-norm clipping at --clip; a checkpoint every
 --save-every steps; --resume continues from OUT/checkpoint.pt bit-identically (data order is a
@@ -84,14 +95,16 @@ def llm_digest(llm_dir: Path) -> str:
 
 
 def build_cache(llm, llm_dir: Path, prompts: list[list[int]], cache_dir: Path,
-                batch: int = 32, log=print) -> list[torch.Tensor]:
-    """H for every prompt (f32 tensors from the f16 cache); computes and writes missing caches."""
+                batch: int = 32, log=print, layer: int | None = None) -> list[torch.Tensor]:
+    """H for every prompt (f32 tensors from the f16 cache); computes and writes missing caches.
+    `layer`: a decoder-only reader's hidden_states index (reference.llm_hidden)."""
     import lz4.block
 
     cache_dir.mkdir(parents=True, exist_ok=True)
     index_path, blob_path = cache_dir / "h_cache.json", cache_dir / "h_cache.bin"
-    key = hashlib.sha256((llm_digest(llm_dir) + json.dumps(prompts)).encode()).hexdigest()
-    d_l = llm.config.d_model
+    key = hashlib.sha256((llm_digest(llm_dir) + json.dumps(prompts) + ("" if layer is None else f"layer {layer}")).encode()).hexdigest()
+    d_l = ref.reader_width(llm)
+    last = layer is None or layer == getattr(llm.config, "num_hidden_layers", None)
     if index_path.exists() and blob_path.exists():
         index = json.loads(index_path.read_text())
         if index.get("key") == key:
@@ -111,7 +124,8 @@ def build_cache(llm, llm_dir: Path, prompts: list[list[int]], cache_dir: Path,
             for r, i in enumerate(idx):
                 ids[r, :len(prompts[i])] = torch.tensor(prompts[i])
                 mask[r, :len(prompts[i])] = 1
-            out = llm(input_ids=ids.to(llm.device), attention_mask=mask.to(llm.device)).last_hidden_state
+            res = llm(input_ids=ids.to(llm.device), attention_mask=mask.to(llm.device), output_hidden_states=not last)
+            out = res.last_hidden_state if last else res.hidden_states[layer]
             for r, i in enumerate(idx):
                 hs[i] = out[r, :len(prompts[i])].float().cpu().numpy()
     entries, blob, raw, plain = [], bytearray(), 0, 0
@@ -134,18 +148,78 @@ def build_cache(llm, llm_dir: Path, prompts: list[list[int]], cache_dir: Path,
             for o, n, m in entries]
 
 
+def tandem_binary(args) -> str:
+    if args.tandem:
+        return args.tandem
+    built = HERE.parent.parent / ".build/release/tandem"
+    return str(built) if built.exists() else "tandem"
+
+
+def reader_width_of(args) -> int:
+    """d_l of a .tandem reader, from `tandem inspect --json`."""
+    import subprocess
+
+    info = json.loads(subprocess.run([tandem_binary(args), "inspect", str(args.llm), "--json"], check=True,
+                                     capture_output=True, text=True).stdout)
+    models = info["metadata"]["models"]
+    entry = models.get("llm") or models["model"]
+    return int(entry["config"]["hidden_size"])
+
+
+def tandem_cache(args, prompts: list[list[int]], cache_dir: Path, log=print) -> list[torch.Tensor]:
+    """H of a .tandem reader, written by `tandem features` (resumable) into build_cache's format."""
+    import subprocess
+
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    st = args.llm.stat()
+    key = hashlib.sha256(json.dumps([str(args.llm.resolve()), st.st_size, int(st.st_mtime), args.reader_layer,
+                                     prompts]).encode()).hexdigest()
+    index_path, blob_path = cache_dir / "h_cache.json", cache_dir / "h_cache.bin"
+    index = json.loads(index_path.read_text()) if index_path.exists() else {}
+    if index.get("key") != key:
+        ids_path = cache_dir / "ids.jsonl"
+        ids_path.write_text("".join(json.dumps(p) + "\n" for p in prompts))
+        cmd = [tandem_binary(args), "features", str(args.llm), "--ids", str(ids_path), "--out", str(cache_dir), "--key", key]
+        if args.reader_layer:
+            cmd += ["--layer", str(args.reader_layer)]
+        if args.threads:
+            cmd += ["--threads", str(args.threads)]
+        t0 = time.time()
+        subprocess.run(cmd, check=True)
+        log(f"H cache: {len(prompts)} prompts read by {cmd[0]} in {time.time() - t0:.1f}s")
+        index = json.loads(index_path.read_text())
+    else:
+        log(f"H cache: reusing {blob_path} ({len(prompts)} examples)")
+    data, d_l = blob_path.read_bytes(), index["d_l"]
+    return [torch.from_numpy(decompress_h(data[o:o + n], (m, d_l)).astype(np.float32)) for o, n, m in index["entries"]]
+
+
 # ---------------------------------------------------------------------------------------------
 # Data
 # ---------------------------------------------------------------------------------------------
 
-def read_jsonl(path: Path) -> list[dict]:
+def read_jsonl(path: Path, fmt: str = "prompt-response", chat=None) -> list[dict]:
+    """{prompt, response} rows; with fmt "code", make_code_data.py's {prompt, completion} posed
+    as HumanEval's evaluation poses a problem (`chat` renders the conversation)."""
     rows = []
     with open(path, encoding="utf-8") as f:
         for line in f:
             if line.strip():
                 r = json.loads(line)
-                rows.append({"prompt": r["prompt"], "response": r["response"]})
+                if fmt == "code":
+                    rows.append(code_task(r["prompt"], r["completion"], chat))
+                else:
+                    rows.append({"prompt": r["prompt"], "response": r["response"]})
     return rows
+
+
+def code_task(prompt: str, completion: str, chat) -> dict:
+    """A function's signature and docstring as the user's task, the whole function as the answer."""
+    sys.path.insert(0, str(HERE.parent.parent / "Benchmarks/humaneval"))
+    from run_humaneval import INSTRUCTION
+
+    user = INSTRUCTION.replace("{prompt}", prompt.strip())
+    return {"prompt": chat(user), "response": "```python\n" + (prompt + completion).rstrip() + "\n```"}
 
 
 class Tokenization:
@@ -153,8 +227,11 @@ class Tokenization:
 
     def __init__(self, llm_dir: Path, slm_dir: Path, kind: str, use_llm: bool, slm_cfg):
         self.kind, self.use_llm, self.cfg = kind, use_llm, slm_cfg
-        self.llm_tok = ref.T5Tok(llm_dir) if use_llm else None
-        if kind == "encdec":
+        self.llm_tok = ref.T5Tok(llm_dir) if use_llm and kind != "shared" else None
+        if kind == "shared":
+            self.slm_tok = ref.BPETok(slm_dir)
+            self.llm_tok = self.slm_tok   # one tokenizer; the .tandem reader tokenizes as it (golden-tested)
+        elif kind == "encdec":
             self.slm_tok = ref.T5Tok(slm_dir)
             if use_llm and (Path(llm_dir) / ref.SPM_FILE).read_bytes() != (Path(slm_dir) / ref.SPM_FILE).read_bytes():
                 raise SystemExit("encoder-decoder LLM-to-SLM needs the LLM's tokenizer in the SLM "
@@ -163,6 +240,8 @@ class Tokenization:
             self.slm_tok = ref.BPETok(slm_dir)
 
     def prompt_ids(self, prompt: str, max_len: int) -> list[int]:
+        if self.kind == "shared":
+            return self.slm_tok.encode(prompt)[-max_len:]   # the end holds the question and the turn's start
         if self.use_llm or self.kind == "encdec":
             tok = self.llm_tok or self.slm_tok
             ids = tok.encode(prompt)
@@ -170,6 +249,8 @@ class Tokenization:
         return self.slm_tok.encode(prompt)[:max_len]   # SLM alone, decoder-only
 
     def response_ids(self, response: str, max_len: int) -> list[int]:
+        if self.kind == "shared":
+            return self.slm_tok.encode(response)[:max_len]
         if self.kind == "encdec":
             return self.slm_tok.encode(response, eos=False)[:max_len]
         return self.slm_tok.encode(response)[:max_len]
@@ -196,6 +277,23 @@ def collate(examples: list[dict], hs: list[torch.Tensor] | None, kind: str, cfg,
             t = e["r"] + [cfg.eos_token_id]
             labels[b, :len(t)] = torch.tensor(t)
         batch["labels"] = labels
+    elif kind == "shared":
+        # [prompt | r_1..r_n]: position m-1+j predicts r_{j+1}, the last one eos.
+        L = max(len(e["x"]) + len(e["r"]) for e in examples)
+        n_max = max(1, max(len(e["r"]) for e in examples))
+        resp_in = torch.zeros(B, n_max, dtype=torch.long)
+        targets = torch.full((B, L), -100, dtype=torch.long)
+        mask = torch.zeros(B, L, dtype=torch.long)
+        m, n_in = torch.zeros(B, dtype=torch.long), torch.zeros(B, dtype=torch.long)
+        for b, e in enumerate(examples):
+            mb, r = len(e["x"]), e["r"]
+            if r:
+                resp_in[b, :len(r)] = torch.tensor(r)
+            tgt = r + [cfg.eos_token_id]
+            targets[b, mb - 1:mb - 1 + len(tgt)] = torch.tensor(tgt)
+            mask[b, :mb + len(r)] = 1
+            m[b], n_in[b] = mb, len(r)
+        batch.update(resp_in=resp_in, targets=targets, mask=mask, m=m, n_in=n_in, seq_len=L)
     else:
         L = max(len(e["x"]) + len(e["r"]) + 1 for e in examples)
         n_max = max(len(e["r"]) + 1 for e in examples)
@@ -236,18 +334,24 @@ def evaluate(model: ref.LLM2SLM, examples: list[dict], hs: list[torch.Tensor] | 
     """Greedy exact match (response + eos) and teacher-forced token accuracy (eos included)."""
     model.eval()
     eos = model.conv.eos_token_id
+    greedy = model.kind != "shared"   # real models: HumanEval in Tandem is the test, not a PyTorch loop
     exact = tok_ok = tok_n = 0
+    nll = 0.0
     for i, e in enumerate(examples):
         h = None if hs is None else hs[i]
         target = e["r"] + [eos]
-        gen = model.greedy(e["x"], h, max_new_tokens=len(target) + max_extra)
-        exact += int(gen == target)
+        if greedy:
+            gen = model.greedy(e["x"], h, max_new_tokens=len(target) + max_extra)
+            exact += int(gen == target)
         logits = model.teacher_forced_logits(e["x"], h, e["r"])
         pred = logits.argmax(-1).tolist()
         tok_ok += sum(int(p == t) for p, t in zip(pred, target))
         tok_n += len(target)
-    return {"exact_match": exact / max(1, len(examples)), "token_accuracy": tok_ok / max(1, tok_n),
-            "n": len(examples)}
+        nll += float(torch.nn.functional.cross_entropy(logits.float(), torch.tensor(target), reduction="sum"))
+    out = {"token_accuracy": tok_ok / max(1, tok_n), "loss": nll / max(1, tok_n), "n": len(examples)}
+    if greedy:
+        out["exact_match"] = exact / max(1, len(examples))
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -258,8 +362,16 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
                                  epilog="\n\n".join(__doc__.split("\n\n")[1:]))
-    ap.add_argument("--llm", type=Path, help="T5-family checkpoint dir (frozen; only the encoder is used)")
-    ap.add_argument("--slm", type=Path, required=True, help="SLM checkpoint dir (T5 or GPT-2)")
+    ap.add_argument("--llm", type=Path, help="T5-family checkpoint dir (frozen; only the encoder is used), "
+                    "or a decoder-only .tandem read by Tandem (the shared kind)")
+    ap.add_argument("--slm", type=Path, required=True, help="SLM checkpoint dir (T5, GPT-2; LLaMA/Qwen2 with a .tandem --llm)")
+    ap.add_argument("--tandem", default=None, help="the tandem binary for a .tandem --llm (default: .build/release/tandem)")
+    ap.add_argument("--reader-layer", type=int, help="a .tandem reader's hidden_states index (default: the last, normed)")
+    ap.add_argument("--freeze-slm", action="store_true", help="train the projector alone (its last layer starts at zero)")
+    ap.add_argument("--bf16", action="store_true", help="the SLM under bf16 autocast (CPUs with AVX512-BF16 or AMX)")
+    ap.add_argument("--format", choices=["prompt-response", "code"], default="prompt-response",
+                    help="code: make_code_data.py rows posed as HumanEval tasks in the SLM's chat template")
+    ap.add_argument("--max-examples", type=int, help="the first N training rows only")
     ap.add_argument("--data", type=Path, required=True, help="training JSONL of {prompt, response}")
     ap.add_argument("--eval-data", type=Path, help="held-out JSONL: greedy exact match + token accuracy at the end")
     ap.add_argument("--out", type=Path, required=True, help="output directory")
@@ -297,23 +409,43 @@ def lr_lambda(warmup: int, total: int):
 
 def prepare(args, log=print):
     """Models, tokenized examples and cached H (for training, evaluation and tests)."""
-    kind = ref.slm_kind(args.slm)
+    tandem_reader = args.llm is not None and args.llm.suffix == ".tandem"
+    shared = tandem_reader or (args.llm is not None and args.llm.is_dir() and ref.is_decoder_only(args.llm))
+    kind = "shared" if shared else ref.slm_kind(args.slm)
     slm = ref.load_slm(args.slm)
     use_llm = not args.slm_only
-    llm = ref.load_llm_encoder(args.llm).to(args.device) if use_llm else None
+    llm = ref.load_llm_reader(args.llm).to(args.device) if use_llm and not tandem_reader else None
     e_llm = llm.get_input_embeddings().weight if (use_llm and kind == "decoder") else None
-    model = ref.LLM2SLM(slm, kind, d_l=llm.config.d_model if use_llm else 0, e_llm=e_llm,
-                        d_h=args.d_h, use_llm=use_llm)
+    d_l = (reader_width_of(args) if tandem_reader else ref.reader_width(llm)) if use_llm else 0
+    model = ref.LLM2SLM(slm, kind, d_l=d_l, e_llm=e_llm, d_h=args.d_h, use_llm=use_llm)
+    if args.freeze_slm:
+        for p in model.slm.parameters():
+            p.requires_grad_(False)
+        if use_llm:   # the pair starts as the SLM alone
+            torch.nn.init.zeros_(model.projector[2].weight)
+            torch.nn.init.zeros_(model.projector[2].bias)
     tk = Tokenization(args.llm, args.slm, kind, use_llm, slm.config)
+    chat = None
+    if args.format == "code":
+        from transformers import AutoTokenizer
+
+        hf_tok = AutoTokenizer.from_pretrained(args.slm)
+        chat = lambda user: hf_tok.apply_chat_template([{"role": "user", "content": user}],  # noqa: E731
+                                                       tokenize=False, add_generation_prompt=True)
 
     def load(path):
-        rows = read_jsonl(path)
+        rows = read_jsonl(path, args.format, chat)
+        if path == args.data and args.max_examples:
+            rows = rows[:args.max_examples]
         ex = [{"x": tk.prompt_ids(r["prompt"], args.max_prompt_len),
                "r": tk.response_ids(r["response"], args.max_response_len)} for r in rows]
         hs = None
         if use_llm:
             sub = "train" if path == args.data else "eval"
-            hs = build_cache(llm, args.llm, [e["x"] for e in ex], (args.cache or args.out / "cache") / sub, log=log)
+            cache = (args.cache or args.out / "cache") / sub
+            prompts = [e["x"] for e in ex]
+            hs = (tandem_cache(args, prompts, cache, log) if tandem_reader
+                  else build_cache(llm, args.llm, prompts, cache, log=log, layer=args.reader_layer))
         return ex, hs
 
     return model, tk, load
@@ -332,7 +464,7 @@ def main(argv=None, log=print) -> dict:
     model, tk, load = prepare(args, log)
     examples, hs = load(args.data)
     n_pos = getattr(model.slm.config, "n_positions", None) or getattr(model.slm.config, "max_position_embeddings", None)
-    if model.kind == "decoder" and n_pos:
+    if model.kind in ("decoder", "shared") and n_pos:
         longest = max(len(e["x"]) + len(e["r"]) + 1 for e in examples)
         if longest > n_pos:
             raise SystemExit(f"prompt + bos + response reaches {longest} positions, the SLM has {n_pos}:"
@@ -353,7 +485,7 @@ def main(argv=None, log=print) -> dict:
     step, history = 0, []
     if args.resume and ckpt_path.exists():
         state = torch.load(ckpt_path, map_location=args.device, weights_only=False)
-        model.load_state_dict(state["model"])
+        model.load_state_dict(state["model"], strict=not args.freeze_slm)
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["torch_rng"])
@@ -362,7 +494,8 @@ def main(argv=None, log=print) -> dict:
 
     def save_checkpoint():
         tmp = ckpt_path.with_suffix(".tmp")
-        torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
+        weights = {k: v for k, v in model.state_dict().items() if not (args.freeze_slm and k.startswith("slm."))}
+        torch.save({"model": weights, "optimizer": opt.state_dict(),
                     "scheduler": sched.state_dict(), "torch_rng": torch.get_rng_state(),
                     "step": step, "history": history, "args": vars(args)}, tmp)
         os.replace(tmp, ckpt_path)
@@ -373,7 +506,8 @@ def main(argv=None, log=print) -> dict:
         idx = batch_indices(step, len(examples), args.batch_size, args.seed)
         batch = collate([examples[i] for i in idx], None if hs is None else [hs[i] for i in idx],
                         kind, model.slm.config, args.device)
-        loss = model.loss(batch)
+        with torch.autocast(args.device.split(":")[0], dtype=torch.bfloat16, enabled=args.bf16):
+            loss = model.loss(batch)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         gnorm = torch.nn.utils.clip_grad_norm_(params, args.clip)
@@ -393,25 +527,27 @@ def main(argv=None, log=print) -> dict:
             return {"stopped_at": step, "history": history}
 
     model.eval()
-    ref.save_slm(model.slm, args.slm, args.out / "slm")
+    if not args.freeze_slm:
+        ref.save_slm(model.slm, args.slm, args.out / "slm")
     meta = {"kind": kind, "slm_only": args.slm_only, "llm": str(args.llm) if args.llm else None,
             "source_slm": str(args.slm), "steps": args.steps,
             "loss_first": history[0] if history else None,
             "loss_last_25": sum(history[-25:]) / max(1, len(history[-25:])),
             "args": {k: str(v) for k, v in vars(args).items()}}
     if not args.slm_only:
-        meta["llm_digest"] = llm_digest(args.llm)
+        meta["llm_digest"] = "" if args.llm.suffix == ".tandem" else llm_digest(args.llm)
         meta["conventions"] = model.conv.to_json()
         ref.save_projector(model, args.out / "projector.safetensors",
-                           {"kind": kind, "d_l": model.d_l, "d_s": model.d_s})
+                           {"kind": kind, "d_l": model.d_l, "d_s": model.d_s, "reader_layer": args.reader_layer})
     result = {"history": history, "out": str(args.out), "model": model}
     if args.eval_data:
         ev_ex, ev_hs = load(args.eval_data)
         result["eval"] = meta["eval"] = evaluate(model, ev_ex, ev_hs)
-        log(f"held-out: exact match {meta['eval']['exact_match']:.3f}, token accuracy "
-            f"{meta['eval']['token_accuracy']:.3f} ({meta['eval']['n']} examples)")
+        log(f"held-out: exact match {meta['eval'].get('exact_match', float('nan')):.3f}, token accuracy "
+            f"{meta['eval']['token_accuracy']:.3f}, loss {meta['eval']['loss']:.4f} ({meta['eval']['n']} examples)")
     (args.out / "train_meta.json").write_text(json.dumps(meta, indent=2) + "\n")
-    log(f"wrote {args.out / 'slm'}" + ("" if args.slm_only else f", {args.out / 'projector.safetensors'}")
+    written = ([] if args.freeze_slm else [args.out / "slm"]) + ([] if args.slm_only else [args.out / "projector.safetensors"])
+    log("wrote " + ", ".join(map(str, written))
         + f"; loss {history[0]:.4f} -> {meta['loss_last_25']:.4f}")
     return result
 
