@@ -73,22 +73,31 @@ public enum FeatureCache {
 
         let start = Date()
         var offset = end, tokens = 0
-        for i in resumedAt..<prompts.count {
-            let ids = prompts[i]
-            let h: FloatBuffer
-            do { h = try reader.read(ids) } catch { throw .model(error) }
-            let block = compressed(h.buffer, count: ids.count * d)
-            do { try out.write(contentsOf: block) } catch { throw .io("cannot write \(blobPath): \(error.localizedDescription)") }
-            entries.append([offset, block.count, ids.count])
-            offset += block.count
-            raw += ids.count * d * 2
-            tokens += ids.count
-            let keepGoing = progress(i + 1, prompts.count)
-            if (i + 1) % 16 == 0 || i + 1 == prompts.count || !keepGoing {
+        var next = resumedAt, keepGoing = true, saved = resumedAt
+        while next < prompts.count, keepGoing {
+            // Consecutive prompts that fit one of the reader's passes together (at least one).
+            var group = [prompts[next]], total = prompts[next].count
+            while next + group.count < prompts.count, total + prompts[next + group.count].count <= reader.batchTokens {
+                total += prompts[next + group.count].count
+                group.append(prompts[next + group.count])
+            }
+            let hs: [FloatBuffer]
+            do { hs = try reader.read(batch: group) } catch { throw .model(error) }
+            for (ids, h) in zip(group, hs) {
+                let block = compressed(h.buffer, count: ids.count * d)
+                do { try out.write(contentsOf: block) } catch { throw .io("cannot write \(blobPath): \(error.localizedDescription)") }
+                entries.append([offset, block.count, ids.count])
+                offset += block.count
+                raw += ids.count * d * 2
+                tokens += ids.count
+                next += 1
+                keepGoing = progress(next, prompts.count) && keepGoing
+            }
+            if next - saved >= 16 || next == prompts.count || !keepGoing {
                 do { try out.synchronize() } catch { throw .io("cannot write \(blobPath): \(error.localizedDescription)") }
                 try saveIndex(partialPath)
+                saved = next
             }
-            if !keepGoing { break }
         }
         let summary = Summary(prompts: entries.count, resumedAt: resumedAt, tokens: tokens, rawBytes: raw, storedBytes: offset,
                               seconds: Date().timeIntervalSince(start))

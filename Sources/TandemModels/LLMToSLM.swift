@@ -28,6 +28,19 @@ public protocol PromptReader: AnyObject, Sendable {
     func embed(_ ids: [Int32]) throws(ModelError) -> FloatBuffer
     /// Bytes the reader's pass over `promptTokens` tokens works in.
     func workingBytes(promptTokens: Int) -> Int
+    /// `read` of each prompt; a reader may read several in one pass (the same values).
+    func read(batch: [[Int32]]) throws(ModelError) -> [FloatBuffer]
+    /// Prompt tokens a batch should hold at most to be read in one pass.
+    var batchTokens: Int { get }
+}
+
+extension PromptReader {
+    public func read(batch: [[Int32]]) throws(ModelError) -> [FloatBuffer] {
+        var out: [FloatBuffer] = []
+        for ids in batch { out.append(try read(ids)) }
+        return out
+    }
+    public var batchTokens: Int { 0 }
 }
 
 extension T5Model: PromptReader {
@@ -44,6 +57,9 @@ public protocol HiddenStateModel: CausalLanguageModel {
     /// hiddenSize` floats: Hugging Face's `hidden_states[layer]`, the last of which (all layers)
     /// is after the final norm. The prompt is read in passes of `passTokens` tokens.
     func hiddenStates(_ ids: [Int32], layer: Int, passTokens: Int) throws(ModelError) -> FloatBuffer
+    /// The same for several prompts in one pass (each its own sequence): short prompts together
+    /// give the products enough rows to amortize their weight reads over.
+    func hiddenStates(batch: [[Int32]], layer: Int) throws(ModelError) -> [FloatBuffer]
 }
 
 /// A decoder-only model as a pair's reader: one prompt pass, all tokens in parallel, returning
@@ -76,6 +92,17 @@ public final class CausalReader: PromptReader, @unchecked Sendable {
         return try model.hiddenStates(ids, layer: layer, passTokens: passTokens)
     }
     public func embed(_ ids: [Int32]) throws(ModelError) -> FloatBuffer { try model.embed(ids) }
+    /// Prompts that fit one pass together are read together; a longer one alone, in passes.
+    public var batchTokens: Int { passTokens }
+    public func read(batch: [[Int32]]) throws(ModelError) -> [FloatBuffer] {
+        guard batch.count > 1, batch.reduce(0, { $0 + $1.count }) <= passTokens else {
+            var out: [FloatBuffer] = []
+            for ids in batch { out.append(try read(ids)) }
+            return out
+        }
+        guard batch.allSatisfy({ !$0.isEmpty }) else { throw .emptyInput }
+        return try model.hiddenStates(batch: batch, layer: layer)
+    }
     /// The cache of the whole prompt (every layer's, though only `layer` are filled), one pass's
     /// activations, and the hidden states returned.
     public func workingBytes(promptTokens m: Int) -> Int {

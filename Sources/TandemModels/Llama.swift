@@ -390,6 +390,27 @@ public final class LlamaModel: CausalLanguageModel, @unchecked Sendable {
 }
 
 extension LlamaModel: HiddenStateModel {
+    public func hiddenStates(batch prompts: [[Int32]], layer: Int) throws(ModelError) -> [FloatBuffer] {
+        precondition(layer >= 1 && layer <= layers.count && prompts.allSatisfy { !$0.isEmpty })
+        let d = config.hiddenSize
+        let states = prompts.map { makeState(capacity: $0.count) }
+        let x = try embed(prompts.flatMap { $0 })
+        try runLayers(x, segments: zip(states, prompts).map { ($0, $1.count) }, through: layer, tracer: nil)
+        var out: [FloatBuffer] = [], row = 0
+        for p in prompts {
+            let h = FloatBuffer(count: p.count * d, zeroed: false)
+            if layer == layers.count {
+                Ops.rmsNormRows(UnsafeBufferPointer(rebasing: x.buffer[row * d..<(row + p.count) * d]), rows: p.count, width: d,
+                                weight: norm, epsilon: epsilon, into: h.mutable, pool: pool)
+            } else {
+                _ = h.mutable.update(fromContentsOf: x.mutable[row * d..<(row + p.count) * d])
+            }
+            out.append(h)
+            row += p.count
+        }
+        return out
+    }
+
     public func hiddenStates(_ ids: [Int32], layer: Int, passTokens: Int) throws(ModelError) -> FloatBuffer {
         precondition(layer >= 1 && layer <= layers.count && passTokens >= 1)
         let d = config.hiddenSize, m = ids.count
