@@ -106,6 +106,13 @@ extension Converter {
                                      slmDim: try slm.architecture.embeddingWidth(config: slm.config), kind: kind,
                                      readerLayer: try readerLayer(file, path: sources.projector))
         } catch { throw .config(error) }
+        if let layer = config.readerLayer {
+            let layers = llm.config["num_hidden_layers"]?.intValue
+            guard llm.architecture.isDecoderOnly, let n = layers, layer <= n else {
+                throw .source("\(sources.projector) was trained on reader layer \(layer), but the LLM (\(llm.modelType)) "
+                    + (llm.architecture.isDecoderOnly ? "has \(layers ?? 0) layers" : "returns its encoder's output only"))
+            }
+        }
         var projectorItems: [Item] = []
         for t in ProjectorTensors(config).all {
             guard let source = file.tensors[t.sourceName] else { throw .missingTensor("\(t.sourceName) in \(sources.projector)") }

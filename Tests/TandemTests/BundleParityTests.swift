@@ -138,6 +138,23 @@ struct BundleParityTests {
         #expect(try pair.generate(prompts: [ids], options: options).0[0].tokens == alone.generate(prompts: [ids], options: options).0[0].tokens)
     }
 
+    /// A projector trained on a reader layer the LLM does not have is refused when converting.
+    @Test func readerLayerBeyondTheLLMIsRefused() throws {
+        let p = BundleGolden.pair("random/qwen2-layer1")
+        let projector = Scratch.named("layer9-projector.safetensors")
+        try writeSafetensors(projector, [
+            ("projector.0.weight", [32, 64], [Float](repeating: 0.01, count: 32 * 64)), ("projector.0.bias", [32], [Float](repeating: 0, count: 32)),
+            ("projector.2.weight", [32, 32], [Float](repeating: 0, count: 32 * 32)), ("projector.2.bias", [32], [Float](repeating: 0, count: 32)),
+        ], metadata: ["llm2slm": #"{"reader_layer": 9}"#])
+        let sources = BundleSources(
+            llm: BundleGolden.root.appendingPathComponent(p["llm"] as! String).standardized.path,
+            slm: BundleGolden.root.appendingPathComponent(p["slm"] as! String).path, projector: projector)
+        #expect {
+            _ = try Converter.convertBundle(sources, options: ConvertOptions(source: sources.llm, output: Scratch.named("layer9.tandem"),
+                                                                             dtype: .f32, pool: .shared))
+        } throws: { "\($0)".contains("reader layer 9") && "\($0)".contains("has 2 layers") }
+    }
+
     @Test(arguments: [DType.q8_0, .q4_0])
     func quantizedToyPairStillAnswers(dtype: DType) throws {
         let m = try BundleGolden.open("toy", dtype)
