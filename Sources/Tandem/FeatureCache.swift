@@ -110,15 +110,16 @@ public enum FeatureCache {
         return summary
     }
 
-    /// `count` floats as f16, byte-shuffled, in an LZ4 block behind its 4-byte raw size.
+    /// `count` floats as little-endian f16, byte-shuffled and LZ4-compressed (the file format's
+    /// `lz4Shuffle2` blob encoding), behind its 4-byte raw size.
     static func compressed(_ x: UnsafeBufferPointer<Float>, count: Int) -> [UInt8] {
         var bytes = [UInt8](repeating: 0, count: 2 * count)
         for i in 0..<count {
             let bits = Float16(x[i]).bitPattern
-            bytes[i] = UInt8(bits & 0xFF)
-            bytes[count + i] = UInt8(bits >> 8)
+            bytes[2 * i] = UInt8(bits & 0xFF)
+            bytes[2 * i + 1] = UInt8(bits >> 8)
         }
         let n = UInt32(bytes.count)
-        return [UInt8(n & 0xFF), UInt8((n >> 8) & 0xFF), UInt8((n >> 16) & 0xFF), UInt8(n >> 24)] + LZ4.compress(bytes)
+        return [UInt8(n & 0xFF), UInt8((n >> 8) & 0xFF), UInt8((n >> 16) & 0xFF), UInt8(n >> 24)] + LZ4.encode(bytes, as: .lz4Shuffle2)
     }
 }

@@ -21,13 +21,6 @@ public struct BundleSources: Sendable {
 }
 
 extension Converter {
-    /// Tensors to write: their plans, where each came from, and what fills one.
-    struct PlannedTensors {
-        var plans: [TensorPlan]
-        var provenance: [String: TandemMetadata.TensorProvenance]
-        var produce: @Sendable (TensorPlan, UnsafeMutableRawBufferPointer) throws(ConvertError) -> Void
-    }
-
     /// One model of a bundle, from a checkpoint directory or a GGUF file.
     struct BundlePart {
         var config: JSONValue
@@ -51,32 +44,14 @@ extension Converter {
         throws(ConvertError) -> BundlePart {
         if source.lowercased().hasSuffix(".gguf") {
             let g = try GGUFImporter.plan(path: source, prefix: prefix, blobPrefix: blobPrefix, options: options, asReader: asReader)
-            let byName = Dictionary(uniqueKeysWithValues: g.items.map { ($0.plan.name, $0) })
-            let pool = options.pool, file = g.file
-            let tensors = PlannedTensors(plans: g.items.map(\.plan), provenance: g.provenance) { (plan, dst) throws(ConvertError) in
-                // The items point into the file's mapping, which lives as long as the file.
-                try withExtendedLifetime(file) { () throws(ConvertError) in try GGUFImporter.write(byName[plan.name]!, into: dst, pool: pool) }
-            }
             return BundlePart(
                 config: g.config, architecture: g.architecture, modelType: g.architecture.modelTypes[0], tokenizer: g.tokenizer.entry,
-                blobs: g.tokenizer.blobs, generation: g.generation, sourceBytes: UInt64(g.file.mapping.bytes.count), tensors: tensors)
+                blobs: g.tokenizer.blobs, generation: g.generation, sourceBytes: UInt64(g.file.mapping.bytes.count),
+                tensors: g.tensors(pool: options.pool))
         }
         let p = try plan(directory: source, prefix: prefix, blobPrefix: blobPrefix, options: options, asReader: asReader)
         return BundlePart(config: p.config, architecture: p.architecture, modelType: p.modelType, tokenizer: p.tokenizer, blobs: p.blobs,
                           generation: p.generation, sourceBytes: p.sourceBytes, tensors: planned(p.items, from: p.checkpoint, options: options))
-    }
-
-    /// Safetensors items as tensors to write; `source` (a `SafetensorsCheckpoint` or `SafetensorsFile`)
-    /// holds the mapping the items point into, and lives as long as they may be written.
-    static func planned(_ items: [Item], from source: AnyObject & Sendable, options: ConvertOptions) -> PlannedTensors {
-        let byName = Dictionary(uniqueKeysWithValues: items.map { ($0.plan.name, $0) })
-        let pool = options.pool
-        return PlannedTensors(plans: items.map(\.plan), provenance: provenance(sources: [], options: options, items: items).tensors) {
-            (plan, dst) throws(ConvertError) in
-            let item = byName[plan.name]!
-            try withExtendedLifetime(source) { () throws(ConvertError) in try encode(item, into: dst, pool: pool) }
-            MappedFile.dontNeed(item.source.data)
-        }
     }
 
     /// Converts an LLM (T5 family: its encoder; LLaMA or Qwen2: all but its head), an SLM (T5,
@@ -128,9 +103,9 @@ extension Converter {
         if !decoderOnly, !sameTokenizer {
             throw .source("an encoder-decoder SLM must share the LLM's tokenizer")
         }
-        let parts = [llm.tensors, planned(projectorItems, from: file, options: options), slm.tensors]
+        let tensors = PlannedTensors.joined([llm.tensors, planned(projectorItems, from: file, options: options), slm.tensors])
         var provenance = provenance(sources: [sources.llm, sources.slm, sources.projector], options: options, items: [])
-        for p in parts { provenance.tensors.merge(p.provenance) { a, _ in a } }
+        provenance.tensors = tensors.provenance
         if options.keepSourceTypes, [sources.llm, sources.slm].contains(where: { $0.lowercased().hasSuffix(".gguf") }) {
             provenance.defaultDType = "gguf (\(options.dtype.name) for checkpoint directories)"
         }
@@ -146,13 +121,10 @@ extension Converter {
             generation: slm.generation,
             provenance: provenance)
         let projectorBytes = (try? FileManager.default.attributesOfItem(atPath: sources.projector)[.size] as? UInt64) ?? 0
-        var producers: [String: @Sendable (TensorPlan, UnsafeMutableRawBufferPointer) throws(ConvertError) -> Void] = [:]
-        for p in parts { for plan in p.plans { producers[plan.name] = p.produce } }
         return try write(
-            meta, plans: parts.flatMap(\.plans), blobs: llm.blobs + slm.blobs, output: options.output,
+            meta, tensors: tensors, blobs: llm.blobs + slm.blobs, output: options.output,
             sourceBytes: llm.sourceBytes + slm.sourceBytes + projectorBytes, skipped: [],
-            architecture: "\(llm.modelType) → \(slm.modelType) bundle", start: start, progress: progress
-        ) { plan, dst in try producers[plan.name]!(plan, dst) }
+            architecture: "\(llm.modelType) → \(slm.modelType) bundle", start: start, progress: progress)
     }
 
     /// The reader layer a projector was trained on: `reader_layer` in the JSON its safetensors

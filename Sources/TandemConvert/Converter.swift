@@ -85,13 +85,7 @@ public enum Converter {
         do { config = try JSONValue.parse(configData, what: "\(dir)/config.json") } catch { throw .format(error) }
         guard let modelType = config["model_type"]?.stringValue else { throw .source("config.json has no model_type") }
         guard let arch = ArchitectureRegistry.architecture(modelType: modelType) else { throw .unsupportedModel(modelType) }
-        var keep: @Sendable (String) -> Bool = { _ in true }
-        if asReader {
-            guard let kept = arch.readerTensors else {
-                throw .source("the LLM must be a model that can read a prompt (T5 family, LLaMA or Qwen2); \(dir) is \(modelType)")
-            }
-            keep = kept
-        }
+        let keep = try keptTensors(arch, asReader: asReader, source: dir, modelType: modelType)
 
         let checkpoint: SafetensorsCheckpoint
         do { checkpoint = try SafetensorsCheckpoint(directory: dir) } catch {
@@ -146,8 +140,9 @@ public enum Converter {
             tokenizers: ["main": part.tokenizer],
             generation: part.generation,
             provenance: provenance(sources: [options.source], options: options, items: part.items))
-        return try write(meta, items: part.items, blobs: part.blobs, options: options, sourceBytes: part.sourceBytes,
-                         skipped: part.skipped, architecture: part.modelType, start: start, progress: progress)
+        return try write(meta, tensors: planned(part.items, from: part.checkpoint, options: options), blobs: part.blobs,
+                         output: options.output, sourceBytes: part.sourceBytes, skipped: part.skipped, architecture: part.modelType,
+                         start: start, progress: progress)
     }
 
     static func provenance(sources: [String], options: ConvertOptions, items: [Item]) -> TandemMetadata.Provenance {
@@ -186,18 +181,58 @@ public enum Converter {
             seconds: Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9, dtypeCounts: counts)
     }
 
-    /// `write` for items planned from safetensors checkpoints.
+    /// `write` for planned tensors (each filled by its own `produce`).
     static func write(
-        _ meta: TandemMetadata, items: [Item], blobs: [BlobPlan], options: ConvertOptions, sourceBytes: UInt64,
+        _ meta: TandemMetadata, tensors: PlannedTensors, blobs: [BlobPlan], output: String, sourceBytes: UInt64,
         skipped: [String], architecture: String, start: DispatchTime, progress: ((Int, Int) -> Void)?
     ) throws(ConvertError) -> ConvertReport {
+        try write(meta, plans: tensors.plans, blobs: blobs, output: output, sourceBytes: sourceBytes, skipped: skipped,
+                  architecture: architecture, start: start, progress: progress) { plan, dst in try tensors.produce(plan, dst) }
+    }
+
+    /// Tensors to write: their plans, where each came from, and what fills one.
+    struct PlannedTensors {
+        var plans: [TensorPlan]
+        var provenance: [String: TandemMetadata.TensorProvenance]
+        var produce: @Sendable (TensorPlan, UnsafeMutableRawBufferPointer) throws(ConvertError) -> Void
+
+        /// Several parts' tensors as one (a bundle's), each filled by its own part.
+        static func joined(_ parts: [PlannedTensors]) -> PlannedTensors {
+            var producers: [String: @Sendable (TensorPlan, UnsafeMutableRawBufferPointer) throws(ConvertError) -> Void] = [:]
+            var provenance: [String: TandemMetadata.TensorProvenance] = [:]
+            for p in parts {
+                for plan in p.plans { producers[plan.name] = p.produce }
+                provenance.merge(p.provenance) { a, _ in a }
+            }
+            let fill = producers
+            return PlannedTensors(plans: parts.flatMap(\.plans), provenance: provenance) { (plan, dst) throws(ConvertError) in
+                try fill[plan.name]!(plan, dst)
+            }
+        }
+    }
+
+    /// Safetensors items as tensors to write; `source` (a `SafetensorsCheckpoint` or `SafetensorsFile`)
+    /// holds the mapping the items point into, and lives as long as they may be written.
+    static func planned(_ items: [Item], from source: AnyObject & Sendable, options: ConvertOptions) -> PlannedTensors {
         let byName = Dictionary(uniqueKeysWithValues: items.map { ($0.plan.name, $0) })
-        return try write(meta, plans: items.map(\.plan), blobs: blobs, output: options.output, sourceBytes: sourceBytes,
-                         skipped: skipped, architecture: architecture, start: start, progress: progress) { plan, dst in
+        let pool = options.pool
+        return PlannedTensors(plans: items.map(\.plan), provenance: provenance(sources: [], options: options, items: items).tensors) {
+            (plan, dst) throws(ConvertError) in
             let item = byName[plan.name]!
-            try encode(item, into: dst, pool: options.pool)
+            try withExtendedLifetime(source) { () throws(ConvertError) in try encode(item, into: dst, pool: pool) }
             MappedFile.dontNeed(item.source.data)
         }
+    }
+
+    /// What a part keeps of its model's tensors: everything, or as a pair's reader what
+    /// `Architecture.readerTensors` says (an error for a model that cannot read).
+    static func keptTensors(_ arch: any Architecture.Type, asReader: Bool, source: String, modelType: String)
+        throws(ConvertError) -> @Sendable (String) -> Bool {
+        guard asReader else { return { _ in true } }
+        guard let kept = arch.readerTensors else {
+            throw .source("the LLM must be a model that can read a prompt (T5 family, LLaMA or Qwen2); \(source) is \(modelType)")
+        }
+        return kept
     }
 
     /// The storage dtype of one tensor: the first matching `--keep` rule, else the requested

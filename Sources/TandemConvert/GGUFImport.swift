@@ -59,6 +59,16 @@ public enum GGUFImporter {
         var tokenizer: TokenizerImport
         var generation: [String: JSONValue]
         var provenance: [String: TandemMetadata.TensorProvenance]
+
+        /// The tensors with what writes each; the writer keeps the file's mapping, which the
+        /// items point into, alive.
+        func tensors(pool: ThreadPool) -> Converter.PlannedTensors {
+            let byName = Dictionary(uniqueKeysWithValues: items.map { ($0.plan.name, $0) })
+            let file = file
+            return Converter.PlannedTensors(plans: items.map(\.plan), provenance: provenance) { (plan, dst) throws(ConvertError) in
+                try withExtendedLifetime(file) { () throws(ConvertError) in try write(byName[plan.name]!, into: dst, pool: pool) }
+            }
+        }
     }
 
     public static func convert(_ options: ConvertOptions, progress: ((Int, Int) -> Void)? = nil) throws(ConvertError) -> ConvertReport {
@@ -75,12 +85,10 @@ public enum GGUFImporter {
                 created: ISO8601DateFormatter().string(from: Date()),
                 defaultDType: options.keepSourceTypes ? "gguf" : options.dtype.name, keepRules: options.keep.map(\.description),
                 tensors: part.provenance))
-        let byName = Dictionary(uniqueKeysWithValues: part.items.map { ($0.plan.name, $0) })
         return try Converter.write(
-            meta, plans: part.items.map(\.plan), blobs: part.tokenizer.blobs, output: options.output,
+            meta, tensors: part.tensors(pool: options.pool), blobs: part.tokenizer.blobs, output: options.output,
             sourceBytes: UInt64(part.file.mapping.bytes.count), skipped: part.skipped, architecture: arch.modelTypes[0],
-            start: start, progress: progress
-        ) { plan, dst in try write(byName[plan.name]!, into: dst, pool: options.pool) }
+            start: start, progress: progress)
     }
 
     /// Reads and checks a GGUF file. `asReader`: only the tensors a pair's reader keeps
@@ -94,13 +102,7 @@ public enum GGUFImporter {
             let known = ArchitectureRegistry.supportedGGUFArchitectures.joined(separator: ", ")
             throw .source("\(path): GGUF architecture \(name) is not supported (Tandem imports: \(known))")
         }
-        var keep: @Sendable (String) -> Bool = { _ in true }
-        if asReader {
-            guard let kept = arch.readerTensors else {
-                throw .source("the LLM must be a model that can read a prompt (T5 family, LLaMA or Qwen2); \(path) is \(name)")
-            }
-            keep = kept
-        }
+        let keep = try Converter.keptTensors(arch, asReader: asReader, source: path, modelType: name)
         let config: JSONValue
         let expected: [ExpectedTensor]
         var byHF: [String: GGUFTensor] = [:]

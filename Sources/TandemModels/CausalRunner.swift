@@ -49,15 +49,25 @@ public final class CausalRunner: PromptedModel {
     public func start(prompt: [Int32], maxNewTokens: Int) throws(ModelError) -> (CausalState, [Float]) {
         guard !prompt.isEmpty else { throw .emptyInput }
         let t0 = ProcessClock.now
-        let state = model.makeState(promptTokens: prompt.count, maxNewTokens: maxNewTokens)
-        var logits = FloatBuffer(count: 0), at = 0
-        while at < prompt.count {
-            let piece = Array(prompt[at..<min(prompt.count, at + promptChunk)])
-            logits = try model.forward(try model.embed(piece), segments: [(state, piece.count)], tracer: nil)
-            at += piece.count
+        let (state, logits) = try prefill(rows: prompt.count, maxNewTokens: maxNewTokens) { (r) throws(ModelError) in
+            try model.embed(Array(prompt[r]))
         }
         encodeTimes.prompt.add(ProcessClock.seconds(since: t0))
         return (state, logits.array)
+    }
+
+    /// A new sequence's cache filled with `m` prompt rows in passes of at most `promptChunk`,
+    /// `input(range)` giving each pass's embeddings; the logits of the last row.
+    private func prefill(rows m: Int, maxNewTokens: Int, _ input: (Range<Int>) throws(ModelError) -> FloatBuffer)
+        throws(ModelError) -> (CausalState, FloatBuffer) {
+        let state = model.makeState(promptTokens: m, maxNewTokens: maxNewTokens)
+        var logits = FloatBuffer(count: 0), at = 0
+        while at < m {
+            let rows = at..<min(m, at + promptChunk)
+            logits = try model.forward(try input(rows), segments: [(state, rows.count)], tracer: nil)
+            at = rows.upperBound
+        }
+        return (state, logits)
     }
 
     public func step(_ states: [CausalState], tokens: [Int32]) throws(ModelError) -> FloatBuffer {
@@ -101,21 +111,12 @@ public final class CausalRunner: PromptedModel {
     public func start(embeddings: FloatBuffer, count m: Int, maxNewTokens: Int) throws(ModelError) -> (CausalState, FloatBuffer) {
         guard m > 0 else { throw .emptyInput }
         let d = embeddingWidth
-        let state = model.makeState(promptTokens: m, maxNewTokens: maxNewTokens)
-        var logits = FloatBuffer(count: 0), at = 0
-        while at < m {
-            let rows = min(promptChunk, m - at)
-            let piece: FloatBuffer
-            if rows == m {
-                piece = embeddings
-            } else {
-                piece = FloatBuffer(count: rows * d, zeroed: false)
-                _ = piece.mutable.update(fromContentsOf: embeddings.mutable[at * d..<(at + rows) * d])
-            }
-            logits = try model.forward(piece, segments: [(state, rows)], tracer: nil)
-            at += rows
+        return try prefill(rows: m, maxNewTokens: maxNewTokens) { r in
+            guard r.count < m else { return embeddings }
+            let piece = FloatBuffer(count: r.count * d, zeroed: false)
+            _ = piece.mutable.update(fromContentsOf: embeddings.mutable[r.lowerBound * d..<r.upperBound * d])
+            return piece
         }
-        return (state, logits)
     }
 
     /// The first response token (BOS) fed to each state on its own, as a single sequence's start

@@ -35,10 +35,11 @@ public protocol PromptReader: AnyObject, Sendable {
 }
 
 extension PromptReader {
-    public func read(batch: [[Int32]]) throws(ModelError) -> [FloatBuffer] {
-        var out: [FloatBuffer] = []
-        for ids in batch { out.append(try read(ids)) }
-        return out
+    public func read(batch: [[Int32]]) throws(ModelError) -> [FloatBuffer] { try readEach(batch) }
+
+    /// `read` of each prompt on its own.
+    func readEach(_ batch: [[Int32]]) throws(ModelError) -> [FloatBuffer] {
+        try batch.map { (ids) throws(ModelError) in try read(ids) }
     }
     public var batchTokens: Int { 0 }
 }
@@ -95,11 +96,7 @@ public final class CausalReader: PromptReader, @unchecked Sendable {
     /// Prompts that fit one pass together are read together; a longer one alone, in passes.
     public var batchTokens: Int { passTokens }
     public func read(batch: [[Int32]]) throws(ModelError) -> [FloatBuffer] {
-        guard batch.count > 1, batch.reduce(0, { $0 + $1.count }) <= passTokens else {
-            var out: [FloatBuffer] = []
-            for ids in batch { out.append(try read(ids)) }
-            return out
-        }
+        guard batch.count > 1, batch.reduce(0, { $0 + $1.count }) <= passTokens else { return try readEach(batch) }
         guard batch.allSatisfy({ !$0.isEmpty }) else { throw .emptyInput }
         return try model.hiddenStates(batch: batch, layer: layer)
     }
@@ -185,21 +182,13 @@ public final class LLMToSLM<SLM: PromptedModel>: AutoregressiveModel, LLMToSLMPa
     }
 
     /// Every prompt through the reader and the SLM's prompt pass on its own, then the SLM's first
-    /// step for the batch (an encoder-decoder's runs once for all), unless the response
-    /// continues each prompt.
+    /// step for the batch (an encoder-decoder's runs once for all); when the response continues
+    /// each prompt, each prompt's own start.
     public func start(prompts: [[Int32]], maxNewTokens: Int) throws(ModelError) -> ([SLM.State], FloatBuffer) {
+        if continuesPrompt { return try startEach(self, prompts: prompts, maxNewTokens: maxNewTokens) }
         var states: [SLM.State] = []
-        var continued: [FloatBuffer] = []
-        for p in prompts {
-            let (state, logits) = try prepare(prompt: p, maxNewTokens: maxNewTokens)
-            states.append(state)
-            if let logits { continued.append(logits) }
-        }
-        guard continuesPrompt else { return (states, try slm.firstStep(states)) }
-        let vocab = vocabularySize
-        let all = FloatBuffer(count: prompts.count * vocab)
-        for (i, l) in continued.enumerated() { _ = all[i * vocab..<(i + 1) * vocab].update(fromContentsOf: l.mutable[0..<vocab]) }
-        return (states, all)
+        for p in prompts { states.append(try prepare(prompt: p, maxNewTokens: maxNewTokens).0) }
+        return (states, try slm.firstStep(states))
     }
 
     public func step(_ states: [SLM.State], tokens: [Int32]) throws(ModelError) -> FloatBuffer {

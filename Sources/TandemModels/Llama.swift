@@ -399,16 +399,21 @@ extension LlamaModel: HiddenStateModel {
         var out: [FloatBuffer] = [], row = 0
         for p in prompts {
             let h = FloatBuffer(count: p.count * d, zeroed: false)
-            if layer == layers.count {
-                Ops.rmsNormRows(UnsafeBufferPointer(rebasing: x.buffer[row * d..<(row + p.count) * d]), rows: p.count, width: d,
-                                weight: norm, epsilon: epsilon, into: h.mutable, pool: pool)
-            } else {
-                _ = h.mutable.update(fromContentsOf: x.mutable[row * d..<(row + p.count) * d])
-            }
+            hiddenRows(UnsafeBufferPointer(rebasing: x.buffer[row * d..<(row + p.count) * d]), rows: p.count, layer: layer, into: h.mutable)
             out.append(h)
             row += p.count
         }
         return out
+    }
+
+    /// `rows` rows of the residual stream after `layer` layers as `hidden_states[layer]`: the
+    /// final norm applied after the last layer, the rows as they are otherwise.
+    private func hiddenRows(_ x: UnsafeBufferPointer<Float>, rows: Int, layer: Int, into out: UnsafeMutableBufferPointer<Float>) {
+        if layer == layers.count {
+            Ops.rmsNormRows(x, rows: rows, width: config.hiddenSize, weight: norm, epsilon: epsilon, into: out, pool: pool)
+        } else {
+            _ = out.update(fromContentsOf: x[0..<rows * config.hiddenSize])
+        }
     }
 
     public func hiddenStates(_ ids: [Int32], layer: Int, passTokens: Int) throws(ModelError) -> FloatBuffer {
@@ -422,12 +427,7 @@ extension LlamaModel: HiddenStateModel {
             let x = try embed(piece)
             try runLayers(x, segments: [(state, piece.count)], through: layer, tracer: nil)
             state.position += piece.count
-            let rows = out.rows(at..<at + piece.count, width: d)
-            if layer == layers.count {
-                Ops.rmsNormRows(x.buffer, rows: piece.count, width: d, weight: norm, epsilon: epsilon, into: rows, pool: pool)
-            } else {
-                _ = rows.update(fromContentsOf: x.mutable[0..<piece.count * d])
-            }
+            hiddenRows(x.buffer, rows: piece.count, layer: layer, into: out.rows(at..<at + piece.count, width: d))
             at += piece.count
         }
         return out

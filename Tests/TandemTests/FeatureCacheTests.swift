@@ -29,9 +29,8 @@ struct FeatureCacheTests {
         let bytes = [UInt8](blob)
         let raw = Int(bytes[0]) | Int(bytes[1]) << 8 | Int(bytes[2]) << 16 | Int(bytes[3]) << 24
         #expect(raw == e[2] * width * 2)
-        let plain = try bytes[4...].withUnsafeBytes { try LZ4.decompress($0, rawCount: raw, what: "entry \(i)") }
-        let n = raw / 2
-        return (0..<n).map { Float(Float16(bitPattern: UInt16(plain[$0]) | UInt16(plain[n + $0]) << 8)) }
+        let plain = try bytes[4...].withUnsafeBytes { try LZ4.decode($0, as: .lz4Shuffle2, rawCount: raw, what: "entry \(i)") }
+        return (0..<raw / 2).map { Float(Float16(bitPattern: UInt16(plain[2 * $0]) | UInt16(plain[2 * $0 + 1]) << 8)) }
     }
 
     @Test(arguments: [nil, 1] as [Int?])
