@@ -22,21 +22,13 @@ from __future__ import annotations
 import argparse
 import json
 import pathlib
-import platform
 import subprocess
 import sys
 import time
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "Benchmarks/humaneval"))
-from run_humaneval import INSTRUCTION, problems, verdicts  # noqa: E402
-
-
-def cpu() -> str:
-    for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor()
+from run_humaneval import INSTRUCTION, cpu, problems, verdicts  # noqa: E402
 
 
 def tandem_file(tandem: str, path: pathlib.Path) -> pathlib.Path:

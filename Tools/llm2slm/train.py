@@ -89,6 +89,11 @@ def decompress_h(blob: bytes, shape: tuple[int, ...]) -> np.ndarray:
     return unshuffle_f16(lz4.block.decompress(blob), shape)
 
 
+def read_cache(data: bytes, entries: list, d_l: int) -> list[torch.Tensor]:
+    """The f32 H of each cache entry ([offset, bytes, rows])."""
+    return [torch.from_numpy(decompress_h(data[o:o + n], (m, d_l)).astype(np.float32)) for o, n, m in entries]
+
+
 def llm_digest(llm_dir: Path) -> str:
     files = sorted(Path(llm_dir).glob("*.safetensors")) + [Path(llm_dir) / "config.json"]
     return hashlib.sha256("".join(sha256_file(p) for p in files).encode()).hexdigest()
@@ -110,8 +115,7 @@ def build_cache(llm, llm_dir: Path, prompts: list[list[int]], cache_dir: Path,
         if index.get("key") == key:
             data = blob_path.read_bytes()
             log(f"H cache: reusing {blob_path} ({len(prompts)} examples, ratio {index['ratio']:.3f})")
-            return [torch.from_numpy(decompress_h(data[o:o + n], (m, d_l)).astype(np.float32))
-                    for o, n, m in index["entries"]]
+            return read_cache(data, index["entries"], d_l)
     t0 = time.time()
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
     hs: list[np.ndarray | None] = [None] * len(prompts)
@@ -144,8 +148,7 @@ def build_cache(llm, llm_dir: Path, prompts: list[list[int]], cache_dir: Path,
                                       "entries": entries}))
     log(f"H cache: {len(prompts)} examples in {time.time() - t0:.1f}s; raw f16 {raw} B -> "
         f"{len(blob)} B shuffled+LZ4: ratio {ratio:.3f} (LZ4 without shuffle: {raw / max(1, plain):.3f})")
-    return [torch.from_numpy(decompress_h(bytes(blob[o:o + n]), (m, d_l)).astype(np.float32))
-            for o, n, m in entries]
+    return read_cache(bytes(blob), entries, d_l)
 
 
 def tandem_binary(args) -> str:
@@ -190,8 +193,7 @@ def tandem_cache(args, prompts: list[list[int]], cache_dir: Path, log=print) -> 
         index = json.loads(index_path.read_text())
     else:
         log(f"H cache: reusing {blob_path} ({len(prompts)} examples)")
-    data, d_l = blob_path.read_bytes(), index["d_l"]
-    return [torch.from_numpy(decompress_h(data[o:o + n], (m, d_l)).astype(np.float32)) for o, n, m in index["entries"]]
+    return read_cache(blob_path.read_bytes(), index["entries"], index["d_l"])
 
 
 # ---------------------------------------------------------------------------------------------
