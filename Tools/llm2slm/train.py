@@ -373,7 +373,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--bf16", action="store_true", help="the SLM under bf16 autocast (CPUs with AVX512-BF16 or AMX)")
     ap.add_argument("--format", choices=["prompt-response", "code"], default="prompt-response",
                     help="code: make_code_data.py rows posed as HumanEval tasks in the SLM's chat template")
-    ap.add_argument("--max-examples", type=int, help="the first N training rows only")
+    ap.add_argument("--max-examples", type=int, help="N training rows only, a sample seeded by --seed (the data is in source order)")
+    ap.add_argument("--max-eval-examples", type=int, help="N held-out rows only, sampled the same way")
     ap.add_argument("--data", type=Path, required=True, help="training JSONL of {prompt, response}")
     ap.add_argument("--eval-data", type=Path, help="held-out JSONL: greedy exact match + token accuracy at the end")
     ap.add_argument("--out", type=Path, required=True, help="output directory")
@@ -437,8 +438,9 @@ def prepare(args, log=print):
 
     def load(path):
         rows = read_jsonl(path, args.format, chat)
-        if path == args.data and args.max_examples:
-            rows = rows[:args.max_examples]
+        limit = args.max_examples if path == args.data else args.max_eval_examples
+        if limit and limit < len(rows):   # a seeded sample, kept in file order: make_code_data writes by source file
+            rows = [rows[i] for i in sorted(random.Random(args.seed).sample(range(len(rows)), limit))]
         ex = [{"x": tk.prompt_ids(r["prompt"], args.max_prompt_len),
                "r": tk.response_ids(r["response"], args.max_response_len)} for r in rows]
         hs = None
@@ -550,7 +552,7 @@ def main(argv=None, log=print) -> dict:
     (args.out / "train_meta.json").write_text(json.dumps(meta, indent=2) + "\n")
     written = ([] if args.freeze_slm else [args.out / "slm"]) + ([] if args.slm_only else [args.out / "projector.safetensors"])
     log("wrote " + ", ".join(map(str, written))
-        + f"; loss {history[0]:.4f} -> {meta['loss_last_25']:.4f}")
+        + (f"; loss {history[0]:.4f} -> {meta['loss_last_25']:.4f}" if history else "; no steps (the starting point)"))
     return result
 
 
