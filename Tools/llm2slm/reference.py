@@ -252,6 +252,13 @@ class LLM2SLM(nn.Module):
         self.d_l, self.d_s = d_l, d_s
         if use_llm:
             self.projector = make_projector(d_l, d_s, d_h)
+            # Training-time reparametrization, folded into the saved weights (trained_tensors):
+            # Z = out_scale * projector(in_scale * H). A real LLM's final hidden states are ~100x
+            # larger than an SLM's embeddings, and Adam moves each weight by about the learning
+            # rate whatever its gradient, so unscaled the first steps throw Z far off the
+            # embeddings' scale. 1.0 until train.py measures them.
+            self.register_buffer("in_scale", torch.tensor(1.0))
+            self.register_buffer("out_scale", torch.tensor(1.0))
             if kind == "decoder":
                 self.prompt_adapter = nn.Linear(d_l, d_s, bias=False)
                 assert e_llm is not None, "decoder-only SLMs need the LLM's embedding table"
@@ -270,10 +277,13 @@ class LLM2SLM(nn.Module):
         """SLM-space prompt embeddings [B, m, d_s]: x are LLM prompt ids (or SLM ids, no LLM)."""
         if not self.use_llm:
             return self.slm_embed(x)
-        z = self.projector(h)
+        z = self.project(h)
         if self.kind in ("encdec", "shared"):
             return self.slm_embed(x) + z
         return self.prompt_adapter(self.e_llm[x]) + z
+
+    def project(self, h: torch.Tensor) -> torch.Tensor:
+        return self.out_scale * self.projector(h * self.in_scale)
 
     # -- training loss -----------------------------------------------------------------------
     def loss(self, batch: dict) -> torch.Tensor:
@@ -316,7 +326,7 @@ class LLM2SLM(nn.Module):
 
     @torch.no_grad()
     def z(self, h: torch.Tensor) -> torch.Tensor:
-        return self.projector(h.to(self.device))
+        return self.project(h.to(self.device))
 
     @torch.no_grad()
     def teacher_forced_logits(self, x: list[int], h: torch.Tensor | None, target: list[int]) -> torch.Tensor:
@@ -378,6 +388,11 @@ class LLM2SLM(nn.Module):
     def trained_tensors(self) -> dict[str, torch.Tensor]:
         t = {n: p.detach().contiguous().float().cpu() for n, p in self.projector.state_dict().items()}
         t = {f"projector.{n}": v for n, v in t.items()}
+        # fold the scales in: out * (W2 relu(W0 (in * H) + b0) + b2) = (out W2) relu((in W0) H + b0) + out b2
+        s_in, s_out = float(self.in_scale), float(self.out_scale)
+        t["projector.0.weight"] = t["projector.0.weight"] * s_in
+        t["projector.2.weight"] = t["projector.2.weight"] * s_out
+        t["projector.2.bias"] = t["projector.2.bias"] * s_out
         if self.kind == "decoder":
             t[ADAPTER_NAME] = self.prompt_adapter.weight.detach().contiguous().float().cpu()
         assert set(t) == set(PROJECTOR_NAMES) | ({ADAPTER_NAME} if self.kind == "decoder" else set()), t.keys()
@@ -389,6 +404,8 @@ class LLM2SLM(nn.Module):
         t = load_file(str(path))
         self.projector.load_state_dict({n[len("projector."):]: v for n, v in t.items()
                                         if n.startswith("projector.")})
+        self.in_scale.fill_(1.0)   # saved tensors have the scales folded in
+        self.out_scale.fill_(1.0)
         if self.kind == "decoder":
             self.prompt_adapter.weight.data.copy_(t[ADAPTER_NAME])
 

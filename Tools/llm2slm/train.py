@@ -473,6 +473,15 @@ def main(argv=None, log=print) -> dict:
         if longest > n_pos:
             raise SystemExit(f"prompt + bos + response reaches {longest} positions, the SLM has {n_pos}:"
                              " lower --max-prompt-len / --max-response-len")
+    if model.kind == "shared" and hs is not None:
+        # a real reader: scale H to unit RMS and Z to the embeddings' RMS while training (folded into
+        # the saved projector; reference.LLM2SLM.project says why)
+        sq = sum(float(h.float().pow(2).sum()) for h in hs)
+        rms_h = math.sqrt(sq / sum(h.numel() for h in hs))
+        rms_e = float(model.slm.get_input_embeddings().weight.float().pow(2).mean().sqrt())
+        model.in_scale.fill_(1.0 / rms_h)
+        model.out_scale.fill_(rms_e)
+        log(f"projector scales: H RMS {rms_h:.3f}, SLM embedding RMS {rms_e:.5f}")
     model.to(args.device)
     kind = model.kind
     log(f"{'SLM alone' if args.slm_only else 'LLM-to-SLM'} ({kind}): {len(examples)} examples, "
