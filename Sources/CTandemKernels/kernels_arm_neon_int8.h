@@ -182,3 +182,94 @@ float TK_NEON_NAME(tk_vec_dot_q6_K_q8_K)(const void *w, const void *x, int64_t k
     }
     return sum;
 }
+
+// ---- GEMM: q8_0 and q4_0 weight rows against q8_0 activation rows ----------------------------
+
+/// Weight block `blk` of a q8_0 (`q4` = 0) or q4_0 (`q4` = 1) row as two int8 halves (values 0–15
+/// and 16–31, the order of the activation block's halves) and its scale.
+static inline void tk_neon_weight_block(const char *row, int64_t blk, int q4, int8x16_t *lo, int8x16_t *hi, float *d) {
+    if (q4) {
+        const tk_block_q4_0 *a = (const tk_block_q4_0 *)row + blk;
+        const uint8x16_t q = vld1q_u8(a->qs);
+        *lo = vsubq_s8(vreinterpretq_s8_u8(vandq_u8(q, vdupq_n_u8(0x0F))), vdupq_n_s8(8));
+        *hi = vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(q, 4)), vdupq_n_s8(8));
+        *d = tk_half(a->d);
+    } else {
+        const tk_block_q8_0 *a = (const tk_block_q8_0 *)row + blk;
+        *lo = vld1q_s8(a->qs);
+        *hi = vld1q_s8(a->qs + 16);
+        *d = tk_half(a->d);
+    }
+}
+
+/// Four weight rows × four activation rows per pass: each activation block is loaded once for
+/// four weight rows and each weight block decoded once for four activation rows, where a loop of
+/// dot products loads both for every output (16 outputs: 16 block loads instead of 64, the q4_0
+/// nibbles split 4 times instead of 16). Every output keeps vec_dot's arithmetic — the same two
+/// dot-product steps per block, its four float lanes scaled by the same product of the two
+/// scales, one horizontal sum at the end — so the GEMM gives tk_gemv's floats bit for bit (the
+/// native test checks it), and a prompt read at once equals one read a token at a time. Rows
+/// past the last whole group of four go through vec_dot itself.
+static inline void tk_neon_gemm_q8(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k,
+                                   int64_t n0, int64_t n1, int q4) {
+    const int64_t nb = k / TK_QK;
+    const int64_t rb = tk_row_bytes(q4 ? TK_Q4_0 : TK_Q8_0, k);
+    const int64_t xb = (int64_t)sizeof(tk_block_q8_0) * nb;
+    float (*const dot)(const void *, const void *, int64_t) =
+        q4 ? TK_NEON_NAME(tk_vec_dot_q4_0_q8_0) : TK_NEON_NAME(tk_vec_dot_q8_0_q8_0);
+    const int64_t m4 = m & ~(int64_t)3;
+    int64_t n = n0;
+    for (; n + 4 <= n1; n += 4) {
+        const char *wr = (const char *)w + n * rb;
+        for (int64_t i = 0; i < m4; i += 4) {
+            const tk_block_q8_0 *xr[4];
+            for (int r = 0; r < 4; r++) xr[r] = (const tk_block_q8_0 *)((const char *)x + (i + r) * xb);
+            float32x4_t acc[4][4];
+            for (int r = 0; r < 4; r++)
+                for (int c = 0; c < 4; c++) acc[r][c] = vdupq_n_f32(0);
+            for (int64_t b = 0; b < nb; b++) {
+                int8x16_t xl[4], xh[4];
+                float dx[4];
+                for (int r = 0; r < 4; r++) {
+                    xl[r] = vld1q_s8(xr[r][b].qs);
+                    xh[r] = vld1q_s8(xr[r][b].qs + 16);
+                    dx[r] = tk_half(xr[r][b].d);
+                }
+                const float32x4_t dxv = vld1q_f32(dx);
+#pragma GCC unroll 4
+                for (int c = 0; c < 4; c++) {
+                    int8x16_t lo, hi;
+                    float dw;
+                    tk_neon_weight_block(wr + c * rb, b, q4, &lo, &hi, &dw);
+                    const float32x4_t scale = vmulq_n_f32(dxv, dw);  // lane r: dw · dx[r], vec_dot's product
+#pragma GCC unroll 4
+                    for (int r = 0; r < 4; r++) {
+                        const int32x4_t s = tk_vdotq_s32(tk_vdotq_s32(vdupq_n_s32(0), lo, xl[r]), hi, xh[r]);
+                        switch (r) {  // the lane index must be a constant
+                        case 0: acc[r][c] = vmlaq_laneq_f32(acc[r][c], vcvtq_f32_s32(s), scale, 0); break;
+                        case 1: acc[r][c] = vmlaq_laneq_f32(acc[r][c], vcvtq_f32_s32(s), scale, 1); break;
+                        case 2: acc[r][c] = vmlaq_laneq_f32(acc[r][c], vcvtq_f32_s32(s), scale, 2); break;
+                        default: acc[r][c] = vmlaq_laneq_f32(acc[r][c], vcvtq_f32_s32(s), scale, 3); break;
+                        }
+                    }
+                }
+            }
+            for (int r = 0; r < 4; r++)
+                for (int c = 0; c < 4; c++) y[(i + r) * ldy + n + c] = vaddvq_f32(acc[r][c]);
+        }
+        for (int64_t i = m4; i < m; i++)
+            for (int c = 0; c < 4; c++) y[i * ldy + n + c] = dot(wr + c * rb, (const char *)x + i * xb, k);
+    }
+    for (; n < n1; n++)
+        for (int64_t i = 0; i < m; i++) y[i * ldy + n] = dot((const char *)w + n * rb, (const char *)x + i * xb, k);
+}
+
+void TK_NEON_NAME(tk_gemm_q8_0)(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k,
+                                int64_t n0, int64_t n1) {
+    tk_neon_gemm_q8(w, x, y, ldy, m, k, n0, n1, 0);
+}
+
+void TK_NEON_NAME(tk_gemm_q4_0)(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k,
+                                int64_t n0, int64_t n1) {
+    tk_neon_gemm_q8(w, x, y, ldy, m, k, n0, n1, 1);
+}

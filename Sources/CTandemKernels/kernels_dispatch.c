@@ -276,7 +276,6 @@ static const tk_kernels tk_amx = {
     .quantize_row_q8_0 = tk_quantize_row_q8_0_neon, \
     .quantize_row_q8_K = tk_quantize_row_q8_K_generic, \
     .f32_to_f16 = tk_f32_to_f16_generic, \
-    .gemm = {NULL, NULL, NULL, NULL}, \
     .sum_f32 = tk_sum_f32_neon, \
     .fma_loop = tk_fma_loop_neon, \
     /* Advanced SIMD is the AArch64 baseline: the generic copies compile to NEON there. */ \
@@ -301,6 +300,8 @@ static const tk_kernels tk_neon = {
     .vec_dot = {tk_vec_dot_f32_neon, tk_vec_dot_f16_neon, tk_vec_dot_q8_0_q8_0_neon,
                 tk_vec_dot_q4_0_q8_0_neon, tk_vec_dot_q5_0_q8_0_neon, tk_vec_dot_q4_K_q8_K_neon,
                 tk_vec_dot_q5_K_q8_K_neon, tk_vec_dot_q6_K_q8_K_neon},
+    // Prompt passes: 4 × 4 register tiles, vec_dot's floats (kernels_arm_neon_int8.h).
+    .gemm = {NULL, NULL, tk_gemm_q8_0_neon, tk_gemm_q4_0_neon},
 };
 
 #if defined(TK_HAVE_NEON_DOTPROD)
@@ -311,6 +312,7 @@ static const tk_kernels tk_neon_dotprod = {
     .vec_dot = {tk_vec_dot_f32_neon, tk_vec_dot_f16_neon, tk_vec_dot_q8_0_q8_0_neon_dotprod,
                 tk_vec_dot_q4_0_q8_0_neon_dotprod, tk_vec_dot_q5_0_q8_0_neon_dotprod, tk_vec_dot_q4_K_q8_K_neon_dotprod,
                 tk_vec_dot_q5_K_q8_K_neon_dotprod, tk_vec_dot_q6_K_q8_K_neon_dotprod},
+    .gemm = {NULL, NULL, tk_gemm_q8_0_neon_dotprod, tk_gemm_q4_0_neon_dotprod},
 };
 #endif
 #endif

@@ -574,6 +574,30 @@ static void test_avx2_equals_vnni(tk_dtype dt, long m, long n, long k) {
     free(w); free(xf); free(xq); free(y0); free(y1);
 }
 
+/// A GEMM that keeps vec_dot's arithmetic (NEON's q8_0 and q4_0 tiles) gives tk_gemv's floats bit for
+/// bit: a prompt read at once equals one read a token at a time. Outputs in two ranges, as the
+/// thread pool splits them, and activation rows past a whole group of four.
+static void test_gemm_equals_gemv(const tk_kernels *kt, tk_dtype dt, long m, long n, long k) {
+    void *w = make_weights(dt, n, k, 1.0f);
+    float *xf = malloc(sizeof(float) * m * k);
+    for (long i = 0; i < m * k; i++) xf[i] = frand();
+    tk_block_q8_0 *xq = malloc(sizeof(tk_block_q8_0) * m * (k / TK_QK));
+    for (long i = 0; i < m; i++) kt->quantize_row_q8_0(xf + i * k, xq + i * (k / TK_QK), k);
+    float *y0 = malloc(sizeof(float) * m * n), *y1 = malloc(sizeof(float) * n);
+    const long split = output_split(n);
+    tk_gemm(kt, dt, w, xq, y0, n, m, k, 0, split);
+    if (split < n) tk_gemm(kt, dt, w, xq, y0, n, m, k, split, n);
+    long differ = 0;
+    for (long i = 0; i < m; i++) {
+        tk_gemv(kt, dt, w, xq + i * (k / TK_QK), y1, k, 0, n);
+        differ += memcmp(y0 + i * n, y1, sizeof(float) * n) != 0;
+    }
+    char what[64];
+    snprintf(what, sizeof what, "gemm %s = gemv", dtype_name[dt]);
+    check(differ == 0, what, kt->name, m, n, k, (double)differ);
+    free(w); free(xf); free(xq); free(y0); free(y1);
+}
+
 /// The NEON q5_0 and K-quant dot products sum each block in integers and then follow the generic
 /// kernels' float expression, so they must give the generic kernels' floats bit for bit.
 static void test_dot_equals_generic(const tk_kernels *kt, tk_dtype dt, long n, long k) {
@@ -610,11 +634,17 @@ int main(void) {
         printf("testing %s\n", kt->name);
         test_elementwise(kt);
         test_attention_i8(kt);
-        if (isas[t] == TK_ISA_NEON)
+        if (isas[t] == TK_ISA_NEON) {
             for (int dt = TK_Q5_0; dt <= TK_Q6_K; dt++) {
                 test_dot_equals_generic(kt, (tk_dtype)dt, 37, 256);
                 test_dot_equals_generic(kt, (tk_dtype)dt, 9, 2304);
             }
+            for (int dt = TK_Q8_0; dt <= TK_Q4_0; dt++) {
+                test_gemm_equals_gemv(kt, (tk_dtype)dt, 8, 64, 256);
+                test_gemm_equals_gemv(kt, (tk_dtype)dt, 11, 70, 1024);   // row and column tails
+                test_gemm_equals_gemv(kt, (tk_dtype)dt, 3, 5, 32);       // no whole group of activation rows
+            }
+        }
         for (long k = 32; k <= 512; k += 96) test_quantize(kt, k, 3.0f);
         test_quantize(kt, 64, 0.0f);
         test_quantize(kt, 64, 1e6f);
