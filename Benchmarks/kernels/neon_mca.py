@@ -49,6 +49,76 @@ W(q5_K, ggml_vec_dot_q5_K_q8_K, 256)
 W(q6_K, ggml_vec_dot_q6_K_q8_K, 256)
 """
 
+# The prompt pass's products, steady state: each function's innermost loop that holds `sdot`, one
+# pass of it per llvm-mca iteration, divided by the 32-value block products in it (two `sdot`
+# each). vec_dot loops over one output's blocks; Tandem's GEMM tile over 16 outputs' blocks.
+STEADY = """#include "kernels_arm_neon.c"
+__attribute__((flatten)) void mca_tandem_vec_dot_q8_0(const void *w, const void *x, float *y, long k) { *y = tk_vec_dot_q8_0_q8_0_neon(w, x, k); }
+__attribute__((flatten)) void mca_tandem_vec_dot_q4_0(const void *w, const void *x, float *y, long k) { *y = tk_vec_dot_q4_0_q8_0_neon(w, x, k); }
+__attribute__((flatten)) void mca_tandem_gemm_q8_0(const void *w, const void *x, float *y, long k) { tk_neon_gemm_q8(w, x, y, 4, 4, k, 0, 4, 0); }
+__attribute__((flatten)) void mca_tandem_gemm_q4_0(const void *w, const void *x, float *y, long k) { tk_neon_gemm_q8(w, x, y, 4, 4, k, 0, 4, 1); }
+"""
+STEADY_GGML = """#include "arch/arm/quants.c"
+__attribute__((flatten)) void mca_ggml_vec_dot_q8_0(const void *w, const void *x, float *y, long k) { ggml_vec_dot_q8_0_q8_0(k, y, 0, w, 0, x, 0, 1); }
+__attribute__((flatten)) void mca_ggml_vec_dot_q4_0(const void *w, const void *x, float *y, long k) { ggml_vec_dot_q4_0_q8_0(k, y, 0, w, 0, x, 0, 1); }
+"""
+
+
+def hot_loop(asm: str, name: str) -> list[str] | None:
+    """The innermost loop of function `name` that holds `sdot`: from its header label to the
+    branch back to it, labels and that branch left out."""
+    lines, inside = [], False
+    for line in asm.splitlines():
+        if line.startswith(f"{name}:"):
+            inside = True
+            continue
+        if inside and line.startswith(".Lfunc_end"):
+            break
+        if inside:
+            lines.append(line.split("//")[0].rstrip())
+    best = None
+    for end, line in enumerate(lines):
+        m = re.match(r"\s+(?:b\.\w+|b|cbnz|cbz|tbnz|tbz)\s+(?:.*,\s*)?(\.LBB\w+)$", line)
+        if not m:
+            continue
+        start = next((i for i, l in enumerate(lines[:end]) if l.startswith(m.group(1) + ":")), None)
+        if start is None:
+            continue
+        body = [l.strip() for l in lines[start + 1:end] if l.strip() and not l.strip().endswith(":")
+                and not l.strip().startswith(".")]
+        if any(b.startswith("sdot") for b in body) and (best is None or len(body) < len(best)):
+            best = body
+    return best
+
+
+def steady_table(args, work: pathlib.Path, g: pathlib.Path, include: dict) -> None:
+    (work / "steady.c").write_text(STEADY)
+    (work / "steady_ggml.c").write_text(STEADY_GGML)
+    kernels = [("tandem", "vec_dot", "q8_0"), ("tandem", "vec_dot", "q4_0"), ("ggml", "vec_dot", "q8_0"),
+               ("ggml", "vec_dot", "q4_0"), ("tandem", "gemm", "q8_0"), ("tandem", "gemm", "q4_0")]
+    print("\ncycles per 32-value block product in the steady-state loop (one output's loop for vec_dot, "
+          "16 outputs' for the 4 × 4 GEMM tile)\n")
+    print("| core | " + " | ".join(f"{e} {k} {t}" for e, k, t in kernels) + " | gemm / tandem vec_dot (q8_0, q4_0) |")
+    print("|---|" + "---|" * (len(kernels) + 1))
+    for core in [c for c in CORES if c != "cortex-a72"]:
+        row = {}
+        for engine, src in (("tandem", "steady.c"), ("ggml", "steady_ggml.c")):
+            asm = work / f"steady-{engine}-{core}.s"
+            subprocess.run([args.clang, "--target=aarch64-linux-gnu", f"-mcpu={core}", "-std=gnu11", "-O2", "-w",
+                            "-isystem", args.sysroot_include, *include[engine], "-S", str(work / src), "-o", str(asm)],
+                           check=True)
+            text = asm.read_text()
+            for e, k, t in kernels:
+                if e != engine:
+                    continue
+                body = hot_loop(text, f"mca_{e}_{k}_{t}")
+                row[(e, k, t)] = None if body is None else \
+                    cycles(args.mca, core, body, work) / (sum(b.startswith("sdot") for b in body) / 2)
+        cells = [f"{row[x]:.2f}" if row[x] else "–" for x in kernels]
+        ratio = [row[("tandem", "vec_dot", t)] / row[("tandem", "gemm", t)]
+                 if row[("tandem", "vec_dot", t)] and row[("tandem", "gemm", t)] else None for t in ("q8_0", "q4_0")]
+        print(f"| {core} | " + " | ".join(cells) + " | " + ", ".join(f"{r:.2f}×" if r else "–" for r in ratio) + " |")
+
 
 def functions(asm: str) -> dict[str, list[str]]:
     """The instructions of each mca_* function in clang's assembly output."""
@@ -115,6 +185,7 @@ def main() -> int:
         print(f"| {core} | {product} | **ggml / tandem** | "
               + " | ".join(f"**{b / a:.2f}×**" if a and b else "–" for a, b in zip(rows["tandem"], rows["ggml"])) + " |")
     print("\n(loop: the compiler kept a loop in that wrapper, which llvm-mca cannot time as one pass.)")
+    steady_table(args, work, g, include)
     shutil.rmtree(work)
     return 0
 
