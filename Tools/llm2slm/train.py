@@ -556,8 +556,9 @@ def main(argv=None, log=print) -> dict:
     if args.eval_data:
         ev_ex, ev_hs = load(args.eval_data)
         result["eval"] = meta["eval"] = evaluate(model, ev_ex, ev_hs)
-        log(f"held-out: exact match {meta['eval'].get('exact_match', float('nan')):.3f}, token accuracy "
-            f"{meta['eval']['token_accuracy']:.3f}, loss {meta['eval']['loss']:.4f} ({meta['eval']['n']} examples)")
+        ev = meta["eval"]
+        exact = f"exact match {ev['exact_match']:.3f}, " if "exact_match" in ev else ""
+        log(f"held-out: {exact}token accuracy {ev['token_accuracy']:.3f}, loss {ev['loss']:.4f} ({ev['n']} examples)")
     (args.out / "train_meta.json").write_text(json.dumps(meta, indent=2) + "\n")
     written = ([] if args.freeze_slm else [args.out / "slm"]) + ([] if args.slm_only else [args.out / "projector.safetensors"])
     log("wrote " + ", ".join(map(str, written))
