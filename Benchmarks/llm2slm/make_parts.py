@@ -12,7 +12,7 @@ weight values). Creates, under --out (default /tmp/tandem-llm2slm):
 then converts, with TANDEM (default .build/release/tandem), the LLM alone (t5-large) and the three
 bundles (t5-large→t5-small, flan-t5-large→t5-small, t5-large→gpt2) to q8_0 and q4_0.
 
-    /work/venv-ref/bin/python Benchmarks/llm2slm/make_parts.py [--out DIR]
+    python Benchmarks/llm2slm/make_parts.py [--out DIR]      # torch + transformers (Tools/llm2slm/requirements.txt)
 """
 import argparse
 import pathlib

@@ -8,16 +8,26 @@ Grid: prompts of 64 (translation-like) and 512 tokens (summarization-like); exac
 encode / SLM encode / SLM decode). Writes results.jsonl, table.md and speedup.png (time against
 generated length) into --out.
 
-    /work/venv-ref/bin/python Benchmarks/llm2slm/make_parts.py          # once: parts + .tandem files
-    /work/venv-ref/bin/python Benchmarks/llm2slm/speedup.py --out Benchmarks/llm2slm/results
+    python Benchmarks/llm2slm/make_parts.py          # once: parts + .tandem files (torch + transformers)
+    python Benchmarks/llm2slm/speedup.py --out Benchmarks/llm2slm/results
 """
 import argparse
 import json
 import pathlib
 import subprocess
+import time
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 PAIRS = ["t5-large+t5-small", "flan-t5-large+t5-small", "t5-large+gpt2"]
+
+
+def cpu() -> str:
+    """lscpu's model name and the instruction sets that decide Tandem's kernel tier."""
+    out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+    name = next((l.split(":", 1)[1].strip() for l in out.splitlines() if l.startswith("Model name:")), "unknown CPU")
+    flags = next((l.split(":", 1)[1].split() for l in out.splitlines() if l.startswith("Flags:")), [])
+    isa = [f for f in ("amx_tile", "avx512_vnni", "avx512_bf16", "avx512f", "avx_vnni", "avx2") if f in flags]
+    return f"{name} ({', '.join(isa) or 'no AVX2'})"
 
 
 def bench(tandem: str, path: pathlib.Path, prompt: int, new: int, runs: int, threads: int) -> dict:
@@ -61,7 +71,10 @@ def main() -> None:
                     print(f"{dtype} prompt {prompt} new {new}: alone {alone.get('total_ms', float('nan')):.0f} ms, "
                           + ", ".join(f"{r['system']} {r.get('total_ms', float('nan')):.0f} ms ({r.get('speedup', float('nan')):.2f}×)"
                                       for r in rows[-3:]), flush=True)
-    lines = ["| dtype | prompt | new | system | total ms (min–max) | speed-up | LLM encode ms | SLM encode ms | SLM decode ms |",
+    lines = ["# LLM-to-SLM speed-up at the paper's shapes (random weights, `tandem bench model`)", "",
+             f"{cpu()}; {args.threads} threads, batch 1, medians of {args.runs} timed runs after a warm-up; "
+             f"{time.strftime('%Y-%m-%d')}. Command: `python Benchmarks/llm2slm/speedup.py` (see its docstring).", "",
+             "| dtype | prompt | new | system | total ms (min–max) | speed-up | LLM encode ms | SLM encode ms | SLM decode ms |",
              "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         if "error" in r:
