@@ -574,22 +574,26 @@ static void test_avx2_equals_vnni(tk_dtype dt, long m, long n, long k) {
     free(w); free(xf); free(xq); free(y0); free(y1);
 }
 
-/// A GEMM that keeps vec_dot's arithmetic (NEON's q8_0 and q4_0 tiles) gives tk_gemv's floats bit for
+/// A GEMM that keeps vec_dot's arithmetic (NEON's q8_0, q4_0, q4_K and q5_K tiles) gives tk_gemv's floats bit for
 /// bit: a prompt read at once equals one read a token at a time. Outputs in two ranges, as the
 /// thread pool splits them, and activation rows past a whole group of four.
 static void test_gemm_equals_gemv(const tk_kernels *kt, tk_dtype dt, long m, long n, long k) {
     void *w = make_weights(dt, n, k, 1.0f);
     float *xf = malloc(sizeof(float) * m * k);
     for (long i = 0; i < m * k; i++) xf[i] = frand();
-    tk_block_q8_0 *xq = malloc(sizeof(tk_block_q8_0) * m * (k / TK_QK));
-    for (long i = 0; i < m; i++) kt->quantize_row_q8_0(xf + i * k, xq + i * (k / TK_QK), k);
+    const long xb = tk_act_row_bytes(dt, k);   // q8_0 or q8_K blocks
+    char *xq = malloc((size_t)(xb * m));
+    for (long i = 0; i < m; i++) {
+        if (tk_act_kind(dt) == 2) kt->quantize_row_q8_K(xf + i * k, (tk_block_q8_K *)(xq + i * xb), k);
+        else kt->quantize_row_q8_0(xf + i * k, (tk_block_q8_0 *)(xq + i * xb), k);
+    }
     float *y0 = malloc(sizeof(float) * m * n), *y1 = malloc(sizeof(float) * n);
     const long split = output_split(n);
     tk_gemm(kt, dt, w, xq, y0, n, m, k, 0, split);
     if (split < n) tk_gemm(kt, dt, w, xq, y0, n, m, k, split, n);
     long differ = 0;
     for (long i = 0; i < m; i++) {
-        tk_gemv(kt, dt, w, xq + i * (k / TK_QK), y1, k, 0, n);
+        tk_gemv(kt, dt, w, xq + i * xb, y1, k, 0, n);
         differ += memcmp(y0 + i * n, y1, sizeof(float) * n) != 0;
     }
     char what[64];
@@ -643,6 +647,11 @@ int main(void) {
                 test_gemm_equals_gemv(kt, (tk_dtype)dt, 8, 64, 256);
                 test_gemm_equals_gemv(kt, (tk_dtype)dt, 11, 70, 1024);   // row and column tails
                 test_gemm_equals_gemv(kt, (tk_dtype)dt, 3, 5, 32);       // no whole group of activation rows
+            }
+            for (int dt = TK_Q4_K; dt <= TK_Q5_K; dt++) {
+                test_gemm_equals_gemv(kt, (tk_dtype)dt, 8, 64, 512);
+                test_gemm_equals_gemv(kt, (tk_dtype)dt, 7, 70, 768);     // an odd activation row, column tails
+                test_gemm_equals_gemv(kt, (tk_dtype)dt, 1, 6, 256);
             }
         }
         for (long k = 32; k <= 512; k += 96) test_quantize(kt, k, 3.0f);
