@@ -376,3 +376,73 @@ void TK_NEON_NAME(tk_gemm_q5_K)(const void *w, const void *x, float *y, int64_t 
                                 int64_t n0, int64_t n1) {
     tk_neon_gemm_k4(w, x, y, ldy, m, k, n0, n1, 1);
 }
+
+/// q6_K weight rows against q8_K activation rows, four weight rows by two activation rows per
+/// pass (each weight super-block's 6-bit values rebuilt once for two activation rows); integers
+/// exact, floats in tk_vec_dot_q6_K_q8_K's expression: vec_dot's floats bit for bit.
+static inline void tk_neon_gemm_q6_K(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k,
+                                     int64_t n0, int64_t n1) {
+    const int64_t nb = k / TK_QK_K;
+    const int64_t rb = tk_row_bytes(TK_Q6_K, k);
+    const int64_t xb = (int64_t)sizeof(tk_block_q8_K) * nb;
+    const uint8x16_t low4 = vdupq_n_u8(0x0F), three = vdupq_n_u8(3);
+    const int8x16_t m32 = vdupq_n_s8(32);
+    const int32x4_t zero = vdupq_n_s32(0);
+    const int64_t m2 = m & ~(int64_t)1;
+    int64_t n = n0;
+    for (; n + 4 <= n1; n += 4) {
+        const tk_block_q6_K *wr[4];
+        for (int c = 0; c < 4; c++) wr[c] = (const tk_block_q6_K *)((const char *)w + (n + c) * rb);
+        for (int64_t i = 0; i < m2; i += 2) {
+            const tk_block_q8_K *xr[2] = {(const tk_block_q8_K *)((const char *)x + i * xb),
+                                          (const tk_block_q8_K *)((const char *)x + (i + 1) * xb)};
+            float sum[2][4] = {{0}};
+            for (int64_t b = 0; b < nb; b++) {
+                int32x4_t acc[2][4];
+                for (int r = 0; r < 2; r++)
+                    for (int c = 0; c < 4; c++) acc[r][c] = zero;
+                for (int nn = 0; nn < 2; nn++) {
+                    for (int half = 0; half < 2; half++) {
+                        const int o = 16 * half;
+                        int8x16_t xv[2][4];
+                        for (int r = 0; r < 2; r++)
+                            for (int t = 0; t < 4; t++) xv[r][t] = vld1q_s8(xr[r][b].qs + 128 * nn + 32 * t + o);
+#pragma GCC unroll 4
+                        for (int c = 0; c < 4; c++) {
+                            const tk_block_q6_K *a = wr[c] + b;
+                            const uint8x16_t ql0 = vld1q_u8(a->ql + 64 * nn + o), ql1 = vld1q_u8(a->ql + 64 * nn + 32 + o);
+                            const uint8x16_t qh = vld1q_u8(a->qh + 32 * nn + o);
+                            const uint8x16_t v[4] = {
+                                vorrq_u8(vandq_u8(ql0, low4), vshlq_n_u8(vandq_u8(qh, three), 4)),
+                                vorrq_u8(vandq_u8(ql1, low4), vshlq_n_u8(vandq_u8(vshrq_n_u8(qh, 2), three), 4)),
+                                vorrq_u8(vshrq_n_u8(ql0, 4), vshlq_n_u8(vandq_u8(vshrq_n_u8(qh, 4), three), 4)),
+                                vorrq_u8(vshrq_n_u8(ql1, 4), vshlq_n_u8(vshrq_n_u8(qh, 6), 4)),
+                            };
+#pragma GCC unroll 4
+                            for (int t = 0; t < 4; t++) {
+                                const int8x16_t q = vsubq_s8(vreinterpretq_s8_u8(v[t]), m32);
+                                const int32_t s = a->scales[(128 * nn + 32 * t + o) / 16];
+                                for (int r = 0; r < 2; r++) acc[r][c] = vmlaq_n_s32(acc[r][c], tk_vdotq_s32(zero, q, xv[r][t]), s);
+                            }
+                        }
+                    }
+                }
+                for (int c = 0; c < 4; c++)
+                    for (int r = 0; r < 2; r++)
+                        sum[r][c] += tk_half(wr[c][b].d) * xr[r][b].d * (float)vaddvq_s32(acc[r][c]);
+            }
+            for (int r = 0; r < 2; r++)
+                for (int c = 0; c < 4; c++) y[(i + r) * ldy + n + c] = sum[r][c];
+        }
+        for (int64_t i = m2; i < m; i++)
+            for (int c = 0; c < 4; c++) y[i * ldy + n + c] = TK_NEON_NAME(tk_vec_dot_q6_K_q8_K)(wr[c], (const char *)x + i * xb, k);
+    }
+    for (; n < n1; n++)
+        for (int64_t i = 0; i < m; i++)
+            y[i * ldy + n] = TK_NEON_NAME(tk_vec_dot_q6_K_q8_K)((const char *)w + n * rb, (const char *)x + i * xb, k);
+}
+
+void TK_NEON_NAME(tk_gemm_q6_K)(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k,
+                                int64_t n0, int64_t n1) {
+    tk_neon_gemm_q6_K(w, x, y, ldy, m, k, n0, n1);
+}

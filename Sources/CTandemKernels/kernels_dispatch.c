@@ -302,7 +302,8 @@ static const tk_kernels tk_neon = {
                 tk_vec_dot_q5_K_q8_K_neon, tk_vec_dot_q6_K_q8_K_neon},
     // Prompt passes: register tiles (4 × 4 for q8_0/q4_0, 4 weight × 2 activation rows for the
     // K-quants) with vec_dot's floats (kernels_arm_neon_int8.h).
-    .gemm = {NULL, NULL, tk_gemm_q8_0_neon, tk_gemm_q4_0_neon, NULL, tk_gemm_q4_K_neon, tk_gemm_q5_K_neon},
+    .gemm = {NULL, NULL, tk_gemm_q8_0_neon, tk_gemm_q4_0_neon, NULL, tk_gemm_q4_K_neon, tk_gemm_q5_K_neon,
+             tk_gemm_q6_K_neon},
 };
 
 #if defined(TK_HAVE_NEON_DOTPROD)
@@ -314,7 +315,7 @@ static const tk_kernels tk_neon_dotprod = {
                 tk_vec_dot_q4_0_q8_0_neon_dotprod, tk_vec_dot_q5_0_q8_0_neon_dotprod, tk_vec_dot_q4_K_q8_K_neon_dotprod,
                 tk_vec_dot_q5_K_q8_K_neon_dotprod, tk_vec_dot_q6_K_q8_K_neon_dotprod},
     .gemm = {NULL, NULL, tk_gemm_q8_0_neon_dotprod, tk_gemm_q4_0_neon_dotprod, NULL, tk_gemm_q4_K_neon_dotprod,
-             tk_gemm_q5_K_neon_dotprod},
+             tk_gemm_q5_K_neon_dotprod, tk_gemm_q6_K_neon_dotprod},
 };
 #endif
 #endif

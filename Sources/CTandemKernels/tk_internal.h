@@ -195,6 +195,7 @@ void tk_gemm_q8_0_neon(const void *w, const void *x, float *y, int64_t ldy, int6
 void tk_gemm_q4_0_neon(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k, int64_t n0, int64_t n1);
 void tk_gemm_q4_K_neon(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k, int64_t n0, int64_t n1);
 void tk_gemm_q5_K_neon(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k, int64_t n0, int64_t n1);
+void tk_gemm_q6_K_neon(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k, int64_t n0, int64_t n1);
 // kernels_arm_neon_dotprod.c: the int8 dot products above compiled for `sdot`, chosen at run time.
 // It needs a compiler whose arm_neon.h offers vdotq_s32 to one function (GCC, clang 16 and later,
 // every Swift toolchain's clang); an older clang gets it only for a build that targets the extension.
@@ -214,6 +215,8 @@ void tk_gemm_q4_0_neon_dotprod(const void *w, const void *x, float *y, int64_t l
 void tk_gemm_q4_K_neon_dotprod(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k, int64_t n0,
                                int64_t n1);
 void tk_gemm_q5_K_neon_dotprod(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k, int64_t n0,
+                               int64_t n1);
+void tk_gemm_q6_K_neon_dotprod(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k, int64_t n0,
                                int64_t n1);
 /// Whether the CPU has the dot-product extension (Linux: HWCAP_ASIMDDP in the auxiliary vector).
 int tk_cpu_has_neon_dotprod(void);

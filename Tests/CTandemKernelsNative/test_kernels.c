@@ -574,7 +574,7 @@ static void test_avx2_equals_vnni(tk_dtype dt, long m, long n, long k) {
     free(w); free(xf); free(xq); free(y0); free(y1);
 }
 
-/// A GEMM that keeps vec_dot's arithmetic (NEON's q8_0, q4_0, q4_K and q5_K tiles) gives tk_gemv's floats bit for
+/// A GEMM that keeps vec_dot's arithmetic (NEON's q8_0, q4_0 and K-quant tiles) gives tk_gemv's floats bit for
 /// bit: a prompt read at once equals one read a token at a time. Outputs in two ranges, as the
 /// thread pool splits them, and activation rows past a whole group of four.
 static void test_gemm_equals_gemv(const tk_kernels *kt, tk_dtype dt, long m, long n, long k) {
@@ -648,7 +648,7 @@ int main(void) {
                 test_gemm_equals_gemv(kt, (tk_dtype)dt, 11, 70, 1024);   // row and column tails
                 test_gemm_equals_gemv(kt, (tk_dtype)dt, 3, 5, 32);       // no whole group of activation rows
             }
-            for (int dt = TK_Q4_K; dt <= TK_Q5_K; dt++) {
+            for (int dt = TK_Q4_K; dt <= TK_Q6_K; dt++) {
                 test_gemm_equals_gemv(kt, (tk_dtype)dt, 8, 64, 512);
                 test_gemm_equals_gemv(kt, (tk_dtype)dt, 7, 70, 768);     // an odd activation row, column tails
                 test_gemm_equals_gemv(kt, (tk_dtype)dt, 1, 6, 256);
