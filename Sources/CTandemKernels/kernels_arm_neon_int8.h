@@ -144,6 +144,23 @@ float TK_NEON_NAME(tk_vec_dot_q4_K_q8_K)(const void *w, const void *x, int64_t k
 
 float TK_NEON_NAME(tk_vec_dot_q5_K_q8_K)(const void *w, const void *x, int64_t k) { return tk_dot_k4_neon(w, x, k, 1); }
 
+/// Values 128n + 32t + o … + 15 (t = 0…3) of a q6_K super-block, minus 32: the low (t = 0, 1) or
+/// high (t = 2, 3) nibbles of ql[64n + o …] and ql[64n + 32 + o …], bits 2t, 2t + 1 of
+/// qh[32n + o …] on top.
+static inline void tk_q6_K_values(const tk_block_q6_K *a, int n, int o, int8x16_t q[4]) {
+    const uint8x16_t low4 = vdupq_n_u8(0x0F), three = vdupq_n_u8(3);
+    const int8x16_t m32 = vdupq_n_s8(32);
+    const uint8x16_t ql0 = vld1q_u8(a->ql + 64 * n + o), ql1 = vld1q_u8(a->ql + 64 * n + 32 + o);
+    const uint8x16_t qh = vld1q_u8(a->qh + 32 * n + o);
+    const uint8x16_t v[4] = {
+        vorrq_u8(vandq_u8(ql0, low4), vshlq_n_u8(vandq_u8(qh, three), 4)),
+        vorrq_u8(vandq_u8(ql1, low4), vshlq_n_u8(vandq_u8(vshrq_n_u8(qh, 2), three), 4)),
+        vorrq_u8(vshrq_n_u8(ql0, 4), vshlq_n_u8(vandq_u8(vshrq_n_u8(qh, 4), three), 4)),
+        vorrq_u8(vshrq_n_u8(ql1, 4), vshlq_n_u8(vshrq_n_u8(qh, 6), 4)),
+    };
+    for (int t = 0; t < 4; t++) q[t] = vsubq_s8(vreinterpretq_s8_u8(v[t]), m32);
+}
+
 /// q6_K: values 128n + 32t + l (t = 0…3) are the low nibbles of ql[64n + l] (t = 0),
 /// ql[64n + 32 + l] (1), their high nibbles (2, 3), with bits 2t, 2t + 1 of qh[32n + l] on top,
 /// minus 32; each 16 of them share one int8 scale.
@@ -151,8 +168,6 @@ float TK_NEON_NAME(tk_vec_dot_q6_K_q8_K)(const void *w, const void *x, int64_t k
     const tk_block_q6_K *a = (const tk_block_q6_K *)w;
     const tk_block_q8_K *b = (const tk_block_q8_K *)x;
     const int64_t nb = k / TK_QK_K;
-    const uint8x16_t low4 = vdupq_n_u8(0x0F), three = vdupq_n_u8(3);
-    const int8x16_t m32 = vdupq_n_s8(32);
     float sum = 0.0f;
     for (int64_t i = 0; i < nb; i++) {
         int32x4_t acc[2] = {vdupq_n_s32(0), vdupq_n_s32(0)};  // two chains of multiply-adds
@@ -161,18 +176,12 @@ float TK_NEON_NAME(tk_vec_dot_q6_K_q8_K)(const void *w, const void *x, int64_t k
 #pragma GCC unroll 2
             for (int half = 0; half < 2; half++) {  // l in [16·half, 16·half + 16)
                 const int o = 16 * half;
-                const uint8x16_t ql0 = vld1q_u8(a[i].ql + 64 * n + o), ql1 = vld1q_u8(a[i].ql + 64 * n + 32 + o);
-                const uint8x16_t qh = vld1q_u8(a[i].qh + 32 * n + o);
-                const uint8x16_t v[4] = {
-                    vorrq_u8(vandq_u8(ql0, low4), vshlq_n_u8(vandq_u8(qh, three), 4)),
-                    vorrq_u8(vandq_u8(ql1, low4), vshlq_n_u8(vandq_u8(vshrq_n_u8(qh, 2), three), 4)),
-                    vorrq_u8(vshrq_n_u8(ql0, 4), vshlq_n_u8(vandq_u8(vshrq_n_u8(qh, 4), three), 4)),
-                    vorrq_u8(vshrq_n_u8(ql1, 4), vshlq_n_u8(vshrq_n_u8(qh, 6), 4)),
-                };
+                int8x16_t q6[4];
+                tk_q6_K_values(&a[i], n, o, q6);
 #pragma GCC unroll 4
                 for (int t = 0; t < 4; t++) {
                     const int e = 128 * n + 32 * t + o;  // 16 values of group e / 16
-                    const int8x16_t q = vsubq_s8(vreinterpretq_s8_u8(v[t]), m32);
+                    const int8x16_t q = q6[t];
                     // Scaled in the vector; one horizontal sum a super-block.
                     acc[t & 1] = vmlaq_n_s32(acc[t & 1], tk_vdotq_s32(vdupq_n_s32(0), q, vld1q_s8(b[i].qs + e)), a[i].scales[e / 16]);
                 }
@@ -184,6 +193,16 @@ float TK_NEON_NAME(tk_vec_dot_q6_K_q8_K)(const void *w, const void *x, int64_t k
 }
 
 // ---- GEMM: q8_0 and q4_0 weight rows against q8_0 activation rows ----------------------------
+
+/// The outputs a GEMM tile leaves, by vec_dot itself: activation rows [m_tiled, m) of weight rows
+/// [n0, n_tiled), and every activation row of weight rows [n_tiled, n1).
+static inline void tk_neon_gemm_rest(float (*dot)(const void *, const void *, int64_t), const void *w, int64_t rb,
+                                     const void *x, int64_t xb, float *y, int64_t ldy, int64_t m, int64_t k,
+                                     int64_t n0, int64_t n_tiled, int64_t m_tiled, int64_t n1) {
+    for (int64_t n = n0; n < n1; n++)
+        for (int64_t i = n < n_tiled ? m_tiled : 0; i < m; i++)
+            y[i * ldy + n] = dot((const char *)w + n * rb, (const char *)x + i * xb, k);
+}
 
 /// Weight block `blk` of a q8_0 (`q4` = 0) or q4_0 (`q4` = 1) row as two int8 halves (values 0–15
 /// and 16–31, the order of the activation block's halves) and its scale.
@@ -257,22 +276,18 @@ static inline void tk_neon_gemm_q8(const void *w, const void *x, float *y, int64
             for (int r = 0; r < 4; r++)
                 for (int c = 0; c < 4; c++) y[(i + r) * ldy + n + c] = vaddvq_f32(acc[r][c]);
         }
-        for (int64_t i = m4; i < m; i++)
-            for (int c = 0; c < 4; c++) y[i * ldy + n + c] = dot(wr + c * rb, (const char *)x + i * xb, k);
     }
-    for (; n < n1; n++)
-        for (int64_t i = 0; i < m; i++) y[i * ldy + n] = dot((const char *)w + n * rb, (const char *)x + i * xb, k);
+    tk_neon_gemm_rest(dot, w, rb, x, xb, y, ldy, m, k, n0, n, m4, n1);
 }
 
-void TK_NEON_NAME(tk_gemm_q8_0)(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k,
-                                int64_t n0, int64_t n1) {
-    tk_neon_gemm_q8(w, x, y, ldy, m, k, n0, n1, 0);
-}
+/// The tables' GEMM entry points (tk_gemm_fn), each one call of its tile.
+#define TK_NEON_GEMM(name, call) \
+    void TK_NEON_NAME(name)(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k, int64_t n0, \
+                            int64_t n1) { call; }
 
-void TK_NEON_NAME(tk_gemm_q4_0)(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k,
-                                int64_t n0, int64_t n1) {
-    tk_neon_gemm_q8(w, x, y, ldy, m, k, n0, n1, 1);
-}
+TK_NEON_GEMM(tk_gemm_q8_0, tk_neon_gemm_q8(w, x, y, ldy, m, k, n0, n1, 0))
+
+TK_NEON_GEMM(tk_gemm_q4_0, tk_neon_gemm_q8(w, x, y, ldy, m, k, n0, n1, 1))
 
 /// q4_K and q5_K (`q5`) weight rows against q8_K activation rows, four weight rows by two
 /// activation rows per pass: each weight super-block's scales, mins and nibbles are unpacked once
@@ -360,22 +375,13 @@ static inline void tk_neon_gemm_k4(const void *w, const void *x, float *y, int64
             for (int r = 0; r < 2; r++)
                 for (int c = 0; c < 4; c++) y[(i + r) * ldy + n + c] = sum[r][c];
         }
-        for (int64_t i = m2; i < m; i++)
-            for (int c = 0; c < 4; c++) y[i * ldy + n + c] = dot(wr + c * rb, (const char *)x + i * xb, k);
     }
-    for (; n < n1; n++)
-        for (int64_t i = 0; i < m; i++) y[i * ldy + n] = dot((const char *)w + n * rb, (const char *)x + i * xb, k);
+    tk_neon_gemm_rest(dot, w, rb, x, xb, y, ldy, m, k, n0, n, m2, n1);
 }
 
-void TK_NEON_NAME(tk_gemm_q4_K)(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k,
-                                int64_t n0, int64_t n1) {
-    tk_neon_gemm_k4(w, x, y, ldy, m, k, n0, n1, 0);
-}
+TK_NEON_GEMM(tk_gemm_q4_K, tk_neon_gemm_k4(w, x, y, ldy, m, k, n0, n1, 0))
 
-void TK_NEON_NAME(tk_gemm_q5_K)(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k,
-                                int64_t n0, int64_t n1) {
-    tk_neon_gemm_k4(w, x, y, ldy, m, k, n0, n1, 1);
-}
+TK_NEON_GEMM(tk_gemm_q5_K, tk_neon_gemm_k4(w, x, y, ldy, m, k, n0, n1, 1))
 
 /// q6_K weight rows against q8_K activation rows, four weight rows by two activation rows per
 /// pass (each weight super-block's 6-bit values rebuilt once for two activation rows); integers
@@ -385,8 +391,6 @@ static inline void tk_neon_gemm_q6_K(const void *w, const void *x, float *y, int
     const int64_t nb = k / TK_QK_K;
     const int64_t rb = tk_row_bytes(TK_Q6_K, k);
     const int64_t xb = (int64_t)sizeof(tk_block_q8_K) * nb;
-    const uint8x16_t low4 = vdupq_n_u8(0x0F), three = vdupq_n_u8(3);
-    const int8x16_t m32 = vdupq_n_s8(32);
     const int32x4_t zero = vdupq_n_s32(0);
     const int64_t m2 = m & ~(int64_t)1;
     int64_t n = n0;
@@ -410,17 +414,11 @@ static inline void tk_neon_gemm_q6_K(const void *w, const void *x, float *y, int
 #pragma GCC unroll 4
                         for (int c = 0; c < 4; c++) {
                             const tk_block_q6_K *a = wr[c] + b;
-                            const uint8x16_t ql0 = vld1q_u8(a->ql + 64 * nn + o), ql1 = vld1q_u8(a->ql + 64 * nn + 32 + o);
-                            const uint8x16_t qh = vld1q_u8(a->qh + 32 * nn + o);
-                            const uint8x16_t v[4] = {
-                                vorrq_u8(vandq_u8(ql0, low4), vshlq_n_u8(vandq_u8(qh, three), 4)),
-                                vorrq_u8(vandq_u8(ql1, low4), vshlq_n_u8(vandq_u8(vshrq_n_u8(qh, 2), three), 4)),
-                                vorrq_u8(vshrq_n_u8(ql0, 4), vshlq_n_u8(vandq_u8(vshrq_n_u8(qh, 4), three), 4)),
-                                vorrq_u8(vshrq_n_u8(ql1, 4), vshlq_n_u8(vshrq_n_u8(qh, 6), 4)),
-                            };
+                            int8x16_t q6[4];
+                            tk_q6_K_values(a, nn, o, q6);
 #pragma GCC unroll 4
                             for (int t = 0; t < 4; t++) {
-                                const int8x16_t q = vsubq_s8(vreinterpretq_s8_u8(v[t]), m32);
+                                const int8x16_t q = q6[t];
                                 const int32_t s = a->scales[(128 * nn + 32 * t + o) / 16];
                                 for (int r = 0; r < 2; r++) acc[r][c] = vmlaq_n_s32(acc[r][c], tk_vdotq_s32(zero, q, xv[r][t]), s);
                             }
@@ -434,15 +432,8 @@ static inline void tk_neon_gemm_q6_K(const void *w, const void *x, float *y, int
             for (int r = 0; r < 2; r++)
                 for (int c = 0; c < 4; c++) y[(i + r) * ldy + n + c] = sum[r][c];
         }
-        for (int64_t i = m2; i < m; i++)
-            for (int c = 0; c < 4; c++) y[i * ldy + n + c] = TK_NEON_NAME(tk_vec_dot_q6_K_q8_K)(wr[c], (const char *)x + i * xb, k);
     }
-    for (; n < n1; n++)
-        for (int64_t i = 0; i < m; i++)
-            y[i * ldy + n] = TK_NEON_NAME(tk_vec_dot_q6_K_q8_K)((const char *)w + n * rb, (const char *)x + i * xb, k);
+    tk_neon_gemm_rest(TK_NEON_NAME(tk_vec_dot_q6_K_q8_K), w, rb, x, xb, y, ldy, m, k, n0, n, m2, n1);
 }
 
-void TK_NEON_NAME(tk_gemm_q6_K)(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k,
-                                int64_t n0, int64_t n1) {
-    tk_neon_gemm_q6_K(w, x, y, ldy, m, k, n0, n1);
-}
+TK_NEON_GEMM(tk_gemm_q6_K, tk_neon_gemm_q6_K(w, x, y, ldy, m, k, n0, n1))
