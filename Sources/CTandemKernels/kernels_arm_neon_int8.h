@@ -196,7 +196,7 @@ float TK_NEON_NAME(tk_vec_dot_q6_K_q8_K)(const void *w, const void *x, int64_t k
 
 /// The outputs a GEMM tile leaves, by vec_dot itself: activation rows [m_tiled, m) of weight rows
 /// [n0, n_tiled), and every activation row of weight rows [n_tiled, n1).
-static inline void tk_neon_gemm_rest(float (*dot)(const void *, const void *, int64_t), const void *w, int64_t rb,
+static inline void tk_neon_gemm_rest(tk_vec_dot_fn dot, const void *w, int64_t rb,
                                      const void *x, int64_t xb, float *y, int64_t ldy, int64_t m, int64_t k,
                                      int64_t n0, int64_t n_tiled, int64_t m_tiled, int64_t n1) {
     for (int64_t n = n0; n < n1; n++)
@@ -234,7 +234,7 @@ static inline void tk_neon_gemm_q8(const void *w, const void *x, float *y, int64
     const int64_t nb = k / TK_QK;
     const int64_t rb = tk_row_bytes(q4 ? TK_Q4_0 : TK_Q8_0, k);
     const int64_t xb = (int64_t)sizeof(tk_block_q8_0) * nb;
-    float (*const dot)(const void *, const void *, int64_t) =
+    const tk_vec_dot_fn dot =
         q4 ? TK_NEON_NAME(tk_vec_dot_q4_0_q8_0) : TK_NEON_NAME(tk_vec_dot_q8_0_q8_0);
     const int64_t m4 = m & ~(int64_t)3;
     int64_t n = n0;
@@ -301,7 +301,7 @@ static inline void tk_neon_gemm_k4(const void *w, const void *x, float *y, int64
     const int64_t rb = tk_row_bytes(dt, k);
     const int64_t xb = (int64_t)sizeof(tk_block_q8_K) * nb;
     const size_t bytes = q5 ? sizeof(tk_block_q5_K) : sizeof(tk_block_q4_K);
-    float (*const dot)(const void *, const void *, int64_t) =
+    const tk_vec_dot_fn dot =
         q5 ? TK_NEON_NAME(tk_vec_dot_q5_K_q8_K) : TK_NEON_NAME(tk_vec_dot_q4_K_q8_K);
     const uint8x16_t low4 = vdupq_n_u8(0x0F), one = vdupq_n_u8(1), two = vdupq_n_u8(2);
     const int32x4_t zero = vdupq_n_s32(0);
