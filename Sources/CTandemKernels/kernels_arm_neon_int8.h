@@ -5,6 +5,8 @@
 // TK_NEON_NAME(base) and tk_vdotq_s32 first (tk_half is tk_internal.h's). Each block's integers
 // are exact either way, so both copies give the same floats.
 
+#include "kernels_arm_neon_blocks.h"
+
 float TK_NEON_NAME(tk_vec_dot_q8_0_q8_0)(const void *w, const void *x, int64_t k) {
     const tk_block_q8_0 *a = (const tk_block_q8_0 *)w, *b = (const tk_block_q8_0 *)x;
     const int64_t nb = k / TK_QK;
@@ -37,13 +39,6 @@ float TK_NEON_NAME(tk_vec_dot_q4_0_q8_0)(const void *w, const void *x, int64_t k
     return vaddvq_f32(acc);
 }
 
-/// The 16 fifth bits of a q5_0 half block (`bits`: two bytes of qh) as 0x10 where set, 0 elsewhere.
-static inline uint8x16_t tk_q5_high(uint16_t bits) {
-    static const uint8_t lane_bit[16] = {1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128};
-    const uint8x16_t b = vcombine_u8(vdup_n_u8((uint8_t)bits), vdup_n_u8((uint8_t)(bits >> 8)));
-    return vandq_u8(vtstq_u8(b, vld1q_u8(lane_bit)), vdupq_n_u8(0x10));
-}
-
 /// Each block's integer sum in NEON, scaled and summed in the generic kernel's order: the same
 /// float as tk_vec_dot_q5_0_q8_0_generic.
 float TK_NEON_NAME(tk_vec_dot_q5_0_q8_0)(const void *w, const void *x, int64_t k) {
@@ -69,24 +64,6 @@ float TK_NEON_NAME(tk_vec_dot_q5_0_q8_0)(const void *w, const void *x, int64_t k
 
 // The K-quants: the integer sums of each super-block (exact, in any order) in NEON, then the
 // generic kernels' float expression, so the same floats as tk_vec_dot_q*_K_q8_K_generic.
-
-#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
-#error "tk_scales_mins_k4 reads the packed scales as little-endian words"
-#endif
-/// The eight 6-bit scales and mins of a q4_K/q5_K super-block from its 12 packed bytes (sub-blocks
-/// 0–3: the low 6 bits of bytes 0–3 and 4–7; sub-blocks 4–7: the nibbles of bytes 8–11 with the
-/// top two bits of bytes 0–3 and 4–7 above them; tk_scale_min_k4 one at a time), four bytes per
-/// 32-bit word at once.
-static inline void tk_scales_mins_k4(const uint8_t *packed, int16x8_t *scales, int16x8_t *mins) {
-    uint32_t w[3];
-    memcpy(w, packed, 12);
-    const uint32_t six = 0x3F3F3F3Fu, four = 0x0F0F0F0Fu, two = 0x03030303u;
-    const uint32_t sc_lo = w[0] & six, m_lo = w[1] & six;
-    const uint32_t sc_hi = (w[2] & four) | (((w[0] >> 6) & two) << 4);
-    const uint32_t m_hi = ((w[2] >> 4) & four) | (((w[1] >> 6) & two) << 4);
-    *scales = vreinterpretq_s16_u16(vmovl_u8(vcreate_u8((uint64_t)sc_lo | (uint64_t)sc_hi << 32)));
-    *mins = vreinterpretq_s16_u16(vmovl_u8(vcreate_u8((uint64_t)m_lo | (uint64_t)m_hi << 32)));
-}
 
 /// q4_K and q5_K (`q5`): sub-block j's values are the low (j even) or high (j odd) nibbles of
 /// qs[32·(j/2) …], with bit j of qh[l] as q5_K's fifth bit. Each sub-block's four-lane dot product
@@ -144,23 +121,6 @@ float TK_NEON_NAME(tk_vec_dot_q4_K_q8_K)(const void *w, const void *x, int64_t k
 
 float TK_NEON_NAME(tk_vec_dot_q5_K_q8_K)(const void *w, const void *x, int64_t k) { return tk_dot_k4_neon(w, x, k, 1); }
 
-/// Values 128n + 32t + o … + 15 (t = 0…3) of a q6_K super-block, minus 32: the low (t = 0, 1) or
-/// high (t = 2, 3) nibbles of ql[64n + o …] and ql[64n + 32 + o …], bits 2t, 2t + 1 of
-/// qh[32n + o …] on top.
-static inline void tk_q6_K_values(const tk_block_q6_K *a, int n, int o, int8x16_t q[4]) {
-    const uint8x16_t low4 = vdupq_n_u8(0x0F), three = vdupq_n_u8(3);
-    const int8x16_t m32 = vdupq_n_s8(32);
-    const uint8x16_t ql0 = vld1q_u8(a->ql + 64 * n + o), ql1 = vld1q_u8(a->ql + 64 * n + 32 + o);
-    const uint8x16_t qh = vld1q_u8(a->qh + 32 * n + o);
-    const uint8x16_t v[4] = {
-        vorrq_u8(vandq_u8(ql0, low4), vshlq_n_u8(vandq_u8(qh, three), 4)),
-        vorrq_u8(vandq_u8(ql1, low4), vshlq_n_u8(vandq_u8(vshrq_n_u8(qh, 2), three), 4)),
-        vorrq_u8(vshrq_n_u8(ql0, 4), vshlq_n_u8(vandq_u8(vshrq_n_u8(qh, 4), three), 4)),
-        vorrq_u8(vshrq_n_u8(ql1, 4), vshlq_n_u8(vshrq_n_u8(qh, 6), 4)),
-    };
-    for (int t = 0; t < 4; t++) q[t] = vsubq_s8(vreinterpretq_s8_u8(v[t]), m32);
-}
-
 /// q6_K: values 128n + 32t + l (t = 0…3) are the low nibbles of ql[64n + l] (t = 0),
 /// ql[64n + 32 + l] (1), their high nibbles (2, 3), with bits 2t, 2t + 1 of qh[32n + l] on top,
 /// minus 32; each 16 of them share one int8 scale.
@@ -193,33 +153,6 @@ float TK_NEON_NAME(tk_vec_dot_q6_K_q8_K)(const void *w, const void *x, int64_t k
 }
 
 // ---- GEMM: q8_0 and q4_0 weight rows against q8_0 activation rows ----------------------------
-
-/// The outputs a GEMM tile leaves, by vec_dot itself: activation rows [m_tiled, m) of weight rows
-/// [n0, n_tiled), and every activation row of weight rows [n_tiled, n1).
-static inline void tk_neon_gemm_rest(tk_vec_dot_fn dot, const void *w, int64_t rb,
-                                     const void *x, int64_t xb, float *y, int64_t ldy, int64_t m, int64_t k,
-                                     int64_t n0, int64_t n_tiled, int64_t m_tiled, int64_t n1) {
-    for (int64_t n = n0; n < n1; n++)
-        for (int64_t i = n < n_tiled ? m_tiled : 0; i < m; i++)
-            y[i * ldy + n] = dot((const char *)w + n * rb, (const char *)x + i * xb, k);
-}
-
-/// Weight block `blk` of a q8_0 (`q4` = 0) or q4_0 (`q4` = 1) row as two int8 halves (values 0–15
-/// and 16–31, the order of the activation block's halves) and its scale.
-static inline void tk_neon_weight_block(const char *row, int64_t blk, int q4, int8x16_t *lo, int8x16_t *hi, float *d) {
-    if (q4) {
-        const tk_block_q4_0 *a = (const tk_block_q4_0 *)row + blk;
-        const uint8x16_t q = vld1q_u8(a->qs);
-        *lo = vsubq_s8(vreinterpretq_s8_u8(vandq_u8(q, vdupq_n_u8(0x0F))), vdupq_n_s8(8));
-        *hi = vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(q, 4)), vdupq_n_s8(8));
-        *d = tk_half(a->d);
-    } else {
-        const tk_block_q8_0 *a = (const tk_block_q8_0 *)row + blk;
-        *lo = vld1q_s8(a->qs);
-        *hi = vld1q_s8(a->qs + 16);
-        *d = tk_half(a->d);
-    }
-}
 
 /// Four weight rows × four activation rows per pass: each activation block is loaded once for
 /// four weight rows and each weight block decoded once for four activation rows, where a loop of
