@@ -72,6 +72,8 @@ static int tk_cpu_has_amx_bf16(void) {
 #if defined(TK_HAVE_NEON)
 #if defined(__linux__)
 #include <sys/auxv.h>
+#elif defined(__APPLE__)
+#include <sys/sysctl.h>
 #endif
 
 /// The dot-product extension (`sdot`): certain when the build targets it; on Linux the kernel's
@@ -82,6 +84,24 @@ int tk_cpu_has_neon_dotprod(void) {
     return 1;
 #elif defined(__linux__)
     return (int)((getauxval(AT_HWCAP) >> 20) & 1);
+#else
+    return 0;
+#endif
+}
+
+/// The int8 matrix-multiply extension (`smmla`), with the dot product it is used beside: certain
+/// when the build targets both; on Linux HWCAP2_I8MM (bit 13 of AT_HWCAP2); on Apple the
+/// FEAT_I8MM sysctl (M2 and later); elsewhere assumed absent.
+int tk_cpu_has_neon_i8mm(void) {
+    if (!tk_cpu_has_neon_dotprod()) return 0;
+#if defined(__ARM_FEATURE_MATMUL_INT8)
+    return 1;
+#elif defined(__APPLE__)
+    int v = 0;
+    size_t len = sizeof v;
+    return sysctlbyname("hw.optional.arm.FEAT_I8MM", &v, &len, NULL, 0) == 0 && v == 1;
+#elif defined(__linux__)
+    return (int)((getauxval(AT_HWCAP2) >> 13) & 1);
 #else
     return 0;
 #endif
@@ -318,6 +338,20 @@ static const tk_kernels tk_neon_dotprod = {
              tk_gemm_q5_K_neon_dotprod, tk_gemm_q6_K_neon_dotprod},
 };
 #endif
+
+#if defined(TK_HAVE_NEON_I8MM)
+/// A core that reports the int8 matrix multiply too: prompt passes on `smmla` tiles, the K-quant
+/// dot products of the `sdot` table, q8_0/q4_0 dot products in the tiles' order.
+static const tk_kernels tk_neon_i8mm = {
+    .name = "neon+i8mm",
+    TK_NEON_COMMON,
+    .vec_dot = {tk_vec_dot_f32_neon, tk_vec_dot_f16_neon, tk_vec_dot_q8_0_q8_0_neon_i8mm,
+                tk_vec_dot_q4_0_q8_0_neon_i8mm, tk_vec_dot_q5_0_q8_0_neon_dotprod, tk_vec_dot_q4_K_q8_K_neon_dotprod,
+                tk_vec_dot_q5_K_q8_K_neon_dotprod, tk_vec_dot_q6_K_q8_K_neon_dotprod},
+    .gemm = {NULL, NULL, tk_gemm_q8_0_neon_i8mm, tk_gemm_q4_0_neon_i8mm, NULL, tk_gemm_q4_K_neon_i8mm,
+             tk_gemm_q5_K_neon_i8mm, tk_gemm_q6_K_neon_i8mm},
+};
+#endif
 #endif
 
 const tk_kernels *tk_kernels_for(tk_isa isa) {
@@ -331,7 +365,10 @@ const tk_kernels *tk_kernels_for(tk_isa isa) {
     case TK_ISA_AMX: return &tk_amx;
 #endif
 #if defined(TK_HAVE_NEON)
-#if defined(TK_HAVE_NEON_DOTPROD)
+#if defined(TK_HAVE_NEON_I8MM)
+    case TK_ISA_NEON:
+        return tk_cpu_has_neon_i8mm() ? &tk_neon_i8mm : tk_cpu_has_neon_dotprod() ? &tk_neon_dotprod : &tk_neon;
+#elif defined(TK_HAVE_NEON_DOTPROD)
     case TK_ISA_NEON: return tk_cpu_has_neon_dotprod() ? &tk_neon_dotprod : &tk_neon;
 #else
     case TK_ISA_NEON: return &tk_neon;

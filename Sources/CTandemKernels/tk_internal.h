@@ -220,6 +220,29 @@ void tk_gemm_q6_K_neon_dotprod(const void *w, const void *x, float *y, int64_t l
                                int64_t n1);
 /// Whether the CPU has the dot-product extension (Linux: HWCAP_ASIMDDP in the auxiliary vector).
 int tk_cpu_has_neon_dotprod(void);
+// kernels_arm_neon_i8mm.c: GEMM tiles on `smmla` (FEAT_I8MM), chosen at run time, with the `sdot`
+// table's K-quant dot products and q8_0/q4_0 dot products in the tiles' order. It needs the
+// dot-product copies and a compiler that offers vmmlaq_s32 to one function (GCC 10, clang 16).
+#if defined(TK_HAVE_NEON_DOTPROD) && \
+    (defined(__ARM_FEATURE_MATMUL_INT8) || (defined(__clang__) && __clang_major__ >= 16) || \
+     (!defined(__clang__) && defined(__GNUC__) && __GNUC__ >= 10))
+#define TK_HAVE_NEON_I8MM 1
+#endif
+float tk_vec_dot_q8_0_q8_0_neon_i8mm(const void *w, const void *x, int64_t k);
+float tk_vec_dot_q4_0_q8_0_neon_i8mm(const void *w, const void *x, int64_t k);
+void tk_gemm_q8_0_neon_i8mm(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k, int64_t n0,
+                            int64_t n1);
+void tk_gemm_q4_0_neon_i8mm(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k, int64_t n0,
+                            int64_t n1);
+void tk_gemm_q4_K_neon_i8mm(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k, int64_t n0,
+                            int64_t n1);
+void tk_gemm_q5_K_neon_i8mm(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k, int64_t n0,
+                            int64_t n1);
+void tk_gemm_q6_K_neon_i8mm(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k, int64_t n0,
+                            int64_t n1);
+/// Whether the CPU has the int8 matrix-multiply extension and the dot product (Linux: HWCAP2_I8MM
+/// and HWCAP_ASIMDDP).
+int tk_cpu_has_neon_i8mm(void);
 double tk_sum_f32_neon(const float *x, int64_t n);
 double tk_fma_loop_neon(int64_t iters, float *sink);
 #endif

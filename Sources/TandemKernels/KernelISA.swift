@@ -83,7 +83,9 @@ public enum KernelISA: String, CaseIterable, Sendable, CustomStringConvertible {
             line += "; not \(next): " + next.requirement
         }
         if current == .neon {
-            line += current.kernelName.contains("dotprod") ? "; int8 products on sdot (the CPU has the dot-product extension)"
+            line += current.kernelName.contains("i8mm")
+                ? "; prompt products on smmla, dot products on sdot (the CPU has the int8 matrix-multiply extension)"
+                : current.kernelName.contains("dotprod") ? "; int8 products on sdot (the CPU has the dot-product extension)"
                 : "; int8 products widened (no dot-product extension)"
         }
         return line
