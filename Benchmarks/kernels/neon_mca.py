@@ -63,10 +63,39 @@ __attribute__((flatten)) void mca_ggml_vec_dot_q8_0(const void *w, const void *x
 __attribute__((flatten)) void mca_ggml_vec_dot_q4_0(const void *w, const void *x, float *y, long k) { ggml_vec_dot_q4_0_q8_0(k, y, 0, w, 0, x, 0, 1); }
 """
 
+# The same on the int8 matrix-multiply extension (`smmla`, cores that have it): Tandem's GEMM
+# tiles on `sdot` and on `smmla` beside ggml's `smmla` path (its vec_dot asked for two rows by two,
+# nrc = 2, which llama.cpp's matrix product uses on such cores). ggml's K-quant `smmla` loops are
+# left out: their innermost loops hold the products alone, the unpacking sits in loops before
+# them, so cycles per block product would not compare.
+STEADY_I8MM = """#include "kernels_arm_neon_dotprod.c"
+#include "kernels_arm_neon_i8mm.c"
+#define T(name, call) __attribute__((flatten)) void mca_##name(const void *w, const void *x, float *y, long k) { call; }
+T(tandem_sdot_gemm_q8_0, tk_neon_gemm_q8(w, x, y, 4, 4, k, 0, 4, 0))
+T(tandem_sdot_gemm_q4_0, tk_neon_gemm_q8(w, x, y, 4, 4, k, 0, 4, 1))
+T(tandem_sdot_gemm_q4_K, tk_neon_gemm_k4(w, x, y, 4, 2, k, 0, 4, 0))
+T(tandem_sdot_gemm_q6_K, tk_neon_gemm_q6_K(w, x, y, 4, 2, k, 0, 4))
+T(tandem_smmla_gemm_q8_0, tk_i8mm_gemm_q8(w, x, y, 4, 4, k, 0, 4, 0))
+T(tandem_smmla_gemm_q4_0, tk_i8mm_gemm_q8(w, x, y, 4, 4, k, 0, 4, 1))
+T(tandem_smmla_gemm_q4_K, tk_i8mm_gemm_k4(w, x, y, 4, 2, k, 0, 4, 0))
+T(tandem_smmla_gemm_q6_K, tk_gemm_q6_K_neon_i8mm(w, x, y, 4, 2, k, 0, 4))
+"""
+STEADY_I8MM_GGML = """#include "arch/arm/quants.c"
+#define G(t, fn, wb, xb) __attribute__((flatten)) void mca_ggml_smmla_##t(const void *w, const void *x, float *y, long k) { fn(k, y, 4, w, wb, x, xb, 2); }
+G(q8_0, ggml_vec_dot_q8_0_q8_0, k / 32 * 34, k / 32 * 34)
+G(q4_0, ggml_vec_dot_q4_0_q8_0, k / 32 * 18, k / 32 * 34)
+"""
+I8MM_CORES = ["neoverse-n2", "neoverse-v1"]  # cortex-a710: llvm-mca gives it N2's figures
+
+
+def block_products(body: list[str]) -> float:
+    """32-value block products in a loop body: 16 int8 products per `sdot`, 32 per `smmla`."""
+    return (16 * sum(b.startswith("sdot") for b in body) + 32 * sum(b.startswith("smmla") for b in body)) / 32
+
 
 def hot_loop(asm: str, name: str) -> list[str] | None:
-    """The innermost loop of function `name` that holds `sdot`: from its header label to the
-    branch back to it, labels and that branch left out."""
+    """The innermost loop of function `name` that holds `sdot` or `smmla`: from its header label to
+    the branch back to it, labels and that branch left out."""
     lines, inside = [], False
     for line in asm.splitlines():
         if line.startswith(f"{name}:"):
@@ -86,7 +115,7 @@ def hot_loop(asm: str, name: str) -> list[str] | None:
             continue
         body = [l.strip() for l in lines[start + 1:end] if l.strip() and not l.strip().endswith(":")
                 and not l.strip().startswith(".")]
-        if any(b.startswith("sdot") for b in body) and (best is None or len(body) < len(best)):
+        if block_products(body) and (best is None or len(body) < len(best)):
             best = body
     return best
 
@@ -113,11 +142,40 @@ def steady_table(args, work: pathlib.Path, g: pathlib.Path, include: dict) -> No
                     continue
                 body = hot_loop(text, f"mca_{e}_{k}_{t}")
                 row[(e, k, t)] = None if body is None else \
-                    cycles(args.mca, core, body, work) / (sum(b.startswith("sdot") for b in body) / 2)
+                    cycles(args.mca, core, body, work) / block_products(body)
         cells = [f"{row[x]:.2f}" if row[x] else "–" for x in kernels]
         ratio = [row[("tandem", "vec_dot", t)] / row[("tandem", "gemm", t)]
                  if row[("tandem", "vec_dot", t)] and row[("tandem", "gemm", t)] else None for t in ("q8_0", "q4_0")]
         print(f"| {core} | " + " | ".join(cells) + " | " + ", ".join(f"{r:.2f}×" if r else "–" for r in ratio) + " |")
+
+
+def i8mm_table(args, work: pathlib.Path, include: dict) -> None:
+    (work / "i8mm.c").write_text(STEADY_I8MM)
+    (work / "i8mm_ggml.c").write_text(STEADY_I8MM_GGML)
+    types = ["q8_0", "q4_0", "q4_K", "q6_K"]
+    kernels = [(e, t) for t in types for e in ("tandem_sdot_gemm", "tandem_smmla_gemm", "ggml_smmla")
+               if e != "ggml_smmla" or t in ("q8_0", "q4_0")]
+    print("\ncycles per 32-value block product on cores with `smmla` (the innermost loop that holds the products: "
+          "Tandem's 4 × 4 (q8_0, q4_0) and 4 × 2 (K-quant) tiles on `sdot` and on `smmla`, ggml's 2 × 2 `smmla` "
+          "vec_dot)\n")
+    print("| core | " + " | ".join(f"{e.replace('_', ' ')} {t}" for e, t in kernels) + " | smmla / sdot tile |")
+    print("|---|" + "---|" * (len(kernels) + 1))
+    for core in I8MM_CORES:
+        row = {}
+        for engine, src in (("tandem", "i8mm.c"), ("ggml", "i8mm_ggml.c")):
+            asm = work / f"i8mm-{engine}-{core}.s"
+            subprocess.run([args.clang, "--target=aarch64-linux-gnu", f"-mcpu={core}", "-std=gnu11", "-O2", "-w",
+                            "-isystem", args.sysroot_include, *include[engine], "-S", str(work / src), "-o", str(asm)],
+                           check=True)
+            text = asm.read_text()
+            for e, t in kernels:
+                if e.startswith(engine):
+                    body = hot_loop(text, f"mca_{e}_{t}")
+                    row[(e, t)] = None if body is None else cycles(args.mca, core, body, work) / block_products(body)
+        gain = [row[("tandem_sdot_gemm", t)] / row[("tandem_smmla_gemm", t)]
+                if row[("tandem_sdot_gemm", t)] and row[("tandem_smmla_gemm", t)] else None for t in types]
+        print(f"| {core} | " + " | ".join(f"{row[x]:.2f}" if row[x] else "–" for x in kernels) + " | "
+              + ", ".join(f"{g:.2f}×" if g else "–" for g in gain) + " |")
 
 
 def functions(asm: str) -> dict[str, list[str]]:
@@ -186,6 +244,7 @@ def main() -> int:
               + " | ".join(f"**{b / a:.2f}×**" if a and b else "–" for a, b in zip(rows["tandem"], rows["ggml"])) + " |")
     print("\n(loop: the compiler kept a loop in that wrapper, which llvm-mca cannot time as one pass.)")
     steady_table(args, work, g, include)
+    i8mm_table(args, work, include)
     shutil.rmtree(work)
     return 0
 
