@@ -82,6 +82,92 @@ float tk_vec_dot_f16_neon(const void *w, const void *x, int64_t k) {
 #include "kernels_arm_neon_int8.h"
 #undef TK_NEON_NAME
 
+// ---- GEMM: f32 and f16 weight rows against f32 activation rows (every NEON table) -------------
+
+/// Two weight rows × two activation rows per pass, each output with tk_vec_dot_f32_neon's four
+/// accumulators over 16-float chunks, its 4-float tail, its reduction and its scalar tail, so the
+/// GEMM gives vec_dot's floats bit for bit; each chunk's loads serve two outputs, not one
+/// (16 accumulators, 4 loaded vectors live). Rows past the pairs go through vec_dot itself.
+void tk_gemm_f32_neon(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k, int64_t n0,
+                      int64_t n1) {
+    const int64_t rb = 4 * k, xb = 4 * k;
+    const int64_t m2 = m & ~(int64_t)1;
+    int64_t n = n0;
+    for (; n + 2 <= n1; n += 2) {
+        const float *a[2] = {(const float *)w + n * k, (const float *)w + (n + 1) * k};
+        for (int64_t i = 0; i < m2; i += 2) {
+            const float *b[2] = {(const float *)x + i * k, (const float *)x + (i + 1) * k};
+            float32x4_t s[2][2][4];  // [weight row][activation row][accumulator]
+            for (int c = 0; c < 2; c++)
+                for (int r = 0; r < 2; r++)
+                    for (int q = 0; q < 4; q++) s[c][r][q] = vdupq_n_f32(0);
+            int64_t j = 0;
+            for (; j + 16 <= k; j += 16) {
+#pragma GCC unroll 4
+                for (int q = 0; q < 4; q++) {
+                    const float32x4_t a0 = vld1q_f32(a[0] + j + 4 * q), a1 = vld1q_f32(a[1] + j + 4 * q);
+                    const float32x4_t b0 = vld1q_f32(b[0] + j + 4 * q), b1 = vld1q_f32(b[1] + j + 4 * q);
+                    s[0][0][q] = vfmaq_f32(s[0][0][q], a0, b0);
+                    s[0][1][q] = vfmaq_f32(s[0][1][q], a0, b1);
+                    s[1][0][q] = vfmaq_f32(s[1][0][q], a1, b0);
+                    s[1][1][q] = vfmaq_f32(s[1][1][q], a1, b1);
+                }
+            }
+            for (; j + 4 <= k; j += 4)
+                for (int c = 0; c < 2; c++)
+                    for (int r = 0; r < 2; r++) s[c][r][0] = vfmaq_f32(s[c][r][0], vld1q_f32(a[c] + j), vld1q_f32(b[r] + j));
+            for (int c = 0; c < 2; c++)
+                for (int r = 0; r < 2; r++) {
+                    float t = vaddvq_f32(vaddq_f32(vaddq_f32(s[c][r][0], s[c][r][1]), vaddq_f32(s[c][r][2], s[c][r][3])));
+                    for (int64_t l = j; l < k; l++) t += a[c][l] * b[r][l];
+                    y[(i + r) * ldy + n + c] = t;
+                }
+        }
+    }
+    tk_neon_gemm_rest(tk_vec_dot_f32_neon, w, rb, x, xb, y, ldy, m, k, n0, n, m2, n1);
+}
+
+/// Four f16 weight rows × two activation rows per pass, each output with tk_vec_dot_f16_neon's
+/// two accumulators over 8-value chunks, its reduction and its scalar tail (vec_dot's floats bit
+/// for bit); each weight chunk is converted to f32 once for both activation rows.
+void tk_gemm_f16_neon(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k, int64_t n0,
+                      int64_t n1) {
+    const int64_t rb = 2 * k, xb = 4 * k;
+    const int64_t m2 = m & ~(int64_t)1;
+    int64_t n = n0;
+    for (; n + 4 <= n1; n += 4) {
+        const uint16_t *a[4];
+        for (int c = 0; c < 4; c++) a[c] = (const uint16_t *)w + (n + c) * k;
+        for (int64_t i = 0; i < m2; i += 2) {
+            const float *b[2] = {(const float *)x + i * k, (const float *)x + (i + 1) * k};
+            float32x4_t s[4][2][2];  // [weight row][activation row][accumulator]
+            for (int c = 0; c < 4; c++)
+                for (int r = 0; r < 2; r++) s[c][r][0] = s[c][r][1] = vdupq_n_f32(0);
+            int64_t j = 0;
+            for (; j + 8 <= k; j += 8) {
+                const float32x4_t b00 = vld1q_f32(b[0] + j), b01 = vld1q_f32(b[0] + j + 4);
+                const float32x4_t b10 = vld1q_f32(b[1] + j), b11 = vld1q_f32(b[1] + j + 4);
+#pragma GCC unroll 4
+                for (int c = 0; c < 4; c++) {
+                    const float16x8_t h = vreinterpretq_f16_u16(vld1q_u16(a[c] + j));
+                    const float32x4_t lo = vcvt_f32_f16(vget_low_f16(h)), hi = vcvt_f32_f16(vget_high_f16(h));
+                    s[c][0][0] = vfmaq_f32(s[c][0][0], lo, b00);
+                    s[c][0][1] = vfmaq_f32(s[c][0][1], hi, b01);
+                    s[c][1][0] = vfmaq_f32(s[c][1][0], lo, b10);
+                    s[c][1][1] = vfmaq_f32(s[c][1][1], hi, b11);
+                }
+            }
+            for (int c = 0; c < 4; c++)
+                for (int r = 0; r < 2; r++) {
+                    float t = vaddvq_f32(vaddq_f32(s[c][r][0], s[c][r][1]));
+                    for (int64_t l = j; l < k; l++) t += tk_half(a[c][l]) * b[r][l];
+                    y[(i + r) * ldy + n + c] = t;
+                }
+        }
+    }
+    tk_neon_gemm_rest(tk_vec_dot_f16_neon, w, rb, x, xb, y, ldy, m, k, n0, n, m2, n1);
+}
+
 double tk_sum_f32_neon(const float *x, int64_t n) {
     float32x4_t s0 = vdupq_n_f32(0), s1 = vdupq_n_f32(0), s2 = vdupq_n_f32(0), s3 = vdupq_n_f32(0);
     int64_t i = 0;

@@ -12,6 +12,18 @@ static inline uint8x16_t tk_q5_high(uint16_t bits) {
     return vandq_u8(vtstq_u8(b, vld1q_u8(lane_bit)), vdupq_n_u8(0x10));
 }
 
+/// Block `blk` of a q5_0 row as two int8 halves (values 0–15 and 16–31) and its scale.
+static inline void tk_neon_q5_0_block(const char *row, int64_t blk, int8x16_t *lo, int8x16_t *hi, float *d) {
+    const tk_block_q5_0 *a = (const tk_block_q5_0 *)row + blk;
+    uint32_t qh;
+    memcpy(&qh, a->qh, 4);
+    const uint8x16_t q = vld1q_u8(a->qs), mask = vdupq_n_u8(0x0F);
+    const int8x16_t off = vdupq_n_s8(16);
+    *lo = vsubq_s8(vreinterpretq_s8_u8(vorrq_u8(vandq_u8(q, mask), tk_q5_high((uint16_t)qh))), off);
+    *hi = vsubq_s8(vreinterpretq_s8_u8(vorrq_u8(vshrq_n_u8(q, 4), tk_q5_high((uint16_t)(qh >> 16)))), off);
+    *d = tk_half(a->d);
+}
+
 #if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "tk_scales_mins_k4 reads the packed scales as little-endian words"
 #endif

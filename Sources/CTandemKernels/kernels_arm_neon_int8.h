@@ -42,22 +42,17 @@ float TK_NEON_NAME(tk_vec_dot_q4_0_q8_0)(const void *w, const void *x, int64_t k
 /// Each block's integer sum in NEON, scaled and summed in the generic kernel's order: the same
 /// float as tk_vec_dot_q5_0_q8_0_generic.
 float TK_NEON_NAME(tk_vec_dot_q5_0_q8_0)(const void *w, const void *x, int64_t k) {
-    const tk_block_q5_0 *a = (const tk_block_q5_0 *)w;
     const tk_block_q8_0 *b = (const tk_block_q8_0 *)x;
     const int64_t nb = k / TK_QK;
-    const uint8x16_t mask = vdupq_n_u8(0x0F);
-    const int8x16_t off = vdupq_n_s8(16);
     float sum = 0.0f;
     for (int64_t i = 0; i < nb; i++) {
-        uint32_t qh;
-        memcpy(&qh, a[i].qh, 4);
-        const uint8x16_t q = vld1q_u8(a[i].qs);
-        const int8x16_t lo = vsubq_s8(vreinterpretq_s8_u8(vorrq_u8(vandq_u8(q, mask), tk_q5_high((uint16_t)qh))), off);
-        const int8x16_t hi = vsubq_s8(vreinterpretq_s8_u8(vorrq_u8(vshrq_n_u8(q, 4), tk_q5_high((uint16_t)(qh >> 16)))), off);
+        int8x16_t lo, hi;
+        float dw;
+        tk_neon_q5_0_block((const char *)w, i, &lo, &hi, &dw);
         int32x4_t s = vdupq_n_s32(0);
         s = tk_vdotq_s32(s, lo, vld1q_s8(b[i].qs));
         s = tk_vdotq_s32(s, hi, vld1q_s8(b[i].qs + 16));
-        sum += (float)vaddvq_s32(s) * (tk_half(a[i].d) * tk_half(b[i].d));
+        sum += (float)vaddvq_s32(s) * (dw * tk_half(b[i].d));
     }
     return sum;
 }
@@ -221,6 +216,54 @@ static inline void tk_neon_gemm_q8(const void *w, const void *x, float *y, int64
 TK_NEON_GEMM(tk_gemm_q8_0, tk_neon_gemm_q8(w, x, y, ldy, m, k, n0, n1, 0))
 
 TK_NEON_GEMM(tk_gemm_q4_0, tk_neon_gemm_q8(w, x, y, ldy, m, k, n0, n1, 1))
+
+/// q5_0 weight rows against q8_0 activation rows, four by four per pass like tk_neon_gemm_q8.
+/// vec_dot sums each block horizontally and follows the generic kernel's scalar float expression;
+/// so does each output here (the four activation rows' block sums reduced together by pairwise
+/// adds, exact, then the same scalar step), and GEMM = GEMV bit for bit whatever the compiler
+/// contracts, since it contracts both alike.
+static inline void tk_neon_gemm_q5_0(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k,
+                                     int64_t n0, int64_t n1) {
+    const int64_t nb = k / TK_QK;
+    const int64_t rb = tk_row_bytes(TK_Q5_0, k);
+    const int64_t xb = (int64_t)sizeof(tk_block_q8_0) * nb;
+    const int32x4_t zero = vdupq_n_s32(0);
+    const int64_t m4 = m & ~(int64_t)3;
+    int64_t n = n0;
+    for (; n + 4 <= n1; n += 4) {
+        const char *wr = (const char *)w + n * rb;
+        for (int64_t i = 0; i < m4; i += 4) {
+            const tk_block_q8_0 *xr[4];
+            for (int r = 0; r < 4; r++) xr[r] = (const tk_block_q8_0 *)((const char *)x + (i + r) * xb);
+            float sum[4][4] = {{0}};  // [activation row][weight row]
+            for (int64_t b = 0; b < nb; b++) {
+                int8x16_t xl[4], xh[4];
+                float dx[4];
+                for (int r = 0; r < 4; r++) {
+                    xl[r] = vld1q_s8(xr[r][b].qs);
+                    xh[r] = vld1q_s8(xr[r][b].qs + 16);
+                    dx[r] = tk_half(xr[r][b].d);
+                }
+#pragma GCC unroll 4
+                for (int c = 0; c < 4; c++) {
+                    int8x16_t lo, hi;
+                    float dw;
+                    tk_neon_q5_0_block(wr + c * rb, b, &lo, &hi, &dw);
+                    int32x4_t s[4];
+                    for (int r = 0; r < 4; r++) s[r] = tk_vdotq_s32(tk_vdotq_s32(zero, lo, xl[r]), hi, xh[r]);
+                    int32_t t[4];  // lane r: activation row r's block sum
+                    vst1q_s32(t, vpaddq_s32(vpaddq_s32(s[0], s[1]), vpaddq_s32(s[2], s[3])));
+                    for (int r = 0; r < 4; r++) sum[r][c] += (float)t[r] * (dw * dx[r]);
+                }
+            }
+            for (int r = 0; r < 4; r++)
+                for (int c = 0; c < 4; c++) y[(i + r) * ldy + n + c] = sum[r][c];
+        }
+    }
+    tk_neon_gemm_rest(TK_NEON_NAME(tk_vec_dot_q5_0_q8_0), w, rb, x, xb, y, ldy, m, k, n0, n, m4, n1);
+}
+
+TK_NEON_GEMM(tk_gemm_q5_0, tk_neon_gemm_q5_0(w, x, y, ldy, m, k, n0, n1))
 
 /// q4_K and q5_K (`q5`) weight rows against q8_K activation rows, four weight rows by two
 /// activation rows per pass: each weight super-block's scales, mins and nibbles are unpacked once

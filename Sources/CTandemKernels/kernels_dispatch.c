@@ -320,10 +320,11 @@ static const tk_kernels tk_neon = {
     .vec_dot = {tk_vec_dot_f32_neon, tk_vec_dot_f16_neon, tk_vec_dot_q8_0_q8_0_neon,
                 tk_vec_dot_q4_0_q8_0_neon, tk_vec_dot_q5_0_q8_0_neon, tk_vec_dot_q4_K_q8_K_neon,
                 tk_vec_dot_q5_K_q8_K_neon, tk_vec_dot_q6_K_q8_K_neon},
-    // Prompt passes: register tiles (4 × 4 for q8_0/q4_0, 4 weight × 2 activation rows for the
-    // K-quants) with vec_dot's floats (kernels_arm_neon_int8.h).
-    .gemm = {NULL, NULL, tk_gemm_q8_0_neon, tk_gemm_q4_0_neon, NULL, tk_gemm_q4_K_neon, tk_gemm_q5_K_neon,
-             tk_gemm_q6_K_neon},
+    // Prompt passes: register tiles (4 × 4 for q8_0/q4_0/q5_0, 4 weight × 2 activation rows for
+    // f16 and the K-quants, 2 × 2 for f32) with vec_dot's floats (kernels_arm_neon_int8.h,
+    // kernels_arm_neon.c).
+    .gemm = {tk_gemm_f32_neon, tk_gemm_f16_neon, tk_gemm_q8_0_neon, tk_gemm_q4_0_neon, tk_gemm_q5_0_neon,
+             tk_gemm_q4_K_neon, tk_gemm_q5_K_neon, tk_gemm_q6_K_neon},
 };
 
 #if defined(TK_HAVE_NEON_DOTPROD)
@@ -334,8 +335,8 @@ static const tk_kernels tk_neon_dotprod = {
     .vec_dot = {tk_vec_dot_f32_neon, tk_vec_dot_f16_neon, tk_vec_dot_q8_0_q8_0_neon_dotprod,
                 tk_vec_dot_q4_0_q8_0_neon_dotprod, tk_vec_dot_q5_0_q8_0_neon_dotprod, tk_vec_dot_q4_K_q8_K_neon_dotprod,
                 tk_vec_dot_q5_K_q8_K_neon_dotprod, tk_vec_dot_q6_K_q8_K_neon_dotprod},
-    .gemm = {NULL, NULL, tk_gemm_q8_0_neon_dotprod, tk_gemm_q4_0_neon_dotprod, NULL, tk_gemm_q4_K_neon_dotprod,
-             tk_gemm_q5_K_neon_dotprod, tk_gemm_q6_K_neon_dotprod},
+    .gemm = {tk_gemm_f32_neon, tk_gemm_f16_neon, tk_gemm_q8_0_neon_dotprod, tk_gemm_q4_0_neon_dotprod,
+             tk_gemm_q5_0_neon_dotprod, tk_gemm_q4_K_neon_dotprod, tk_gemm_q5_K_neon_dotprod, tk_gemm_q6_K_neon_dotprod},
 };
 #endif
 
@@ -348,8 +349,8 @@ static const tk_kernels tk_neon_i8mm = {
     .vec_dot = {tk_vec_dot_f32_neon, tk_vec_dot_f16_neon, tk_vec_dot_q8_0_q8_0_neon_i8mm,
                 tk_vec_dot_q4_0_q8_0_neon_i8mm, tk_vec_dot_q5_0_q8_0_neon_dotprod, tk_vec_dot_q4_K_q8_K_neon_dotprod,
                 tk_vec_dot_q5_K_q8_K_neon_dotprod, tk_vec_dot_q6_K_q8_K_neon_dotprod},
-    .gemm = {NULL, NULL, tk_gemm_q8_0_neon_i8mm, tk_gemm_q4_0_neon_i8mm, NULL, tk_gemm_q4_K_neon_i8mm,
-             tk_gemm_q5_K_neon_i8mm, tk_gemm_q6_K_neon_i8mm},
+    .gemm = {tk_gemm_f32_neon, tk_gemm_f16_neon, tk_gemm_q8_0_neon_i8mm, tk_gemm_q4_0_neon_i8mm,
+             tk_gemm_q5_0_neon_dotprod, tk_gemm_q4_K_neon_i8mm, tk_gemm_q5_K_neon_i8mm, tk_gemm_q6_K_neon_i8mm},
 };
 #endif
 #endif

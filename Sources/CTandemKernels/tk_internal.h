@@ -191,7 +191,10 @@ float tk_vec_dot_q5_0_q8_0_neon(const void *w, const void *x, int64_t k);
 float tk_vec_dot_q4_K_q8_K_neon(const void *w, const void *x, int64_t k);
 float tk_vec_dot_q5_K_q8_K_neon(const void *w, const void *x, int64_t k);
 float tk_vec_dot_q6_K_q8_K_neon(const void *w, const void *x, int64_t k);
+void tk_gemm_f32_neon(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k, int64_t n0, int64_t n1);
+void tk_gemm_f16_neon(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k, int64_t n0, int64_t n1);
 void tk_gemm_q8_0_neon(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k, int64_t n0, int64_t n1);
+void tk_gemm_q5_0_neon(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k, int64_t n0, int64_t n1);
 void tk_gemm_q4_0_neon(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k, int64_t n0, int64_t n1);
 void tk_gemm_q4_K_neon(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k, int64_t n0, int64_t n1);
 void tk_gemm_q5_K_neon(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k, int64_t n0, int64_t n1);
@@ -211,6 +214,8 @@ float tk_vec_dot_q6_K_q8_K_neon_dotprod(const void *w, const void *x, int64_t k)
 void tk_gemm_q8_0_neon_dotprod(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k, int64_t n0,
                                int64_t n1);
 void tk_gemm_q4_0_neon_dotprod(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k, int64_t n0,
+                               int64_t n1);
+void tk_gemm_q5_0_neon_dotprod(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k, int64_t n0,
                                int64_t n1);
 void tk_gemm_q4_K_neon_dotprod(const void *w, const void *x, float *y, int64_t ldy, int64_t m, int64_t k, int64_t n0,
                                int64_t n1);

@@ -585,7 +585,8 @@ static void test_gemm_equals_gemv(const tk_kernels *kt, tk_dtype dt, long m, lon
     char *xq = malloc((size_t)(xb * m));
     for (long i = 0; i < m; i++) {
         if (tk_act_kind(dt) == 2) kt->quantize_row_q8_K(xf + i * k, (tk_block_q8_K *)(xq + i * xb), k);
-        else kt->quantize_row_q8_0(xf + i * k, (tk_block_q8_0 *)(xq + i * xb), k);
+        else if (tk_act_kind(dt) == 1) kt->quantize_row_q8_0(xf + i * k, (tk_block_q8_0 *)(xq + i * xb), k);
+        else memcpy(xq + i * xb, xf + i * k, sizeof(float) * (size_t)k);   // f32/f16 weights: f32 rows
     }
     float *y0 = malloc(sizeof(float) * m * n), *y1 = malloc(sizeof(float) * n);
     const long split = output_split(n);
@@ -643,11 +644,13 @@ int main(void) {
                 test_dot_equals_generic(kt, (tk_dtype)dt, 37, 256);
                 test_dot_equals_generic(kt, (tk_dtype)dt, 9, 2304);
             }
-            for (int dt = TK_Q8_0; dt <= TK_Q4_0; dt++) {
+            for (int dt = TK_F32; dt <= TK_Q5_0; dt++) {
                 test_gemm_equals_gemv(kt, (tk_dtype)dt, 8, 64, 256);
                 test_gemm_equals_gemv(kt, (tk_dtype)dt, 11, 70, 1024);   // row and column tails
                 test_gemm_equals_gemv(kt, (tk_dtype)dt, 3, 5, 32);       // no whole group of activation rows
             }
+            for (int dt = TK_F32; dt <= TK_F16; dt++)
+                test_gemm_equals_gemv(kt, (tk_dtype)dt, 5, 9, 87);       // f32/f16 chunk and scalar tails
             for (int dt = TK_Q4_K; dt <= TK_Q6_K; dt++) {
                 test_gemm_equals_gemv(kt, (tk_dtype)dt, 8, 64, 512);
                 test_gemm_equals_gemv(kt, (tk_dtype)dt, 7, 70, 768);     // an odd activation row, column tails
