@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Builds the C kernels (generic + NEON) and their native test harness with Debian's AArch64 cross
-# compiler and runs them under qemu-user four ways: a plain ARMv8-A build on an emulated Cortex-A53
+# compiler and runs them under qemu-user five ways: a plain ARMv8-A build on an emulated Cortex-A53
 # (no dot product: the widening int8 kernels), on a Neoverse N1 (the dot product, no int8 matrix
 # multiply: the run-time choice of the `sdot` kernels) and on qemu's `max` CPU (which reports both:
-# the `smmla` tiles), and an ARMv8.2-A + dotprod build on `max`. Each run must test the NEON table
-# it should have chosen. Exits non-zero on any mismatch.
+# the `smmla` tiles), and builds that target the extensions at compile time (ARMv8.2-A + dotprod,
+# and + i8mm) on `max`. Each run must test the NEON table it should have chosen. Exits non-zero on
+# any mismatch.
 # Usage: scripts/test-neon.sh   (installs gcc-aarch64-linux-gnu and qemu-user when missing, as root)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,7 +25,7 @@ trap 'rm -rf "$out"' EXIT
 total_pass=0
 total_fail=0
 for run in "armv8-a cortex-a53 neon" "armv8-a neoverse-n1 neon+dotprod" "armv8-a max neon+i8mm" \
-           "armv8.2-a+dotprod max neon+i8mm"; do
+           "armv8.2-a+dotprod max neon+i8mm" "armv8.2-a+dotprod+i8mm max neon+i8mm"; do
     read -r march cpu table <<<"$run"
     bin="$out/test-kernels-${march//[^a-z0-9]/_}"
     [ -x "$bin" ] || aarch64-linux-gnu-gcc -std=c11 -O2 -march="$march" -Wall -Wextra -Werror \
