@@ -278,3 +278,41 @@ def test_tandem_reader_cache_is_the_reference_reader(tmp_path):
         for a, b in zip(ours, theirs):
             assert a.shape == b.shape
             np.testing.assert_allclose(a.numpy(), b.numpy(), atol=2e-3, rtol=2e-3)   # both f16-rounded
+
+
+def test_tandem_cache_serves_a_subset_without_reading_again(tmp_path):
+    """A .tandem reader's cache holds H for one prompt list; a run on some of those prompts, in
+    another order (distill.py drops the tasks its teacher left without a code block), takes their
+    entries and runs no `tandem features`; a prompt the cache lacks is read again."""
+    import subprocess
+
+    binary = tandem_binary()
+    if binary is None:
+        pytest.skip("no .build/*/tandem: swift build first (scripts/test.sh does)")
+    model = tmp_path / "qwen2-tiny.tandem"
+    subprocess.run([str(binary), "convert", str(REPO / "Tests/Fixtures/checkpoints/qwen2-tiny"), "-o", str(model),
+                    "--dtype", "f32", "--quiet"], check=True)
+    calls = tmp_path / "calls.txt"   # the subcommands train.py runs, through a logging wrapper
+    wrapper = tmp_path / "tandem"
+    wrapper.write_text(f'#!/bin/sh\necho "$1" >> "{calls}"\nexec "{binary}" "$@"\n')
+    wrapper.chmod(0o755)
+    cache = tmp_path / "cache"
+
+    def load(rows):
+        data = tmp_path / f"d{len(rows)}.jsonl"
+        data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        args = shared_args(tmp_path / "run", data, "--tandem", str(wrapper), "--cache", str(cache), steps=1)
+        args[args.index("--llm") + 1] = str(model)
+        calls.write_text("")
+        hs = train.prepare(train.parse_args(args))[2](data)[1]
+        return hs, calls.read_text().split()
+
+    full, ran = load(SHARED_ROWS)
+    assert "features" in ran
+    picked = [20, 3, 11, 0]
+    part, ran = load([SHARED_ROWS[i] for i in picked])
+    assert "features" not in ran
+    for j, i in enumerate(picked):
+        assert torch.equal(part[j], full[i])
+    _, ran = load([SHARED_ROWS[0], {"prompt": "def other(y):", "response": " return y"}])
+    assert "features" in ran

@@ -31,6 +31,7 @@ import importlib.metadata
 import importlib.util
 import io
 import json
+import random
 import re
 import sys
 import sysconfig
@@ -139,6 +140,14 @@ def functions(path: Path, text: str):
         prompt = "\n".join(lines[start:doc_end]) + "\n"
         body = "\n".join(lines[doc_end:node.end_lineno]) + "\n"
         yield node, prompt, body, ast.get_docstring(node) or ""
+
+
+def sample(rows: list, limit: int | None, seed: int) -> list:
+    """`limit` rows chosen by `seed`, kept in file order (this script writes by source file, so
+    the first N rows would be a few modules): train.py's --max-examples and distill.py's."""
+    if not limit or limit >= len(rows):
+        return rows
+    return [rows[i] for i in sorted(random.Random(seed).sample(range(len(rows)), limit))]
 
 
 def main(argv=None) -> dict:

@@ -29,7 +29,8 @@ prompt. --freeze-slm trains the projector alone (its last layer starts at zero, 
 SLM alone) and the bundle then takes the SLM's own file; --bf16 runs the SLM under bf16 autocast.
 --format code reads make_code_data.py's {prompt, completion} rows and poses each as HumanEval's
 evaluation does (Benchmarks/humaneval/run_humaneval.py's instruction, the SLM's chat template),
-the answer a fenced block of the whole function.
+the answer a fenced block of the whole function. --format chat reads {prompt, response} rows whose
+prompt is the user's message, rendered by the SLM's chat template (distill.py writes them).
 
 Optimiser: AdamW over SLM + projector (+ adapter); linear warm-up for --warmup steps, then
 linear decay to 0 at --steps; gradient-norm clipping at --clip; a checkpoint every
@@ -59,6 +60,7 @@ sys.path.insert(0, str(HERE.parent / "fixtures"))
 
 import reference as ref  # noqa: E402
 from common import sha256_file  # noqa: E402
+from make_code_data import sample  # noqa: E402
 
 
 # ---------------------------------------------------------------------------------------------
@@ -175,12 +177,26 @@ def tandem_cache(args, prompts: list[list[int]], cache_dir: Path, log=print) -> 
 
     cache_dir.mkdir(parents=True, exist_ok=True)
     st = args.llm.stat()
-    key = hashlib.sha256(json.dumps([str(args.llm.resolve()), st.st_size, int(st.st_mtime), args.reader_layer,
-                                     prompts]).encode()).hexdigest()
+
+    def key_of(ps):
+        return hashlib.sha256(json.dumps([str(args.llm.resolve()), st.st_size, int(st.st_mtime), args.reader_layer,
+                                          ps]).encode()).hexdigest()
+
+    key = key_of(prompts)
     index_path, blob_path = cache_dir / "h_cache.json", cache_dir / "h_cache.bin"
     index = json.loads(index_path.read_text()) if index_path.exists() else {}
+    ids_path = cache_dir / "ids.jsonl"
+    if index.get("key") != key and ids_path.exists() and blob_path.exists():
+        # The cache holds another prompt list read by the same reader (its key says so): when every
+        # prompt wanted is among them — a subset, another order — take their entries, read nothing.
+        held = [json.loads(line) for line in ids_path.read_text().splitlines() if line.strip()]
+        if len(held) == len(index.get("entries", [])) and index.get("key") == key_of(held):
+            where = {json.dumps(p): i for i, p in enumerate(held)}
+            if all(json.dumps(p) in where for p in prompts):
+                log(f"H cache: {len(prompts)} of the {len(held)} prompts of {blob_path}, reused")
+                entries = [index["entries"][where[json.dumps(p)]] for p in prompts]
+                return read_cache(blob_path.read_bytes(), entries, index["d_l"])
     if index.get("key") != key:
-        ids_path = cache_dir / "ids.jsonl"
         ids_path.write_text("".join(json.dumps(p) + "\n" for p in prompts))
         cmd = [tandem_binary(args), "features", str(args.llm), "--ids", str(ids_path), "--out", str(cache_dir), "--key", key]
         if args.reader_layer:
@@ -202,7 +218,8 @@ def tandem_cache(args, prompts: list[list[int]], cache_dir: Path, log=print) -> 
 
 def read_jsonl(path: Path, fmt: str = "prompt-response", chat=None) -> list[dict]:
     """{prompt, response} rows; with fmt "code", make_code_data.py's {prompt, completion} posed
-    as HumanEval's evaluation poses a problem (`chat` renders the conversation)."""
+    as HumanEval's evaluation poses a problem, with fmt "chat" the prompt a user's message
+    (`chat` renders the conversation)."""
     rows = []
     with open(path, encoding="utf-8") as f:
         for line in f:
@@ -210,6 +227,8 @@ def read_jsonl(path: Path, fmt: str = "prompt-response", chat=None) -> list[dict
                 r = json.loads(line)
                 if fmt == "code":
                     rows.append(code_task(r["prompt"], r["completion"], chat))
+                elif fmt == "chat":
+                    rows.append({"prompt": chat(r["prompt"]), "response": r["response"]})
                 else:
                     rows.append({"prompt": r["prompt"], "response": r["response"]})
     return rows
@@ -371,8 +390,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--reader-layer", type=int, help="a .tandem reader's hidden_states index (default: the last, normed)")
     ap.add_argument("--freeze-slm", action="store_true", help="train the projector alone (its last layer starts at zero)")
     ap.add_argument("--bf16", action="store_true", help="the SLM under bf16 autocast (CPUs with AVX512-BF16 or AMX)")
-    ap.add_argument("--format", choices=["prompt-response", "code"], default="prompt-response",
-                    help="code: make_code_data.py rows posed as HumanEval tasks in the SLM's chat template")
+    ap.add_argument("--format", choices=["prompt-response", "code", "chat"], default="prompt-response",
+                    help="code: make_code_data.py rows posed as HumanEval tasks in the SLM's chat template; "
+                    "chat: {prompt, response} rows, the prompt a user's message (distill.py's)")
     ap.add_argument("--max-examples", type=int, help="N training rows only, a sample seeded by --seed (the data is in source order)")
     ap.add_argument("--max-eval-examples", type=int, help="N held-out rows only, sampled the same way")
     ap.add_argument("--data", type=Path, required=True, help="training JSONL of {prompt, response}")
@@ -429,7 +449,7 @@ def prepare(args, log=print):
             torch.nn.init.zeros_(model.projector[2].bias)
     tk = Tokenization(args.llm, args.slm, kind, use_llm, slm.config)
     chat = None
-    if args.format == "code":
+    if args.format in ("code", "chat"):
         from transformers import AutoTokenizer
 
         hf_tok = AutoTokenizer.from_pretrained(args.slm)
@@ -439,8 +459,7 @@ def prepare(args, log=print):
     def load(path):
         rows = read_jsonl(path, args.format, chat)
         limit = args.max_examples if path == args.data else args.max_eval_examples
-        if limit and limit < len(rows):   # a seeded sample, kept in file order: make_code_data writes by source file
-            rows = [rows[i] for i in sorted(random.Random(args.seed).sample(range(len(rows)), limit))]
+        rows = sample(rows, limit, args.seed)
         ex = [{"x": tk.prompt_ids(r["prompt"], args.max_prompt_len),
                "r": tk.response_ids(r["response"], args.max_response_len)} for r in rows]
         hs = None
