@@ -88,6 +88,13 @@ G(q4_0, ggml_vec_dot_q4_0_q8_0, k / 32 * 18, k / 32 * 34)
 I8MM_CORES = ["neoverse-n2", "neoverse-v1"]  # cortex-a710: llvm-mca gives it N2's figures
 
 
+def assembly(args, core: str, include: list[str], src: pathlib.Path, out: pathlib.Path) -> str:
+    """`src` compiled for `core` (-O2, the same flags for both engines), as assembly text."""
+    subprocess.run([args.clang, "--target=aarch64-linux-gnu", f"-mcpu={core}", "-std=gnu11", "-O2", "-w",
+                    "-isystem", args.sysroot_include, *include, "-S", str(src), "-o", str(out)], check=True)
+    return out.read_text()
+
+
 def block_products(body: list[str]) -> float:
     """32-value block products in a loop body: 16 int8 products per `sdot`, 32 per `smmla`."""
     return (16 * sum(b.startswith("sdot") for b in body) + 32 * sum(b.startswith("smmla") for b in body)) / 32
@@ -132,11 +139,7 @@ def steady_table(args, work: pathlib.Path, g: pathlib.Path, include: dict) -> No
     for core in [c for c in CORES if c != "cortex-a72"]:
         row = {}
         for engine, src in (("tandem", "steady.c"), ("ggml", "steady_ggml.c")):
-            asm = work / f"steady-{engine}-{core}.s"
-            subprocess.run([args.clang, "--target=aarch64-linux-gnu", f"-mcpu={core}", "-std=gnu11", "-O2", "-w",
-                            "-isystem", args.sysroot_include, *include[engine], "-S", str(work / src), "-o", str(asm)],
-                           check=True)
-            text = asm.read_text()
+            text = assembly(args, core, include[engine], work / src, work / f"steady-{engine}-{core}.s")
             for e, k, t in kernels:
                 if e != engine:
                     continue
@@ -163,11 +166,7 @@ def i8mm_table(args, work: pathlib.Path, include: dict) -> None:
     for core in I8MM_CORES:
         row = {}
         for engine, src in (("tandem", "i8mm.c"), ("ggml", "i8mm_ggml.c")):
-            asm = work / f"i8mm-{engine}-{core}.s"
-            subprocess.run([args.clang, "--target=aarch64-linux-gnu", f"-mcpu={core}", "-std=gnu11", "-O2", "-w",
-                            "-isystem", args.sysroot_include, *include[engine], "-S", str(work / src), "-o", str(asm)],
-                           check=True)
-            text = asm.read_text()
+            text = assembly(args, core, include[engine], work / src, work / f"i8mm-{engine}-{core}.s")
             for e, t in kernels:
                 if e.startswith(engine):
                     body = hot_loop(text, f"mca_{e}_{t}")
@@ -231,11 +230,7 @@ def main() -> int:
     for core in CORES:
         rows = {}
         for engine in ("tandem", "ggml"):
-            asm = work / f"{engine}-{core}.s"
-            subprocess.run([args.clang, "--target=aarch64-linux-gnu", f"-mcpu={core}", "-std=gnu11", "-O2", "-w",
-                            "-isystem", args.sysroot_include, *include[engine], "-S", str(work / f"{engine}.c"), "-o", str(asm)],
-                           check=True)
-            f = functions(asm.read_text())
+            f = functions(assembly(args, core, include[engine], work / f"{engine}.c", work / f"{engine}-{core}.s"))
             rows[engine] = [(lambda c: c and c / blocks)(cycles(args.mca, core, f[t], work)) for t, _, blocks in TYPES]
         product = "widening (no dotprod)" if core == "cortex-a72" else "sdot"
         for engine in ("tandem", "ggml"):

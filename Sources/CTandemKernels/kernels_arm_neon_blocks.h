@@ -42,6 +42,79 @@ static inline void tk_scales_mins_k4(const uint8_t *packed, int16x8_t *scales, i
     *mins = vreinterpretq_s16_u16(vmovl_u8(vcreate_u8((uint64_t)m_lo | (uint64_t)m_hi << 32)));
 }
 
+/// A q4_K/q5_K super-block (`q5`) at `blk`: its value bytes, and q5_K's fifth bits (qh's two
+/// halves; zero for q4_K), ready for tk_k4_values.
+static inline const uint8_t *tk_k4_bits(const char *blk, int q5, uint8x16_t *h0, uint8x16_t *h1) {
+    const tk_block_q5_K *a5 = (const tk_block_q5_K *)blk;
+    *h0 = q5 ? vld1q_u8(a5->qh) : vdupq_n_u8(0);
+    *h1 = q5 ? vld1q_u8(a5->qh + 16) : vdupq_n_u8(0);
+    return q5 ? a5->qs : ((const tk_block_q4_K *)blk)->qs;
+}
+
+/// Values 64·jj … 64·jj + 63 of a q4_K/q5_K super-block: v[0], v[1] are sub-block 2·jj (the low
+/// nibbles of qs[32·jj …]), v[2], v[3] sub-block 2·jj + 1 (the high nibbles), with q5_K's fifth
+/// bits from bits 0 and 1 of *h0, *h1 — which are then shifted right by 2 for the next jj (bit j
+/// of qh[l] is sub-block j's), so the four calls go in order.
+static inline void tk_k4_values(const uint8_t *qs, int jj, int q5, uint8x16_t *h0, uint8x16_t *h1, int8x16_t v[4]) {
+    const uint8x16_t low4 = vdupq_n_u8(0x0F), one = vdupq_n_u8(1), two = vdupq_n_u8(2);
+    const uint8x16_t q0 = vld1q_u8(qs + 32 * jj), q1 = vld1q_u8(qs + 32 * jj + 16);
+    uint8x16_t l0 = vandq_u8(q0, low4), l1 = vandq_u8(q1, low4);
+    uint8x16_t u0 = vshrq_n_u8(q0, 4), u1 = vshrq_n_u8(q1, 4);
+    if (q5) {
+        l0 = vorrq_u8(l0, vshlq_n_u8(vandq_u8(*h0, one), 4));
+        l1 = vorrq_u8(l1, vshlq_n_u8(vandq_u8(*h1, one), 4));
+        u0 = vorrq_u8(u0, vshlq_n_u8(vandq_u8(*h0, two), 3));
+        u1 = vorrq_u8(u1, vshlq_n_u8(vandq_u8(*h1, two), 3));
+        *h0 = vshrq_n_u8(*h0, 2);
+        *h1 = vshrq_n_u8(*h1, 2);
+    }
+    v[0] = vreinterpretq_s8_u8(l0);
+    v[1] = vreinterpretq_s8_u8(l1);
+    v[2] = vreinterpretq_s8_u8(u0);
+    v[3] = vreinterpretq_s8_u8(u1);
+}
+
+/// A q8_K block's 32-value sums (pairs of its 16-value bsums): what a q4_K/q5_K sub-block's min
+/// multiplies.
+static inline int16x8_t tk_q8_K_sums32(const tk_block_q8_K *x) {
+    return vpaddq_s16(vld1q_s16(x->bsums), vld1q_s16(x->bsums + 8));
+}
+
+/// Σ over the eight sub-blocks of min · 32-value sum, in one widening product (exact).
+static inline int32_t tk_k4_mins_dot(int16x8_t sums32, int16x8_t mins) {
+    return vaddvq_s32(vaddq_s32(vmull_s16(vget_low_s16(sums32), vget_low_s16(mins)),
+                                vmull_s16(vget_high_s16(sums32), vget_high_s16(mins))));
+}
+
+/// Super-block b of four q4_K/q5_K weight rows (`wr`, rows `rb` bytes apart) in a tile with two
+/// activation rows (`sums32`: their 32-value sums): each weight row's value bytes and fifth bits
+/// for tk_k4_values, its eight sub-block scales, and its mins against each activation row.
+static inline void tk_k4_tile_block(const char *wr, int64_t rb, int64_t b, int q5, const int16x8_t sums32[2],
+                                    const uint8_t *qs[4], uint8x16_t h0[4], uint8x16_t h1[4], int16_t scale[4][8],
+                                    int32_t summ[2][4]) {
+    const int64_t bytes = q5 ? (int64_t)sizeof(tk_block_q5_K) : (int64_t)sizeof(tk_block_q4_K);
+    for (int c = 0; c < 4; c++) {
+        const char *blk = wr + c * rb + b * bytes;
+        qs[c] = tk_k4_bits(blk, q5, &h0[c], &h1[c]);
+        int16x8_t sc, mn;
+        tk_scales_mins_k4(((const tk_block_q4_K *)blk)->scales, &sc, &mn);
+        vst1q_s16(scale[c], sc);
+        for (int r = 0; r < 2; r++) summ[r][c] = tk_k4_mins_dot(sums32[r], mn);
+    }
+}
+
+/// The tile's float step for super-block b, tk_dot_k4_neon's expression for every output:
+/// sum[r][c] += d · dx · sumi − dmin · dx · summ (so GEMM = GEMV bit for bit).
+static inline void tk_k4_tile_sum(const char *wr, int64_t rb, int64_t b, int q5, const tk_block_q8_K *const xr[2],
+                                  const int32_t sumi[2][4], const int32_t summ[2][4], float sum[2][4]) {
+    const int64_t bytes = q5 ? (int64_t)sizeof(tk_block_q5_K) : (int64_t)sizeof(tk_block_q4_K);
+    for (int c = 0; c < 4; c++) {
+        const tk_block_q4_K *a4 = (const tk_block_q4_K *)(wr + c * rb + b * bytes);  // d, dmin lead both types
+        for (int r = 0; r < 2; r++)
+            sum[r][c] += tk_half(a4->d) * xr[r][b].d * (float)sumi[r][c] - tk_half(a4->dmin) * xr[r][b].d * (float)summ[r][c];
+    }
+}
+
 /// Values 128n + 32t + o … + 15 (t = 0…3) of a q6_K super-block, minus 32: the low (t = 0, 1) or
 /// high (t = 2, 3) nibbles of ql[64n + o …] and ql[64n + 32 + o …], bits 2t, 2t + 1 of
 /// qh[32n + o …] on top.

@@ -138,9 +138,7 @@ static inline void tk_i8mm_gemm_k4(const void *w, const void *x, float *y, int64
     const int64_t nb = k / TK_QK_K;
     const int64_t rb = tk_row_bytes(dt, k);
     const int64_t xb = (int64_t)sizeof(tk_block_q8_K) * nb;
-    const size_t bytes = q5 ? sizeof(tk_block_q5_K) : sizeof(tk_block_q4_K);
     const tk_vec_dot_fn dot = q5 ? tk_vec_dot_q5_K_q8_K_neon_dotprod : tk_vec_dot_q4_K_q8_K_neon_dotprod;
-    const uint8x16_t low4 = vdupq_n_u8(0x0F), one = vdupq_n_u8(1), two = vdupq_n_u8(2);
     const int32x4_t zero = vdupq_n_s32(0);
     const int64_t m2 = m & ~(int64_t)1;
     int64_t n = n0;
@@ -151,72 +149,36 @@ static inline void tk_i8mm_gemm_k4(const void *w, const void *x, float *y, int64
                                           (const tk_block_q8_K *)((const char *)x + (i + 1) * xb)};
             float sum[2][4] = {{0}};
             for (int64_t b = 0; b < nb; b++) {
-                int16x8_t pairs[2];
-                for (int r = 0; r < 2; r++)  // each activation row's 32-value sums
-                    pairs[r] = vpaddq_s16(vld1q_s16(xr[r][b].bsums), vld1q_s16(xr[r][b].bsums + 8));
+                const int16x8_t sums32[2] = {tk_q8_K_sums32(&xr[0][b]), tk_q8_K_sums32(&xr[1][b])};
                 int16_t scale[4][8];
                 int32_t summ[2][4];
                 uint8x16_t h0[4], h1[4];
                 const uint8_t *qs[4];
-                for (int c = 0; c < 4; c++) {
-                    const char *blk = wr + c * rb + b * (int64_t)bytes;
-                    const tk_block_q5_K *a5 = (const tk_block_q5_K *)blk;
-                    const tk_block_q4_K *a4 = (const tk_block_q4_K *)blk;
-                    qs[c] = q5 ? a5->qs : a4->qs;
-                    h0[c] = q5 ? vld1q_u8(a5->qh) : vdupq_n_u8(0);
-                    h1[c] = q5 ? vld1q_u8(a5->qh + 16) : vdupq_n_u8(0);
-                    int16x8_t sc, mn;
-                    tk_scales_mins_k4(a4->scales, &sc, &mn);
-                    vst1q_s16(scale[c], sc);
-                    for (int r = 0; r < 2; r++)
-                        summ[r][c] = vaddvq_s32(vaddq_s32(vmull_s16(vget_low_s16(pairs[r]), vget_low_s16(mn)),
-                                                          vmull_s16(vget_high_s16(pairs[r]), vget_high_s16(mn))));
-                }
+                tk_k4_tile_block(wr, rb, b, q5, sums32, qs, h0, h1, scale, summ);
                 int32x4_t acc[2] = {zero, zero};  // [weight pair], lanes w0·x0, w0·x1, w1·x0, w1·x1
                 for (int jj = 0; jj < 4; jj++) {
-                    int8x16_t xv[2][4];
+                    int8x16_t xv[2][4], v[4][4];
                     for (int r = 0; r < 2; r++)
-                        for (int v = 0; v < 4; v++) xv[r][v] = vld1q_s8(xr[r][b].qs + 64 * jj + 16 * v);
-                    int8x16_t l0[4], l1[4], u0[4], u1[4];
+                        for (int t = 0; t < 4; t++) xv[r][t] = vld1q_s8(xr[r][b].qs + 64 * jj + 16 * t);
 #pragma GCC unroll 4
-                    for (int c = 0; c < 4; c++) {
-                        const uint8x16_t q0 = vld1q_u8(qs[c] + 32 * jj), q1 = vld1q_u8(qs[c] + 32 * jj + 16);
-                        uint8x16_t a0 = vandq_u8(q0, low4), a1 = vandq_u8(q1, low4);
-                        uint8x16_t b0 = vshrq_n_u8(q0, 4), b1 = vshrq_n_u8(q1, 4);
-                        if (q5) {  // tk_dot_k4_neon's fifth bits
-                            a0 = vorrq_u8(a0, vshlq_n_u8(vandq_u8(h0[c], one), 4));
-                            a1 = vorrq_u8(a1, vshlq_n_u8(vandq_u8(h1[c], one), 4));
-                            b0 = vorrq_u8(b0, vshlq_n_u8(vandq_u8(h0[c], two), 3));
-                            b1 = vorrq_u8(b1, vshlq_n_u8(vandq_u8(h1[c], two), 3));
-                            h0[c] = vshrq_n_u8(h0[c], 2);
-                            h1[c] = vshrq_n_u8(h1[c], 2);
-                        }
-                        l0[c] = vreinterpretq_s8_u8(a0);
-                        l1[c] = vreinterpretq_s8_u8(a1);
-                        u0[c] = vreinterpretq_s8_u8(b0);
-                        u1[c] = vreinterpretq_s8_u8(b1);
-                    }
+                    for (int c = 0; c < 4; c++) tk_k4_values(qs[c], jj, q5, &h0[c], &h1[c], v[c]);
 #pragma GCC unroll 2
                     for (int p = 0; p < 2; p++) {
                         const int c = 2 * p;
-                        int32x4_t pl = tk_mmla16(zero, l0[c], l0[c + 1], xv[0][0], xv[1][0]);
-                        pl = tk_mmla16(pl, l1[c], l1[c + 1], xv[0][1], xv[1][1]);
-                        int32x4_t pu = tk_mmla16(zero, u0[c], u0[c + 1], xv[0][2], xv[1][2]);
-                        pu = tk_mmla16(pu, u1[c], u1[c + 1], xv[0][3], xv[1][3]);
+                        int32x4_t pl = tk_mmla16(zero, v[c][0], v[c + 1][0], xv[0][0], xv[1][0]);
+                        pl = tk_mmla16(pl, v[c][1], v[c + 1][1], xv[0][1], xv[1][1]);
+                        int32x4_t pu = tk_mmla16(zero, v[c][2], v[c + 1][2], xv[0][2], xv[1][2]);
+                        pu = tk_mmla16(pu, v[c][3], v[c + 1][3], xv[0][3], xv[1][3]);
                         acc[p] = vmlaq_s32(acc[p], pl, tk_pair_s32(scale[c][2 * jj], scale[c + 1][2 * jj]));
                         acc[p] = vmlaq_s32(acc[p], pu, tk_pair_s32(scale[c][2 * jj + 1], scale[c + 1][2 * jj + 1]));
                     }
                 }
-                int32_t sumi[2][4];  // [weight pair][lane]
-                vst1q_s32(sumi[0], acc[0]);
-                vst1q_s32(sumi[1], acc[1]);
-                for (int c = 0; c < 4; c++) {
-                    const tk_block_q4_K *a4 = (const tk_block_q4_K *)(wr + c * rb + b * (int64_t)bytes);
-                    for (int r = 0; r < 2; r++) {
-                        const int32_t s = sumi[c >> 1][2 * (c & 1) + r];
-                        sum[r][c] += tk_half(a4->d) * xr[r][b].d * (float)s - tk_half(a4->dmin) * xr[r][b].d * (float)summ[r][c];
-                    }
-                }
+                int32_t lanes[2][4], sumi[2][4];  // [weight pair][lane] → [activation row][weight row]
+                vst1q_s32(lanes[0], acc[0]);
+                vst1q_s32(lanes[1], acc[1]);
+                for (int c = 0; c < 4; c++)
+                    for (int r = 0; r < 2; r++) sumi[r][c] = lanes[c >> 1][2 * (c & 1) + r];
+                tk_k4_tile_sum(wr, rb, b, q5, xr, sumi, summ, sum);
             }
             for (int r = 0; r < 2; r++)
                 for (int c = 0; c < 4; c++) y[(i + r) * ldy + n + c] = sum[r][c];

@@ -68,41 +68,26 @@ static inline float tk_dot_k4_neon(const void *w, const void *x, int64_t k, int 
     const size_t bytes = q5 ? sizeof(tk_block_q5_K) : sizeof(tk_block_q4_K);
     const tk_block_q8_K *b = (const tk_block_q8_K *)x;
     const int64_t nb = k / TK_QK_K;
-    const uint8x16_t low4 = vdupq_n_u8(0x0F), one = vdupq_n_u8(1), two = vdupq_n_u8(2);
     float sum = 0.0f;
     for (int64_t i = 0; i < nb; i++) {
         const char *blk = (const char *)w + i * bytes;
-        const tk_block_q5_K *a5 = (const tk_block_q5_K *)blk;
         const tk_block_q4_K *a4 = (const tk_block_q4_K *)blk;  // d, dmin and scales lead both types
-        const uint8_t *qs = q5 ? a5->qs : a4->qs;
-        uint8x16_t h0 = q5 ? vld1q_u8(a5->qh) : vdupq_n_u8(0), h1 = q5 ? vld1q_u8(a5->qh + 16) : vdupq_n_u8(0);
+        uint8x16_t h0, h1;
+        const uint8_t *qs = tk_k4_bits(blk, q5, &h0, &h1);
         int16x8_t sc, mn;
         tk_scales_mins_k4(a4->scales, &sc, &mn);
-        const int16x8_t pairs = vpaddq_s16(vld1q_s16(b[i].bsums), vld1q_s16(b[i].bsums + 8));  // 32-value sums
-        const int32_t summ = vaddvq_s32(vaddq_s32(vmull_s16(vget_low_s16(pairs), vget_low_s16(mn)),
-                                                  vmull_s16(vget_high_s16(pairs), vget_high_s16(mn))));
+        const int32_t summ = tk_k4_mins_dot(tk_q8_K_sums32(&b[i]), mn);
         int16_t scale[8];
         vst1q_s16(scale, sc);
         int32x4_t even = vdupq_n_s32(0), odd = vdupq_n_s32(0);
         const int32x4_t zero = vdupq_n_s32(0);
 #pragma GCC unroll 4
         for (int jj = 0; jj < 4; jj++) {
-            const uint8x16_t q0 = vld1q_u8(qs + 32 * jj), q1 = vld1q_u8(qs + 32 * jj + 16);
-            uint8x16_t l0 = vandq_u8(q0, low4), l1 = vandq_u8(q1, low4);
-            uint8x16_t u0 = vshrq_n_u8(q0, 4), u1 = vshrq_n_u8(q1, 4);
-            if (q5) {  // bits 2·jj and 2·jj + 1 of qh, brought to bit 0 by the shift below
-                l0 = vorrq_u8(l0, vshlq_n_u8(vandq_u8(h0, one), 4));
-                l1 = vorrq_u8(l1, vshlq_n_u8(vandq_u8(h1, one), 4));
-                u0 = vorrq_u8(u0, vshlq_n_u8(vandq_u8(h0, two), 3));
-                u1 = vorrq_u8(u1, vshlq_n_u8(vandq_u8(h1, two), 3));
-                h0 = vshrq_n_u8(h0, 2);
-                h1 = vshrq_n_u8(h1, 2);
-            }
+            int8x16_t v[4];
+            tk_k4_values(qs, jj, q5, &h0, &h1, v);
             const int8_t *q8 = b[i].qs + 64 * jj;
-            const int32x4_t pl = tk_vdotq_s32(tk_vdotq_s32(zero, vreinterpretq_s8_u8(l0), vld1q_s8(q8)),
-                                              vreinterpretq_s8_u8(l1), vld1q_s8(q8 + 16));
-            const int32x4_t pu = tk_vdotq_s32(tk_vdotq_s32(zero, vreinterpretq_s8_u8(u0), vld1q_s8(q8 + 32)),
-                                              vreinterpretq_s8_u8(u1), vld1q_s8(q8 + 48));
+            const int32x4_t pl = tk_vdotq_s32(tk_vdotq_s32(zero, v[0], vld1q_s8(q8)), v[1], vld1q_s8(q8 + 16));
+            const int32x4_t pu = tk_vdotq_s32(tk_vdotq_s32(zero, v[2], vld1q_s8(q8 + 32)), v[3], vld1q_s8(q8 + 48));
             even = vmlaq_n_s32(even, pl, scale[2 * jj]);
             odd = vmlaq_n_s32(odd, pu, scale[2 * jj + 1]);
         }
@@ -276,10 +261,8 @@ static inline void tk_neon_gemm_k4(const void *w, const void *x, float *y, int64
     const int64_t nb = k / TK_QK_K;
     const int64_t rb = tk_row_bytes(dt, k);
     const int64_t xb = (int64_t)sizeof(tk_block_q8_K) * nb;
-    const size_t bytes = q5 ? sizeof(tk_block_q5_K) : sizeof(tk_block_q4_K);
     const tk_vec_dot_fn dot =
         q5 ? TK_NEON_NAME(tk_vec_dot_q5_K_q8_K) : TK_NEON_NAME(tk_vec_dot_q4_K_q8_K);
-    const uint8x16_t low4 = vdupq_n_u8(0x0F), one = vdupq_n_u8(1), two = vdupq_n_u8(2);
     const int32x4_t zero = vdupq_n_s32(0);
     const int64_t m2 = m & ~(int64_t)1;
     int64_t n = n0;
@@ -290,63 +273,34 @@ static inline void tk_neon_gemm_k4(const void *w, const void *x, float *y, int64
                                           (const tk_block_q8_K *)((const char *)x + (i + 1) * xb)};
             float sum[2][4] = {{0}};
             for (int64_t b = 0; b < nb; b++) {
-                int16x8_t pairs[2];
-                for (int r = 0; r < 2; r++)  // each activation row's 32-value sums
-                    pairs[r] = vpaddq_s16(vld1q_s16(xr[r][b].bsums), vld1q_s16(xr[r][b].bsums + 8));
-                int32x4_t acc[2][4];
+                const int16x8_t sums32[2] = {tk_q8_K_sums32(&xr[0][b]), tk_q8_K_sums32(&xr[1][b])};
                 int16_t scale[4][8];
                 int32_t summ[2][4];
                 uint8x16_t h0[4], h1[4];
                 const uint8_t *qs[4];
-                for (int c = 0; c < 4; c++) {
-                    const char *blk = wr + c * rb + b * (int64_t)bytes;
-                    const tk_block_q5_K *a5 = (const tk_block_q5_K *)blk;
-                    const tk_block_q4_K *a4 = (const tk_block_q4_K *)blk;
-                    qs[c] = q5 ? a5->qs : a4->qs;
-                    h0[c] = q5 ? vld1q_u8(a5->qh) : vdupq_n_u8(0);
-                    h1[c] = q5 ? vld1q_u8(a5->qh + 16) : vdupq_n_u8(0);
-                    int16x8_t sc, mn;
-                    tk_scales_mins_k4(a4->scales, &sc, &mn);
-                    vst1q_s16(scale[c], sc);
-                    for (int r = 0; r < 2; r++) {
-                        summ[r][c] = vaddvq_s32(vaddq_s32(vmull_s16(vget_low_s16(pairs[r]), vget_low_s16(mn)),
-                                                          vmull_s16(vget_high_s16(pairs[r]), vget_high_s16(mn))));
-                        acc[r][c] = zero;
-                    }
-                }
+                tk_k4_tile_block(wr, rb, b, q5, sums32, qs, h0, h1, scale, summ);
+                int32x4_t acc[2][4];
+                for (int r = 0; r < 2; r++)
+                    for (int c = 0; c < 4; c++) acc[r][c] = zero;
                 for (int jj = 0; jj < 4; jj++) {
                     int8x16_t xv[2][4];
                     for (int r = 0; r < 2; r++)
                         for (int v = 0; v < 4; v++) xv[r][v] = vld1q_s8(xr[r][b].qs + 64 * jj + 16 * v);
 #pragma GCC unroll 4
                     for (int c = 0; c < 4; c++) {
-                        const uint8x16_t q0 = vld1q_u8(qs[c] + 32 * jj), q1 = vld1q_u8(qs[c] + 32 * jj + 16);
-                        uint8x16_t l0 = vandq_u8(q0, low4), l1 = vandq_u8(q1, low4);
-                        uint8x16_t u0 = vshrq_n_u8(q0, 4), u1 = vshrq_n_u8(q1, 4);
-                        if (q5) {  // tk_dot_k4_neon's fifth bits
-                            l0 = vorrq_u8(l0, vshlq_n_u8(vandq_u8(h0[c], one), 4));
-                            l1 = vorrq_u8(l1, vshlq_n_u8(vandq_u8(h1[c], one), 4));
-                            u0 = vorrq_u8(u0, vshlq_n_u8(vandq_u8(h0[c], two), 3));
-                            u1 = vorrq_u8(u1, vshlq_n_u8(vandq_u8(h1[c], two), 3));
-                            h0[c] = vshrq_n_u8(h0[c], 2);
-                            h1[c] = vshrq_n_u8(h1[c], 2);
-                        }
+                        int8x16_t v[4];
+                        tk_k4_values(qs[c], jj, q5, &h0[c], &h1[c], v);
                         for (int r = 0; r < 2; r++) {
-                            const int32x4_t pl = tk_vdotq_s32(tk_vdotq_s32(zero, vreinterpretq_s8_u8(l0), xv[r][0]),
-                                                              vreinterpretq_s8_u8(l1), xv[r][1]);
-                            const int32x4_t pu = tk_vdotq_s32(tk_vdotq_s32(zero, vreinterpretq_s8_u8(u0), xv[r][2]),
-                                                              vreinterpretq_s8_u8(u1), xv[r][3]);
+                            const int32x4_t pl = tk_vdotq_s32(tk_vdotq_s32(zero, v[0], xv[r][0]), v[1], xv[r][1]);
+                            const int32x4_t pu = tk_vdotq_s32(tk_vdotq_s32(zero, v[2], xv[r][2]), v[3], xv[r][3]);
                             acc[r][c] = vmlaq_n_s32(vmlaq_n_s32(acc[r][c], pl, scale[c][2 * jj]), pu, scale[c][2 * jj + 1]);
                         }
                     }
                 }
-                for (int c = 0; c < 4; c++) {
-                    const tk_block_q4_K *a4 = (const tk_block_q4_K *)(wr + c * rb + b * (int64_t)bytes);
-                    for (int r = 0; r < 2; r++) {
-                        const int32_t sumi = vaddvq_s32(acc[r][c]);
-                        sum[r][c] += tk_half(a4->d) * xr[r][b].d * (float)sumi - tk_half(a4->dmin) * xr[r][b].d * (float)summ[r][c];
-                    }
-                }
+                int32_t sumi[2][4];
+                for (int r = 0; r < 2; r++)
+                    for (int c = 0; c < 4; c++) sumi[r][c] = vaddvq_s32(acc[r][c]);
+                tk_k4_tile_sum(wr, rb, b, q5, xr, sumi, summ, sum);
             }
             for (int r = 0; r < 2; r++)
                 for (int c = 0; c < 4; c++) y[(i + r) * ldy + n + c] = sum[r][c];

@@ -256,9 +256,8 @@ def tandem_binary() -> Path | None:
     return None
 
 
-def test_tandem_reader_cache_is_the_reference_reader(tmp_path):
-    """--llm X.tandem: `tandem features` writes H for the same prompt ids, equal to PyTorch's H
-    within f16 rounding (scripts/test.sh builds the binary before these tests run)."""
+def tiny_tandem_reader(tmp_path: Path) -> tuple[Path, Path]:
+    """The tandem binary and qwen2-tiny converted by it (f32); skips without a build."""
     import subprocess
 
     binary = tandem_binary()
@@ -267,6 +266,13 @@ def test_tandem_reader_cache_is_the_reference_reader(tmp_path):
     model = tmp_path / "qwen2-tiny.tandem"
     subprocess.run([str(binary), "convert", str(REPO / "Tests/Fixtures/checkpoints/qwen2-tiny"), "-o", str(model),
                     "--dtype", "f32", "--quiet"], check=True)
+    return binary, model
+
+
+def test_tandem_reader_cache_is_the_reference_reader(tmp_path):
+    """--llm X.tandem: `tandem features` writes H for the same prompt ids, equal to PyTorch's H
+    within f16 rounding (scripts/test.sh builds the binary before these tests run)."""
+    binary, model = tiny_tandem_reader(tmp_path)
     data = tmp_path / "train.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in SHARED_ROWS))
     for layer in (None, 1):
@@ -284,14 +290,7 @@ def test_tandem_cache_serves_a_subset_without_reading_again(tmp_path):
     """A .tandem reader's cache holds H for one prompt list; a run on some of those prompts, in
     another order (distill.py drops the tasks its teacher left without a code block), takes their
     entries and runs no `tandem features`; a prompt the cache lacks is read again."""
-    import subprocess
-
-    binary = tandem_binary()
-    if binary is None:
-        pytest.skip("no .build/*/tandem: swift build first (scripts/test.sh does)")
-    model = tmp_path / "qwen2-tiny.tandem"
-    subprocess.run([str(binary), "convert", str(REPO / "Tests/Fixtures/checkpoints/qwen2-tiny"), "-o", str(model),
-                    "--dtype", "f32", "--quiet"], check=True)
+    binary, model = tiny_tandem_reader(tmp_path)
     calls = tmp_path / "calls.txt"   # the subcommands train.py runs, through a logging wrapper
     wrapper = tmp_path / "tandem"
     wrapper.write_text(f'#!/bin/sh\necho "$1" >> "{calls}"\nexec "{binary}" "$@"\n')
