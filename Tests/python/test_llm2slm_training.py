@@ -286,10 +286,10 @@ def test_tandem_reader_cache_is_the_reference_reader(tmp_path):
             np.testing.assert_allclose(a.numpy(), b.numpy(), atol=2e-3, rtol=2e-3)   # both f16-rounded
 
 
-def test_tandem_cache_serves_a_subset_without_reading_again(tmp_path):
+def test_tandem_cache_serves_what_it_holds_and_reads_the_rest(tmp_path):
     """A .tandem reader's cache holds H for one prompt list; a run on some of those prompts, in
     another order (distill.py drops the tasks its teacher left without a code block), takes their
-    entries and runs no `tandem features`; a prompt the cache lacks is read again."""
+    entries and runs no `tandem features`; with prompts the cache lacks, only those are read."""
     binary, model = tiny_tandem_reader(tmp_path)
     calls = tmp_path / "calls.txt"   # the subcommands train.py runs, through a logging wrapper
     wrapper = tmp_path / "tandem"
@@ -313,5 +313,11 @@ def test_tandem_cache_serves_a_subset_without_reading_again(tmp_path):
     assert "features" not in ran
     for j, i in enumerate(picked):
         assert torch.equal(part[j], full[i])
-    _, ran = load([SHARED_ROWS[0], {"prompt": "def other(y):", "response": " return y"}])
-    assert "features" in ran
+    new = {"prompt": "def other(y):", "response": " return y"}
+    mixed, ran = load([SHARED_ROWS[5], new, SHARED_ROWS[1]])
+    assert ran.count("features") == 1 and len((cache / "train/extra/ids.jsonl").read_text().splitlines()) == 1
+    assert torch.equal(mixed[0], full[5]) and torch.equal(mixed[2], full[1])
+    alone, ran = load([new])   # the prompt read for the mixed run, now from the extra cache
+    assert "features" not in ran and torch.equal(mixed[1], alone[0])
+    again, ran = load(SHARED_ROWS)   # the first list: the main cache was kept
+    assert "features" not in ran and all(torch.equal(a, b) for a, b in zip(full, again))

@@ -187,15 +187,20 @@ def tandem_cache(args, prompts: list[list[int]], cache_dir: Path, log=print) -> 
     index = json.loads(index_path.read_text()) if index_path.exists() else {}
     ids_path = cache_dir / "ids.jsonl"
     if index.get("key") != key and ids_path.exists() and blob_path.exists():
-        # The cache holds another prompt list read by the same reader (its key says so): when every
-        # prompt wanted is among them — a subset, another order — take their entries, read nothing.
+        # The cache holds another prompt list read by the same reader (its key says so). It is
+        # kept: the prompts wanted that it holds — in any order — come from it, and only the others
+        # are read, into (and next time from) the `extra` cache beside it, the same way.
         held = [json.loads(line) for line in ids_path.read_text().splitlines() if line.strip()]
         if len(held) == len(index.get("entries", [])) and index.get("key") == key_of(held):
             where = {json.dumps(p): i for i, p in enumerate(held)}
-            if all(json.dumps(p) in where for p in prompts):
-                log(f"H cache: {len(prompts)} of the {len(held)} prompts of {blob_path}, reused")
-                entries = [index["entries"][where[json.dumps(p)]] for p in prompts]
-                return read_cache(blob_path.read_bytes(), entries, index["d_l"])
+            missing = list({json.dumps(p): p for p in prompts if json.dumps(p) not in where}.values())
+            log(f"H cache: {len(prompts) - len(missing)} of {len(prompts)} prompts from {blob_path}, "
+                f"{len(missing)} to read")
+            got = dict(zip((json.dumps(p) for p in missing),
+                           tandem_cache(args, missing, cache_dir / "extra", log) if missing else []))
+            blob = blob_path.read_bytes()
+            return [got[j] if j in got else read_cache(blob, [index["entries"][where[j]]], index["d_l"])[0]
+                    for j in map(json.dumps, prompts)]
     if index.get("key") != key:
         ids_path.write_text("".join(json.dumps(p) + "\n" for p in prompts))
         cmd = [tandem_binary(args), "features", str(args.llm), "--ids", str(ids_path), "--out", str(cache_dir), "--key", key]
