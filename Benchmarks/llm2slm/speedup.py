@@ -15,19 +15,14 @@ import argparse
 import json
 import pathlib
 import subprocess
+import sys
 import time
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "Benchmarks"))
+from machine import cpu  # noqa: E402
+
 PAIRS = ["t5-large+t5-small", "flan-t5-large+t5-small", "t5-large+gpt2"]
-
-
-def cpu() -> str:
-    """lscpu's model name and the instruction sets that decide Tandem's kernel tier."""
-    out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-    name = next((l.split(":", 1)[1].strip() for l in out.splitlines() if l.startswith("Model name:")), "unknown CPU")
-    flags = next((l.split(":", 1)[1].split() for l in out.splitlines() if l.startswith("Flags:")), [])
-    isa = [f for f in ("amx_tile", "avx512_vnni", "avx512_bf16", "avx512f", "avx_vnni", "avx2") if f in flags]
-    return f"{name} ({', '.join(isa) or 'no AVX2'})"
 
 
 def bench(tandem: str, path: pathlib.Path, prompt: int, new: int, runs: int, threads: int) -> dict:

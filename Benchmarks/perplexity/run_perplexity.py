@@ -76,6 +76,8 @@ import time
 REPO = pathlib.Path(__file__).resolve().parents[2]
 CACHE = pathlib.Path(os.environ.get("TANDEM_CACHE", pathlib.Path.home() / ".cache/tandem"))
 RESULTS = REPO / "Benchmarks/perplexity/results"
+sys.path.insert(0, str(REPO / "Benchmarks"))
+from machine import cpu  # noqa: E402
 
 # name: (model, the file as downloaded, the parity files by dtype)
 MODELS = {
@@ -280,11 +282,6 @@ def files(args, name: str, dtype: str, work: pathlib.Path) -> dict[str, tuple[st
     return {"llama.cpp": (made, gguf),
             "tandem": (made + ", convert", convert(args, gguf, work / f"{name}.{dtype}.llama-quantize.tandem", [])),
             "tandem-own": (f"convert --dtype {dtype}", convert(args, download, work / f"{name}.{dtype}.tandem", ["--dtype", dtype]))}
-
-
-def cpu() -> str:
-    info = dict(line.split(":", 1) for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines() if ":" in line)
-    return f"{info.get('Model name', '?').strip()} (family {info.get('CPU family', '?').strip()}, model {info.get('Model', '?').strip()})"
 
 
 def commit() -> str:

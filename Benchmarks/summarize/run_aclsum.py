@@ -51,6 +51,8 @@ import time
 REPO = pathlib.Path(__file__).resolve().parents[2]
 CACHE = pathlib.Path(os.environ.get("TANDEM_CACHE", pathlib.Path.home() / ".cache/tandem"))
 RESULTS = REPO / "Benchmarks/summarize/results"
+sys.path.insert(0, str(REPO / "Benchmarks"))
+from machine import cpu  # noqa: E402
 
 MODELS = {
     "smollm2": ("SmolLM2-135M-Instruct", CACHE / "parity/SmolLM2-135M-Instruct.q8_0.gguf", ["--dtype", "q8_0"]),
@@ -160,13 +162,6 @@ def run_llama(args, name: str, work: pathlib.Path) -> dict:
             "output_tokens": sum(x["output_tokens"] for x in rows), "batch": 1, "llama_cpp_python": version,
             "summaries": {x["id"]: x["summary"] for x in rows},
             "prompt_tokens": {x["id"]: x["prompt_tokens"] for x in rows}}
-
-
-def cpu() -> str:
-    for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
-        if line.startswith("Model name:"):
-            return line.split(":", 1)[1].strip()
-    return "unknown"
 
 
 def write_table(rows: list[dict]) -> None:
