@@ -77,7 +77,7 @@ static int tk_cpu_has_amx_bf16(void) {
 #endif
 
 /// The dot-product extension (`sdot`): certain when the build targets it; on Linux the kernel's
-/// HWCAP_ASIMDDP bit (bit 20 of AT_HWCAP; getauxval reads memory, no trap, so it is not cached);
+/// HWCAP_ASIMDDP bit (bit 20 of AT_HWCAP; tk_neon_table asks once);
 /// every arm64 Apple core has it (A11, M1 and later); elsewhere assumed absent.
 int tk_cpu_has_neon_dotprod(void) {
 #if defined(__ARM_FEATURE_DOTPROD) || defined(__APPLE__)
@@ -355,6 +355,27 @@ static const tk_kernels tk_neon_i8mm = {
 #endif
 #endif
 
+#if defined(TK_HAVE_NEON)
+/// The NEON table of this CPU, the richest whose extensions it reports. Every matrix product looks
+/// up its kernels, so the choice (one or two getauxval reads) is made once and kept; racing first
+/// calls make the same choice, so relaxed atomics are enough.
+static const tk_kernels *tk_neon_table(void) {
+    static const tk_kernels *chosen;
+    const tk_kernels *t = __atomic_load_n(&chosen, __ATOMIC_RELAXED);
+    if (t == NULL) {
+        t = &tk_neon;
+#if defined(TK_HAVE_NEON_DOTPROD)
+        if (tk_cpu_has_neon_dotprod()) t = &tk_neon_dotprod;
+#endif
+#if defined(TK_HAVE_NEON_I8MM)
+        if (tk_cpu_has_neon_i8mm()) t = &tk_neon_i8mm;
+#endif
+        __atomic_store_n(&chosen, t, __ATOMIC_RELAXED);
+    }
+    return t;
+}
+#endif
+
 const tk_kernels *tk_kernels_for(tk_isa isa) {
     if (!tk_isa_available(isa)) return NULL;
     switch (isa) {
@@ -366,14 +387,7 @@ const tk_kernels *tk_kernels_for(tk_isa isa) {
     case TK_ISA_AMX: return &tk_amx;
 #endif
 #if defined(TK_HAVE_NEON)
-#if defined(TK_HAVE_NEON_I8MM)
-    case TK_ISA_NEON:
-        return tk_cpu_has_neon_i8mm() ? &tk_neon_i8mm : tk_cpu_has_neon_dotprod() ? &tk_neon_dotprod : &tk_neon;
-#elif defined(TK_HAVE_NEON_DOTPROD)
-    case TK_ISA_NEON: return tk_cpu_has_neon_dotprod() ? &tk_neon_dotprod : &tk_neon;
-#else
-    case TK_ISA_NEON: return &tk_neon;
-#endif
+    case TK_ISA_NEON: return tk_neon_table();
 #endif
     default: return NULL;
     }
