@@ -159,4 +159,15 @@ static inline void tk_neon_weight_block(const char *row, int64_t blk, int q4, in
     }
 }
 
+/// Block b of four q8_0 activation rows (`xr`) as two int8 halves each and their scales: what a
+/// 4 × 4 tile multiplies every weight block of its four weight rows by.
+static inline void tk_q8_0_rows4(const tk_block_q8_0 *const xr[4], int64_t b, int8x16_t xl[4], int8x16_t xh[4],
+                                 float dx[4]) {
+    for (int r = 0; r < 4; r++) {
+        xl[r] = vld1q_s8(xr[r][b].qs);
+        xh[r] = vld1q_s8(xr[r][b].qs + 16);
+        dx[r] = tk_half(xr[r][b].d);
+    }
+}
+
 #endif // TK_KERNELS_ARM_NEON_BLOCKS_H

@@ -42,6 +42,16 @@ static inline int32x4_t tk_mmla16(int32x4_t acc, int8x16_t w0, int8x16_t w1, int
     return vmmlaq_s32(acc, tk_row_pair(w0, w1, 1), tk_row_pair(x0, x1, 1));
 }
 
+/// The 4 weight × 2 activation rows' sums of two smmla tiles (acc[p]: weight rows 2p, 2p + 1) as
+/// sums[activation row][weight row].
+static inline void tk_mmla_sums_4x2(const int32x4_t acc[2], int32_t sums[2][4]) {
+    int32_t lanes[2][4];
+    vst1q_s32(lanes[0], acc[0]);
+    vst1q_s32(lanes[1], acc[1]);
+    for (int c = 0; c < 4; c++)
+        for (int r = 0; r < 2; r++) sums[r][c] = lanes[c >> 1][2 * (c & 1) + r];
+}
+
 /// Two int32 scales as a tile's lanes: a for w0's outputs, b for w1's.
 static inline int32x4_t tk_pair_s32(int32_t a, int32_t b) { return vcombine_s32(vdup_n_s32(a), vdup_n_s32(b)); }
 
@@ -89,11 +99,7 @@ static inline void tk_i8mm_gemm_q8(const void *w, const void *x, float *y, int64
             for (int64_t b = 0; b < nb; b++) {
                 int8x16_t xl[4], xh[4], wl[4], wh[4];
                 float dx[4], dw[4];
-                for (int r = 0; r < 4; r++) {
-                    xl[r] = vld1q_s8(xr[r][b].qs);
-                    xh[r] = vld1q_s8(xr[r][b].qs + 16);
-                    dx[r] = tk_half(xr[r][b].d);
-                }
+                tk_q8_0_rows4(xr, b, xl, xh, dx);
                 for (int c = 0; c < 4; c++) tk_neon_weight_block(wr + c * rb, b, q4, &wl[c], &wh[c], &dw[c]);
 #pragma GCC unroll 2
                 for (int p = 0; p < 2; p++) {
@@ -173,11 +179,8 @@ static inline void tk_i8mm_gemm_k4(const void *w, const void *x, float *y, int64
                         acc[p] = vmlaq_s32(acc[p], pu, tk_pair_s32(scale[c][2 * jj + 1], scale[c + 1][2 * jj + 1]));
                     }
                 }
-                int32_t lanes[2][4], sumi[2][4];  // [weight pair][lane] → [activation row][weight row]
-                vst1q_s32(lanes[0], acc[0]);
-                vst1q_s32(lanes[1], acc[1]);
-                for (int c = 0; c < 4; c++)
-                    for (int r = 0; r < 2; r++) sumi[r][c] = lanes[c >> 1][2 * (c & 1) + r];
+                int32_t sumi[2][4];
+                tk_mmla_sums_4x2(acc, sumi);
                 tk_k4_tile_sum(wr, rb, b, q5, xr, sumi, summ, sum);
             }
             for (int r = 0; r < 2; r++)
@@ -238,11 +241,9 @@ void tk_gemm_q6_K_neon_i8mm(const void *w, const void *x, float *y, int64_t ldy,
                     }
                 }
                 int32_t sumi[2][4];
-                vst1q_s32(sumi[0], acc[0]);
-                vst1q_s32(sumi[1], acc[1]);
+                tk_mmla_sums_4x2(acc, sumi);
                 for (int c = 0; c < 4; c++)
-                    for (int r = 0; r < 2; r++)
-                        sum[r][c] += tk_half(wr[c][b].d) * xr[r][b].d * (float)sumi[c >> 1][2 * (c & 1) + r];
+                    for (int r = 0; r < 2; r++) sum[r][c] += tk_half(wr[c][b].d) * xr[r][b].d * (float)sumi[r][c];
             }
             for (int r = 0; r < 2; r++)
                 for (int c = 0; c < 4; c++) y[(i + r) * ldy + n + c] = sum[r][c];

@@ -7,37 +7,27 @@
 
 #include "kernels_arm_neon_blocks.h"
 
-float TK_NEON_NAME(tk_vec_dot_q8_0_q8_0)(const void *w, const void *x, int64_t k) {
-    const tk_block_q8_0 *a = (const tk_block_q8_0 *)w, *b = (const tk_block_q8_0 *)x;
+/// q8_0 (`q4` = 0) or q4_0 weight rows against a q8_0 activation row: each block's two dot-product
+/// steps, its four lanes scaled by the product of the two scales, one horizontal sum at the end.
+static inline float tk_dot_q8_neon(const void *w, const void *x, int64_t k, int q4) {
+    const tk_block_q8_0 *b = (const tk_block_q8_0 *)x;
     const int64_t nb = k / TK_QK;
     float32x4_t acc = vdupq_n_f32(0);
     for (int64_t i = 0; i < nb; i++) {
+        int8x16_t lo, hi;
+        float dw;
+        tk_neon_weight_block((const char *)w, i, q4, &lo, &hi, &dw);
         int32x4_t s = vdupq_n_s32(0);
-        s = tk_vdotq_s32(s, vld1q_s8(a[i].qs), vld1q_s8(b[i].qs));
-        s = tk_vdotq_s32(s, vld1q_s8(a[i].qs + 16), vld1q_s8(b[i].qs + 16));
-        acc = vmlaq_n_f32(acc, vcvtq_f32_s32(s), tk_half(a[i].d) * tk_half(b[i].d));
+        s = tk_vdotq_s32(s, lo, vld1q_s8(b[i].qs));
+        s = tk_vdotq_s32(s, hi, vld1q_s8(b[i].qs + 16));
+        acc = vmlaq_n_f32(acc, vcvtq_f32_s32(s), dw * tk_half(b[i].d));
     }
     return vaddvq_f32(acc);
 }
 
-float TK_NEON_NAME(tk_vec_dot_q4_0_q8_0)(const void *w, const void *x, int64_t k) {
-    const tk_block_q4_0 *a = (const tk_block_q4_0 *)w;
-    const tk_block_q8_0 *b = (const tk_block_q8_0 *)x;
-    const int64_t nb = k / TK_QK;
-    const uint8x16_t mask = vdupq_n_u8(0x0F);
-    const int8x16_t off = vdupq_n_s8(8);
-    float32x4_t acc = vdupq_n_f32(0);
-    for (int64_t i = 0; i < nb; i++) {
-        const uint8x16_t q = vld1q_u8(a[i].qs);
-        const int8x16_t lo = vsubq_s8(vreinterpretq_s8_u8(vandq_u8(q, mask)), off);
-        const int8x16_t hi = vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(q, 4)), off);
-        int32x4_t s = vdupq_n_s32(0);
-        s = tk_vdotq_s32(s, lo, vld1q_s8(b[i].qs));
-        s = tk_vdotq_s32(s, hi, vld1q_s8(b[i].qs + 16));
-        acc = vmlaq_n_f32(acc, vcvtq_f32_s32(s), tk_half(a[i].d) * tk_half(b[i].d));
-    }
-    return vaddvq_f32(acc);
-}
+float TK_NEON_NAME(tk_vec_dot_q8_0_q8_0)(const void *w, const void *x, int64_t k) { return tk_dot_q8_neon(w, x, k, 0); }
+
+float TK_NEON_NAME(tk_vec_dot_q4_0_q8_0)(const void *w, const void *x, int64_t k) { return tk_dot_q8_neon(w, x, k, 1); }
 
 /// Each block's integer sum in NEON, scaled and summed in the generic kernel's order: the same
 /// float as tk_vec_dot_q5_0_q8_0_generic.
@@ -162,11 +152,7 @@ static inline void tk_neon_gemm_q8(const void *w, const void *x, float *y, int64
             for (int64_t b = 0; b < nb; b++) {
                 int8x16_t xl[4], xh[4];
                 float dx[4];
-                for (int r = 0; r < 4; r++) {
-                    xl[r] = vld1q_s8(xr[r][b].qs);
-                    xh[r] = vld1q_s8(xr[r][b].qs + 16);
-                    dx[r] = tk_half(xr[r][b].d);
-                }
+                tk_q8_0_rows4(xr, b, xl, xh, dx);
                 const float32x4_t dxv = vld1q_f32(dx);
 #pragma GCC unroll 4
                 for (int c = 0; c < 4; c++) {
@@ -224,11 +210,7 @@ static inline void tk_neon_gemm_q5_0(const void *w, const void *x, float *y, int
             for (int64_t b = 0; b < nb; b++) {
                 int8x16_t xl[4], xh[4];
                 float dx[4];
-                for (int r = 0; r < 4; r++) {
-                    xl[r] = vld1q_s8(xr[r][b].qs);
-                    xh[r] = vld1q_s8(xr[r][b].qs + 16);
-                    dx[r] = tk_half(xr[r][b].d);
-                }
+                tk_q8_0_rows4(xr, b, xl, xh, dx);
 #pragma GCC unroll 4
                 for (int c = 0; c < 4; c++) {
                     int8x16_t lo, hi;
