@@ -248,6 +248,25 @@ def test_shared_pair_trains_the_projector_alone(tmp_path):
     torch.testing.assert_close(saved.z(probe), model.z(probe), rtol=1e-5, atol=1e-6)
 
 
+def test_constant_h_control_learns_one_vector(tmp_path):
+    """--constant-h: the projector's first layer stays zero, so the saved projector maps any H to
+    the same Z (a soft prompt), and that Z was trained (not left at the zero start)."""
+    data = tmp_path / "train.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in SHARED_ROWS))
+    out = tmp_path / "constant"
+    r = train.main(shared_args(out, data, "--reader-layer", "1", "--constant-h", steps=20))
+    model = r["model"]
+    assert sum(p.numel() for p in model.parameters() if p.requires_grad) == 32 + 32 * 32 + 32   # no W1
+    saved = ref.LLM2SLM(model.slm, "shared", model.d_l)
+    saved.load_trained_tensors(out / "projector.safetensors")
+    assert not saved.projector[0].weight.any()
+    g = torch.Generator().manual_seed(2)
+    z1, z2 = saved.z(3 * torch.randn(4, model.d_l, generator=g)), saved.z(3 * torch.randn(4, model.d_l, generator=g))
+    torch.testing.assert_close(z1, z2, rtol=0, atol=0)
+    torch.testing.assert_close(z1, z1[:1].expand_as(z1), rtol=0, atol=0)
+    assert z1.abs().max() > 0
+
+
 def tandem_binary() -> Path | None:
     for build in ("release", "debug"):
         p = REPO / ".build" / build / "tandem"

@@ -36,7 +36,9 @@ Optimiser: AdamW over SLM + projector (+ adapter); linear warm-up for --warmup s
 linear decay to 0 at --steps; gradient-norm clipping at --clip; a checkpoint every
 --save-every steps; --resume continues from OUT/checkpoint.pt bit-identically (data order is a
 function of seed and step; RNG states are saved). --slm-only trains the same SLM alone (no LLM,
-no projector): the baseline. Runs on CPU, or CUDA with --device cuda.
+no projector): the baseline. --constant-h is the control for the reader's content: the
+projector's first layer is held at zero, so it learns one vector added at every prompt position
+(a soft prompt) whatever H says. Runs on CPU, or CUDA with --device cuda.
 """
 
 from __future__ import annotations
@@ -394,6 +396,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--tandem", default=None, help="the tandem binary for a .tandem --llm (default: .build/release/tandem)")
     ap.add_argument("--reader-layer", type=int, help="a .tandem reader's hidden_states index (default: the last, normed)")
     ap.add_argument("--freeze-slm", action="store_true", help="train the projector alone (its last layer starts at zero)")
+    ap.add_argument("--constant-h", action="store_true",
+                    help="control: the projector's first layer held at zero, so Z is one learned vector whatever the "
+                         "reader says (a soft prompt added at every prompt position); what the pair gains beyond it "
+                         "is the reader's own contribution")
     ap.add_argument("--bf16", action="store_true", help="the SLM under bf16 autocast (CPUs with AVX512-BF16 or AMX)")
     ap.add_argument("--format", choices=["prompt-response", "code", "chat"], default="prompt-response",
                     help="code: make_code_data.py rows posed as HumanEval tasks in the SLM's chat template; "
@@ -452,6 +458,13 @@ def prepare(args, log=print):
         if use_llm:   # the pair starts as the SLM alone
             torch.nn.init.zeros_(model.projector[2].weight)
             torch.nn.init.zeros_(model.projector[2].bias)
+    if args.constant_h:
+        if not use_llm:
+            raise SystemExit("--constant-h is a control for the pair; it makes no sense with --slm-only")
+        # W1 = 0 and frozen: ReLU(b1) is the same for every H, so Z = W2 ReLU(b1) + b2 at every
+        # position, and the saved projector gives that constant from the runtime's real H too.
+        torch.nn.init.zeros_(model.projector[0].weight)
+        model.projector[0].weight.requires_grad_(False)
     tk = Tokenization(args.llm, args.slm, kind, use_llm, slm.config)
     chat = None
     if args.format in ("code", "chat"):
