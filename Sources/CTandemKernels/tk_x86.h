@@ -123,6 +123,13 @@ TK_X86_INLINE __m256 tk_x86_block_factor(const char *row, int64_t b, int kind, c
 
 enum { TK_X86_GEMV_CHUNK = 256 };  // activation blocks per pass: 8 KiB of per-block vectors + 8 KiB of scale vectors
 
+/// The least look-ahead, in bytes, of the short-row GEMV's prefetch stream. Two row pairs ahead
+/// was ~1 KiB for a 0.5B-class model's 896-column q4_0 rows and ~1.2 KiB for SmolLM2's 576-column
+/// q8_0 rows: consumed in less than a DRAM access at 13+ GB/s a core, so lines arrived late.
+/// 4 KiB (AMD EPYC Zen 4, 2 threads, decode, medians of 8 alternating runs): Qwen2.5-Coder-0.5B
+/// Q4_0 +6 %, SmolLM2-135M q8_0 +9 %; 2, 6 and 8 KiB measured no better.
+enum { TK_X86_GEMV_LOOKAHEAD = 4096 };
+
 /// The q8_0 / q4_0 / q5_0 GEMV driver of every x86 tier, which differ only in the block's integer
 /// dot product: `void NAME(w, x, y, k, r0, r1, kind)` over rows [r0, r1), kind 0 q8_0, 1 q4_0,
 /// 2 q5_0 (`tk_x86_gemv_block_bytes`). Two weight rows per pass share
@@ -144,12 +151,13 @@ ATTR void NAME(const void *w, const void *x, float *y, int64_t k, int64_t r0, in
             pre[b] = PRE(_mm256_loadu_si256((const __m256i *)xq[c0 + b].qs), kind);                            \
         }                                                                                                    \
         const int64_t bo = c0 * bs;                                                                          \
-        /* Short rows (a pair under 9 KiB) are prefetched as one stream: the next pair's bytes in     \
-           address order, two lines per block pair, so the look-ahead grows from one to two pairs.    \
+        /* Short rows (a pair under 9 KiB) are prefetched as one stream: bytes in address order, two  \
+           lines per block pair, at least TK_X86_GEMV_LOOKAHEAD bytes (else two row pairs) ahead.      \
            The per-row prefetch below left a core at ~9 GB/s on Gemma 3's 262144 × 640 q8_0 head,    \
            this one ~21 (40960 × 4096 q8_0: 12.6 → 23 GB/s; q4_0 11.7 → 19); from 8192 columns it   \
            reaches past what L1 holds, and the per-row one is 5–15 % faster there. */                \
         const int linear = 2 * wrb < 9216;                                                           \
+        const int64_t ahead = tk_max64(2 * wrb, TK_X86_GEMV_LOOKAHEAD);                               \
         int64_t r = r0;                                                                                      \
         for (; r + 2 <= r1; r += 2) {                                                                        \
             const char *w0 = (const char *)w + r * wrb + bo, *w1 = w0 + wrb;                                 \
@@ -163,8 +171,8 @@ ATTR void NAME(const void *w, const void *x, float *y, int64_t k, int64_t r0, in
                    streamed 4096×4096 q8_0 / q4_0 from DRAM at ~6 / ~4 GB/s; with it ~10.5 / ~7.8            \
                    (AVX2; a fixed 1 KiB look-ahead within the row gave ~8 / ~4.6). */                        \
                 if (linear) {                                                                                \
-                    _mm_prefetch(w0 + 2 * wrb + 2 * b * bs, _MM_HINT_T0);                                    \
-                    _mm_prefetch(w0 + 2 * wrb + 2 * b * bs + 64, _MM_HINT_T0);                               \
+                    _mm_prefetch(w0 + ahead + 2 * b * bs, _MM_HINT_T0);                                      \
+                    _mm_prefetch(w0 + ahead + 2 * b * bs + 64, _MM_HINT_T0);                                 \
                 } else {                                                                                     \
                     _mm_prefetch(w0 + 2 * wrb + b * bs, _MM_HINT_T0);                                        \
                     _mm_prefetch(w1 + 2 * wrb + b * bs, _MM_HINT_T0);                                        \
