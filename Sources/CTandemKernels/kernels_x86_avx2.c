@@ -645,15 +645,29 @@ TK_AVX2 static void kernel_6x16(const float *x, int64_t ldx, const float *panel,
 typedef void (*tk_pack_fn)(const void *w, int64_t k, int64_t nb, int64_t nr, int64_t k0,
                            int64_t kc, float *panel);
 
+/// Eight rows × eight inputs at a time through an 8×8 transpose: element by element, packing was
+/// 12 % of a 512×4096×1024 product on one thread (AMD Zen 4, held to AVX2).
 TK_AVX2 static void pack_f32(const void *w, int64_t k, int64_t nb, int64_t nr, int64_t k0,
                              int64_t kc, float *panel) {
-    for (int64_t j = 0; j < TK_NR; j++) {
-        if (j < nr) {
-            const float *src = (const float *)w + (nb + j) * k + k0;
-            for (int64_t p = 0; p < kc; p++) panel[p * TK_NR + j] = src[p];
-        } else {
-            for (int64_t p = 0; p < kc; p++) panel[p * TK_NR + j] = 0.0f;
+    for (int64_t g = 0; g < TK_NR; g += 8) {
+        if (g + 8 > nr) {
+            for (int64_t j = g; j < g + 8; j++) {
+                const float *src = (const float *)w + (nb + j) * k + k0;
+                for (int64_t p = 0; p < kc; p++) panel[p * TK_NR + j] = j < nr ? src[p] : 0.0f;
+            }
+            continue;
         }
+        const float *src[8];
+        for (int j = 0; j < 8; j++) src[j] = (const float *)w + (nb + g + j) * k + k0;
+        int64_t p = 0;
+        for (; p + 8 <= kc; p += 8) {
+            __m256 a[8], t[8];
+            for (int j = 0; j < 8; j++) a[j] = _mm256_loadu_ps(src[j] + p);
+            tk_x86_transpose8(a, t);
+            for (int q = 0; q < 8; q++) _mm256_store_ps(panel + (p + q) * TK_NR + g, t[q]);
+        }
+        for (; p < kc; p++)
+            for (int j = 0; j < 8; j++) panel[p * TK_NR + g + j] = src[j][p];
     }
 }
 
