@@ -98,10 +98,14 @@ struct KernelBenchmark {
                     for (name, server) in references {
                         // Idle workers spin before they sleep (ours ~1 ms, OpenBLAS's ~0.1 s by
                         // default): the pauses keep each engine's spinning out of the other's run.
-                        usleep(20_000)
-                        if let g = server.gflops(key) { reference[name, default: []].append(g) }
+                        // Every run, Tandem's included, follows the same pause: with 20 ms before
+                        // numpy's and 250 ms before Tandem's, Tandem's 512×1024×1024 (5 ms) ran
+                        // with its workers asleep and its caches cold, and read 95 GFLOP/s where
+                        // it reads 191 alone (AMD Zen 4, held to AVX2).
                         usleep(250_000)
+                        if let g = server.gflops(key) { reference[name, default: []].append(g) }
                     }
+                    usleep(250_000)
                 }
             }
             for (name, _) in references {
